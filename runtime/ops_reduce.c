@@ -1,0 +1,55 @@
+/* Deterministic sum and L2 norm: fixed-order partial sums per workgroup,
+ * then one workgroup over the partials. */
+#include "internal.h"
+
+#define LOCAL 256
+#define CHUNK 8192
+
+uint64_t vknmt_reduce_scratch_elems(uint64_t n) { return n > CHUNK ? (n + CHUNK - 1) / CHUNK : 1; }
+
+static vknmt_status pass(vknmt_seq *seq, vknmt_kernel k, vknmt_ref x, uint64_t n, uint32_t chunk, vknmt_ref out,
+                         uint64_t groups, bool sqrt_out)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    vknmt_binding b[2];
+    struct { uint32_t off_x, off_out, n, chunk, sqrt_out; } p;
+    vknmt_status s;
+    if ((s = vknmt_bind(ctx, x, n, VKNMT_READ, VKNMT_BIND_SSBO, &b[0], &p.off_x)) ||
+        (s = vknmt_bind(ctx, out, groups, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_out)))
+        return s;
+    p.n = (uint32_t)n;
+    p.chunk = chunk;
+    p.sqrt_out = sqrt_out;
+    uint32_t spec[1] = {LOCAL};
+    vknmt_dispatch d = {.kernel = k, .spec = spec, .push = &p, .bindings = b};
+    vknmt_grid_1d(groups, d.groups);
+    return vknmt_seq_dispatch(seq, &d);
+}
+
+static vknmt_status reduce(vknmt_seq *seq, vknmt_kernel k, vknmt_ref x, uint64_t n, vknmt_ref out,
+                           vknmt_ref scratch, bool sqrt_out, const char *op)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    if (n == 0 || n > UINT32_MAX)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "%s: %llu elements (must be 1 .. 2^32-1)", op, (unsigned long long)n);
+    if (n <= CHUNK)
+        return pass(seq, k, x, n, CHUNK, out, 1, sqrt_out);
+    uint64_t groups = vknmt_reduce_scratch_elems(n);
+    if (!scratch.buf)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "%s: %llu elements need a scratch of %llu floats", op,
+                        (unsigned long long)n, (unsigned long long)groups);
+    vknmt_status s = pass(seq, k, x, n, CHUNK, scratch, groups, false);
+    if (s)
+        return s;
+    return pass(seq, VKNMT_K_REDUCE_SUM, scratch, groups, (uint32_t)groups, out, 1, sqrt_out);
+}
+
+vknmt_status vknmt_sum(vknmt_seq *seq, vknmt_ref x, uint64_t n, vknmt_ref out, vknmt_ref scratch)
+{
+    return reduce(seq, VKNMT_K_REDUCE_SUM, x, n, out, scratch, false, "sum");
+}
+
+vknmt_status vknmt_norm2(vknmt_seq *seq, vknmt_ref x, uint64_t n, vknmt_ref out, vknmt_ref scratch)
+{
+    return reduce(seq, VKNMT_K_REDUCE_SUMSQ, x, n, out, scratch, true, "norm2");
+}

@@ -1,0 +1,212 @@
+#include "harness.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_TESTS 256
+#define SENTINEL 0x7fc0beefu /* a quiet NaN no kernel produces */
+
+typedef struct th_test {
+    const char *suite, *name;
+    th_fn fn;
+} th_test;
+
+static th_test tests[MAX_TESTS];
+static int test_count;
+static bool failed;
+static char fail_msg[2048];
+static uint64_t rng_state;
+
+void th_add(const char *suite, const char *name, th_fn fn)
+{
+    if (test_count < MAX_TESTS)
+        tests[test_count++] = (th_test){suite, name, fn};
+}
+
+void th_fail_at(const char *file, int line, const char *fmt, ...)
+{
+    if (failed)
+        return;
+    failed = true;
+    int n = snprintf(fail_msg, sizeof(fail_msg), "%s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fail_msg + n, sizeof(fail_msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+bool th_failed(void) { return failed; }
+
+uint64_t th_rand_u64(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+float th_uniform(float lo, float hi) { return lo + (hi - lo) * (float)((th_rand_u64() >> 40) * 0x1p-24); }
+
+void th_fill_uniform(float *x, uint64_t n, float lo, float hi)
+{
+    for (uint64_t i = 0; i < n; i++)
+        x[i] = th_uniform(lo, hi);
+}
+
+bool th_gbuf_create(th_env *env, uint64_t n, th_gbuf *g)
+{
+    g->n = n;
+    g->guard = TH_GUARD;
+    uint64_t total = n + 2 * g->guard;
+    if (vknmt_buffer_create(env->ctx, total * 4, &g->buf) != VKNMT_OK)
+        return false;
+    uint32_t *all = malloc(total * 4);
+    if (!all)
+        return false;
+    for (uint64_t i = 0; i < total; i++)
+        all[i] = SENTINEL;
+    bool ok = vknmt_buffer_upload(g->buf, 0, all, total * 4) == VKNMT_OK;
+    free(all);
+    return ok && th_gbuf_poison(g);
+}
+
+void th_gbuf_destroy(th_gbuf *g)
+{
+    vknmt_buffer_destroy(g->buf);
+    g->buf = NULL;
+}
+
+vknmt_ref th_gbuf_ref(const th_gbuf *g) { return vknmt_at(g->buf, g->guard); }
+
+bool th_gbuf_upload(th_gbuf *g, const float *data)
+{
+    return vknmt_buffer_upload(g->buf, g->guard * 4, data, g->n * 4) == VKNMT_OK;
+}
+
+bool th_gbuf_poison(th_gbuf *g)
+{
+    float *nan = malloc(g->n * 4);
+    if (!nan)
+        return false;
+    for (uint64_t i = 0; i < g->n; i++)
+        nan[i] = NAN;
+    bool ok = th_gbuf_upload(g, nan);
+    free(nan);
+    return ok;
+}
+
+bool th_gbuf_download(const th_gbuf *g, float *data)
+{
+    return vknmt_buffer_download(g->buf, g->guard * 4, data, g->n * 4) == VKNMT_OK;
+}
+
+bool th_gbuf_guards_ok(const th_gbuf *g)
+{
+    uint32_t guard[TH_GUARD * 2];
+    if (vknmt_buffer_download(g->buf, 0, guard, g->guard * 4) != VKNMT_OK ||
+        vknmt_buffer_download(g->buf, (g->guard + g->n) * 4, guard + g->guard, g->guard * 4) != VKNMT_OK)
+        return false;
+    for (uint64_t i = 0; i < 2 * g->guard; i++)
+        if (guard[i] != SENTINEL)
+            return false;
+    return true;
+}
+
+double th_rel_err(const float *got, const double *want, uint64_t n, double floor)
+{
+    double scale = floor, err = 0;
+    for (uint64_t i = 0; i < n; i++)
+        if (fabs(want[i]) > scale)
+            scale = fabs(want[i]);
+    for (uint64_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]))
+            return INFINITY;
+        double e = fabs((double)got[i] - want[i]);
+        if (e > err)
+            err = e;
+    }
+    return err / scale;
+}
+
+/* Suites register themselves here. */
+#define SUITE(name) void th_register_##name(void);
+#include "suites.def"
+#undef SUITE
+
+static bool selected(const th_test *t, int argc, char **argv)
+{
+    if (argc == 0)
+        return true;
+    char full[256];
+    snprintf(full, sizeof(full), "%s/%s", t->suite, t->name);
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], t->suite) == 0 || strcmp(argv[i], full) == 0)
+            return true;
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+#define SUITE(name) th_register_##name();
+#include "suites.def"
+#undef SUITE
+    const char *seed_env = getenv("VKNMT_TEST_SEED");
+    uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL);
+    printf("seed %llu (set VKNMT_TEST_SEED to repeat)\n", (unsigned long long)seed);
+
+    th_env env = {0};
+    vknmt_instance_options io = {.validation = true};
+    vknmt_status s = vknmt_instance_create(&io, &env.inst);
+    uint32_t dev = 0;
+    if (s == VKNMT_OK)
+        s = vknmt_instance_select(env.inst, NULL, &dev);
+    if (s != VKNMT_OK) {
+        printf("cannot start: %s\n0 passed, 1 failed\n", vknmt_instance_errmsg(env.inst));
+        return 1;
+    }
+    vknmt_context_options co = {.cache_dir = ""};
+    s = vknmt_context_create(env.inst, dev, &co, &env.ctx);
+    if (s == VKNMT_OK)
+        s = vknmt_seq_create(env.ctx, &env.seq);
+    if (s != VKNMT_OK) {
+        printf("cannot start: %s\n0 passed, 1 failed\n", vknmt_context_errmsg(env.ctx));
+        return 1;
+    }
+    printf("device %s (%s), validation layer %s\n", vknmt_context_caps(env.ctx)->info.name,
+           vknmt_context_caps(env.ctx)->info.driver_name,
+           vknmt_instance_validation_enabled(env.inst) ? "on" : "not installed");
+
+    int passed = 0, nfailed = 0;
+    for (int i = 0; i < test_count; i++) {
+        const th_test *t = &tests[i];
+        if (!selected(t, argc - 1, argv + 1))
+            continue;
+        failed = false;
+        fail_msg[0] = '\0';
+        rng_state = seed ^ (uint64_t)(i + 1) * 0x2545f4914f6cdd1dull;
+        uint32_t before = vknmt_instance_validation_count(env.inst);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        t->fn(&env);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (!failed && vknmt_instance_validation_count(env.inst) != before)
+            th_fail_at(__FILE__, __LINE__, "validation layer: %s", vknmt_instance_validation_first(env.inst));
+        if (failed) {
+            nfailed++;
+            printf("FAIL %s/%s: %s\n", t->suite, t->name, fail_msg);
+        } else {
+            passed++;
+            printf("ok   %s/%s (%.2fs)\n", t->suite, t->name, secs);
+        }
+        fflush(stdout);
+    }
+    vknmt_seq_destroy(env.seq);
+    vknmt_context_destroy(env.ctx);
+    vknmt_instance_destroy(env.inst);
+    printf("%d passed, %d failed\n", passed, nfailed);
+    return nfailed || passed == 0 ? 1 : 0;
+}

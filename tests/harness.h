@@ -1,0 +1,67 @@
+/* A small test harness: one device for the whole run (validation layer on
+ * where installed: any message fails the test that caused it), seeded
+ * random inputs, guarded and poisoned device buffers, relative-error checks. */
+#ifndef VKNMT_TEST_HARNESS_H
+#define VKNMT_TEST_HARNESS_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vknmt_runtime.h"
+
+typedef struct th_env {
+    vknmt_instance *inst;
+    vknmt_context *ctx;
+    vknmt_seq *seq;
+} th_env;
+
+typedef void (*th_fn)(th_env *env);
+
+void th_add(const char *suite, const char *name, th_fn fn);
+
+/* Records a failure of the running test (first message kept). */
+void th_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool th_failed(void);
+
+#define CHECK(cond, ...)                                  \
+    do {                                                  \
+        if (!(cond)) {                                    \
+            th_fail_at(__FILE__, __LINE__, __VA_ARGS__);  \
+            return;                                       \
+        }                                                 \
+    } while (0)
+/* A runtime call that must succeed; names the context's message if not. */
+#define CHECK_OK(env, call)                                                                  \
+    do {                                                                                     \
+        vknmt_status s_ = (call);                                                            \
+        CHECK(s_ == VKNMT_OK, "%s -> %s: %s", #call, vknmt_status_name(s_),                  \
+              vknmt_context_errmsg((env)->ctx));                                             \
+    } while (0)
+
+/* Deterministic per-test random numbers (seed printed by the runner). */
+uint64_t th_rand_u64(void);
+float th_uniform(float lo, float hi);
+void th_fill_uniform(float *x, uint64_t n, float lo, float hi);
+
+/* A device buffer with `guard` floats of a sentinel on both sides of `n`
+ * data floats; the data is poisoned with NaN at creation. */
+typedef struct th_gbuf {
+    vknmt_buffer *buf;
+    uint64_t n, guard;
+} th_gbuf;
+
+#define TH_GUARD 67
+bool th_gbuf_create(th_env *env, uint64_t n, th_gbuf *g);
+void th_gbuf_destroy(th_gbuf *g);
+vknmt_ref th_gbuf_ref(const th_gbuf *g);
+bool th_gbuf_upload(th_gbuf *g, const float *data);
+bool th_gbuf_poison(th_gbuf *g);
+bool th_gbuf_download(const th_gbuf *g, float *data);
+/* True when both guard regions still hold the sentinel. */
+bool th_gbuf_guards_ok(const th_gbuf *g);
+
+/* max |got - want| / max(max |want|, floor); NaN/Inf in got -> INFINITY. */
+double th_rel_err(const float *got, const double *want, uint64_t n, double floor);
+
+#endif
