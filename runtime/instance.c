@@ -51,8 +51,8 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityF
     (void)severity;
     (void)types;
     vknmt_instance *inst = user;
-    if (inst->validation_count++ == 0)
-        snprintf(inst->validation_first, sizeof(inst->validation_first), "%s",
+    inst->validation_count++;
+    snprintf(inst->validation_last, sizeof(inst->validation_last), "%s",
                  data && data->pMessage ? data->pMessage : "(no text)");
     return VK_FALSE;
 }
@@ -273,7 +273,7 @@ const char *vknmt_instance_errmsg(const vknmt_instance *inst)
 
 bool vknmt_instance_validation_enabled(const vknmt_instance *inst) { return inst->validation; }
 uint32_t vknmt_instance_validation_count(const vknmt_instance *inst) { return inst->validation_count; }
-const char *vknmt_instance_validation_first(const vknmt_instance *inst) { return inst->validation_first; }
+const char *vknmt_instance_validation_last(const vknmt_instance *inst) { return inst->validation_last; }
 uint32_t vknmt_instance_device_count(const vknmt_instance *inst) { return inst->device_count; }
 
 const vknmt_device_info *vknmt_instance_device(const vknmt_instance *inst, uint32_t index)

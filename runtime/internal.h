@@ -26,7 +26,7 @@ struct vknmt_instance {
     VkPhysicalDevice *physical;         /* owned, device_count entries */
     vknmt_device_info *infos;           /* owned, device_count entries */
     uint32_t validation_count;
-    char validation_first[1024];
+    char validation_last[1024];
     char err[1024];
 };
 

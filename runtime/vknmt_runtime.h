@@ -68,9 +68,9 @@ vknmt_status vknmt_instance_create(const vknmt_instance_options *options, vknmt_
 void vknmt_instance_destroy(vknmt_instance *inst);
 const char *vknmt_instance_errmsg(const vknmt_instance *inst);
 bool vknmt_instance_validation_enabled(const vknmt_instance *inst);
-/* Messages the validation layer has reported so far, and the first of them. */
+/* Messages the validation layer has reported so far, and the latest. */
 uint32_t vknmt_instance_validation_count(const vknmt_instance *inst);
-const char *vknmt_instance_validation_first(const vknmt_instance *inst);
+const char *vknmt_instance_validation_last(const vknmt_instance *inst);
 
 uint32_t vknmt_instance_device_count(const vknmt_instance *inst);
 const vknmt_device_info *vknmt_instance_device(const vknmt_instance *inst, uint32_t index);

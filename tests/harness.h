@@ -23,6 +23,8 @@ void th_add(const char *suite, const char *name, th_fn fn);
 /* Records a failure of the running test (first message kept). */
 void th_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool th_failed(void);
+/* The running test provoked `n` validation messages on purpose. */
+void th_expect_validation(uint32_t n);
 
 #define CHECK(cond, ...)                                  \
     do {                                                  \

@@ -1,0 +1,334 @@
+#version 450
+// vknmt fp32 GEMM:  C[M,N] = act(alpha * op(A) * op(B) + beta * C + bias[n])
+// Row-major. op(A) = A[M,K] (lda) if TRANS_A == 0, else A stored [K,M] (lda).
+//            op(B) = B[K,N] (ldb) if TRANS_B == 0, else B stored [N,K] (ldb)  (W[out,in] of y = x W^T).
+// Compile: glslangValidator -V --target-env vulkan1.1 [-DGEMM_TEXEL [-DGEMM_TEXEL_SCALAR]] [-DGEMM_VEC4]
+//
+// Bindings (set 0): 0 = A, 1 = B, 2 = C (std430 float, read+write), 3 = bias (std430 float, >= N, read only).
+// Push constants (std430): M N K lda ldb ldc off_a off_b off_c off_bias (uint, offsets in elements),
+//   alpha beta (float), has_bias act (uint; act 0 none, 1 tanh, 2 sigmoid, 3 relu).  beta == 0 never reads C.
+// Spec constants: 0 = local_size_x, 1 = TRANS_A (0/1), 2 = TRANS_B (0/1), then per variant:
+//
+// ---- GEMM_TEXEL (CPU class, lavapipe/llvmpipe) -------------------------------------------------
+//   A, B bound as `uniform samplerBuffer` (VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER) views:
+//     default:            VK_FORMAT_R32G32B32A32_SFLOAT views. REQUIRES lda, ldb, off_a, off_b all
+//                         multiples of 4, and each A/B buffer's size (and view range) padded up to a
+//                         multiple of 16 bytes so the last partial row quad is addressable.
+//     GEMM_TEXEL_SCALAR:  VK_FORMAT_R32_SFLOAT views, any lda/ldb/offsets (about 4x more fetches).
+//   One workgroup = ONE subgroup: local_size_x must equal the subgroup size (lavapipe: 8, or 16 with
+//   LP_NATIVE_VECTOR_WIDTH=512) and the device must support subgroup shuffle in compute.
+//   Each invocation owns RM consecutive rows; the workgroup shares TN columns whose B values are
+//   fetched once per workgroup (one texel per lane) and broadcast with subgroupShuffle.
+//   id 3 = RM  rows per invocation   (default 2; lavapipe: 2)
+//   id 4 = TN  columns per workgroup (default 16, multiple of 4; lavapipe: 16 or 24)
+//   Dispatch: groups_x = ceil(M / (local_size_x * RM)), groups_y = ceil(N / TN).
+//
+// ---- default: SSBO variant (portable, discrete GPUs) --------------------------------------------
+//   A, B bound as storage buffers of float (GEMM_VEC4: read as vec4 where possible; REQUIRES lda, ldb,
+//   off_a, off_b multiples of 4). Shared-memory tiles BMxBK / BKxBN, register tile TMxTN per invocation.
+//   id 3 = BM (default 64), id 4 = BN (default 64), id 5 = BK (default 16), id 6 = TM (default 4),
+//   id 7 = TN (default 4).  local_size_x MUST equal (BM/TM)*(BN/TN) (default 256).
+//   BM*BK and BK*BN multiples of local_size_x are fastest but not required; with GEMM_VEC4 BM, BN, BK
+//   must be multiples of 4.  Typical discrete GPU (subgroup 32): BM=BN=64, BK=16, TM=TN=4, 256 threads
+//   (or BM=BN=128, BK=8, TM=TN=8, 256 threads for large M,N). lavapipe: use GEMM_TEXEL instead.
+//   Dispatch: groups_x = ceil(M / BM), groups_y = ceil(N / BN).
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const int TRANS_A = 0;
+layout(constant_id = 2) const int TRANS_B = 0;
+
+layout(std430, set = 0, binding = 2) buffer CBuf { float Cm[]; };
+layout(std430, set = 0, binding = 3) readonly buffer BiasBuf { float biasv[]; };
+
+layout(push_constant, std430) uniform PC {
+  uint M, N, K, lda, ldb, ldc, off_a, off_b, off_c, off_bias;
+  float alpha, beta;
+  uint has_bias, act;
+} pc;
+
+#extension GL_EXT_control_flow_attributes : enable
+#define UNR [[unroll]]
+
+// Saturating activations (no inf/NaN from exp overflow).
+float act1(float v) {
+  if (pc.act == 1u) { float e = exp(-2.0 * clamp(v, -15.0, 15.0)); v = (1.0 - e) / (1.0 + e); }
+  else if (pc.act == 2u) { v = 1.0 / (1.0 + exp(-clamp(v, -80.0, 80.0))); }
+  else if (pc.act == 3u) { v = max(v, 0.0); }
+  return v;
+}
+
+#ifdef GEMM_TEXEL
+// =================================================================================================
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+
+layout(constant_id = 3) const int RM = 2;
+layout(constant_id = 4) const int TN = 16;
+
+layout(set = 0, binding = 0) uniform samplerBuffer tA;
+layout(set = 0, binding = 1) uniform samplerBuffer tB;
+layout(std430, set = 0, binding = 2) buffer CBuf4 { vec4 C4[]; };  // alias of binding 2
+
+const int SG = int(gl_WorkGroupSize.x);
+const int BF = (TN + SG - 1) / SG;  // B fetches per lane per 4-k block
+const int TQ = TN / 4;
+
+// Everything below indexes A/B in ELEMENTS; fetch4 reads elements e..e+3 (e % 4 == 0 in vec4 mode).
+#ifdef GEMM_TEXEL_SCALAR
+int lastA, lastB;
+vec4 fetchA4(int e) {
+  return vec4(texelFetch(tA, min(e, lastA)).x, texelFetch(tA, min(e + 1, lastA)).x,
+              texelFetch(tA, min(e + 2, lastA)).x, texelFetch(tA, min(e + 3, lastA)).x);
+}
+vec4 fetchB4(int e) {
+  return vec4(texelFetch(tB, min(e, lastB)).x, texelFetch(tB, min(e + 1, lastB)).x,
+              texelFetch(tB, min(e + 2, lastB)).x, texelFetch(tB, min(e + 3, lastB)).x);
+}
+float fetchA1(int e) { return texelFetch(tA, min(e, lastA)).x; }
+#else
+vec4 fetchA4(int e) { return texelFetch(tA, e >> 2); }
+vec4 fetchB4(int e) { return texelFetch(tB, e >> 2); }
+float fetchA1(int e) { return texelFetch(tA, e >> 2)[e & 3]; }
+#endif
+
+vec4 acc[RM][TQ];
+int ia[RM];  // element index of A row start (TRANS_A=0) or of A[0][m] (TRANS_A=1)
+int ib[BF];  // element index of this lane's B texel(s) at k-block 0
+
+// lavapipe executes both sides of an `if` under a lane mask, but really skips a loop whose
+// uniform trip count is 0: ONCE(c) { ... } runs its body only when c holds.
+#define ONCE(c) for (uint once_ = 0u; once_ < ((c) ? 1u : 0u); once_++)
+
+vec4 act4(vec4 v) {
+  ONCE(pc.act == 1u) { vec4 e = exp(-2.0 * clamp(v, -15.0, 15.0)); v = (1.0 - e) / (1.0 + e); }
+  ONCE(pc.act == 2u) { v = 1.0 / (1.0 + exp(-clamp(v, -80.0, 80.0))); }
+  ONCE(pc.act == 3u) { v = max(v, vec4(0.0)); }
+  return v;
+}
+
+// One block of 4 k-steps: issue all fetches first (each fetch call clobbers registers), then FMAs.
+void kblock(int kb, uint l, bool tail) {
+  int K = int(pc.K);
+  vec4 av[RM];
+  vec4 bv[BF];
+  if (TRANS_A == 0) {
+    UNR for (int r = 0; r < RM; r++) av[r] = fetchA4(ia[r] + kb * 4);
+  } else {
+    int lda = int(pc.lda);
+    UNR for (int r = 0; r < RM; r++)
+      UNR for (int kk = 0; kk < 4; kk++) {
+        int k = tail ? min(kb * 4 + kk, K - 1) : kb * 4 + kk;
+        av[r][kk] = fetchA1(ia[r] + k * lda);
+      }
+  }
+  UNR for (int j = 0; j < BF; j++) {
+    if (TRANS_B == 1) {
+      bv[j] = fetchB4(ib[j] + kb * 4);
+    } else {
+      int ldb = int(pc.ldb);
+      if (tail) {
+        int t = int(l) + SG * j;
+        int k = min(kb * 4 + (t & 3), K - 1);
+        bv[j] = fetchB4(ib[j] + (k - (t & 3)) * ldb);
+      } else {
+        bv[j] = fetchB4(ib[j] + kb * 4 * ldb);
+      }
+    }
+  }
+  if (tail) {
+    UNR for (int kk = 0; kk < 4; kk++)
+      if (kb * 4 + kk >= K) { UNR for (int r = 0; r < RM; r++) av[r][kk] = 0.0; }
+  }
+  UNR for (int kk = 0; kk < 4; kk++) {
+    UNR for (int q = 0; q < TQ; q++) {
+      vec4 b;
+      UNR for (int e = 0; e < 4; e++) {
+        int cc = q * 4 + e;
+        int slot = TRANS_B == 1 ? cc : (cc & ~3) + kk;  // which lane-texel holds B[k][n0+cc]
+        int comp = TRANS_B == 1 ? kk : (cc & 3);
+        b[e] = subgroupShuffle(bv[slot / SG][comp], uint(slot % SG));
+      }
+      if (tail) b = (kb * 4 + kk < K) ? b : vec4(0.0);  // select, so NaN padding cannot leak
+      UNR for (int r = 0; r < RM; r++) acc[r][q] += av[r][kk] * b;
+    }
+  }
+}
+
+void main() {
+  uint l = gl_LocalInvocationID.x;
+  uint m0 = gl_WorkGroupID.x * uint(SG * RM);
+  uint n0 = gl_WorkGroupID.y * uint(TN);
+#ifdef GEMM_TEXEL_SCALAR
+  lastA = textureSize(tA) - 1;
+  lastB = textureSize(tB) - 1;
+#endif
+  UNR for (int r = 0; r < RM; r++) UNR for (int q = 0; q < TQ; q++) acc[r][q] = vec4(0.0);
+  UNR for (int r = 0; r < RM; r++) {
+    uint m = min(m0 + l * uint(RM) + uint(r), pc.M - 1u);  // clamped rows: results discarded
+    ia[r] = int(TRANS_A == 0 ? pc.off_a + m * pc.lda : pc.off_a + m);
+  }
+  UNR for (int j = 0; j < BF; j++) {
+    uint t = l + uint(SG * j);
+    if (TRANS_B == 1) {
+      uint n = min(n0 + t, pc.N - 1u);
+      ib[j] = int(pc.off_b + n * pc.ldb);
+    } else {  // texel t holds B[k0 + t%4][n0 + 4*(t/4) .. +3]
+      uint n = min(n0 + (t >> 2) * 4u, pc.N - 1u);
+#ifndef GEMM_TEXEL_SCALAR
+      n &= ~3u;
+#endif
+      ib[j] = int(pc.off_b + (t & 3u) * pc.ldb + n);
+    }
+  }
+  int nfull = int(pc.K / 4u);
+  for (int kb = 0; kb < nfull; kb++) kblock(kb, l, false);
+  ONCE((pc.K & 3u) != 0u) kblock(nfull, l, true);
+
+  // Epilogue: non-unrolled loops keep the code small (it runs once per workgroup).
+  uint mb = m0 + l * uint(RM);
+  bool fast = ((pc.off_c | pc.ldc) & 3u) == 0u && n0 + uint(TN) <= pc.N;
+  vec4 tmp[RM * TQ];
+  UNR for (int r = 0; r < RM; r++) UNR for (int q = 0; q < TQ; q++) tmp[r * TQ + q] = acc[r][q];
+  int nfast = fast ? RM * TQ : 0;
+  [[dont_unroll]] for (int i = 0; i < nfast; i++) {
+    int r = i / TQ, q = i - r * TQ;
+    uint m = mb + uint(r), n = n0 + uint(q * 4);
+    if (m < pc.M) {
+      vec4 v = pc.alpha * tmp[i];
+      uint idx = (pc.off_c + m * pc.ldc + n) >> 2;
+      ONCE(pc.beta != 0.0) v += pc.beta * C4[idx];
+      ONCE(pc.has_bias != 0u) v += vec4(biasv[pc.off_bias + n], biasv[pc.off_bias + n + 1u],
+                                        biasv[pc.off_bias + n + 2u], biasv[pc.off_bias + n + 3u]);
+      C4[idx] = act4(v);
+    }
+  }
+  int nslow = fast ? 0 : RM * TN;
+  [[dont_unroll]] for (int i = 0; i < nslow; i++) {
+    int r = i / TN, c = i - r * TN;
+    uint m = mb + uint(r), n = n0 + uint(c);
+    if (m < pc.M && n < pc.N) {
+      float v = pc.alpha * tmp[r * TQ + (c >> 2)][c & 3];
+      uint idx = pc.off_c + m * pc.ldc + n;
+      ONCE(pc.beta != 0.0) v += pc.beta * Cm[idx];
+      ONCE(pc.has_bias != 0u) v += biasv[pc.off_bias + n];
+      Cm[idx] = act4(vec4(v)).x;
+    }
+  }
+}
+
+#else
+// =================================================================================================
+// Portable SSBO variant: shared-memory tiles + TMxTN register tile per invocation.
+layout(constant_id = 3) const int BM = 64;
+layout(constant_id = 4) const int BN = 64;
+layout(constant_id = 5) const int BK = 16;
+layout(constant_id = 6) const int TM = 4;
+layout(constant_id = 7) const int TN = 4;
+
+layout(std430, set = 0, binding = 0) readonly buffer ABuf { float Af[]; };
+layout(std430, set = 0, binding = 1) readonly buffer BBuf { float Bf[]; };
+#ifdef GEMM_VEC4
+layout(std430, set = 0, binding = 0) readonly buffer ABuf4 { vec4 A4[]; };
+layout(std430, set = 0, binding = 1) readonly buffer BBuf4 { vec4 B4[]; };
+#endif
+
+const int WG = int(gl_WorkGroupSize.x);
+const int NTX = BN / TN;  // invocations along n; invocation (tx, ty) owns rows ty + i*(BM/TM), cols tx + j*NTX
+const int NTY = BM / TM;
+
+shared float As[BK * BM];  // As[k*BM + m]
+shared float Bs[BK * BN];  // Bs[k*BN + n]
+
+// Load element (row, col) of a row-major matrix with bounds check (zero outside).
+float ldA(uint row, uint col, uint nrow, uint ncol) {
+  return (row < nrow && col < ncol) ? Af[pc.off_a + row * pc.lda + col] : 0.0;
+}
+float ldB(uint row, uint col, uint nrow, uint ncol) {
+  return (row < nrow && col < ncol) ? Bf[pc.off_b + row * pc.ldb + col] : 0.0;
+}
+
+void main() {
+  uint tid = gl_LocalInvocationID.x;
+  uint tx = tid % uint(NTX), ty = tid / uint(NTX);
+  uint m0 = gl_WorkGroupID.x * uint(BM), n0 = gl_WorkGroupID.y * uint(BN);
+  float acc[TM][TN];
+  UNR for (int i = 0; i < TM; i++) UNR for (int j = 0; j < TN; j++) acc[i][j] = 0.0;
+
+  for (uint k0 = 0u; k0 < pc.K; k0 += uint(BK)) {
+    // ---- A tile (BM x BK) -> As[k][m]; read along the contiguous dimension ----
+#ifdef GEMM_VEC4
+    for (uint e = tid; e < uint(BM * BK / 4); e += uint(WG)) {
+      if (TRANS_A == 0) {  // contiguous along k
+        uint kk = (e % uint(BK / 4)) * 4u, mm = e / uint(BK / 4);
+        uint m = m0 + mm, k = k0 + kk;
+        vec4 v;
+        if (m < pc.M && k + 3u < pc.K) v = A4[(pc.off_a + m * pc.lda + k) >> 2];
+        else v = vec4(ldA(m, k, pc.M, pc.K), ldA(m, k + 1u, pc.M, pc.K), ldA(m, k + 2u, pc.M, pc.K), ldA(m, k + 3u, pc.M, pc.K));
+        UNR for (int c = 0; c < 4; c++) As[(kk + uint(c)) * uint(BM) + mm] = v[c];
+      } else {  // A stored [K,M]: contiguous along m
+        uint mm = (e % uint(BM / 4)) * 4u, kk = e / uint(BM / 4);
+        uint m = m0 + mm, k = k0 + kk;
+        vec4 v;
+        if (k < pc.K && m + 3u < pc.M) v = A4[(pc.off_a + k * pc.lda + m) >> 2];
+        else v = vec4(ldA(k, m, pc.K, pc.M), ldA(k, m + 1u, pc.K, pc.M), ldA(k, m + 2u, pc.K, pc.M), ldA(k, m + 3u, pc.K, pc.M));
+        UNR for (int c = 0; c < 4; c++) As[kk * uint(BM) + mm + uint(c)] = v[c];
+      }
+    }
+    for (uint e = tid; e < uint(BK * BN / 4); e += uint(WG)) {
+      if (TRANS_B == 0) {  // B[K,N]: contiguous along n
+        uint nn = (e % uint(BN / 4)) * 4u, kk = e / uint(BN / 4);
+        uint n = n0 + nn, k = k0 + kk;
+        vec4 v;
+        if (k < pc.K && n + 3u < pc.N) v = B4[(pc.off_b + k * pc.ldb + n) >> 2];
+        else v = vec4(ldB(k, n, pc.K, pc.N), ldB(k, n + 1u, pc.K, pc.N), ldB(k, n + 2u, pc.K, pc.N), ldB(k, n + 3u, pc.K, pc.N));
+        UNR for (int c = 0; c < 4; c++) Bs[kk * uint(BN) + nn + uint(c)] = v[c];
+      } else {  // B stored [N,K]: contiguous along k
+        uint kk = (e % uint(BK / 4)) * 4u, nn = e / uint(BK / 4);
+        uint n = n0 + nn, k = k0 + kk;
+        vec4 v;
+        if (n < pc.N && k + 3u < pc.K) v = B4[(pc.off_b + n * pc.ldb + k) >> 2];
+        else v = vec4(ldB(n, k, pc.N, pc.K), ldB(n, k + 1u, pc.N, pc.K), ldB(n, k + 2u, pc.N, pc.K), ldB(n, k + 3u, pc.N, pc.K));
+        UNR for (int c = 0; c < 4; c++) Bs[(kk + uint(c)) * uint(BN) + nn] = v[c];
+      }
+    }
+#else
+    for (uint e = tid; e < uint(BM * BK); e += uint(WG)) {
+      uint mm, kk;
+      float v;
+      if (TRANS_A == 0) { kk = e % uint(BK); mm = e / uint(BK); v = ldA(m0 + mm, k0 + kk, pc.M, pc.K); }
+      else              { mm = e % uint(BM); kk = e / uint(BM); v = ldA(k0 + kk, m0 + mm, pc.K, pc.M); }
+      As[kk * uint(BM) + mm] = v;
+    }
+    for (uint e = tid; e < uint(BK * BN); e += uint(WG)) {
+      uint nn, kk;
+      float v;
+      if (TRANS_B == 0) { nn = e % uint(BN); kk = e / uint(BN); v = ldB(k0 + kk, n0 + nn, pc.K, pc.N); }
+      else              { kk = e % uint(BK); nn = e / uint(BK); v = ldB(n0 + nn, k0 + kk, pc.N, pc.K); }
+      Bs[kk * uint(BN) + nn] = v;
+    }
+#endif
+    barrier();
+    UNR for (int kk = 0; kk < BK; kk++) {
+      float a[TM], b[TN];
+      UNR for (int i = 0; i < TM; i++) a[i] = As[kk * BM + int(ty) + i * NTY];
+      UNR for (int j = 0; j < TN; j++) b[j] = Bs[kk * BN + int(tx) + j * NTX];
+      UNR for (int i = 0; i < TM; i++) UNR for (int j = 0; j < TN; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    barrier();
+  }
+
+  UNR for (int i = 0; i < TM; i++) {
+    uint m = m0 + ty + uint(i * NTY);
+    UNR for (int j = 0; j < TN; j++) {
+      uint n = n0 + tx + uint(j * NTX);
+      if (m < pc.M && n < pc.N) {
+        uint idx = pc.off_c + m * pc.ldc + n;
+        float v = pc.alpha * acc[i][j];
+        if (pc.beta != 0.0) v += pc.beta * Cm[idx];
+        if (pc.has_bias != 0u) v += biasv[pc.off_bias + n];
+        Cm[idx] = act1(v);
+      }
+    }
+  }
+}
+#endif

@@ -1,0 +1,78 @@
+/* Sum and L2 norm: accuracy against double, and bitwise determinism. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static void check_reduce(th_env *env, uint64_t n, bool norm)
+{
+    float *x = malloc(n * 4);
+    CHECK(x, "out of memory");
+    th_fill_uniform(x, n, -1, 1);
+    double want = 0, abs_sum = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        want += norm ? (double)x[i] * x[i] : x[i];
+        abs_sum += norm ? (double)x[i] * x[i] : fabs(x[i]);
+    }
+    if (norm)
+        want = sqrt(want);
+    uint64_t ns = vknmt_reduce_scratch_elems(n);
+    th_gbuf gx, go, gs;
+    CHECK(th_gbuf_create(env, n, &gx) && th_gbuf_create(env, 1, &go) && th_gbuf_create(env, ns, &gs), "buffers");
+    CHECK(th_gbuf_upload(&gx, x), "upload");
+    float got[2];
+    for (int run = 0; run < 2; run++) {
+        CHECK(th_gbuf_poison(&go), "poison");
+        CHECK_OK(env, vknmt_seq_begin(env->seq));
+        if (norm)
+            CHECK_OK(env, vknmt_norm2(env->seq, th_gbuf_ref(&gx), n, th_gbuf_ref(&go), th_gbuf_ref(&gs)));
+        else
+            CHECK_OK(env, vknmt_sum(env->seq, th_gbuf_ref(&gx), n, th_gbuf_ref(&go), th_gbuf_ref(&gs)));
+        CHECK_OK(env, vknmt_seq_submit(env->seq));
+        CHECK(th_gbuf_download(&go, &got[run]), "download");
+    }
+    /* fp32 summation error bound, relative to the sum of magnitudes */
+    double err = fabs(got[0] - want) / (norm ? want : abs_sum);
+    CHECK(isfinite(got[0]) && err < 1e-5, "n=%llu: got %.9g want %.9g (err %g)", (unsigned long long)n, got[0],
+          want, err);
+    CHECK(memcmp(&got[0], &got[1], 4) == 0, "n=%llu: two runs differ in their bits", (unsigned long long)n);
+    CHECK(th_gbuf_guards_ok(&gx) && th_gbuf_guards_ok(&go) && th_gbuf_guards_ok(&gs), "write outside the output");
+    th_gbuf_destroy(&gx);
+    th_gbuf_destroy(&go);
+    th_gbuf_destroy(&gs);
+    free(x);
+}
+
+static const uint64_t sizes[] = {1, 2, 255, 257, 8192, 8193, 100003, 3000017};
+
+static void test_sum(th_env *env)
+{
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !th_failed(); i++)
+        check_reduce(env, sizes[i], false);
+}
+
+static void test_norm(th_env *env)
+{
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !th_failed(); i++)
+        check_reduce(env, sizes[i], true);
+}
+
+static void test_needs_scratch(th_env *env)
+{
+    vknmt_buffer *x, *o;
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 20000 * 4, &x));
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 4, &o));
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    vknmt_status s = vknmt_sum(env->seq, vknmt_at(x, 0), 20000, vknmt_at(o, 0), (vknmt_ref){0});
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    vknmt_buffer_destroy(x);
+    vknmt_buffer_destroy(o);
+    CHECK(s == VKNMT_ERR_USAGE, "sum without scratch returned %s", vknmt_status_name(s));
+}
+
+void th_register_reduce(void)
+{
+    th_add("reduce", "sum", test_sum);
+    th_add("reduce", "norm2", test_norm);
+    th_add("reduce", "missing_scratch", test_needs_scratch);
+}
