@@ -1,6 +1,7 @@
 # Compiles one GLSL compute shader variant to SPIR-V, validates and optimises
 # it, and writes it as a C array. Run by the build (cmake -P), one variant each.
-# Inputs: GLSLANG SPIRV_VAL SPIRV_OPT SOURCE DEFINES (;-list) NAME OUT_C DEPFILE WORK
+# Inputs: GLSLANG SPIRV_VAL SPIRV_OPT SOURCE DEFINES (comma list) NAME OUT_C DEPFILE WORK
+string(REPLACE "," ";" DEFINES "${DEFINES}")
 set(spv_raw "${WORK}/${NAME}.raw.spv")
 set(spv_opt "${WORK}/${NAME}.spv")
 set(define_args "")

@@ -23,6 +23,10 @@ typedef enum vknmt_kernel {
     VKNMT_K_SOFTMAX,
     VKNMT_K_REDUCE_SUM,
     VKNMT_K_REDUCE_SUMSQ,
+    VKNMT_K_GEMM,
+    VKNMT_K_GEMM_VEC4,
+    VKNMT_K_GEMM_TEXEL,
+    VKNMT_K_GEMM_TEXEL_SCALAR,
     VKNMT_KERNEL_COUNT
 } vknmt_kernel;
 

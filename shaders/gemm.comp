@@ -20,7 +20,7 @@
 //   Each invocation owns RM consecutive rows; the workgroup shares TN columns whose B values are
 //   fetched once per workgroup (one texel per lane) and broadcast with subgroupShuffle.
 //   id 3 = RM  rows per invocation   (default 2; lavapipe: 2)
-//   id 4 = TN  columns per workgroup (default 16, multiple of 4; lavapipe: 16 or 24)
+//   id 4 = TN  columns per workgroup (default 16, multiple of 4; lavapipe: 24, or 16 when N % 24 != 0)
 //   Dispatch: groups_x = ceil(M / (local_size_x * RM)), groups_y = ceil(N / TN).
 //
 // ---- default: SSBO variant (portable, discrete GPUs) --------------------------------------------

@@ -1,7 +1,7 @@
 # The test suites of tests/vknmt_tests: one ctest each, and each prints
 # "N passed, N failed". Adding a suite: a tests/test_NAME.c that defines
 # th_register_NAME(), and its name here.
-set(VKNMT_TEST_SUITES runtime elementwise softmax reduce)
+set(VKNMT_TEST_SUITES runtime elementwise softmax reduce gemm)
 
 set(def "")
 foreach(suite IN LISTS VKNMT_TEST_SUITES)

@@ -1,1 +1,105 @@
-int main(void) { return 0; }
+/* The vknmt command: one binary, subcommands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vknmt [--device N|NAME] [--validation] COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  devices          list the Vulkan devices and what they can do\n"
+            "  bench gemm       GEMM speed on the device beside OpenBLAS (--json)\n"
+            "\n"
+            "environment:\n"
+            "  VKNMT_DEVICE     device index or part of its name (as --device)\n"
+            "  VKNMT_PROFILE=1  print a per-kernel GPU time table at exit\n"
+            "  VKNMT_DISABLE    comma list of optional features to switch off:\n"
+            "                   fp16,int8,subgroup,texel,timestamps\n");
+}
+
+bool vknmt_cli_open(vknmt_cli *cli)
+{
+    vknmt_instance_options io = {.validation = cli->validation};
+    vknmt_status s = vknmt_instance_create(&io, &cli->inst);
+    uint32_t dev = 0;
+    if (s == VKNMT_OK)
+        s = vknmt_instance_select(cli->inst, cli->device, &dev);
+    if (s != VKNMT_OK) {
+        fprintf(stderr, "vknmt: %s\n", vknmt_instance_errmsg(cli->inst));
+        return false;
+    }
+    s = vknmt_context_create(cli->inst, dev, NULL, &cli->ctx);
+    if (s != VKNMT_OK) {
+        fprintf(stderr, "vknmt: device %u: %s\n", dev,
+                cli->ctx ? vknmt_context_errmsg(cli->ctx) : vknmt_instance_errmsg(cli->inst));
+        return false;
+    }
+    return true;
+}
+
+void vknmt_cli_close(vknmt_cli *cli)
+{
+    if (cli->ctx)
+        vknmt_context_profile_report(cli->ctx, stderr);
+    if (cli->inst && vknmt_instance_validation_count(cli->inst))
+        fprintf(stderr, "vknmt: the validation layer reported %u message(s); the last: %s\n",
+                vknmt_instance_validation_count(cli->inst), vknmt_instance_validation_last(cli->inst));
+    vknmt_context_destroy(cli->ctx);
+    vknmt_instance_destroy(cli->inst);
+    cli->ctx = NULL;
+    cli->inst = NULL;
+}
+
+const char *vknmt_cli_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "vknmt: %s needs a value\n", argv[*i]);
+        exit(2);
+    }
+    return argv[++*i];
+}
+
+int main(int argc, char **argv)
+{
+    vknmt_cli cli = {0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--device") == 0)
+            cli.device = vknmt_cli_value(argc, argv, &i);
+        else if (strcmp(argv[i], "--validation") == 0)
+            cli.validation = true;
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "vknmt: unknown option %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[i];
+    int sub_argc = argc - i;
+    char **sub_argv = argv + i;
+    int rc;
+    if (strcmp(cmd, "devices") == 0)
+        rc = vknmt_cmd_devices(&cli, sub_argc, sub_argv);
+    else if (strcmp(cmd, "bench") == 0) {
+        vknmt_bench_prepare(argv);
+        rc = vknmt_cmd_bench(&cli, sub_argc, sub_argv);
+    } else {
+        fprintf(stderr, "vknmt: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    vknmt_cli_close(&cli);
+    return rc;
+}

@@ -1,0 +1,184 @@
+/* vknmt bench gemm: device GEMM beside OpenBLAS cblas_sgemm, same process. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define TARGET_SECONDS 0.4
+#define RUNS 3
+
+typedef struct shape {
+    uint32_t m, n, k;
+    const char *what;
+} shape;
+
+/* The issue's shapes: the model's output layer (2400x8000x256: 30 sentences
+ * x 80 words by an 8000-word vocabulary), a decoder step's gate GEMM
+ * (80x768x256), awkward sizes, and the classic squares. */
+static const shape shapes[] = {
+    {1, 1, 1, "1x1x1"},
+    {7, 13, 5, "awkward"},
+    {129, 257, 63, "awkward"},
+    {80, 768, 256, "decoder gates"},
+    {80, 3000, 256, "small vocab slice"},
+    {2400, 8000, 256, "output layer"},
+    {1024, 1024, 1024, "square"},
+    {2048, 2048, 2048, "square"},
+};
+
+double vknmt_bench_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median seconds per call of `reps` device GEMMs recorded in one sequence. */
+static vknmt_status time_device(vknmt_context *ctx, vknmt_seq *seq, const vknmt_gemm_args *g, int reps,
+                                double *secs)
+{
+    double t[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        vknmt_status s = vknmt_seq_begin(seq);
+        for (int i = 0; i < reps && s == VKNMT_OK; i++)
+            s = vknmt_gemm(seq, g);
+        if (s)
+            return s;
+        double t0 = vknmt_bench_now();
+        if ((s = vknmt_seq_submit(seq)))
+            return s;
+        t[r] = (vknmt_bench_now() - t0) / reps;
+    }
+    (void)ctx;
+    qsort(t, RUNS, sizeof(double), cmp_double);
+    *secs = t[RUNS / 2];
+    return VKNMT_OK;
+}
+
+static double time_blas(const shape *sh, bool tb, const float *a, const float *b, float *c, int reps)
+{
+    double t[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = vknmt_bench_now();
+        for (int i = 0; i < reps; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)sh->m, (int)sh->n,
+                        (int)sh->k, 1.0f, a, (int)sh->k, b, tb ? (int)sh->k : (int)sh->n, 0.0f, c, (int)sh->n);
+        t[r] = (vknmt_bench_now() - t0) / reps;
+    }
+    qsort(t, RUNS, sizeof(double), cmp_double);
+    return t[RUNS / 2];
+}
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', out);
+        if ((unsigned char)*s >= 0x20)
+            fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out)
+{
+    const vknmt_caps *caps = vknmt_context_caps(ctx);
+    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    openblas_set_num_threads(threads);
+    const char *corename = openblas_get_corename();
+    if (!json) {
+        fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
+        fprintf(out, "yardstick: OpenBLAS cblas_sgemm, %d threads, kernel %s\n", threads, corename);
+        fprintf(out, "%-16s %-2s %10s %10s %7s %9s  %s\n", "M x N x K", "op", "GF/s", "OpenBLAS", "ratio",
+                "rel.err", "what");
+    }
+    vknmt_seq *seq = NULL;
+    vknmt_status s = vknmt_seq_create(ctx, &seq);
+    int rc = 0;
+    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]) && s == VKNMT_OK; si++) {
+        const shape *sh = &shapes[si];
+        size_t na = (size_t)sh->m * sh->k, nb = (size_t)sh->k * sh->n, nc = (size_t)sh->m * sh->n;
+        float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4), *dev = malloc(nc * 4);
+        vknmt_buffer *ba = NULL, *bb = NULL, *bc = NULL;
+        if (!a || !b || !c || !dev) {
+            s = VKNMT_ERR_OOM_HOST;
+            goto next;
+        }
+        srand(7);
+        for (size_t i = 0; i < na; i++)
+            a[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (size_t i = 0; i < nb; i++)
+            b[i] = (float)rand() / RAND_MAX - 0.5f;
+        if ((s = vknmt_buffer_create(ctx, na * 4, &ba)) || (s = vknmt_buffer_create(ctx, nb * 4, &bb)) ||
+            (s = vknmt_buffer_create(ctx, nc * 4, &bc)) || (s = vknmt_buffer_upload(ba, 0, a, na * 4)) ||
+            (s = vknmt_buffer_upload(bb, 0, b, nb * 4)))
+            goto next;
+        for (int tb = 0; tb < 2 && s == VKNMT_OK; tb++) {
+            /* B holds the same numbers either way; transposed means read as
+             * [N,K], the W[out,in] layout of the model's layers. */
+            vknmt_gemm_args g = {.m = sh->m, .n = sh->n, .k = sh->k, .trans_b = tb, .alpha = 1, .beta = 0,
+                                 .a = vknmt_at(ba, 0), .b = vknmt_at(bb, 0), .c = vknmt_at(bc, 0)};
+            double flops = 2.0 * sh->m * sh->n * sh->k, t_dev, t_blas;
+            if ((s = time_device(ctx, seq, &g, 1, &t_dev)))
+                break;
+            int reps = (int)fmin(50, fmax(1, TARGET_SECONDS / fmax(t_dev, 1e-6)));
+            if ((s = time_device(ctx, seq, &g, reps, &t_dev)) || (s = vknmt_buffer_download(bc, 0, dev, nc * 4)))
+                break;
+            t_blas = time_blas(sh, tb, a, b, c, 1);
+            t_blas = time_blas(sh, tb, a, b, c, (int)fmin(200, fmax(1, TARGET_SECONDS / fmax(t_blas, 1e-7))));
+            double err = 0, scale = 1e-30;
+            for (size_t i = 0; i < nc; i++) {
+                err = fmax(err, fabs((double)dev[i] - c[i]));
+                scale = fmax(scale, fabs(c[i]));
+            }
+            if (!(err / scale < 1e-4))
+                rc = 1; /* a wrong answer is no benchmark */
+            double gf = flops / t_dev * 1e-9, gf_blas = flops / t_blas * 1e-9;
+            if (json) {
+                fprintf(out, "{\"bench\":\"gemm\",\"device\":");
+                json_string(out, caps->info.name);
+                fprintf(out, ",\"driver\":");
+                json_string(out, caps->info.driver_name);
+                fprintf(out, ",\"driver_info\":");
+                json_string(out, caps->info.driver_info);
+                fprintf(out,
+                        ",\"shape\":[%u,%u,%u],\"op\":\"%s\",\"gflops\":%.2f,\"openblas_gflops\":%.2f,"
+                        "\"ratio\":%.4f,\"openblas_kernel\":\"%s\",\"openblas_threads\":%d,\"ms\":%.4f,"
+                        "\"dispatches\":1,\"min_bytes\":%zu,\"rel_err\":%.2e}\n",
+                        sh->m, sh->n, sh->k, tb ? "NT" : "NN", gf, gf_blas, gf / gf_blas, corename, threads,
+                        t_dev * 1e3, (na + nb + nc) * 4, err / scale);
+            } else {
+                char dims[32];
+                snprintf(dims, sizeof(dims), "%ux%ux%u", sh->m, sh->n, sh->k);
+                fprintf(out, "%-16s %-2s %10.2f %10.2f %6.1f%% %9.1e  %s\n", dims, tb ? "NT" : "NN", gf, gf_blas,
+                        100 * gf / gf_blas, err / scale, sh->what);
+            }
+            fflush(out);
+        }
+    next:
+        vknmt_buffer_destroy(ba);
+        vknmt_buffer_destroy(bb);
+        vknmt_buffer_destroy(bc);
+        free(a);
+        free(b);
+        free(c);
+        free(dev);
+    }
+    if (s != VKNMT_OK) {
+        fprintf(stderr, "vknmt bench gemm: %s\n", vknmt_context_errmsg(ctx));
+        rc = 1;
+    }
+    vknmt_seq_destroy(seq);
+    return rc;
+}

@@ -1,0 +1,97 @@
+/* GEMM: picks the kernel variant for the device class and the operands'
+ * alignment, checks every shape, and dispatches. */
+#include "internal.h"
+
+typedef struct gemm_push {
+    uint32_t m, n, k, lda, ldb, ldc, off_a, off_b, off_c, off_bias;
+    float alpha, beta;
+    uint32_t has_bias, act;
+} gemm_push;
+
+/* Tiles of the portable storage-buffer variant: 64x64 outputs per
+ * workgroup of 256 invocations, 4x4 registers each, k-steps of 16. */
+enum { SSBO_BM = 64, SSBO_BN = 64, SSBO_BK = 16, SSBO_TM = 4, SSBO_TN = 4 };
+/* CPU-class texel variant: one subgroup per workgroup, RM rows per lane,
+ * TN columns per workgroup (shared/notes/lavapipe-kernels.md). */
+enum { TEXEL_RM = 2, TEXEL_TN = 16 };
+
+/* Elements spanned by a rows x cols matrix with leading dimension ld. */
+static uint64_t extent(uint32_t rows, uint32_t cols, uint32_t ld) { return (uint64_t)(rows - 1) * ld + cols; }
+
+vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    const vknmt_caps *caps = &ctx->caps;
+    if (g->m == 0 || g->n == 0 || g->k == 0)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm: empty shape %ux%ux%u", g->m, g->n, g->k);
+    if ((unsigned)g->act > VKNMT_ACT_RELU)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm: unknown activation %d", (int)g->act);
+    uint32_t a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
+    uint32_t b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
+    gemm_push p = {.m = g->m, .n = g->n, .k = g->k,
+                   .lda = g->lda ? g->lda : a_cols, .ldb = g->ldb ? g->ldb : b_cols, .ldc = g->ldc ? g->ldc : g->n,
+                   .alpha = g->alpha, .beta = g->beta, .has_bias = g->bias.buf != NULL, .act = (uint32_t)g->act};
+    if (p.lda < a_cols || p.ldb < b_cols || p.ldc < g->n)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm: leading dimensions %u/%u/%u shorter than rows of %u/%u/%u",
+                        p.lda, p.ldb, p.ldc, a_cols, b_cols, g->n);
+
+    bool texel = caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle &&
+                 caps->subgroup_size >= 4 && caps->subgroup_size <= 64;
+    vknmt_binding b[4];
+    vknmt_status s;
+    vknmt_bind_type in_type = VKNMT_BIND_SSBO;
+    vknmt_kernel k = VKNMT_K_GEMM;
+    if (texel) {
+        /* Whole-buffer views: the float offset stays the element offset. */
+        bool aligned = p.lda % 4 == 0 && p.ldb % 4 == 0 && g->a.off % 4 == 0 && g->b.off % 4 == 0;
+        in_type = aligned ? VKNMT_BIND_TEXEL_RGBA32F : VKNMT_BIND_TEXEL_R32F;
+        k = aligned ? VKNMT_K_GEMM_TEXEL : VKNMT_K_GEMM_TEXEL_SCALAR;
+    }
+    if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
+        (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
+        return s;
+    if (texel && in_type == VKNMT_BIND_TEXEL_RGBA32F && (p.off_a % 4 || p.off_b % 4)) {
+        /* a windowed view (huge buffer) left a misaligned remainder */
+        in_type = VKNMT_BIND_TEXEL_R32F;
+        k = VKNMT_K_GEMM_TEXEL_SCALAR;
+        if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
+            (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
+            return s;
+    }
+    uint8_t c_access = VKNMT_WRITE | (g->beta != 0 ? VKNMT_READ : 0);
+    if ((s = vknmt_bind(ctx, g->c, extent(g->m, g->n, p.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.off_c)))
+        return s;
+    /* Without a bias the binding still needs a buffer; the kernel ignores it. */
+    if ((s = vknmt_bind(ctx, p.has_bias ? g->bias : g->c, p.has_bias ? g->n : 1, VKNMT_READ, VKNMT_BIND_SSBO, &b[3],
+                        &p.off_bias)))
+        return s;
+
+    uint32_t spec[8] = {0, g->trans_a, g->trans_b};
+    vknmt_dispatch d = {.spec = spec, .push = &p, .bindings = b};
+    uint64_t gx, gy;
+    if (texel) {
+        spec[0] = caps->subgroup_size;
+        spec[3] = TEXEL_RM;
+        spec[4] = TEXEL_TN;
+        gx = (g->m + caps->subgroup_size * TEXEL_RM - 1) / (caps->subgroup_size * TEXEL_RM);
+        gy = (g->n + TEXEL_TN - 1) / TEXEL_TN;
+    } else {
+        bool vec4 = p.lda % 4 == 0 && p.ldb % 4 == 0 && p.off_a % 4 == 0 && p.off_b % 4 == 0;
+        k = vec4 ? VKNMT_K_GEMM_VEC4 : VKNMT_K_GEMM;
+        spec[0] = (SSBO_BM / SSBO_TM) * (SSBO_BN / SSBO_TN);
+        spec[3] = SSBO_BM;
+        spec[4] = SSBO_BN;
+        spec[5] = SSBO_BK;
+        spec[6] = SSBO_TM;
+        spec[7] = SSBO_TN;
+        gx = (g->m + SSBO_BM - 1) / SSBO_BM;
+        gy = (g->n + SSBO_BN - 1) / SSBO_BN;
+    }
+    if (gx > 65535 || gy > 65535)
+        return CTX_FAIL(ctx, VKNMT_ERR_LIMIT, "gemm: %ux%u output needs too many workgroups", g->m, g->n);
+    d.kernel = k;
+    d.groups[0] = (uint32_t)gx;
+    d.groups[1] = (uint32_t)gy;
+    d.groups[2] = 1;
+    return vknmt_seq_dispatch(seq, &d);
+}

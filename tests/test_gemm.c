@@ -1,0 +1,271 @@
+/* GEMM against plain C in double: awkward sizes, all four transposes,
+ * offsets, leading dimensions, alpha/beta, bias and activations, for every
+ * kernel variant the device can run (texel-buffer CPU-class paths and the
+ * portable storage-buffer path). Outputs are poisoned, buffers guarded. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "internal.h" /* to force each kernel variant through the caps */
+
+typedef struct gemm_case {
+    uint32_t m, n, k;
+    bool ta, tb;
+    uint32_t pad_a, pad_b, pad_c; /* leading dimension beyond the row */
+    uint32_t off;                 /* float offset of every operand */
+    float alpha, beta;
+    bool bias;
+    vknmt_act act;
+} gemm_case;
+
+static double act_ref(vknmt_act act, double v)
+{
+    switch (act) {
+    case VKNMT_ACT_TANH: return tanh(v);
+    case VKNMT_ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
+    case VKNMT_ACT_RELU: return v > 0 ? v : 0;
+    default: return v;
+    }
+}
+
+/* Output element (i, j) in double. */
+static double ref_at(const gemm_case *c, const float *a, const float *b, const float *c0, const float *bias,
+                     uint32_t lda, uint32_t ldb, uint32_t ldc, uint32_t i, uint32_t j)
+{
+    double acc = 0;
+    for (uint32_t p = 0; p < c->k; p++) {
+        double av = c->ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+        double bv = c->tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+        acc += av * bv;
+    }
+    double v = c->alpha * acc;
+    if (c->beta != 0)
+        v += c->beta * (double)c0[(size_t)i * ldc + j];
+    if (c->bias)
+        v += bias[j];
+    return act_ref(c->act, v);
+}
+
+static void run_case(th_env *env, const gemm_case *c, const char *variant)
+{
+    uint32_t a_rows = c->ta ? c->k : c->m, a_cols = c->ta ? c->m : c->k;
+    uint32_t b_rows = c->tb ? c->n : c->k, b_cols = c->tb ? c->k : c->n;
+    uint32_t lda = a_cols + c->pad_a, ldb = b_cols + c->pad_b, ldc = c->n + c->pad_c;
+    size_t na = (size_t)a_rows * lda, nb = (size_t)b_rows * ldb, nc = (size_t)c->m * ldc;
+    float *a = malloc(na * 4), *b = malloc(nb * 4), *c0 = malloc(nc * 4), *got = malloc(nc * 4),
+          *bias = malloc(c->n * 4);
+    CHECK(a && b && c0 && got && bias, "out of memory");
+    th_fill_uniform(a, na, -1, 1);
+    th_fill_uniform(b, nb, -1, 1);
+    th_fill_uniform(c0, nc, -1, 1);
+    th_fill_uniform(bias, c->n, -1, 1);
+    /* operands sit at an offset inside larger guarded buffers */
+    th_gbuf ga, gb, gc, gbias;
+    CHECK(th_gbuf_create(env, na + c->off, &ga) && th_gbuf_create(env, nb + c->off, &gb) &&
+              th_gbuf_create(env, nc + c->off, &gc) && th_gbuf_create(env, c->n + c->off, &gbias),
+          "buffers");
+    vknmt_ref ra = th_gbuf_ref(&ga), rb = th_gbuf_ref(&gb), rc = th_gbuf_ref(&gc), rbias = th_gbuf_ref(&gbias);
+    ra.off += c->off;
+    rb.off += c->off;
+    rc.off += c->off;
+    rbias.off += c->off;
+    CHECK_OK(env, vknmt_buffer_upload(ga.buf, ra.off * 4, a, na * 4));
+    CHECK_OK(env, vknmt_buffer_upload(gb.buf, rb.off * 4, b, nb * 4));
+    CHECK_OK(env, vknmt_buffer_upload(gbias.buf, rbias.off * 4, bias, c->n * 4));
+    if (c->beta != 0) {
+        CHECK_OK(env, vknmt_buffer_upload(gc.buf, rc.off * 4, c0, nc * 4));
+    } else { /* poisoned: beta == 0 must not read C, and unwritten elements show */
+        for (size_t i = 0; i < nc; i++)
+            c0[i] = NAN;
+        CHECK_OK(env, vknmt_buffer_upload(gc.buf, rc.off * 4, c0, nc * 4));
+    }
+    vknmt_gemm_args g = {.m = c->m, .n = c->n, .k = c->k, .trans_a = c->ta, .trans_b = c->tb,
+                         .alpha = c->alpha, .beta = c->beta, .a = ra, .b = rb, .c = rc,
+                         .bias = c->bias ? rbias : (vknmt_ref){0}, .lda = lda, .ldb = ldb, .ldc = ldc,
+                         .act = c->act};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_gemm(env->seq, &g));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    CHECK_OK(env, vknmt_buffer_download(gc.buf, rc.off * 4, got, nc * 4));
+
+    /* Every element is checked when the shape is small; on large shapes
+     * every element must be finite (written) and whole rows and columns,
+     * random and the last ones (tile edges), are checked exactly. */
+    bool full = (double)c->m * c->n * c->k <= 3e7;
+    double worst = 0, scale = 1e-30;
+    uint32_t wi = 0, wj = 0;
+    for (uint32_t i = 0; i < c->m; i++) {
+        for (uint32_t j = 0; j < ldc; j++) {
+            float v = got[(size_t)i * ldc + j];
+            if (j >= c->n) { /* padding between rows must be untouched */
+                bool same = c->beta != 0 ? v == c0[(size_t)i * ldc + j] : isnan(v);
+                CHECK(same, "%s: padding (%u,%u) overwritten", variant, i, j);
+                continue;
+            }
+            CHECK(isfinite(v), "%s: element (%u,%u) not written (%g)", variant, i, j, v);
+        }
+    }
+    uint32_t rows[26], cols[26], nr = 0, ncol = 0;
+    if (!full) {
+        for (; nr < 25; nr++)
+            rows[nr] = (uint32_t)(th_rand_u64() % c->m);
+        rows[nr++] = c->m - 1;
+        for (; ncol < 25; ncol++)
+            cols[ncol] = (uint32_t)(th_rand_u64() % c->n);
+        cols[ncol++] = c->n - 1;
+    }
+    for (uint32_t i = 0; i < c->m; i++) {
+        bool row_checked = full;
+        for (uint32_t r = 0; r < nr && !row_checked; r++)
+            row_checked = rows[r] == i;
+        for (uint32_t j = 0; j < c->n; j++) {
+            bool checked = row_checked;
+            for (uint32_t q = 0; q < ncol && !checked; q++)
+                checked = cols[q] == j;
+            if (!checked)
+                continue;
+            double want = ref_at(c, a, b, c0, bias, lda, ldb, ldc, i, j);
+            double e = fabs(got[(size_t)i * ldc + j] - want);
+            scale = fmax(scale, fabs(want));
+            if (e > worst) {
+                worst = e;
+                wi = i;
+                wj = j;
+            }
+        }
+    }
+    /* fp32 accumulation over k terms of magnitude <= 1 */
+    double tol = 1e-5 * (1 + sqrt((double)c->k));
+    CHECK(worst / scale <= tol, "%s %ux%ux%u %c%c: relative error %g > %g at (%u,%u)", variant, c->m, c->n, c->k,
+          c->ta ? 'T' : 'N', c->tb ? 'T' : 'N', worst / scale, tol, wi, wj);
+    CHECK(th_gbuf_guards_ok(&ga) && th_gbuf_guards_ok(&gb) && th_gbuf_guards_ok(&gc) && th_gbuf_guards_ok(&gbias),
+          "%s %ux%ux%u: write outside the output", variant, c->m, c->n, c->k);
+    th_gbuf_destroy(&ga);
+    th_gbuf_destroy(&gb);
+    th_gbuf_destroy(&gc);
+    th_gbuf_destroy(&gbias);
+    free(a);
+    free(b);
+    free(c0);
+    free(got);
+    free(bias);
+}
+
+/* The device's own choice, then each variant it can run, by flipping the
+ * capability flags the runtime chooses by. */
+typedef struct variant {
+    const char *name;
+    bool cpu_lanes, texel;
+} variant;
+
+static void for_variants(th_env *env, void (*body)(th_env *, const char *))
+{
+    vknmt_caps saved = env->ctx->caps;
+    const variant vs[] = {{"cpu-texel", true, true}, {"gpu-ssbo", false, false}, {"cpu-ssbo", true, false}};
+    for (size_t v = 0; v < sizeof(vs) / sizeof(vs[0]) && !th_failed(); v++) {
+        if (vs[v].texel && !saved.texel_buffers)
+            continue;
+        env->ctx->caps.quirk_cpu_lanes = vs[v].cpu_lanes;
+        env->ctx->caps.texel_buffers = vs[v].texel;
+        body(env, vs[v].name);
+    }
+    env->ctx->caps = saved;
+}
+
+static const uint32_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {129, 257, 63}, {80, 768, 256}, {3, 1, 17},
+                                     {1, 40, 9}, {33, 8, 4}};
+
+static void body_shapes(th_env *env, const char *variant)
+{
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+        for (int t = 0; t < 4; t++) {
+            gemm_case c = {shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, 0, 0, 0, 0, 1.0f, 0.0f,
+                           false, VKNMT_ACT_NONE};
+            run_case(env, &c, variant);
+            if (th_failed())
+                return;
+        }
+}
+
+static void body_epilogue(th_env *env, const char *variant)
+{
+    static const vknmt_act acts[] = {VKNMT_ACT_NONE, VKNMT_ACT_TANH, VKNMT_ACT_SIGMOID, VKNMT_ACT_RELU};
+    for (int a = 0; a < 4 && !th_failed(); a++)
+        for (int t = 0; t < 4 && !th_failed(); t++) {
+            gemm_case c = {37, 29, 19, t & 1, t >> 1, 0, 0, 0, 0, 0.75f, a % 2 ? 1.0f : 0.0f, true, acts[a]};
+            run_case(env, &c, variant);
+        }
+}
+
+/* Unaligned offsets and padded leading dimensions (views into bigger
+ * tensors) push the texel path to its scalar fallback. */
+static void body_strides(th_env *env, const char *variant)
+{
+    static const uint32_t pads[][4] = {{0, 0, 0, 1}, {1, 3, 2, 0}, {4, 4, 4, 4}, {5, 0, 7, 6}};
+    for (int p = 0; p < 4 && !th_failed(); p++)
+        for (int t = 0; t < 4 && !th_failed(); t++) {
+            gemm_case c = {21, 35, 27, t & 1, t >> 1, pads[p][0], pads[p][1], pads[p][2], pads[p][3], -1.5f, 0.5f,
+                           p % 2 == 0, VKNMT_ACT_NONE};
+            run_case(env, &c, variant);
+        }
+}
+
+static void body_output_layer(th_env *env, const char *variant)
+{
+    /* The model's output layer: 2400 target words x 8000-word vocabulary. */
+    for (int t = 0; t < 4 && !th_failed(); t++) {
+        gemm_case c = {2400, 8000, 256, t & 1, t >> 1, 0, 0, 0, 0, 1.0f, 0.0f, t == 2, VKNMT_ACT_NONE};
+        run_case(env, &c, variant);
+    }
+}
+
+static void test_shapes(th_env *env) { for_variants(env, body_shapes); }
+static void test_epilogue(th_env *env) { for_variants(env, body_epilogue); }
+static void test_strides(th_env *env) { for_variants(env, body_strides); }
+static void test_output_layer(th_env *env) { for_variants(env, body_output_layer); }
+
+static void test_bad_shapes(th_env *env)
+{
+    vknmt_buffer *a, *b, *c;
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 6 * 4, &a));
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 12 * 4, &b));
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 8 * 4, &c));
+    vknmt_gemm_args g = {.m = 2, .n = 4, .k = 3, .alpha = 1, .a = vknmt_at(a, 0), .b = vknmt_at(b, 0),
+                         .c = vknmt_at(c, 0)};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    vknmt_status ok = vknmt_gemm(env->seq, &g);
+    vknmt_gemm_args bad = g;
+    bad.n = 5; /* B and C too small */
+    vknmt_status s1 = vknmt_gemm(env->seq, &bad);
+    bad = g;
+    bad.lda = 2; /* leading dimension shorter than a row */
+    vknmt_status s2 = vknmt_gemm(env->seq, &bad);
+    bad = g;
+    bad.k = 0;
+    vknmt_status s3 = vknmt_gemm(env->seq, &bad);
+    bad = g;
+    bad.bias = vknmt_at(a, 4); /* bias needs 4 floats, 2 remain */
+    vknmt_status s4 = vknmt_gemm(env->seq, &bad);
+    bad = g;
+    bad.act = (vknmt_act)9;
+    vknmt_status s5 = vknmt_gemm(env->seq, &bad);
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    vknmt_buffer_destroy(a);
+    vknmt_buffer_destroy(b);
+    vknmt_buffer_destroy(c);
+    CHECK(ok == VKNMT_OK, "good call: %s", vknmt_status_name(ok));
+    CHECK(s1 == VKNMT_ERR_RANGE, "too small: %s", vknmt_status_name(s1));
+    CHECK(s2 == VKNMT_ERR_SHAPE, "short lda: %s", vknmt_status_name(s2));
+    CHECK(s3 == VKNMT_ERR_SHAPE, "k = 0: %s", vknmt_status_name(s3));
+    CHECK(s4 == VKNMT_ERR_RANGE, "short bias: %s", vknmt_status_name(s4));
+    CHECK(s5 == VKNMT_ERR_USAGE, "bad activation: %s", vknmt_status_name(s5));
+}
+
+void th_register_gemm(void)
+{
+    th_add("gemm", "shapes_and_transposes", test_shapes);
+    th_add("gemm", "alpha_beta_bias_act", test_epilogue);
+    th_add("gemm", "offsets_and_strides", test_strides);
+    th_add("gemm", "output_layer_2400x8000x256", test_output_layer);
+    th_add("gemm", "bad_shapes", test_bad_shapes);
+}

@@ -1,0 +1,28 @@
+/* What the vknmt subcommands share: opening the device, option helpers. */
+#ifndef VKNMT_CLI_H
+#define VKNMT_CLI_H
+
+#include <stdbool.h>
+
+#include "vknmt_runtime.h"
+
+typedef struct vknmt_cli {
+    const char *device;  /* --device N|NAME, or NULL */
+    bool validation;     /* --validation */
+    vknmt_instance *inst;
+    vknmt_context *ctx;
+} vknmt_cli;
+
+/* Opens the instance and the selected device; prints the reason and
+ * returns false on failure. */
+bool vknmt_cli_open(vknmt_cli *cli);
+void vknmt_cli_close(vknmt_cli *cli);
+
+/* argv[*i] is `name`: takes its value (the next argument) or exits with a
+ * usage error. */
+const char *vknmt_cli_value(int argc, char **argv, int *i);
+
+int vknmt_cmd_devices(vknmt_cli *cli, int argc, char **argv);
+int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv);
+
+#endif
