@@ -151,22 +151,26 @@ static void run_case(th_env *env, const gemm_case *c, const char *variant)
     free(bias);
 }
 
-/* The device's own choice, then each variant it can run, by flipping the
- * capability flags the runtime chooses by. */
+/* Each variant the device can run, by setting the capability flags the
+ * runtime chooses by: the CPU-class texel kernels (vec4 and, for unaligned
+ * operands, scalar views) and the portable storage-buffer kernels. */
 typedef struct variant {
     const char *name;
     bool cpu_lanes, texel;
 } variant;
 
+static bool native_variant; /* the variant this device picks by itself */
+
 static void for_variants(th_env *env, void (*body)(th_env *, const char *))
 {
     vknmt_caps saved = env->ctx->caps;
-    const variant vs[] = {{"cpu-texel", true, true}, {"gpu-ssbo", false, false}, {"cpu-ssbo", true, false}};
+    const variant vs[] = {{"cpu-texel", true, true}, {"gpu-ssbo", false, false}};
     for (size_t v = 0; v < sizeof(vs) / sizeof(vs[0]) && !th_failed(); v++) {
-        if (vs[v].texel && !saved.texel_buffers)
+        if (vs[v].texel && !(saved.texel_buffers && saved.subgroup_shuffle))
             continue;
         env->ctx->caps.quirk_cpu_lanes = vs[v].cpu_lanes;
         env->ctx->caps.texel_buffers = vs[v].texel;
+        native_variant = vs[v].cpu_lanes == saved.quirk_cpu_lanes && vs[v].texel == saved.texel_buffers;
         body(env, vs[v].name);
     }
     env->ctx->caps = saved;
@@ -212,8 +216,10 @@ static void body_strides(th_env *env, const char *variant)
 
 static void body_output_layer(th_env *env, const char *variant)
 {
-    /* The model's output layer: 2400 target words x 8000-word vocabulary. */
-    for (int t = 0; t < 4 && !th_failed(); t++) {
+    /* The model's output layer: 2400 target words x 8000-word vocabulary.
+     * All transposes on the device's own variant; the model's NT layout on
+     * the others (the GPU kernel on a CPU device runs at ~2 GF/s). */
+    for (int t = native_variant ? 0 : 2; t < 4 && !th_failed(); t += native_variant ? 1 : 4) {
         gemm_case c = {2400, 8000, 256, t & 1, t >> 1, 0, 0, 0, 0, 1.0f, 0.0f, t == 2, VKNMT_ACT_NONE};
         run_case(env, &c, variant);
     }
