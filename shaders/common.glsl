@@ -15,6 +15,17 @@ float vk_sigmoid(float x)
     return 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0)));
 }
 
+vec4 vk_tanh(vec4 x)
+{
+    vec4 e = exp(2.0 * clamp(x, -15.0, 15.0));
+    return (e - 1.0) / (e + 1.0);
+}
+
+vec4 vk_sigmoid(vec4 x)
+{
+    return 1.0 / (1.0 + exp(-clamp(x, -80.0, 80.0)));
+}
+
 // Flat index of this invocation in a grid laid out by vknmt_grid_1d.
 uint vk_flat_index()
 {

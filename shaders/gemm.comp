@@ -49,11 +49,13 @@ layout(push_constant, std430) uniform PC {
 #extension GL_EXT_control_flow_attributes : enable
 #define UNR [[unroll]]
 
-// Saturating activations (no inf/NaN from exp overflow).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
 float act1(float v) {
-  if (pc.act == 1u) { float e = exp(-2.0 * clamp(v, -15.0, 15.0)); v = (1.0 - e) / (1.0 + e); }
-  else if (pc.act == 2u) { v = 1.0 / (1.0 + exp(-clamp(v, -80.0, 80.0))); }
-  else if (pc.act == 3u) { v = max(v, 0.0); }
+  if (pc.act == 1u) v = vk_tanh(v);
+  else if (pc.act == 2u) v = vk_sigmoid(v);
+  else if (pc.act == 3u) v = max(v, 0.0);
   return v;
 }
 
@@ -100,8 +102,8 @@ int ib[BF];  // element index of this lane's B texel(s) at k-block 0
 #define ONCE(c) for (uint once_ = 0u; once_ < ((c) ? 1u : 0u); once_++)
 
 vec4 act4(vec4 v) {
-  ONCE(pc.act == 1u) { vec4 e = exp(-2.0 * clamp(v, -15.0, 15.0)); v = (1.0 - e) / (1.0 + e); }
-  ONCE(pc.act == 2u) { v = 1.0 / (1.0 + exp(-clamp(v, -80.0, 80.0))); }
+  ONCE(pc.act == 1u) { v = vk_tanh(v); }
+  ONCE(pc.act == 2u) { v = vk_sigmoid(v); }
   ONCE(pc.act == 3u) { v = max(v, vec4(0.0)); }
   return v;
 }
