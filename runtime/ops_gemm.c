@@ -8,9 +8,14 @@ typedef struct gemm_push {
     uint32_t has_bias, act;
 } gemm_push;
 
-/* Tiles of the portable storage-buffer variant: 64x64 outputs per
- * workgroup of 256 invocations, 4x4 registers each, k-steps of 16. */
-enum { SSBO_BM = 64, SSBO_BN = 64, SSBO_BK = 16, SSBO_TM = 4, SSBO_TN = 4 };
+/* Tiles of the portable storage-buffer variant: BM x BN outputs per
+ * workgroup, TM x TN registers per invocation, k-steps of BK; shared memory
+ * (BM + BN) * BK floats. The large tile needs 256 invocations, more than the
+ * 128 Vulkan guarantees, so small devices get the 64-invocation tile. */
+typedef struct ssbo_tile {
+    uint32_t bm, bn, bk, tm, tn;
+} ssbo_tile;
+static const ssbo_tile SSBO_LARGE = {64, 64, 16, 4, 4}, SSBO_SMALL = {32, 32, 8, 4, 4};
 /* CPU-class texel variant: one subgroup per workgroup, RM rows per lane,
  * TN columns per workgroup (shared/notes/lavapipe-kernels.md). */
 enum { TEXEL_RM = 2, TEXEL_TN = 16 };
@@ -78,14 +83,18 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     } else {
         bool vec4 = p.lda % 4 == 0 && p.ldb % 4 == 0 && p.off_a % 4 == 0 && p.off_b % 4 == 0;
         k = vec4 ? VKNMT_K_GEMM_VEC4 : VKNMT_K_GEMM;
-        spec[0] = (SSBO_BM / SSBO_TM) * (SSBO_BN / SSBO_TN);
-        spec[3] = SSBO_BM;
-        spec[4] = SSBO_BN;
-        spec[5] = SSBO_BK;
-        spec[6] = SSBO_TM;
-        spec[7] = SSBO_TN;
-        gx = (g->m + SSBO_BM - 1) / SSBO_BM;
-        gy = (g->n + SSBO_BN - 1) / SSBO_BN;
+        ssbo_tile t = SSBO_LARGE;
+        if (caps->max_workgroup_invocations < (t.bm / t.tm) * (t.bn / t.tn) ||
+            caps->max_shared_memory_bytes < (t.bm + t.bn) * t.bk * 4)
+            t = SSBO_SMALL;
+        spec[0] = (t.bm / t.tm) * (t.bn / t.tn);
+        spec[3] = t.bm;
+        spec[4] = t.bn;
+        spec[5] = t.bk;
+        spec[6] = t.tm;
+        spec[7] = t.tn;
+        gx = (g->m + t.bm - 1) / t.bm;
+        gy = (g->n + t.bn - 1) / t.bn;
     }
     if (gx > 65535 || gy > 65535)
         return CTX_FAIL(ctx, VKNMT_ERR_LIMIT, "gemm: %ux%u output needs too many workgroups", g->m, g->n);
