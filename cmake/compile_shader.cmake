@@ -8,28 +8,19 @@ set(define_args "")
 foreach(d IN LISTS DEFINES)
   list(APPEND define_args "-D${d}")
 endforeach()
-execute_process(
-  COMMAND "${GLSLANG}" -V --target-env vulkan1.1 ${define_args}
-          --depfile "${DEPFILE}.raw" -o "${spv_raw}" "${SOURCE}"
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "glslangValidator failed on ${SOURCE} (${NAME}):\n${out}")
-endif()
-execute_process(COMMAND "${SPIRV_VAL}" --target-env vulkan1.1 "${spv_raw}"
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "spirv-val rejected ${NAME}:\n${out}")
-endif()
-execute_process(COMMAND "${SPIRV_OPT}" -O "${spv_raw}" -o "${spv_opt}"
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "spirv-opt failed on ${NAME}:\n${out}")
-endif()
-execute_process(COMMAND "${SPIRV_VAL}" --target-env vulkan1.1 "${spv_opt}"
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "spirv-val rejected optimised ${NAME}:\n${out}")
-endif()
+# run_step(WHAT COMMAND...): runs a tool, stops the build with its output if it fails.
+function(run_step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what} (${NAME}, from ${SOURCE}):\n${out}")
+  endif()
+endfunction()
+
+run_step("glslangValidator failed" "${GLSLANG}" -V --target-env vulkan1.1 ${define_args}
+         --depfile "${DEPFILE}.raw" -o "${spv_raw}" "${SOURCE}")
+run_step("spirv-val rejected the shader" "${SPIRV_VAL}" --target-env vulkan1.1 "${spv_raw}")
+run_step("spirv-opt failed" "${SPIRV_OPT}" -O "${spv_raw}" -o "${spv_opt}")
+run_step("spirv-val rejected the optimised shader" "${SPIRV_VAL}" --target-env vulkan1.1 "${spv_opt}")
 
 # glslang names its output file as the target; the build knows the C file.
 file(READ "${DEPFILE}.raw" dep)

@@ -5,7 +5,6 @@
 #include "internal.h"
 
 #define STAGING_CHUNK (64ull << 20)
-#define FENCE_TIMEOUT_NS (600ull * 1000 * 1000 * 1000)
 
 vknmt_status vknmt_buffer_create(vknmt_context *ctx, uint64_t bytes, vknmt_buffer **out)
 {
@@ -142,21 +141,7 @@ static vknmt_status staged_copy(vknmt_context *ctx, const vknmt_buffer *buf, uin
     vkCmdPipelineBarrier(ctx->xfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &hb, 0, NULL,
                          0, NULL);
-    r = vkEndCommandBuffer(ctx->xfer_cmd);
-    if (r != VK_SUCCESS)
-        return CTX_VK(ctx, r, "vkEndCommandBuffer (transfer)");
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
-                       .pCommandBuffers = &ctx->xfer_cmd};
-    r = vkQueueSubmit(ctx->queue, 1, &si, ctx->xfer_fence);
-    if (r != VK_SUCCESS)
-        return CTX_VK(ctx, r, "vkQueueSubmit (transfer)");
-    r = vkWaitForFences(ctx->device, 1, &ctx->xfer_fence, VK_TRUE, FENCE_TIMEOUT_NS);
-    if (r != VK_SUCCESS)
-        return CTX_VK(ctx, r, "vkWaitForFences (transfer)");
-    r = vkResetFences(ctx->device, 1, &ctx->xfer_fence);
-    if (r != VK_SUCCESS)
-        return CTX_VK(ctx, r, "vkResetFences");
-    return VKNMT_OK;
+    return vknmt_submit_wait(ctx, ctx->xfer_cmd, ctx->xfer_fence);
 }
 
 static vknmt_status check_range(const vknmt_buffer *buf, uint64_t off, uint64_t bytes, const char *what)
@@ -220,14 +205,8 @@ vknmt_status vknmt_buffer_texel_view(vknmt_buffer *buf, VkFormat format, uint64_
         }
     }
     vknmt_context *ctx = buf->ctx;
-    if (buf->view_count == buf->view_cap) {
-        uint32_t cap = buf->view_cap ? buf->view_cap * 2 : 4;
-        vknmt_texel_view *v = realloc(buf->views, cap * sizeof(*v));
-        if (!v)
-            return VKNMT_ERR_OOM_HOST;
-        buf->views = v;
-        buf->view_cap = cap;
-    }
+    if (!vknmt_grow((void **)&buf->views, &buf->view_cap, buf->view_count, sizeof(*buf->views)))
+        return VKNMT_ERR_OOM_HOST;
     VkBufferViewCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
                                  .buffer = buf->buffer,
                                  .format = format,

@@ -5,6 +5,39 @@
 #include "internal.h"
 
 #define DEFAULT_BLOCK_BYTES (256ull << 20)
+#define FENCE_TIMEOUT_NS (600ull * 1000 * 1000 * 1000)
+
+bool vknmt_grow(void **arr, uint32_t *cap, uint32_t count, size_t size)
+{
+    if (count < *cap)
+        return true;
+    uint32_t n = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, n * size);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = n;
+    return true;
+}
+
+vknmt_status vknmt_submit_wait(vknmt_context *ctx, VkCommandBuffer cmd, VkFence fence)
+{
+    VkResult r = vkEndCommandBuffer(cmd);
+    if (r != VK_SUCCESS)
+        return CTX_VK(ctx, r, "vkEndCommandBuffer");
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
+    r = vkQueueSubmit(ctx->queue, 1, &si, fence);
+    if (r != VK_SUCCESS)
+        return CTX_VK(ctx, r, "vkQueueSubmit");
+    /* A bounded wait: a hung device becomes an error, not a hang. */
+    r = vkWaitForFences(ctx->device, 1, &fence, VK_TRUE, FENCE_TIMEOUT_NS);
+    if (r != VK_SUCCESS)
+        return CTX_VK(ctx, r, "vkWaitForFences");
+    r = vkResetFences(ctx->device, 1, &fence);
+    if (r != VK_SUCCESS)
+        return CTX_VK(ctx, r, "vkResetFences");
+    return VKNMT_OK;
+}
 
 static bool find_compute_queue(VkPhysicalDevice phys, uint32_t *family)
 {

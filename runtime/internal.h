@@ -32,6 +32,11 @@ struct vknmt_instance {
 
 bool vknmt_device_has_extension(VkPhysicalDevice phys, const char *name);
 
+/* Grows *arr (of *cap elements of `size` bytes) so it holds count + 1. */
+bool vknmt_grow(void **arr, uint32_t *cap, uint32_t count, size_t size);
+/* Ends `cmd`, submits it with `fence`, waits, and resets the fence. */
+vknmt_status vknmt_submit_wait(vknmt_context *ctx, VkCommandBuffer cmd, VkFence fence);
+
 /* --------------------------------------------------------------- memory */
 
 typedef struct vknmt_span {

@@ -10,14 +10,8 @@ static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 static vknmt_status span_insert(vknmt_block *b, uint32_t at, vknmt_span s)
 {
-    if (b->free_count == b->free_cap) {
-        uint32_t cap = b->free_cap ? b->free_cap * 2 : 16;
-        vknmt_span *f = realloc(b->free, cap * sizeof(*f));
-        if (!f)
-            return VKNMT_ERR_OOM_HOST;
-        b->free = f;
-        b->free_cap = cap;
-    }
+    if (!vknmt_grow((void **)&b->free, &b->free_cap, b->free_count, sizeof(*b->free)))
+        return VKNMT_ERR_OOM_HOST;
     memmove(&b->free[at + 1], &b->free[at], (b->free_count - at) * sizeof(*b->free));
     b->free[at] = s;
     b->free_count++;
@@ -68,14 +62,8 @@ static vknmt_status block_new(vknmt_context *ctx, uint64_t size, bool dedicated,
                         "device memory: %llu MiB more would exceed the %llu MiB heap (%llu MiB held)",
                         (unsigned long long)(size >> 20), (unsigned long long)(ctx->heap_bytes >> 20),
                         (unsigned long long)(ctx->held_bytes >> 20));
-    if (ctx->block_count == ctx->block_cap) {
-        uint32_t cap = ctx->block_cap ? ctx->block_cap * 2 : 8;
-        vknmt_block **bl = realloc(ctx->blocks, cap * sizeof(*bl));
-        if (!bl)
-            return VKNMT_ERR_OOM_HOST;
-        ctx->blocks = bl;
-        ctx->block_cap = cap;
-    }
+    if (!vknmt_grow((void **)&ctx->blocks, &ctx->block_cap, ctx->block_count, sizeof(*ctx->blocks)))
+        return VKNMT_ERR_OOM_HOST;
     vknmt_block *b = calloc(1, sizeof(*b));
     if (!b)
         return VKNMT_ERR_OOM_HOST;

@@ -7,7 +7,6 @@
 
 #define SETS_PER_POOL 512
 #define QUERY_CAP 8192
-#define FENCE_TIMEOUT_NS (600ull * 1000 * 1000 * 1000)
 
 typedef struct access_rec {
     const vknmt_buffer *buf;
@@ -45,20 +44,6 @@ struct vknmt_seq {
     bool recording;
     vknmt_seq_stats stats;
 };
-
-/* Grows *arr (of *cap elements of `size` bytes) to hold one more. */
-static bool grow(void **arr, uint32_t *cap, uint32_t count, size_t size)
-{
-    if (count < *cap)
-        return true;
-    uint32_t n = *cap ? *cap * 2 : 32;
-    void *p = realloc(*arr, n * size);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = n;
-    return true;
-}
 
 vknmt_status vknmt_seq_create(vknmt_context *ctx, vknmt_seq **out)
 {
@@ -196,7 +181,7 @@ static vknmt_status alloc_set(vknmt_seq *seq, VkDescriptorSetLayout layout, VkDe
     vknmt_context *ctx = seq->ctx;
     for (;;) {
         if (seq->dpool_current == seq->dpool_count) {
-            if (!grow((void **)&seq->dpools, &seq->dpool_cap, seq->dpool_count, sizeof(VkDescriptorPool)))
+            if (!vknmt_grow((void **)&seq->dpools, &seq->dpool_cap, seq->dpool_count, sizeof(VkDescriptorPool)))
                 return VKNMT_ERR_OOM_HOST;
             VkDescriptorPoolSize sizes[2] = {
                 {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * 4},
@@ -282,14 +267,14 @@ vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d)
         barrier(seq);
     for (uint32_t i = 0; i < kd->binding_count; i++) {
         const vknmt_binding *b = &d->bindings[i];
-        if (!grow((void **)&seq->acc, &seq->acc_cap, seq->acc_count, sizeof(access_rec)))
+        if (!vknmt_grow((void **)&seq->acc, &seq->acc_cap, seq->acc_count, sizeof(access_rec)))
             return VKNMT_ERR_OOM_HOST;
         seq->acc[seq->acc_count++] =
             (access_rec){b->buf, b->hz_off, b->hz_off + b->hz_size, (b->access & VKNMT_WRITE) != 0};
     }
 
     bool timed = ctx->profile && seq->qpool && seq->q_used + 2 <= QUERY_CAP &&
-                 grow((void **)&seq->prof, &seq->prof_cap, seq->prof_count, sizeof(prof_rec));
+                 vknmt_grow((void **)&seq->prof, &seq->prof_cap, seq->prof_count, sizeof(prof_rec));
     uint32_t q0 = 0, q1;
     if (timed)
         timestamp(seq, &q0);
@@ -315,7 +300,7 @@ vknmt_status vknmt_seq_region_begin(vknmt_seq *seq, const char *name)
         return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED, "the device has no timestamps");
     if (seq->q_used + 2 > QUERY_CAP)
         return CTX_FAIL(ctx, VKNMT_ERR_LIMIT, "too many timed regions in one sequence");
-    if (!grow((void **)&seq->regions, &seq->region_cap, seq->region_count, sizeof(region_rec)))
+    if (!vknmt_grow((void **)&seq->regions, &seq->region_cap, seq->region_count, sizeof(region_rec)))
         return VKNMT_ERR_OOM_HOST;
     region_rec *rr = &seq->regions[seq->region_count];
     snprintf(rr->name, sizeof(rr->name), "%s", name);
@@ -382,19 +367,9 @@ vknmt_status vknmt_seq_submit(vknmt_seq *seq)
                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT};
     vkCmdPipelineBarrier(seq->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
-    VkResult r = vkEndCommandBuffer(seq->cmd);
-    if (r != VK_SUCCESS)
-        return CTX_VK(ctx, r, "vkEndCommandBuffer");
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &seq->cmd};
-    r = vkQueueSubmit(ctx->queue, 1, &si, seq->fence);
-    if (r != VK_SUCCESS)
-        return CTX_VK(ctx, r, "vkQueueSubmit");
-    r = vkWaitForFences(ctx->device, 1, &seq->fence, VK_TRUE, FENCE_TIMEOUT_NS);
-    if (r != VK_SUCCESS)
-        return CTX_VK(ctx, r, "vkWaitForFences");
-    r = vkResetFences(ctx->device, 1, &seq->fence);
-    if (r != VK_SUCCESS)
-        return CTX_VK(ctx, r, "vkResetFences");
+    vknmt_status s = vknmt_submit_wait(ctx, seq->cmd, seq->fence);
+    if (s)
+        return s;
     return read_timestamps(seq);
 }
 
