@@ -1,14 +1,16 @@
-# The test suites of tests/vknmt_tests: one ctest each, and each prints
-# "N passed, N failed". Adding a suite: a tests/test_NAME.c that defines
-# th_register_NAME(), and its name here.
-set(VKNMT_TEST_SUITES runtime elementwise softmax reduce gemm)
-
+# The test suites of tests/vknmt_tests, one ctest each; each prints
+# "N passed, N failed". A suite is a file tests/test_NAME.c that defines
+# th_register_NAME(): found here by its name, nothing else to edit.
+file(GLOB suite_files CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/tests/test_*.c")
+list(SORT suite_files)
 set(def "")
-foreach(suite IN LISTS VKNMT_TEST_SUITES)
+foreach(f IN LISTS suite_files)
+  get_filename_component(stem "${f}" NAME_WE)
+  string(REGEX REPLACE "^test_" "" suite "${stem}")
   string(APPEND def "SUITE(${suite})\n")
   add_test(NAME ${suite} COMMAND vknmt_tests ${suite})
   set_tests_properties(${suite} PROPERTIES
-    ENVIRONMENT "XDG_CACHE_HOME=${CMAKE_BINARY_DIR}/test-cache")
+    ENVIRONMENT "XDG_CACHE_HOME=${CMAKE_BINARY_DIR}/test-cache;VKNMT_SHARED=${CMAKE_CURRENT_SOURCE_DIR}/../shared")
 endforeach()
 file(CONFIGURE OUTPUT "${CMAKE_BINARY_DIR}/tests/suites.def" CONTENT "${def}")
 target_include_directories(vknmt_tests PRIVATE "${CMAKE_BINARY_DIR}/tests")
