@@ -217,14 +217,14 @@ void vknmt_context_profile_report(const vknmt_context *ctx, FILE *out)
     if (!ctx->profile)
         return;
     double total = 0;
-    for (int k = 0; k < VKNMT_KERNEL_COUNT; k++)
+    for (uint32_t k = 0; k < ctx->kernel_count; k++)
         total += ctx->kernels[k].gpu_ms;
     fprintf(out, "%-24s %10s %12s %10s %7s\n", "kernel", "calls", "total ms", "mean us", "share");
-    for (int k = 0; k < VKNMT_KERNEL_COUNT; k++) {
+    for (uint32_t k = 0; k < ctx->kernel_count; k++) {
         const vknmt_kernel_state *ks = &ctx->kernels[k];
         if (!ks->calls)
             continue;
-        fprintf(out, "%-24s %10llu %12.3f %10.1f %6.1f%%\n", vknmt_kernel_get((vknmt_kernel)k)->name,
+        fprintf(out, "%-24s %10llu %12.3f %10.1f %6.1f%%\n", ks->desc->name,
                 (unsigned long long)ks->calls, ks->gpu_ms, 1000.0 * ks->gpu_ms / (double)ks->calls,
                 total > 0 ? 100.0 * ks->gpu_ms / total : 0.0);
     }

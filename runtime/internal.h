@@ -4,7 +4,7 @@
 
 #include <volk.h>
 
-#include "kernels.h"
+#include "vknmt_kernel.h"
 #include "vknmt_runtime.h"
 
 /* Records the message on `err` (size `n`) and returns `status`. */
@@ -93,6 +93,7 @@ typedef struct vknmt_pipeline {
 } vknmt_pipeline;
 
 typedef struct vknmt_kernel_state {
+    const vknmt_kernel_desc *desc;
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
     vknmt_pipeline *variants; /* owned list */
@@ -100,7 +101,9 @@ typedef struct vknmt_kernel_state {
     uint64_t calls;
 } vknmt_kernel_state;
 
-vknmt_status vknmt_pipeline_get(vknmt_context *ctx, vknmt_kernel k, const uint32_t *spec,
+/* The state of kernel `k` in this context, made on first use. */
+vknmt_status vknmt_kernel_state_get(vknmt_context *ctx, const vknmt_kernel_desc *k, vknmt_kernel_state **out);
+vknmt_status vknmt_pipeline_get(vknmt_context *ctx, vknmt_kernel_state *ks, const uint32_t *spec,
                                 VkPipeline *pipeline);
 vknmt_status vknmt_pipeline_cache_open(vknmt_context *ctx, const char *dir);
 void vknmt_pipelines_destroy(vknmt_context *ctx);
@@ -136,45 +139,13 @@ struct vknmt_context {
     VkPipelineCache pipeline_cache;
     char cache_path[1024]; /* "" when not persisted */
     size_t cache_loaded_bytes;
-    vknmt_kernel_state kernels[VKNMT_KERNEL_COUNT];
+    vknmt_kernel_state *kernels; /* owned: every kernel used so far */
+    uint32_t kernel_count, kernel_cap;
 
     bool profile;
     char err[1024];
 };
 
 vknmt_status vknmt_caps_read(vknmt_context *ctx);
-
-/* -------------------------------------------------------- dispatching */
-
-enum { VKNMT_READ = 1, VKNMT_WRITE = 2 };
-
-typedef struct vknmt_binding {
-    vknmt_buffer *buf;
-    uint64_t off, range;    /* bytes bound (aligned as the binding type needs) */
-    VkFormat format;        /* texel bindings only */
-    uint64_t hz_off, hz_size; /* bytes actually touched: for hazard tracking */
-    uint8_t access;         /* VKNMT_READ | VKNMT_WRITE */
-} vknmt_binding;
-
-/* Describes `count` floats at `ref` for binding slot `type`; `*elem_off` is
- * what the kernel must add to its indices (in floats) because the bound
- * offset was aligned down. Checks the region against the buffer and the
- * device's range limits. */
-vknmt_status vknmt_bind(vknmt_context *ctx, vknmt_ref ref, uint64_t count, uint8_t access,
-                        vknmt_bind_type type, vknmt_binding *b, uint32_t *elem_off);
-
-typedef struct vknmt_dispatch {
-    vknmt_kernel kernel;
-    const uint32_t *spec;  /* kernel's spec_count values */
-    const void *push;      /* kernel's push_bytes */
-    const vknmt_binding *bindings; /* kernel's binding_count */
-    uint32_t groups[3];
-} vknmt_dispatch;
-
-vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d);
-vknmt_context *vknmt_seq_context(vknmt_seq *seq);
-
-/* Splits `groups` workgroups over x and y within the device's limits. */
-void vknmt_grid_1d(uint64_t groups, uint32_t out[3]);
 
 #endif

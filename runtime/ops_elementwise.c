@@ -3,6 +3,11 @@
 
 #define LOCAL 64
 
+static const vknmt_kernel_desc K_FILL = {"fill", VKNMT_SPIRV(fill), 1, {VKNMT_BIND_SSBO}, 12, 1};
+static const vknmt_kernel_desc K_COPY = {"copy", VKNMT_SPIRV(copy), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 12, 1};
+static const vknmt_kernel_desc K_SCALE = {"scale", VKNMT_SPIRV(scale), 1, {VKNMT_BIND_SSBO}, 12, 1};
+static const vknmt_kernel_desc K_AXPY = {"axpy", VKNMT_SPIRV(axpy), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 16, 1};
+
 static vknmt_status check_n(vknmt_context *ctx, uint64_t n, const char *op)
 {
     if (n == 0 || n > UINT32_MAX)
@@ -10,7 +15,7 @@ static vknmt_status check_n(vknmt_context *ctx, uint64_t n, const char *op)
     return VKNMT_OK;
 }
 
-static vknmt_status run(vknmt_seq *seq, vknmt_kernel k, const void *push, const vknmt_binding *b, uint64_t n)
+static vknmt_status run(vknmt_seq *seq, const vknmt_kernel_desc *k, const void *push, const vknmt_binding *b, uint64_t n)
 {
     uint32_t spec[1] = {LOCAL};
     vknmt_dispatch d = {.kernel = k, .spec = spec, .push = push, .bindings = b};
@@ -28,7 +33,7 @@ vknmt_status vknmt_fill(vknmt_seq *seq, vknmt_ref y, uint64_t n, float value)
         return s;
     p.n = (uint32_t)n;
     p.value = value;
-    return run(seq, VKNMT_K_FILL, &p, b, n);
+    return run(seq, &K_FILL, &p, b, n);
 }
 
 vknmt_status vknmt_copy(vknmt_seq *seq, vknmt_ref x, vknmt_ref y, uint64_t n)
@@ -41,7 +46,7 @@ vknmt_status vknmt_copy(vknmt_seq *seq, vknmt_ref x, vknmt_ref y, uint64_t n)
         (s = vknmt_bind(ctx, y, n, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_y)))
         return s;
     p.n = (uint32_t)n;
-    return run(seq, VKNMT_K_COPY, &p, b, n);
+    return run(seq, &K_COPY, &p, b, n);
 }
 
 vknmt_status vknmt_scale(vknmt_seq *seq, vknmt_ref y, uint64_t n, float alpha)
@@ -54,7 +59,7 @@ vknmt_status vknmt_scale(vknmt_seq *seq, vknmt_ref y, uint64_t n, float alpha)
         return s;
     p.n = (uint32_t)n;
     p.alpha = alpha;
-    return run(seq, VKNMT_K_SCALE, &p, b, n);
+    return run(seq, &K_SCALE, &p, b, n);
 }
 
 vknmt_status vknmt_axpy(vknmt_seq *seq, float alpha, vknmt_ref x, vknmt_ref y, uint64_t n)
@@ -68,5 +73,5 @@ vknmt_status vknmt_axpy(vknmt_seq *seq, float alpha, vknmt_ref x, vknmt_ref y, u
         return s;
     p.n = (uint32_t)n;
     p.alpha = alpha;
-    return run(seq, VKNMT_K_AXPY, &p, b, n);
+    return run(seq, &K_AXPY, &p, b, n);
 }

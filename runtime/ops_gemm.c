@@ -2,6 +2,15 @@
  * alignment, checks every shape, and dispatches. */
 #include "internal.h"
 
+#define SSBO VKNMT_BIND_SSBO
+static const vknmt_kernel_desc K_GEMM = {"gemm", VKNMT_SPIRV(gemm), 4, {SSBO, SSBO, SSBO, SSBO}, 56, 8};
+static const vknmt_kernel_desc K_GEMM_VEC4 = {"gemm_vec4", VKNMT_SPIRV(gemm_vec4), 4, {SSBO, SSBO, SSBO, SSBO}, 56, 8};
+static const vknmt_kernel_desc K_GEMM_TEXEL = {
+    "gemm_texel", VKNMT_SPIRV(gemm_texel), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO}, 56, 5};
+static const vknmt_kernel_desc K_GEMM_TEXEL_SCALAR = {
+    "gemm_texel_scalar", VKNMT_SPIRV(gemm_texel_scalar), 4, {VKNMT_BIND_TEXEL_R32F, VKNMT_BIND_TEXEL_R32F, SSBO, SSBO},
+    56, 5};
+
 typedef struct gemm_push {
     uint32_t m, n, k, lda, ldb, ldc, off_a, off_b, off_c, off_bias;
     float alpha, beta;
@@ -45,12 +54,12 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     vknmt_binding b[4];
     vknmt_status s;
     vknmt_bind_type in_type = VKNMT_BIND_SSBO;
-    vknmt_kernel k = VKNMT_K_GEMM;
+    const vknmt_kernel_desc *k = &K_GEMM;
     if (texel) {
         /* Whole-buffer views: the float offset stays the element offset. */
         bool aligned = p.lda % 4 == 0 && p.ldb % 4 == 0 && g->a.off % 4 == 0 && g->b.off % 4 == 0;
         in_type = aligned ? VKNMT_BIND_TEXEL_RGBA32F : VKNMT_BIND_TEXEL_R32F;
-        k = aligned ? VKNMT_K_GEMM_TEXEL : VKNMT_K_GEMM_TEXEL_SCALAR;
+        k = aligned ? &K_GEMM_TEXEL : &K_GEMM_TEXEL_SCALAR;
     }
     if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
         (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
@@ -58,7 +67,7 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     if (texel && in_type == VKNMT_BIND_TEXEL_RGBA32F && (p.off_a % 4 || p.off_b % 4)) {
         /* a windowed view (huge buffer) left a misaligned remainder */
         in_type = VKNMT_BIND_TEXEL_R32F;
-        k = VKNMT_K_GEMM_TEXEL_SCALAR;
+        k = &K_GEMM_TEXEL_SCALAR;
         if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
             (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
             return s;
@@ -82,7 +91,7 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
         gy = (g->n + TEXEL_TN - 1) / TEXEL_TN;
     } else {
         bool vec4 = p.lda % 4 == 0 && p.ldb % 4 == 0 && p.off_a % 4 == 0 && p.off_b % 4 == 0;
-        k = vec4 ? VKNMT_K_GEMM_VEC4 : VKNMT_K_GEMM;
+        k = vec4 ? &K_GEMM_VEC4 : &K_GEMM;
         ssbo_tile t = SSBO_LARGE;
         if (caps->max_workgroup_invocations < (t.bm / t.tm) * (t.bn / t.tn) ||
             caps->max_shared_memory_bytes < (t.bm + t.bn) * t.bk * 4)

@@ -5,9 +5,13 @@
 #define LOCAL 256
 #define CHUNK 8192
 
+static const vknmt_kernel_desc K_SUM = {"reduce_sum", VKNMT_SPIRV(reduce), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 20, 1};
+static const vknmt_kernel_desc K_SUMSQ = {"reduce_sumsq", VKNMT_SPIRV(reduce_sumsq), 2,
+                                          {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 20, 1};
+
 uint64_t vknmt_reduce_scratch_elems(uint64_t n) { return n > CHUNK ? (n + CHUNK - 1) / CHUNK : 1; }
 
-static vknmt_status pass(vknmt_seq *seq, vknmt_kernel k, vknmt_ref x, uint64_t n, uint32_t chunk, vknmt_ref out,
+static vknmt_status pass(vknmt_seq *seq, const vknmt_kernel_desc *k, vknmt_ref x, uint64_t n, uint32_t chunk, vknmt_ref out,
                          uint64_t groups, bool sqrt_out)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
@@ -26,7 +30,7 @@ static vknmt_status pass(vknmt_seq *seq, vknmt_kernel k, vknmt_ref x, uint64_t n
     return vknmt_seq_dispatch(seq, &d);
 }
 
-static vknmt_status reduce(vknmt_seq *seq, vknmt_kernel k, vknmt_ref x, uint64_t n, vknmt_ref out,
+static vknmt_status reduce(vknmt_seq *seq, const vknmt_kernel_desc *k, vknmt_ref x, uint64_t n, vknmt_ref out,
                            vknmt_ref scratch, bool sqrt_out, const char *op)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
@@ -41,15 +45,15 @@ static vknmt_status reduce(vknmt_seq *seq, vknmt_kernel k, vknmt_ref x, uint64_t
     vknmt_status s = pass(seq, k, x, n, CHUNK, scratch, groups, false);
     if (s)
         return s;
-    return pass(seq, VKNMT_K_REDUCE_SUM, scratch, groups, (uint32_t)groups, out, 1, sqrt_out);
+    return pass(seq, &K_SUM, scratch, groups, (uint32_t)groups, out, 1, sqrt_out);
 }
 
 vknmt_status vknmt_sum(vknmt_seq *seq, vknmt_ref x, uint64_t n, vknmt_ref out, vknmt_ref scratch)
 {
-    return reduce(seq, VKNMT_K_REDUCE_SUM, x, n, out, scratch, false, "sum");
+    return reduce(seq, &K_SUM, x, n, out, scratch, false, "sum");
 }
 
 vknmt_status vknmt_norm2(vknmt_seq *seq, vknmt_ref x, uint64_t n, vknmt_ref out, vknmt_ref scratch)
 {
-    return reduce(seq, VKNMT_K_REDUCE_SUMSQ, x, n, out, scratch, true, "norm2");
+    return reduce(seq, &K_SUMSQ, x, n, out, scratch, true, "norm2");
 }

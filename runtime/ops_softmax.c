@@ -1,6 +1,9 @@
 /* Row softmax with a length mask: one workgroup per row. */
 #include "internal.h"
 
+static const vknmt_kernel_desc K_SOFTMAX = {"softmax", VKNMT_SPIRV(softmax), 3,
+                                            {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
+
 vknmt_status vknmt_softmax_rows(vknmt_seq *seq, vknmt_ref x, vknmt_ref y, uint32_t rows, uint32_t cols,
                                 vknmt_ref lengths)
 {
@@ -24,7 +27,7 @@ vknmt_status vknmt_softmax_rows(vknmt_seq *seq, vknmt_ref x, vknmt_ref y, uint32
     /* Narrow rows (attention over a sentence) waste fewer lanes in small groups. */
     uint32_t local = cols <= 32 ? 32 : cols <= 64 ? 64 : cols <= 128 ? 128 : 256;
     uint32_t spec[1] = {local};
-    vknmt_dispatch d = {.kernel = VKNMT_K_SOFTMAX, .spec = spec, .push = &p, .bindings = b};
+    vknmt_dispatch d = {.kernel = &K_SOFTMAX, .spec = spec, .push = &p, .bindings = b};
     vknmt_grid_1d(rows, d.groups);
     return vknmt_seq_dispatch(seq, &d);
 }

@@ -138,7 +138,7 @@ static void save_cache(vknmt_context *ctx)
 void vknmt_pipelines_destroy(vknmt_context *ctx)
 {
     save_cache(ctx);
-    for (int k = 0; k < VKNMT_KERNEL_COUNT; k++) {
+    for (uint32_t k = 0; k < ctx->kernel_count; k++) {
         vknmt_kernel_state *ks = &ctx->kernels[k];
         for (vknmt_pipeline *p = ks->variants, *next; p; p = next) {
             next = p->next;
@@ -153,15 +153,17 @@ void vknmt_pipelines_destroy(vknmt_context *ctx)
         ks->layout = VK_NULL_HANDLE;
         ks->set_layout = VK_NULL_HANDLE;
     }
+    free(ctx->kernels);
+    ctx->kernels = NULL;
+    ctx->kernel_count = ctx->kernel_cap = 0;
     if (ctx->pipeline_cache)
         vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);
     ctx->pipeline_cache = VK_NULL_HANDLE;
 }
 
-static vknmt_status make_layout(vknmt_context *ctx, vknmt_kernel k)
+static vknmt_status make_layout(vknmt_context *ctx, vknmt_kernel_state *ks)
 {
-    const vknmt_kernel_desc *d = vknmt_kernel_get(k);
-    vknmt_kernel_state *ks = &ctx->kernels[k];
+    const vknmt_kernel_desc *d = ks->desc;
     VkDescriptorSetLayoutBinding b[VKNMT_MAX_BINDINGS];
     for (uint32_t i = 0; i < d->binding_count; i++)
         b[i] = (VkDescriptorSetLayoutBinding){
@@ -188,10 +190,33 @@ static vknmt_status make_layout(vknmt_context *ctx, vknmt_kernel k)
     return VKNMT_OK;
 }
 
-vknmt_status vknmt_pipeline_get(vknmt_context *ctx, vknmt_kernel k, const uint32_t *spec, VkPipeline *pipeline)
+vknmt_status vknmt_kernel_state_get(vknmt_context *ctx, const vknmt_kernel_desc *k, vknmt_kernel_state **out)
 {
-    const vknmt_kernel_desc *d = vknmt_kernel_get(k);
-    vknmt_kernel_state *ks = &ctx->kernels[k];
+    /* A linear scan: a model uses a few dozen kernels. */
+    for (uint32_t i = 0; i < ctx->kernel_count; i++)
+        if (ctx->kernels[i].desc == k) {
+            *out = &ctx->kernels[i];
+            return VKNMT_OK;
+        }
+    if (k->binding_count > VKNMT_MAX_BINDINGS || k->spec_count > VKNMT_MAX_SPEC || k->push_bytes > 128)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "kernel %s: interface over the runtime's limits", k->name);
+    if (!vknmt_grow((void **)&ctx->kernels, &ctx->kernel_cap, ctx->kernel_count, sizeof(*ctx->kernels)))
+        return VKNMT_ERR_OOM_HOST;
+    vknmt_kernel_state *ks = &ctx->kernels[ctx->kernel_count];
+    memset(ks, 0, sizeof(*ks));
+    ks->desc = k;
+    vknmt_status s = make_layout(ctx, ks);
+    if (s)
+        return s;
+    ctx->kernel_count++;
+    *out = ks;
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_pipeline_get(vknmt_context *ctx, vknmt_kernel_state *ks, const uint32_t *spec,
+                                VkPipeline *pipeline)
+{
+    const vknmt_kernel_desc *d = ks->desc;
     uint32_t values[VKNMT_MAX_SPEC] = {0};
     memcpy(values, spec, d->spec_count * sizeof(uint32_t));
     for (vknmt_pipeline *p = ks->variants; p; p = p->next)
@@ -199,10 +224,6 @@ vknmt_status vknmt_pipeline_get(vknmt_context *ctx, vknmt_kernel k, const uint32
             *pipeline = p->pipeline;
             return VKNMT_OK;
         }
-    vknmt_status s;
-    if (!ks->layout && (s = make_layout(ctx, k)))
-        return s;
-
     vknmt_pipeline *p = calloc(1, sizeof(*p));
     if (!p)
         return VKNMT_ERR_OOM_HOST;

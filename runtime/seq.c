@@ -1,5 +1,7 @@
 /* The recorder: many dispatches in one command buffer, barriers only where a
  * hazard exists, one fenced submit, GPU timestamps per region and kernel. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,7 @@ typedef struct region_rec {
 } region_rec;
 
 typedef struct prof_rec {
-    vknmt_kernel kernel;
+    uint32_t kernel; /* index into ctx->kernels (which may move when it grows) */
     uint32_t q_begin;
 } prof_rec;
 
@@ -116,6 +118,15 @@ void vknmt_seq_destroy(vknmt_seq *seq)
 }
 
 vknmt_context *vknmt_seq_context(vknmt_seq *seq) { return seq->ctx; }
+
+vknmt_status vknmt_seq_fail(vknmt_seq *seq, vknmt_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(seq->ctx->err, sizeof(seq->ctx->err), fmt, ap);
+    va_end(ap);
+    return status;
+}
 vknmt_seq_stats vknmt_seq_stats_get(const vknmt_seq *seq) { return seq->stats; }
 
 vknmt_status vknmt_seq_begin(vknmt_seq *seq)
@@ -219,21 +230,22 @@ vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d)
     vknmt_context *ctx = seq->ctx;
     if (!seq->recording)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "dispatch outside vknmt_seq_begin/submit");
-    const vknmt_kernel_desc *kd = vknmt_kernel_get(d->kernel);
+    const vknmt_kernel_desc *kd = d->kernel;
     for (uint32_t i = 0; i < kd->binding_count; i++) {
         const vknmt_binding *b = &d->bindings[i];
         bool texel = kd->bindings[i] != VKNMT_BIND_SSBO;
-        if (!b->buf || texel != (b->format != VK_FORMAT_UNDEFINED))
+        if (!b->buf || texel != (b->format != 0))
             return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "%s: binding %u does not match the kernel's layout", kd->name, i);
     }
     for (int i = 0; i < 3; i++)
         if (d->groups[i] == 0 || d->groups[i] > 65535)
             return CTX_FAIL(ctx, VKNMT_ERR_LIMIT, "%s: %u workgroups along axis %d", kd->name, d->groups[i], i);
+    vknmt_kernel_state *ks;
     VkPipeline pipeline;
-    vknmt_status s = vknmt_pipeline_get(ctx, d->kernel, d->spec, &pipeline);
-    if (s)
+    vknmt_status s = vknmt_kernel_state_get(ctx, kd, &ks);
+    if (s || (s = vknmt_pipeline_get(ctx, ks, d->spec, &pipeline)))
         return s;
-    const vknmt_kernel_state *ks = &ctx->kernels[d->kernel];
+    uint32_t ks_index = (uint32_t)(ks - ctx->kernels);
     VkDescriptorSet set;
     if ((s = alloc_set(seq, ks->set_layout, &set)))
         return s;
@@ -252,7 +264,7 @@ vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d)
             writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
             writes[i].pBufferInfo = &infos[i];
         } else {
-            if ((s = vknmt_buffer_texel_view(b->buf, b->format, b->off, b->range, &views[i])))
+            if ((s = vknmt_buffer_texel_view(b->buf, (VkFormat)b->format, b->off, b->range, &views[i])))
                 return s;
             writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
             writes[i].pTexelBufferView = &views[i];
@@ -285,7 +297,7 @@ vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d)
     vkCmdDispatch(seq->cmd, d->groups[0], d->groups[1], d->groups[2]);
     if (timed) {
         timestamp(seq, &q1);
-        seq->prof[seq->prof_count++] = (prof_rec){d->kernel, q0};
+        seq->prof[seq->prof_count++] = (prof_rec){ks_index, q0};
     }
     seq->stats.dispatches++;
     return VKNMT_OK;

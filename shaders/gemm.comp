@@ -1,4 +1,7 @@
 #version 450
+// vknmt-variant: gemm_vec4 GEMM_VEC4
+// vknmt-variant: gemm_texel GEMM_TEXEL
+// vknmt-variant: gemm_texel_scalar GEMM_TEXEL GEMM_TEXEL_SCALAR
 // vknmt fp32 GEMM:  C[M,N] = act(alpha * op(A) * op(B) + beta * C + bias[n])
 // Row-major. op(A) = A[M,K] (lda) if TRANS_A == 0, else A stored [K,M] (lda).
 //            op(B) = B[K,N] (ldb) if TRANS_B == 0, else B stored [N,K] (ldb)  (W[out,in] of y = x W^T).

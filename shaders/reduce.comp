@@ -1,4 +1,5 @@
 #version 450
+// vknmt-variant: reduce_sumsq SQUARE
 // Deterministic sum (or, with -DSQUARE, sum of squares): workgroup g reduces
 // x[g*chunk, min(n, (g+1)*chunk)) in a fixed order into out[g]; a second
 // dispatch of one workgroup over the partials finishes, taking the square

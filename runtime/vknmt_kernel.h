@@ -1,0 +1,73 @@
+/* Writing a kernel on the vknmt runtime: a descriptor of the shader's
+ * interface, bindings that say what each dispatch reads and writes, and the
+ * dispatch call. Used by runtime/ops_*.c and by model code for the model's
+ * own kernels; the recorder checks every dispatch against its descriptor
+ * and places the barriers. */
+#ifndef VKNMT_KERNEL_H
+#define VKNMT_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vknmt_runtime.h"
+#include "vknmt_spirv.h" /* generated: vknmt_spirv_<variant>[] for every shader variant */
+
+#define VKNMT_MAX_SPEC 8
+#define VKNMT_MAX_BINDINGS 8
+
+typedef enum vknmt_bind_type {
+    VKNMT_BIND_SSBO = 0,       /* std430 storage buffer */
+    VKNMT_BIND_TEXEL_R32F,     /* uniform samplerBuffer, one float per texel */
+    VKNMT_BIND_TEXEL_RGBA32F,  /* uniform samplerBuffer, vec4 per texel */
+} vknmt_bind_type;
+
+/* One SPIR-V variant's interface. Define descriptors as static const
+ * objects: the runtime keys its pipelines by their address. */
+typedef struct vknmt_kernel_desc {
+    const char *name;
+    const uint32_t *code;
+    const size_t *code_size;
+    uint32_t binding_count;    /* bindings 0..binding_count-1 of set 0 */
+    vknmt_bind_type bindings[VKNMT_MAX_BINDINGS];
+    uint32_t push_bytes;
+    uint32_t spec_count;       /* spec constants 0..spec_count-1, all 32-bit */
+} vknmt_kernel_desc;
+
+#define VKNMT_SPIRV(variant) .code = vknmt_spirv_##variant, .code_size = &vknmt_spirv_##variant##_size
+
+enum { VKNMT_READ = 1, VKNMT_WRITE = 2 };
+
+typedef struct vknmt_binding {
+    vknmt_buffer *buf;
+    uint64_t off, range;      /* bytes bound (aligned as the binding type needs) */
+    int format;               /* VkFormat of a texel binding, 0 for storage */
+    uint64_t hz_off, hz_size; /* bytes actually touched: for hazard tracking */
+    uint8_t access;           /* VKNMT_READ | VKNMT_WRITE */
+} vknmt_binding;
+
+/* Describes `count` floats (or 32-bit ints) at `ref` for a binding of
+ * `type`; `*elem_off` is what the kernel must add to its indices because the
+ * bound offset was aligned down. Checks the region against the buffer and
+ * the device's range limits. */
+vknmt_status vknmt_bind(vknmt_context *ctx, vknmt_ref ref, uint64_t count, uint8_t access,
+                        vknmt_bind_type type, vknmt_binding *b, uint32_t *elem_off);
+
+typedef struct vknmt_dispatch {
+    const vknmt_kernel_desc *kernel;
+    const uint32_t *spec;          /* kernel->spec_count values */
+    const void *push;              /* kernel->push_bytes */
+    const vknmt_binding *bindings; /* kernel->binding_count */
+    uint32_t groups[3];
+} vknmt_dispatch;
+
+vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d);
+vknmt_context *vknmt_seq_context(vknmt_seq *seq);
+/* Records a failure message on the sequence's context and returns status. */
+vknmt_status vknmt_seq_fail(vknmt_seq *seq, vknmt_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Splits `groups` workgroups over x and y within every device's limits;
+ * shaders rebuild the flat index with vk_flat_index() (common.glsl). */
+void vknmt_grid_1d(uint64_t groups, uint32_t out[3]);
+
+#endif
