@@ -42,7 +42,15 @@ static vknmt_status reduce(vknmt_seq *seq, const vknmt_kernel_desc *k, vknmt_ref
     if (!scratch.buf)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "%s: %llu elements need a scratch of %llu floats", op,
                         (unsigned long long)n, (unsigned long long)groups);
-    vknmt_status s = pass(seq, k, x, n, CHUNK, scratch, groups, false);
+    /* A flat parameter buffer can exceed the largest storage binding: reduce
+     * it window by window (whole chunks each), partials side by side. */
+    uint64_t window = ctx->caps.max_storage_buffer_range / 4 / CHUNK * CHUNK;
+    vknmt_status s = VKNMT_OK;
+    for (uint64_t done = 0; done < n && s == VKNMT_OK; done += window) {
+        uint64_t len = n - done < window ? n - done : window;
+        s = pass(seq, k, vknmt_at(x.buf, x.off + done), len, CHUNK, vknmt_at(scratch.buf, scratch.off + done / CHUNK),
+                 (len + CHUNK - 1) / CHUNK, false);
+    }
     if (s)
         return s;
     return pass(seq, &K_SUM, scratch, groups, (uint32_t)groups, out, 1, sqrt_out);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "internal.h" /* to lower the storage range limit */
 
 static void check_reduce(th_env *env, uint64_t n, bool norm)
 {
@@ -57,6 +58,17 @@ static void test_norm(th_env *env)
         check_reduce(env, sizes[i], true);
 }
 
+/* Over the device's storage range: windows, same answer. */
+static void test_windows(th_env *env)
+{
+    vknmt_caps saved = env->ctx->caps;
+    env->ctx->caps.max_storage_buffer_range = 3 * 8192 * 4 + 100; /* windows of 3 chunks */
+    check_reduce(env, 100003, true);
+    if (!th_failed())
+        check_reduce(env, 8192 * 6, false);
+    env->ctx->caps = saved;
+}
+
 static void test_needs_scratch(th_env *env)
 {
     vknmt_buffer *x, *o;
@@ -74,5 +86,6 @@ void th_register_reduce(void)
 {
     th_add("reduce", "sum", test_sum);
     th_add("reduce", "norm2", test_norm);
+    th_add("reduce", "windows", test_windows);
     th_add("reduce", "missing_scratch", test_needs_scratch);
 }

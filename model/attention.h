@@ -1,0 +1,37 @@
+/* Additive attention for one decoder step, over a batch, and the
+ * RNNencdec fixed context. Layouts are time-major: H [Tx, B, 2n] holds the
+ * annotations h_j = [fwd_j; bwd_j], UH [Tx, B, na] = att.U h_j + att.b
+ * (computed once per batch), Ws [B, na] = att.W s_{i-1}. src_len uint32 [B]
+ * (>= 1); positions j >= src_len[b] get weight 0. */
+#ifndef VKNMT_ATTENTION_H
+#define VKNMT_ATTENTION_H
+
+#include "vknmt_runtime.h"
+
+typedef struct vknmt_att_shape {
+    uint32_t batch, tx, na, ctx_dim; /* ctx_dim = 2n */
+} vknmt_att_shape;
+
+/* e[b,j] = v . tanh(Ws[b] + UH[j,b]); alpha[b,:] = masked softmax_j(e[b,:]);
+ * ctx[b] = sum_j alpha[b,j] H[j,b]. alpha [B, Tx], ctx [B, 2n]. */
+vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
+                               vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref ctx);
+
+/* Backward of vknmt_att_forward given dctx [B, 2n] and its alpha:
+ * dws [B, na] = d(Ws) (written), duh [Tx, B, na] += d(UH), dh [Tx, B, 2n] += d(H)
+ * through both the scores and the weighted sum, dv_part [B, na] = each row's
+ * share of d(v) (written; the caller sums rows over steps and batch).
+ * tanh(Ws + UH) is recomputed, not stored. */
+vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
+                                vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dws,
+                                vknmt_ref duh, vknmt_ref dh, vknmt_ref dv_part);
+
+/* RNNencdec: ctx[b] = [fwd state at j = src_len[b]-1 ; bwd state at j = 0],
+ * i.e. H[len-1, b, 0:n] and H[0, b, n:2n]. ctx [B, 2n]. */
+vknmt_status vknmt_encdec_context(vknmt_seq *seq, uint32_t batch, uint32_t tx, uint32_t n, vknmt_ref h,
+                                  vknmt_ref src_len, vknmt_ref ctx);
+/* dh[len-1, b, 0:n] += dctx[b, 0:n]; dh[0, b, n:2n] += dctx[b, n:2n]. */
+vknmt_status vknmt_encdec_context_backward(vknmt_seq *seq, uint32_t batch, uint32_t tx, uint32_t n,
+                                           vknmt_ref dctx, vknmt_ref src_len, vknmt_ref dh);
+
+#endif

@@ -1,0 +1,44 @@
+/* The paper's GRU cell (reset before the recurrent product) around the
+ * recurrent GEMMs, forward and backward, with the padding mask:
+ *   r  = sigma(a_r + U_r h)        z = sigma(a_z + U_z h)
+ *   h~ = tanh(a_h + U_h (r * h))   h' = (1 - z) h + z h~
+ *   masked (t >= len[b]): h' = h
+ * One time step for a batch of B rows of n units. `a` [B, 3n] is the input
+ * projection W x + b (gate order r, z, h~); `gates` [B, 3n] keeps r, z, h~
+ * for the backward pass. A forward step is
+ *   GEMM hu_rz = h U[0:2n]^T ; fwd_a ; GEMM hu_h = rh U[2n:3n]^T ; fwd_b. */
+#ifndef VKNMT_GRU_CELL_H
+#define VKNMT_GRU_CELL_H
+
+#include "vknmt_runtime.h"
+
+typedef struct vknmt_gru_step {
+    uint32_t batch, n;
+    uint32_t t;          /* time index compared with lengths[b] for the mask */
+    vknmt_ref lengths;   /* uint32 [batch] */
+} vknmt_gru_step;
+
+/* gates[:, 0:2n] = sigma(a[:, 0:2n] + hu_rz); rh = r * h.
+ * a [B,3n], hu_rz [B,2n], h [B,n] -> gates [B,3n] (r, z), rh [B,n]. */
+vknmt_status vknmt_gru_fwd_a(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref a, vknmt_ref hu_rz, vknmt_ref h,
+                             vknmt_ref gates, vknmt_ref rh);
+
+/* gates[:, 2n:3n] = h~ = tanh(a[:, 2n:3n] + hu_h); h_new = masked (1-z) h + z h~.
+ * a [B,3n], hu_h [B,n], gates [B,3n], h [B,n] -> gates (h~), h_new [B,n]. */
+vknmt_status vknmt_gru_fwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref a, vknmt_ref hu_h,
+                             vknmt_ref gates, vknmt_ref h, vknmt_ref h_new);
+
+/* From dh_new [B,n] (the whole gradient reaching h'), gates, h:
+ * da[:, n:2n] = dz * z(1-z), da[:, 2n:3n] = dh~ * (1 - h~^2) with
+ * dh~ = dh_new z, dz = dh_new (h~ - h); dh = dh_new (1 - z) (direct path);
+ * masked rows: da = 0, dh = dh_new. da [B,3n] (r part written by bwd_b). */
+vknmt_status vknmt_gru_bwd_a(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref dh_new, vknmt_ref gates,
+                             vknmt_ref h, vknmt_ref da, vknmt_ref dh);
+
+/* With d_rh [B,n] = da[:, 2n:3n] U_h (a GEMM): da[:, 0:n] = d_rh * h * r(1-r),
+ * dh += d_rh * r; masked rows: da[:, 0:n] = 0, dh unchanged. Then the caller
+ * adds da[:, 0:2n] U[0:2n] into dh with a GEMM (beta = 1). */
+vknmt_status vknmt_gru_bwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref d_rh, vknmt_ref gates,
+                             vknmt_ref h, vknmt_ref da, vknmt_ref dh);
+
+#endif
