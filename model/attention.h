@@ -18,10 +18,12 @@ vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_
                                vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref ctx);
 
 /* Backward of vknmt_att_forward given dctx [B, 2n] and its alpha:
- * dws [B, na] = d(Ws) (written), duh [Tx, B, na] += d(UH), dh [Tx, B, 2n] += d(H)
- * through both the scores and the weighted sum, dv_part [B, na] = each row's
- * share of d(v) (written; the caller sums rows over steps and batch).
- * tanh(Ws + UH) is recomputed, not stored. */
+ * dws [B, na] = d(Ws) (written), duh [Tx, B, na] += d(UH) (the scores' path),
+ * dh [Tx, B, 2n] += alpha dctx (the weighted sum's path: the scores reach H
+ * only through UH, so the caller adds duh att.U into dh once for all steps),
+ * dv_part [B, na] = each row's share of d(v) (written; the caller sums rows
+ * over steps and batch). tanh(Ws + UH) is recomputed, not stored. Three
+ * dispatches (eleven buffers are more than one kernel may bind). */
 vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
                                 vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dws,
                                 vknmt_ref duh, vknmt_ref dh, vknmt_ref dv_part);

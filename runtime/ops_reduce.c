@@ -44,7 +44,7 @@ static vknmt_status reduce(vknmt_seq *seq, const vknmt_kernel_desc *k, vknmt_ref
                         (unsigned long long)n, (unsigned long long)groups);
     /* A flat parameter buffer can exceed the largest storage binding: reduce
      * it window by window (whole chunks each), partials side by side. */
-    uint64_t window = ctx->caps.max_storage_buffer_range / 4 / CHUNK * CHUNK;
+    uint64_t window = (ctx->caps.max_storage_buffer_range - ctx->caps.min_storage_offset_align) / 4 / CHUNK * CHUNK;
     vknmt_status s = VKNMT_OK;
     for (uint64_t done = 0; done < n && s == VKNMT_OK; done += window) {
         uint64_t len = n - done < window ? n - done : window;

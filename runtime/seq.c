@@ -118,6 +118,7 @@ void vknmt_seq_destroy(vknmt_seq *seq)
 }
 
 vknmt_context *vknmt_seq_context(vknmt_seq *seq) { return seq->ctx; }
+bool vknmt_seq_recording(const vknmt_seq *seq) { return seq->recording; }
 
 vknmt_status vknmt_seq_fail(vknmt_seq *seq, vknmt_status status, const char *fmt, ...)
 {

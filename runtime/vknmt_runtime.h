@@ -171,6 +171,8 @@ vknmt_status vknmt_seq_create(vknmt_context *ctx, vknmt_seq **out);
 void vknmt_seq_destroy(vknmt_seq *seq);
 vknmt_status vknmt_seq_begin(vknmt_seq *seq);
 vknmt_status vknmt_seq_submit(vknmt_seq *seq);
+/* Between begin and submit. */
+bool vknmt_seq_recording(const vknmt_seq *seq);
 /* Named GPU-timed regions (need caps.timestamps); read after submit. */
 vknmt_status vknmt_seq_region_begin(vknmt_seq *seq, const char *name);
 vknmt_status vknmt_seq_region_end(vknmt_seq *seq);
@@ -210,6 +212,8 @@ typedef struct vknmt_gemm_args {
 } vknmt_gemm_args;
 vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *args);
 
+/* Elementwise ops over n floats; buffers larger than the device's storage
+ * range are processed in windows. */
 /* y[i] = value, i < n */
 vknmt_status vknmt_fill(vknmt_seq *seq, vknmt_ref y, uint64_t n, float value);
 /* y[i] = x[i] */
@@ -218,6 +222,11 @@ vknmt_status vknmt_copy(vknmt_seq *seq, vknmt_ref x, vknmt_ref y, uint64_t n);
 vknmt_status vknmt_scale(vknmt_seq *seq, vknmt_ref y, uint64_t n, float alpha);
 /* y[i] = alpha * x[i] + y[i] */
 vknmt_status vknmt_axpy(vknmt_seq *seq, float alpha, vknmt_ref x, vknmt_ref y, uint64_t n);
+
+/* y[r * ldy + c] = x[r * ldx + c] for r < rows, c < cols (ldx 0 repeats
+ * one row of x); x and y must not overlap. */
+vknmt_status vknmt_copy2d(vknmt_seq *seq, vknmt_ref x, uint32_t ldx, vknmt_ref y, uint32_t ldy, uint32_t rows,
+                          uint32_t cols);
 
 /* Row softmax of x[rows, cols] into y (may alias x). With lengths.buf set
  * (uint32 per row, read from that buffer), row r uses its first

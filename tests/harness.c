@@ -118,6 +118,12 @@ bool th_gbuf_guards_ok(const th_gbuf *g)
     return true;
 }
 
+const char *th_shared_dir(void)
+{
+    const char *env = getenv("VKNMT_SHARED");
+    return env && *env ? env : VKNMT_SHARED_DEFAULT;
+}
+
 double th_rel_err(const float *got, const double *want, uint64_t n, double floor)
 {
     double scale = floor, err = 0;
@@ -195,6 +201,8 @@ int main(int argc, char **argv)
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         t->fn(&env);
+        if (vknmt_seq_recording(env.seq)) /* a failed test left it open: close it for the next */
+            vknmt_seq_submit(env.seq);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (!failed && vknmt_instance_validation_count(env.inst) != before + validation_expected)

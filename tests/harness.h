@@ -63,6 +63,9 @@ bool th_gbuf_download(const th_gbuf *g, float *data);
 /* True when both guard regions still hold the sentinel. */
 bool th_gbuf_guards_ok(const th_gbuf *g);
 
+/* The shared/ folder beside the checkout ($VKNMT_SHARED, which ctest sets). */
+const char *th_shared_dir(void);
+
 /* max |got - want| / max(max |want|, floor); NaN/Inf in got -> INFINITY. */
 double th_rel_err(const float *got, const double *want, uint64_t n, double floor);
 

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "internal.h" /* to lower the storage range limit */
 
 static const uint64_t sizes[] = {1, 7, 63, 64, 65, 1000, 4097, 100003};
 
@@ -72,6 +73,50 @@ static void test_offsets(th_env *env)
     }
 }
 
+/* Buffers over the storage range go in windows: same results. */
+static void test_windows(th_env *env)
+{
+    vknmt_caps saved = env->ctx->caps;
+    env->ctx->caps.max_storage_buffer_range = 64 * 4 * 3; /* windows of 192 floats */
+    for (int op = OP_FILL; op <= OP_AXPY && !th_failed(); op++)
+        run_op(env, (op_kind)op);
+    env->ctx->caps = saved;
+}
+
+static void test_copy2d(th_env *env)
+{
+    static const uint32_t cases[][4] = {{1, 1, 1, 1}, {5, 3, 7, 4}, {33, 70, 70, 140}, {9, 13, 0, 20}};
+    for (int c = 0; c < 4 && !th_failed(); c++) {
+        uint32_t rows = cases[c][0], cols = cases[c][1], ldx = cases[c][2], ldy = cases[c][3];
+        uint64_t nx = ldx ? (uint64_t)rows * ldx : cols, ny = (uint64_t)rows * ldy;
+        float *x = malloc(nx * 4), *y = malloc(ny * 4), *got = malloc(ny * 4);
+        double *want = malloc(ny * 8);
+        CHECK(x && y && got && want, "out of memory");
+        th_fill_uniform(x, nx, -1, 1);
+        th_fill_uniform(y, ny, -1, 1);
+        for (uint64_t i = 0; i < ny; i++)
+            want[i] = y[i];
+        for (uint32_t r = 0; r < rows; r++)
+            for (uint32_t k = 0; k < cols; k++)
+                want[(size_t)r * ldy + k] = x[(size_t)r * ldx + k];
+        th_gbuf gx, gy;
+        CHECK(th_gbuf_create(env, nx, &gx) && th_gbuf_create(env, ny, &gy), "buffers");
+        CHECK(th_gbuf_upload(&gx, x) && th_gbuf_upload(&gy, y), "upload");
+        CHECK_OK(env, vknmt_seq_begin(env->seq));
+        CHECK_OK(env, vknmt_copy2d(env->seq, th_gbuf_ref(&gx), ldx, th_gbuf_ref(&gy), ldy, rows, cols));
+        CHECK_OK(env, vknmt_seq_submit(env->seq));
+        CHECK(th_gbuf_download(&gy, got), "download");
+        CHECK(th_rel_err(got, want, ny, 1e-30) == 0, "%ux%u ldx %u ldy %u: wrong copy", rows, cols, ldx, ldy);
+        CHECK(th_gbuf_guards_ok(&gx) && th_gbuf_guards_ok(&gy), "write outside the output");
+        th_gbuf_destroy(&gx);
+        th_gbuf_destroy(&gy);
+        free(x);
+        free(y);
+        free(got);
+        free(want);
+    }
+}
+
 void th_register_elementwise(void)
 {
     th_add("elementwise", "fill", test_fill);
@@ -79,4 +124,6 @@ void th_register_elementwise(void)
     th_add("elementwise", "scale", test_scale);
     th_add("elementwise", "axpy", test_axpy);
     th_add("elementwise", "unaligned_offsets", test_offsets);
+    th_add("elementwise", "windows", test_windows);
+    th_add("elementwise", "copy2d", test_copy2d);
 }

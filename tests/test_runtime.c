@@ -58,25 +58,30 @@ static void test_bad_calls(th_env *env)
     CHECK(st.dispatches == 0, "bad calls recorded %u dispatches", st.dispatches);
 }
 
-/* One binding over maxStorageBufferRange is refused, not truncated. */
+/* One binding over maxStorageBufferRange is refused, not truncated (ops
+ * that can, like fill, split such buffers into windows instead). */
 static void test_storage_range_limit(th_env *env)
 {
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     uint64_t limit = caps->max_storage_buffer_range / 4, align = caps->min_storage_offset_align / 4;
     align = align ? align : 1;
-    uint64_t floats = limit + align;
-    vknmt_buffer *a;
-    vknmt_status s = vknmt_buffer_create(env->ctx, floats * 4, &a);
+    vknmt_buffer *a, *y;
+    vknmt_status s = vknmt_buffer_create(env->ctx, (limit + align) * 4, &a);
     if (s == VKNMT_ERR_OOM_DEVICE)
         return; /* a device with less memory than its range limit: nothing to test */
     CHECK_OK(env, s);
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 8, &y));
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    s = vknmt_fill(env->seq, vknmt_at(a, 0), limit + 1, 1.0f);
-    vknmt_status ok = vknmt_fill(env->seq, vknmt_at(a, align), limit, 1.0f); /* exactly the limit */
+    /* two elements `ld` apart: the binding spans ld + 1 floats */
+    s = vknmt_copy2d(env->seq, vknmt_at(a, 0), (uint32_t)limit, vknmt_at(y, 0), 1, 2, 1);
+    vknmt_status ok = vknmt_copy2d(env->seq, vknmt_at(a, align), (uint32_t)limit - 1, vknmt_at(y, 0), 1, 2, 1);
+    vknmt_status windowed = vknmt_fill(env->seq, vknmt_at(a, 0), limit + align, 1.0f);
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     vknmt_buffer_destroy(a);
+    vknmt_buffer_destroy(y);
     CHECK(s == VKNMT_ERR_LIMIT, "over the range limit: %s", vknmt_status_name(s));
     CHECK(ok == VKNMT_OK, "at the range limit: %s", vknmt_status_name(ok));
+    CHECK(windowed == VKNMT_OK, "windowed fill over the limit: %s", vknmt_status_name(windowed));
 }
 
 static void test_out_of_memory(th_env *env)

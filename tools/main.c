@@ -13,6 +13,8 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  devices          list the Vulkan devices and what they can do\n"
+            "  grad             loss and gradient of one batch (--model P --batch B --out G),\n"
+            "                   in the format of shared/ref/check_grads.py\n"
             "  bench gemm       GEMM speed on the device beside OpenBLAS (--json)\n"
             "\n"
             "environment:\n"
@@ -92,6 +94,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "devices") == 0)
         rc = vknmt_cmd_devices(&cli, sub_argc, sub_argv);
+    else if (strcmp(cmd, "grad") == 0)
+        rc = vknmt_cmd_grad(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "bench") == 0) {
         vknmt_bench_prepare(argv);
         rc = vknmt_cmd_bench(&cli, sub_argc, sub_argv);

@@ -1,0 +1,205 @@
+/* The forward pass recorded on the device: encoder, attention decoder,
+ * deep output, and the output layer in chunks of target words (whose
+ * gradient, when training, is formed and consumed chunk by chunk). */
+#include "attention.h"
+#include "embed.h"
+#include "gru_cell.h"
+#include "model_internal.h"
+#include "readout.h"
+
+vknmt_status vknmt_gru_forward_step(vknmt_model *m, const vknmt_gru_args *g, vknmt_ref a, vknmt_ref gates,
+                                    vknmt_ref rh, vknmt_ref h, vknmt_ref h_new)
+{
+    vknmt_seq *seq = m->seq;
+    uint32_t b = g->batch, n = g->n;
+    vknmt_gru_step st = {b, n, g->t, g->lengths};
+    vknmt_status s;
+    /* hu = h U[0:2n]^T, then r, z and r * h; hu_h = (r * h) U[2n:3n]^T, then h~, h'. */
+    if ((s = vknmt_mm(seq, b, 2 * n, n, h, n, false, g->U, n, true, m->w.hu, 2 * n, 0)) ||
+        (s = vknmt_gru_fwd_a(seq, &st, a, m->w.hu, h, gates, rh)) ||
+        (s = vknmt_mm(seq, b, n, n, rh, n, false, vknmt_rows(g->U, 2 * n, n), n, true, m->w.hu_h, n, 0)))
+        return s;
+    return vknmt_gru_fwd_b(seq, &st, a, m->w.hu_h, gates, h, h_new);
+}
+
+/* Input projections a = x W^T + b for all positions at once. */
+static vknmt_status project(vknmt_model *m, vknmt_ref x, uint32_t rows, uint32_t in, const char *w, const char *bias,
+                            uint32_t out, vknmt_ref y)
+{
+    vknmt_gemm_args g = {.m = rows, .n = out, .k = in, .trans_b = true, .alpha = 1, .a = x,
+                         .b = vknmt_model_param(m, w), .c = y, .bias = vknmt_model_param(m, bias)};
+    return vknmt_gemm(m->seq, &g);
+}
+
+static vknmt_status encoder(vknmt_model *m)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    vknmt_seq *seq = m->seq;
+    uint32_t b = m->b, x = m->x, n = c->n, xb = x * b;
+    vknmt_status s = vknmt_embed_gather(seq, vknmt_model_param(m, "enc.emb"), c->vs, c->m, w->src, xb, w->xemb);
+    static const char *wn[2] = {"enc.fwd.W", "enc.bwd.W"}, *bn[2] = {"enc.fwd.b", "enc.bwd.b"},
+                      *un[2] = {"enc.fwd.U", "enc.bwd.U"};
+    for (int d = 0; d < 2 && !s; d++)
+        s = project(m, w->xemb, xb, c->m, wn[d], bn[d], 3 * n, w->a[d]);
+    /* forward direction: slot 0 is h_0 = 0, slot t+1 the state after word t;
+     * backward: slot x is 0, slot t the state after reading back to word t. */
+    if (s || (s = vknmt_fill(seq, w->hs[0], (uint64_t)b * n, 0)) ||
+        (s = vknmt_fill(seq, vknmt_rows(w->hs[1], xb, n), (uint64_t)b * n, 0)))
+        return s;
+    for (uint32_t i = 0; i < x && !s; i++) {
+        for (int d = 0; d < 2 && !s; d++) {
+            uint32_t t = d == 0 ? i : x - 1 - i;
+            vknmt_gru_args g = {b, n, t, vknmt_model_param(m, un[d]), w->src_len};
+            vknmt_ref h = vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t : t + 1) * b, n);
+            vknmt_ref h_new = vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t + 1 : t) * b, n);
+            s = vknmt_gru_forward_step(m, &g, vknmt_rows(w->a[d], (uint64_t)t * b, 3 * n),
+                                       vknmt_rows(w->gates[d], (uint64_t)t * b, 3 * n),
+                                       vknmt_rows(w->rh[d], (uint64_t)t * b, n), h, h_new);
+        }
+    }
+    /* annotations h_j = [fwd_j; bwd_j] */
+    if (s || (s = vknmt_copy2d(seq, vknmt_rows(w->hs[0], b, n), n, w->h, 2 * n, xb, n)) ||
+        (s = vknmt_copy2d(seq, w->hs[1], n, vknmt_at(w->h.buf, w->h.off + n), 2 * n, xb, n)))
+        return s;
+    /* s_0 = tanh(dec.init.W bwd_1 + dec.init.b) */
+    vknmt_gemm_args g0 = {.m = b, .n = n, .k = n, .trans_b = true, .alpha = 1, .a = w->hs[1],
+                          .b = vknmt_model_param(m, "dec.init.W"), .c = w->s,
+                          .bias = vknmt_model_param(m, "dec.init.b"), .act = VKNMT_ACT_TANH};
+    if ((s = vknmt_gemm(seq, &g0)))
+        return s;
+    if (c->attention == VKNMT_ATTENTION_ADDITIVE) /* att.U h_j + att.b, once per batch */
+        s = project(m, w->h, xb, 2 * n, "att.U", "att.b", c->na, w->uh);
+    return s;
+}
+
+static vknmt_status decoder(vknmt_model *m)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    vknmt_seq *seq = m->seq;
+    uint32_t b = m->b, x = m->x, y = m->y, n = c->n, yb = y * b;
+    vknmt_status s = vknmt_embed_gather(seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, w->tgt_in, yb, w->ey);
+    if (s || (s = project(m, w->ey, yb, c->m, "dec.W", "dec.b", 3 * n, w->adec)))
+        return s;
+    bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
+    if (!att) { /* one context for every step: c = [fwd_T; bwd_1] */
+        if ((s = vknmt_encdec_context(seq, b, x, n, w->h, w->src_len, w->ctx)) ||
+            (y > 1 && (s = vknmt_copy2d(seq, w->ctx, 0, vknmt_rows(w->ctx, b, 2 * n), b * 2 * n, y - 1, b * 2 * n))) ||
+            (s = vknmt_mm(seq, yb, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true,
+                          w->adec, 3 * n, 1)))
+            return s;
+    }
+    vknmt_att_shape sh = {b, x, c->na, 2 * n};
+    for (uint32_t i = 0; i < y && !s; i++) {
+        vknmt_ref s_prev = vknmt_rows(w->s, (uint64_t)i * b, n);
+        vknmt_ref a_i = vknmt_rows(w->adec, (uint64_t)i * b, 3 * n);
+        if (att) {
+            vknmt_ref ws_i = vknmt_rows(w->ws, (uint64_t)i * b, c->na);
+            vknmt_ref ctx_i = vknmt_rows(w->ctx, (uint64_t)i * b, 2 * n);
+            if ((s = vknmt_mm(seq, b, c->na, n, s_prev, n, false, vknmt_model_param(m, "att.W"), n, true, ws_i, c->na,
+                              0)) ||
+                (s = vknmt_att_forward(seq, &sh, ws_i, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len,
+                                       vknmt_rows(w->alpha, (uint64_t)i * b, x), ctx_i)) ||
+                (s = vknmt_mm(seq, b, 3 * n, 2 * n, ctx_i, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true,
+                              a_i, 3 * n, 1)))
+                return s;
+        }
+        vknmt_gru_args g = {b, n, i, vknmt_model_param(m, "dec.U"), w->tgt_len};
+        s = vknmt_gru_forward_step(m, &g, a_i, vknmt_rows(w->gdec, (uint64_t)i * b, 3 * n),
+                                   vknmt_rows(w->rhdec, (uint64_t)i * b, n), s_prev,
+                                   vknmt_rows(w->s, (uint64_t)(i + 1) * b, n));
+    }
+    return s;
+}
+
+/* Maxout deep output: t~ = out.U s_i + out.V E y_{i-1} + out.C c_i + out.b. */
+static vknmt_status deep_output(vknmt_model *m)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    uint32_t yb = m->y * m->b, n = c->n, l2 = 2 * c->l;
+    vknmt_gemm_args g = {.m = yb, .n = l2, .k = n, .trans_b = true, .alpha = 1, .a = vknmt_rows(w->s, m->b, n),
+                         .b = vknmt_model_param(m, "out.U"), .c = w->tt, .bias = vknmt_model_param(m, "out.b")};
+    vknmt_status s;
+    if ((s = vknmt_gemm(m->seq, &g)) ||
+        (s = vknmt_mm(m->seq, yb, l2, c->m, w->ey, c->m, false, vknmt_model_param(m, "out.V"), c->m, true, w->tt, l2,
+                      1)) ||
+        (s = vknmt_mm(m->seq, yb, l2, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "out.C"), 2 * n, true, w->tt,
+                      l2, 1)))
+        return s;
+    return vknmt_maxout_forward(m->seq, yb, c->l, w->tt, w->t);
+}
+
+/* Logits for rows [r0, r0 + rows) of the target words, their loss, and
+ * (training) their gradient's use: d(out.W), d(out.bW) and what flows into
+ * the readout's inputs. */
+static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, bool backward)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    vknmt_seq *seq = m->seq;
+    uint32_t n = c->n, v = c->vt, b = m->b;
+    vknmt_ref W = vknmt_model_param(m, "out.W"), dW = vknmt_model_grad(m, "out.W");
+    vknmt_ref s_rows = vknmt_rows(w->s, (uint64_t)b + r0, n);
+    vknmt_status s;
+    /* The readout's inputs, as (activation, its gradient, width, column of out.W). */
+    struct { vknmt_ref x, dx; uint32_t dim, col; } in[3];
+    uint32_t nin, ldw;
+    if (c->readout == VKNMT_READOUT_MAXOUT) {
+        nin = 1;
+        ldw = c->l;
+        in[0].x = vknmt_rows(w->t, r0, c->l);
+        in[0].dx = vknmt_rows(w->dt, r0, c->l);
+        in[0].dim = c->l;
+        in[0].col = 0;
+    } else { /* out.W on [s_i; c_i; E y_{i-1}] */
+        nin = 3;
+        ldw = 3 * n + c->m;
+        in[0].x = s_rows;
+        in[0].dx = vknmt_rows(w->ds, (uint64_t)b + r0, n);
+        in[0].dim = n;
+        in[0].col = 0;
+        in[1].x = vknmt_rows(w->ctx, r0, 2 * n);
+        in[1].dx = vknmt_rows(w->dctx, r0, 2 * n);
+        in[1].dim = 2 * n;
+        in[1].col = n;
+        in[2].x = vknmt_rows(w->ey, r0, c->m);
+        in[2].dx = vknmt_rows(w->dey, r0, c->m);
+        in[2].dim = c->m;
+        in[2].col = 3 * n;
+    }
+    for (uint32_t i = 0; i < nin; i++) {
+        vknmt_gemm_args g = {.m = rows, .n = v, .k = in[i].dim, .trans_b = true, .alpha = 1, .beta = i ? 1.0f : 0.0f,
+                             .a = in[i].x, .b = vknmt_at(W.buf, W.off + in[i].col), .ldb = ldw, .c = w->logits,
+                             .bias = i ? (vknmt_ref){0} : vknmt_model_param(m, "out.bW")};
+        if ((s = vknmt_gemm(seq, &g)))
+            return s;
+    }
+    if ((s = vknmt_logsoftmax_xent(seq, rows, v, w->logits, vknmt_rows(w->tgt_out, r0, 1),
+                                   vknmt_rows(w->weight, r0, 1), vknmt_rows(w->nll, r0, 1))))
+        return s;
+    if (!backward)
+        return VKNMT_OK;
+    /* w->logits now holds d(loss)/d(logits) */
+    for (uint32_t i = 0; i < nin; i++) {
+        vknmt_ref wcol = vknmt_at(W.buf, W.off + in[i].col), dwcol = vknmt_at(dW.buf, dW.off + in[i].col);
+        if ((s = vknmt_mm(seq, rows, in[i].dim, v, w->logits, v, false, wcol, ldw, false, in[i].dx, in[i].dim, 0)) ||
+            (s = vknmt_mm(seq, v, in[i].dim, rows, w->logits, v, true, in[i].x, in[i].dim, false, dwcol, ldw, 1)))
+            return s;
+    }
+    return vknmt_mm(seq, 1, v, rows, w->ones, rows, false, w->logits, v, false, vknmt_model_grad(m, "out.bW"), v, 1);
+}
+
+vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward)
+{
+    vknmt_status s;
+    if ((s = encoder(m)) || (s = decoder(m)))
+        return s;
+    if (m->cfg.readout == VKNMT_READOUT_MAXOUT && (s = deep_output(m)))
+        return s;
+    uint32_t yb = m->y * m->b;
+    for (uint32_t r0 = 0; r0 < yb && !s; r0 += m->chunk_rows)
+        s = output_chunk(m, r0, yb - r0 < m->chunk_rows ? yb - r0 : m->chunk_rows, backward);
+    return s;
+}

@@ -1,0 +1,97 @@
+/* The device model's state, shared by model.c, forward.c and backward.c. */
+#ifndef VKNMT_MODEL_INTERNAL_H
+#define VKNMT_MODEL_INTERNAL_H
+
+#include "rnnsearch.h"
+
+/* Every per-batch tensor, as places in one workspace buffer. Time-major:
+ * a [T, B, D] tensor's row t * B + b. "Slots" tensors hold T + 1 states,
+ * slot 0 the initial one. */
+typedef struct vknmt_ws {
+    /* integer inputs */
+    vknmt_ref src, tgt_in, tgt_out;        /* int32 [X*B], [Y*B], [Y*B] */
+    vknmt_ref src_len, tgt_len;            /* uint32 [B] */
+    vknmt_ref src_order, src_starts, src_uniq; /* CSR of src ids */
+    vknmt_ref tgt_order, tgt_starts, tgt_uniq; /* CSR of decoder input ids */
+    vknmt_ref weight;                      /* [Y*B]: 1/B on real tokens, else 0 */
+    vknmt_ref ones;                        /* [max(X,Y)*B] of 1: column sums by GEMM */
+    /* encoder */
+    vknmt_ref xemb;                        /* [X*B, m] */
+    vknmt_ref a[2], gates[2], rh[2];       /* per direction: [X*B, 3n], [X*B, 3n], [X*B, n] */
+    vknmt_ref hs[2];                       /* per direction: slots [(X+1)*B, n] */
+    vknmt_ref h;                           /* annotations [X*B, 2n] */
+    vknmt_ref uh;                          /* [X*B, na] */
+    vknmt_ref hu, hu_h;                    /* step scratch [B, 2n], [B, n] */
+    /* decoder */
+    vknmt_ref ey;                          /* [Y*B, m] */
+    vknmt_ref adec, gdec, rhdec;           /* [Y*B, 3n], [Y*B, 3n], [Y*B, n] */
+    vknmt_ref s;                           /* slots [(Y+1)*B, n] */
+    vknmt_ref ws;                          /* [Y*B, na] */
+    vknmt_ref alpha;                       /* [Y*B, X] */
+    vknmt_ref ctx;                         /* [Y*B, 2n] */
+    /* readout */
+    vknmt_ref tt, t;                       /* [Y*B, 2l], [Y*B, l] (maxout) */
+    vknmt_ref logits;                      /* [rows_chunk, Vt] */
+    vknmt_ref nll;                         /* [Y*B] */
+    vknmt_ref loss, scratch;               /* [1], reduce scratch */
+    /* backward */
+    vknmt_ref ds;                          /* slots [(Y+1)*B, n] */
+    vknmt_ref dctx, dey, dt, dtt;          /* [Y*B, 2n], [Y*B, m], [Y*B, l], [Y*B, 2l] */
+    vknmt_ref dadec, dws, dvp;             /* [Y*B, 3n], [Y*B, na], [Y*B, na] */
+    vknmt_ref duh, dh;                     /* [X*B, na], [X*B, 2n] */
+    vknmt_ref dhs[2], da[2];               /* per direction: [X*B, n], [X*B, 3n] */
+    vknmt_ref dxemb;                       /* [X*B, m] */
+    vknmt_ref dctx_sum;                    /* [B, 2n]: RNNencdec's context gradient over all steps */
+    vknmt_ref tmp, drh, da0;               /* step scratch [B, n] each */
+} vknmt_ws;
+
+struct vknmt_model {
+    vknmt_context *ctx; /* borrowed */
+    vknmt_model_config cfg;
+    vknmt_param_layout lay;
+    vknmt_buffer *params, *grads; /* owned */
+    vknmt_buffer *work;           /* owned, sized for cap_* */
+    vknmt_buffer *state1, *state2; /* owned optimiser state, made at the first train step */
+    vknmt_buffer *train_stats;    /* owned: [0] grad norm, [1] skipped steps, [2..] norm scratch */
+    uint64_t updates;             /* optimiser steps taken (Adam's bias correction) */
+    uint64_t skipped_seen;        /* train_stats[1] after the last step */
+    uint32_t cap_b, cap_x, cap_y; /* the workspace's shape */
+    uint32_t chunk_rows;          /* rows of logits at a time */
+    vknmt_ws w;
+    vknmt_seq *seq;               /* owned */
+    vknmt_seq_stats last_stats;
+    /* the batch being recorded */
+    uint32_t b, x, y;
+    uint32_t src_uniq_count, tgt_uniq_count; /* distinct ids in the embedding CSRs */
+};
+
+/* A parameter's (or its gradient's) place; the name must exist. */
+vknmt_ref vknmt_model_param(const vknmt_model *m, const char *name);
+vknmt_ref vknmt_model_grad(const vknmt_model *m, const char *name);
+/* A ref `rows` rows of `dim` floats further on. */
+static inline vknmt_ref vknmt_rows(vknmt_ref r, uint64_t rows, uint64_t dim)
+{
+    return vknmt_at(r.buf, r.off + rows * dim);
+}
+
+/* C = alpha op(A) op(B) + beta C, with explicit leading dimensions. */
+vknmt_status vknmt_mm(vknmt_seq *seq, uint32_t m, uint32_t n, uint32_t k, vknmt_ref a, uint32_t lda, bool ta,
+                      vknmt_ref b, uint32_t ldb, bool tb, vknmt_ref c, uint32_t ldc, float beta);
+
+/* One GRU time step forward (through the recurrent GEMMs) and backward;
+ * shared by the encoder's two directions and the decoder. */
+typedef struct vknmt_gru_args {
+    uint32_t batch, n, t;
+    vknmt_ref U;       /* [3n, n] */
+    vknmt_ref lengths; /* uint32 [batch] */
+} vknmt_gru_args;
+vknmt_status vknmt_gru_forward_step(vknmt_model *m, const vknmt_gru_args *g, vknmt_ref a, vknmt_ref gates,
+                                    vknmt_ref rh, vknmt_ref h, vknmt_ref h_new);
+/* Writes da [B, 3n] and the gradient reaching h into m->w.tmp. */
+vknmt_status vknmt_gru_backward_step(vknmt_model *m, const vknmt_gru_args *g, vknmt_ref dh_new, vknmt_ref gates,
+                                     vknmt_ref h, vknmt_ref da);
+
+vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward);
+vknmt_status vknmt_model_record_backward(vknmt_model *m);
+
+#endif

@@ -1,0 +1,82 @@
+/* RNNsearch (and RNNencdec) on the device: parameters, one training batch's
+ * loss and exact gradient, recorded as one submission. */
+#ifndef VKNMT_RNNSEARCH_H
+#define VKNMT_RNNSEARCH_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "params.h"
+#include "vknmt_runtime.h"
+
+typedef struct vknmt_model vknmt_model;
+
+/* A batch as the reference tools write it: batch-major, right-padded with
+ * 0; tgt ends with </s> (3) and has no <s>; lengths >= 1 count </s>. */
+typedef struct vknmt_batch {
+    uint32_t batch, tx, ty;
+    const int32_t *src;     /* [batch, tx] */
+    const int32_t *src_len; /* [batch] */
+    const int32_t *tgt;     /* [batch, ty] */
+    const int32_t *tgt_len; /* [batch] */
+} vknmt_batch;
+
+typedef struct vknmt_loss {
+    double loss;   /* mean over sentences of the summed token NLL */
+    double ce;     /* per target token */
+    uint32_t ntok; /* target tokens, </s> included */
+} vknmt_loss;
+
+vknmt_status vknmt_model_create(vknmt_context *ctx, const vknmt_model_config *cfg, vknmt_model **out);
+void vknmt_model_destroy(vknmt_model *model);
+const vknmt_model_config *vknmt_model_config_get(const vknmt_model *model);
+const vknmt_param_layout *vknmt_model_layout(const vknmt_model *model);
+
+/* The flat parameter buffer (vknmt_param_layout order) to and from the host. */
+vknmt_status vknmt_model_params_upload(vknmt_model *model, const float *flat);
+vknmt_status vknmt_model_params_download(vknmt_model *model, float *flat);
+vknmt_status vknmt_model_grads_download(vknmt_model *model, float *flat);
+
+/* Loss of the batch and, with `backward`, the gradient of the loss in the
+ * device's gradient buffer: forward and backward in one submission; the
+ * host reads back the loss alone. */
+vknmt_status vknmt_model_loss(vknmt_model *model, const vknmt_batch *batch, bool backward, vknmt_loss *out);
+
+#include "optim.h"
+
+typedef struct vknmt_train_options {
+    vknmt_optim_kind optimizer; /* VKNMT_ADADELTA (paper) or VKNMT_ADAM */
+    float clip;                 /* global gradient norm (paper: 1) */
+    float rho, eps;             /* Adadelta (paper: 0.95, 1e-6) */
+    float lr, beta1, beta2;     /* Adam */
+} vknmt_train_options;
+
+/* The paper's settings: Adadelta rho 0.95, eps 1e-6, clip 1. */
+vknmt_train_options vknmt_train_defaults(void);
+
+typedef struct vknmt_step_result {
+    vknmt_loss loss;
+    double grad_norm; /* before clipping */
+    bool skipped;     /* the gradient was not finite: no update */
+} vknmt_step_result;
+
+/* One training step: loss, gradient, global-norm clipping and the
+ * optimiser's update, all recorded into one submission; the host reads
+ * back the loss, the norm and whether the step was skipped. */
+vknmt_status vknmt_model_train_step(vknmt_model *model, const vknmt_batch *batch, const vknmt_train_options *opt,
+                                    vknmt_step_result *out);
+/* Optimiser state (two flat buffers of the parameters' layout) and the
+ * number of updates made, for checkpoints that resume exactly. */
+uint64_t vknmt_model_updates(const vknmt_model *model);
+vknmt_status vknmt_model_optim_download(vknmt_model *model, float *state1, float *state2);
+vknmt_status vknmt_model_optim_upload(vknmt_model *model, const float *state1, const float *state2,
+                                      uint64_t updates);
+
+/* The attention weights of the last loss computation: alpha[(i * B + b) * Tx + j]
+ * for output word i of sentence b and source word j (additive attention). */
+vknmt_status vknmt_model_alignment_download(vknmt_model *model, float *alpha);
+
+/* Dispatches and barriers of the last vknmt_model_loss. */
+vknmt_seq_stats vknmt_model_last_stats(const vknmt_model *model);
+
+#endif

@@ -1,0 +1,204 @@
+#version 450
+// vknmt-variant: attention_bwd_dv BACKWARD BWD_DV
+// vknmt-variant: attention_bwd_duh BACKWARD BWD_DUH
+// vknmt-variant: attention_bwd_dws BACKWARD BWD_DWS
+// Additive attention for one decoder step (spec/rnnsearch.md, "Attention"):
+//   u[j,k]  = tanh(Ws[b,k] + UH[j,b,k])      e[j] = sum_k v[k] u[j,k]
+//   alpha   = softmax over j < len of e       ctx[b,d] = sum_j alpha[j] H[j,b,d]
+// One workgroup per batch row b: it alone writes alpha[b,:], ctx[b,:] and the
+// b-slices of the gradients, so no two workgroups touch the same element and
+// every sum runs in a fixed order (no atomics: same input, same bits).
+//
+// The backward needs 11 buffers, more than a dispatch may bind (8), so it is
+// three dispatches that each recompute de[j] = alpha[j] (dalpha[j] - sum_i
+// alpha[i] dalpha[i]), dalpha[j] = dctx . H[j,b], and u (cheap next to the
+// GEMMs around attention):
+//   BWD_DV : dv_part[b,k] = sum_j de[j] u[j,k];  dh[j,b,:] += alpha[j] dctx[b,:]
+//   BWD_DUH: duh[j,b,k] += de[j] (1 - u^2) v[k]
+//   BWD_DWS: dws[b,k]    = sum_j de[j] (1 - u^2) v[k]
+// Positions j >= len are never read for scores and their gradients are left
+// untouched (they are exactly zero).
+//
+// Layout: Ws [B,na], UH [Tx,B,na], v [na], H [Tx,B,dim], src_len uint [B],
+// alpha [B,Tx], ctx and dctx [B,dim]. Offsets in elements in push constants.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+layout(local_size_x_id = 0) in; // power of two, <= 1024
+
+layout(std430, binding = 0) readonly buffer WS { float ws[]; };
+layout(std430, binding = 1) readonly buffer UHB { float uh[]; };
+layout(std430, binding = 2) readonly buffer HB { float h[]; };
+layout(std430, binding = 3) readonly buffer L { uint src_len[]; };
+#ifndef BACKWARD
+layout(std430, binding = 4) readonly buffer V { float v[]; };
+layout(std430, binding = 5) buffer A { float alpha[]; }; // also holds own scores before normalising
+layout(std430, binding = 6) buffer C { float ctx[]; }; // chunk partial sums read back by their writer
+#else
+layout(std430, binding = 4) readonly buffer A { float alpha[]; };
+layout(std430, binding = 5) readonly buffer DC { float dctx[]; };
+#ifdef BWD_DV
+layout(std430, binding = 6) buffer O { float outv[]; }; // dv_part
+layout(std430, binding = 7) buffer DH { float dh[]; };
+#else
+layout(std430, binding = 6) buffer O { float outv[]; }; // duh or dws
+layout(std430, binding = 7) readonly buffer V { float v[]; };
+#endif
+#endif
+
+// off[i] is the element offset of binding i.
+layout(push_constant) uniform P {
+    uint off[8];
+    uint batch, tx, na, dim;
+} p;
+
+#define WG gl_WorkGroupSize.x
+// Positions are handled in chunks of CHUNK through shared memory. CHUNK is a
+// multiple of WG, so the invocation that owns position j (j % WG == t) owns
+// it in its chunk too.
+#define CHUNK (4 * gl_WorkGroupSize.x)
+shared float red[gl_WorkGroupSize.x];
+shared float sh[CHUNK];
+
+float tree_sum(float x)
+{
+    uint t = gl_LocalInvocationID.x;
+    red[t] = x;
+    barrier();
+    for (uint s = WG / 2; s > 0; s >>= 1) {
+        if (t < s)
+            red[t] += red[t + s];
+        barrier();
+    }
+    float r = red[0];
+    barrier();
+    return r;
+}
+
+float tree_max(float x)
+{
+    uint t = gl_LocalInvocationID.x;
+    red[t] = x;
+    barrier();
+    for (uint s = WG / 2; s > 0; s >>= 1) {
+        if (t < s)
+            red[t] = max(red[t], red[t + s]);
+        barrier();
+    }
+    float r = red[0];
+    barrier();
+    return r;
+}
+
+#ifdef BACKWARD
+// dalpha[j] = dctx[b,:] . H[j,b,:]
+float dalpha(uint b, uint j)
+{
+    uint hb = p.off[2] + (j * p.batch + b) * p.dim, cb = p.off[5] + b * p.dim;
+    float s = 0.0;
+    for (uint d = 0; d < p.dim; d++)
+        s += dctx[cb + d] * h[hb + d];
+    return s;
+}
+#endif
+
+void main()
+{
+    uint b = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    if (b >= p.batch)
+        return; // uniform across the workgroup: no barrier is skipped by part of it
+    uint t = gl_LocalInvocationID.x;
+    uint len = min(src_len[p.off[3] + b], p.tx);
+    uint wsb = p.off[0] + b * p.na;
+#ifndef BACKWARD
+    uint ab = p.off[5] + b * p.tx;
+    // Scores of own positions, parked in alpha (read back only by their writer).
+    float m = -3.402823e38;
+    for (uint j = t; j < len; j += WG) {
+        uint ub = p.off[1] + (j * p.batch + b) * p.na;
+        float e = 0.0;
+        for (uint k = 0; k < p.na; k++)
+            e += v[p.off[4] + k] * vk_tanh(ws[wsb + k] + uh[ub + k]);
+        alpha[ab + j] = e;
+        m = max(m, e);
+    }
+    m = tree_max(m);
+    float s = 0.0;
+    for (uint j = t; j < len; j += WG)
+        s += exp(alpha[ab + j] - m);
+    s = tree_sum(s);
+    float inv = len > 0 ? 1.0 / s : 0.0;
+
+    uint cb = p.off[6] + b * p.dim;
+    for (uint c0 = 0; c0 < p.tx; c0 += CHUNK) {
+        uint c1 = min(c0 + CHUNK, p.tx);
+        for (uint j = c0 + t; j < c1; j += WG) {
+            float a = j < len ? exp(alpha[ab + j] - m) * inv : 0.0;
+            alpha[ab + j] = a;
+            sh[j - c0] = a;
+        }
+        barrier();
+        uint cend = min(c1, len);
+        for (uint d = t; d < p.dim; d += WG) {
+            float acc = c0 == 0 ? 0.0 : ctx[cb + d];
+            for (uint j = c0; j < cend; j++)
+                acc += sh[j - c0] * h[p.off[2] + (j * p.batch + b) * p.dim + d];
+            ctx[cb + d] = acc;
+        }
+        barrier();
+    }
+#else
+    uint ab = p.off[4] + b * p.tx;
+    // sum_i alpha[i] dalpha[i], the softmax's correction term
+    float c = 0.0;
+    for (uint j = t; j < len; j += WG)
+        c += alpha[ab + j] * dalpha(b, j);
+    c = tree_sum(c);
+
+    for (uint c0 = 0; c0 < p.tx; c0 += CHUNK) {
+        uint c1 = min(c0 + CHUNK, p.tx);
+        for (uint j = c0 + t; j < c1; j += WG)
+            sh[j - c0] = j < len ? alpha[ab + j] * (dalpha(b, j) - c) : 0.0;
+        barrier();
+        uint cend = min(c1, len);
+        for (uint k = t; k < p.na; k += WG) {
+            float w = ws[wsb + k];
+#ifdef BWD_DUH
+            float vk = v[p.off[7] + k];
+            for (uint j = c0; j < cend; j++) {
+                uint i = (j * p.batch + b) * p.na + k;
+                float u = vk_tanh(w + uh[p.off[1] + i]);
+                outv[p.off[6] + i] += sh[j - c0] * (1.0 - u * u) * vk;
+            }
+#else
+            uint o = p.off[6] + b * p.na + k;
+            float acc = c0 == 0 ? 0.0 : outv[o];
+            for (uint j = c0; j < cend; j++) {
+                float u = vk_tanh(w + uh[p.off[1] + (j * p.batch + b) * p.na + k]);
+#ifdef BWD_DV
+                acc += sh[j - c0] * u;
+#else
+                acc += sh[j - c0] * (1.0 - u * u);
+#endif
+            }
+#ifdef BWD_DWS
+            // dws holds the unscaled sum between chunks; v[k] scales it once.
+            if (c0 + CHUNK >= p.tx)
+                acc *= v[p.off[7] + k];
+#endif
+            outv[o] = acc;
+#endif
+        }
+        barrier();
+    }
+#ifdef BWD_DV
+    // The weighted sum's own path: dH[j,b,:] += alpha[j] dctx[b,:].
+    for (uint d = t; d < p.dim; d += WG) {
+        float g = dctx[p.off[5] + b * p.dim + d];
+        for (uint j = 0; j < len; j++) {
+            uint i = p.off[7] + (j * p.batch + b) * p.dim + d;
+            dh[i] += alpha[ab + j] * g;
+        }
+    }
+#endif
+#endif
+}

@@ -1,0 +1,565 @@
+/* Additive attention and the RNNencdec context, forward and backward,
+ * against plain C in double; the C backward against central finite
+ * differences of the C forward. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "harness.h"
+
+/* B x Tx x na x 2n: batch 1, source length 1, sizes off the workgroup */
+static const uint32_t SHAPES[][4] = {
+    {1, 1, 4, 6},  {1, 1, 33, 70}, {1, 9, 4, 70}, {1, 9, 33, 6},  {5, 1, 4, 70}, {5, 1, 33, 6},
+    {5, 9, 4, 6},  {5, 9, 33, 70}, {1, 1, 4, 70}, {1, 9, 4, 6},   {5, 1, 4, 6},  {5, 9, 33, 6},
+    {1, 9, 33, 70}, {5, 9, 4, 70}, {5, 1, 33, 70}, {1, 1, 33, 6},
+};
+#define NSHAPES (sizeof(SHAPES) / sizeof(SHAPES[0]))
+
+static vknmt_att_shape shape_of(const uint32_t s[4]) { return (vknmt_att_shape){s[0], s[1], s[2], s[3]}; }
+
+/* ---------------------------------------------------------- C references */
+
+static uint32_t eff_len(uint32_t len, uint32_t tx) { return len < tx ? len : tx; }
+
+static void ref_forward(const vknmt_att_shape *sh, const uint32_t *len, const double *ws, const double *uh,
+                        const double *v, const double *h, double *alpha, double *ctx)
+{
+    uint32_t B = sh->batch, T = sh->tx, na = sh->na, D = sh->ctx_dim;
+    for (uint32_t b = 0; b < B; b++) {
+        uint32_t L = eff_len(len[b], T);
+        double *a = alpha + (size_t)b * T, m = -INFINITY, s = 0;
+        for (uint32_t j = 0; j < L; j++) {
+            double e = 0;
+            for (uint32_t k = 0; k < na; k++)
+                e += v[k] * tanh(ws[b * na + k] + uh[((size_t)j * B + b) * na + k]);
+            a[j] = e;
+            m = fmax(m, e);
+        }
+        for (uint32_t j = 0; j < L; j++)
+            s += exp(a[j] - m);
+        for (uint32_t j = 0; j < T; j++)
+            a[j] = j < L ? exp(a[j] - m) / s : 0.0;
+        for (uint32_t d = 0; d < D; d++) {
+            double c = 0;
+            for (uint32_t j = 0; j < L; j++)
+                c += a[j] * h[((size_t)j * B + b) * D + d];
+            ctx[(size_t)b * D + d] = c;
+        }
+    }
+}
+
+/* dws, dv_part written; duh, dh added to. */
+static void ref_backward(const vknmt_att_shape *sh, const uint32_t *len, const double *ws, const double *uh,
+                         const double *v, const double *h, const double *alpha, const double *dctx, double *dws,
+                         double *duh, double *dh, double *dv_part)
+{
+    uint32_t B = sh->batch, T = sh->tx, na = sh->na, D = sh->ctx_dim;
+    for (uint32_t b = 0; b < B; b++) {
+        uint32_t L = eff_len(len[b], T);
+        const double *a = alpha + (size_t)b * T, *g = dctx + (size_t)b * D;
+        double c = 0;
+        for (uint32_t j = 0; j < L; j++) {
+            double da = 0;
+            for (uint32_t d = 0; d < D; d++)
+                da += g[d] * h[((size_t)j * B + b) * D + d];
+            c += a[j] * da;
+        }
+        for (uint32_t k = 0; k < na; k++)
+            dws[b * na + k] = dv_part[b * na + k] = 0;
+        for (uint32_t j = 0; j < L; j++) {
+            double da = 0;
+            for (uint32_t d = 0; d < D; d++)
+                da += g[d] * h[((size_t)j * B + b) * D + d];
+            double de = a[j] * (da - c);
+            for (uint32_t k = 0; k < na; k++) {
+                size_t i = ((size_t)j * B + b) * na + k;
+                double u = tanh(ws[b * na + k] + uh[i]);
+                double gu = de * (1 - u * u) * v[k];
+                duh[i] += gu;
+                dws[b * na + k] += gu;
+                dv_part[b * na + k] += de * u;
+            }
+            for (uint32_t d = 0; d < D; d++)
+                dh[((size_t)j * B + b) * D + d] += a[j] * g[d];
+        }
+    }
+}
+
+static void ref_encdec(uint32_t B, uint32_t T, uint32_t n, const uint32_t *len, const double *h, double *ctx)
+{
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t d = 0; d < 2 * n; d++) {
+            uint32_t j = d < n ? eff_len(len[b], T) - 1 : 0;
+            ctx[b * 2 * n + d] = h[((size_t)j * B + b) * 2 * n + d];
+        }
+}
+
+static void ref_encdec_backward(uint32_t B, uint32_t T, uint32_t n, const uint32_t *len, const double *dctx, double *dh)
+{
+    for (uint32_t b = 0; b < B; b++)
+        for (uint32_t d = 0; d < 2 * n; d++) {
+            uint32_t j = d < n ? eff_len(len[b], T) - 1 : 0;
+            dh[((size_t)j * B + b) * 2 * n + d] += dctx[b * 2 * n + d];
+        }
+}
+
+/* ------------------------------------------------------------ test data */
+
+/* One attention problem: float inputs for the device, the same in double. */
+typedef struct att_data {
+    vknmt_att_shape sh;
+    size_t n_ws, n_uh, n_v, n_h, n_a, n_c;
+    uint32_t *len;
+    float *ws, *uh, *v, *h, *dctx, *alpha, *duh0, *dh0;
+    double *ws_d, *uh_d, *v_d, *h_d, *dctx_d, *alpha_d, *ctx_d;
+} att_data;
+
+static double *to_double(const float *x, size_t n)
+{
+    double *y = malloc(n * sizeof(double));
+    if (y)
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i];
+    return y;
+}
+
+static void att_data_free(att_data *d)
+{
+    void *all[] = {d->len,  d->ws,   d->uh,   d->v,    d->h,      d->dctx, d->alpha, d->duh0,   d->dh0,
+                   d->ws_d, d->uh_d, d->v_d,  d->h_d,  d->dctx_d, d->alpha_d, d->ctx_d};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        free(all[i]);
+    memset(d, 0, sizeof(*d));
+}
+
+static void ragged_lengths(uint32_t *len, uint32_t B, uint32_t T)
+{
+    for (uint32_t b = 0; b < B; b++)
+        len[b] = 1 + (uint32_t)(th_rand_u64() % T);
+    if (B > 1) { /* both ends of the range */
+        len[0] = T;
+        len[B - 1] = 1;
+    }
+}
+
+/* Fresh random inputs; alpha is the reference softmax rounded to float, the
+ * C backward uses that same rounded alpha. */
+static bool att_data_make(att_data *d, vknmt_att_shape sh)
+{
+    memset(d, 0, sizeof(*d));
+    d->sh = sh;
+    size_t B = sh.batch, T = sh.tx, na = sh.na, D = sh.ctx_dim;
+    d->n_ws = B * na, d->n_uh = T * B * na, d->n_v = na, d->n_h = T * B * D, d->n_a = B * T, d->n_c = B * D;
+    d->len = malloc(B * 4);
+    d->ws = malloc(d->n_ws * 4), d->uh = malloc(d->n_uh * 4), d->v = malloc(d->n_v * 4), d->h = malloc(d->n_h * 4);
+    d->dctx = malloc(d->n_c * 4), d->alpha = malloc(d->n_a * 4), d->duh0 = malloc(d->n_uh * 4);
+    d->dh0 = malloc(d->n_h * 4);
+    d->alpha_d = malloc(d->n_a * 8), d->ctx_d = malloc(d->n_c * 8);
+    if (!d->len || !d->ws || !d->uh || !d->v || !d->h || !d->dctx || !d->alpha || !d->duh0 || !d->dh0 ||
+        !d->alpha_d || !d->ctx_d)
+        return false;
+    ragged_lengths(d->len, sh.batch, sh.tx);
+    th_fill_uniform(d->ws, d->n_ws, -1, 1);
+    th_fill_uniform(d->uh, d->n_uh, -1, 1);
+    th_fill_uniform(d->v, d->n_v, -1, 1);
+    th_fill_uniform(d->h, d->n_h, -1, 1);
+    th_fill_uniform(d->dctx, d->n_c, -1, 1);
+    th_fill_uniform(d->duh0, d->n_uh, -0.5f, 0.5f);
+    th_fill_uniform(d->dh0, d->n_h, -0.5f, 0.5f);
+    d->ws_d = to_double(d->ws, d->n_ws), d->uh_d = to_double(d->uh, d->n_uh), d->v_d = to_double(d->v, d->n_v);
+    d->h_d = to_double(d->h, d->n_h), d->dctx_d = to_double(d->dctx, d->n_c);
+    if (!d->ws_d || !d->uh_d || !d->v_d || !d->h_d || !d->dctx_d)
+        return false;
+    ref_forward(&d->sh, d->len, d->ws_d, d->uh_d, d->v_d, d->h_d, d->alpha_d, d->ctx_d);
+    for (size_t i = 0; i < d->n_a; i++)
+        d->alpha[i] = (float)d->alpha_d[i];
+    return true;
+}
+
+/* Device buffers of one problem; outputs stay NaN-poisoned until written. */
+typedef struct att_bufs {
+    th_gbuf ws, uh, v, h, len, alpha, ctx, dctx, dws, duh, dh, dv;
+} att_bufs;
+
+static th_gbuf *bufs_all(att_bufs *g, size_t i) { return &((th_gbuf *)g)[i]; }
+#define NBUFS (sizeof(att_bufs) / sizeof(th_gbuf))
+
+static void att_bufs_destroy(att_bufs *g)
+{
+    for (size_t i = 0; i < NBUFS; i++)
+        th_gbuf_destroy(bufs_all(g, i));
+}
+
+static bool att_bufs_make(th_env *env, const att_data *d, att_bufs *g)
+{
+    memset(g, 0, sizeof(*g));
+    return th_gbuf_create(env, d->n_ws, &g->ws) && th_gbuf_create(env, d->n_uh, &g->uh) &&
+           th_gbuf_create(env, d->n_v, &g->v) && th_gbuf_create(env, d->n_h, &g->h) &&
+           th_gbuf_create(env, d->sh.batch, &g->len) && th_gbuf_create(env, d->n_a, &g->alpha) &&
+           th_gbuf_create(env, d->n_c, &g->ctx) && th_gbuf_create(env, d->n_c, &g->dctx) &&
+           th_gbuf_create(env, d->n_ws, &g->dws) && th_gbuf_create(env, d->n_uh, &g->duh) &&
+           th_gbuf_create(env, d->n_h, &g->dh) && th_gbuf_create(env, d->n_ws, &g->dv) &&
+           th_gbuf_upload(&g->ws, d->ws) && th_gbuf_upload(&g->uh, d->uh) && th_gbuf_upload(&g->v, d->v) &&
+           th_gbuf_upload(&g->h, d->h) && th_gbuf_upload(&g->len, (const float *)d->len) &&
+           th_gbuf_upload(&g->dctx, d->dctx);
+}
+
+static bool att_bufs_guards_ok(const att_bufs *g)
+{
+    for (size_t i = 0; i < NBUFS; i++)
+        if (!th_gbuf_guards_ok(&((const th_gbuf *)g)[i]))
+            return false;
+    return true;
+}
+
+static vknmt_status run_forward(th_env *env, const att_data *d, att_bufs *g)
+{
+    vknmt_status s = vknmt_seq_begin(env->seq);
+    if (!s)
+        s = vknmt_att_forward(env->seq, &d->sh, th_gbuf_ref(&g->ws), th_gbuf_ref(&g->uh), th_gbuf_ref(&g->v),
+                              th_gbuf_ref(&g->h), th_gbuf_ref(&g->len), th_gbuf_ref(&g->alpha), th_gbuf_ref(&g->ctx));
+    if (!s)
+        s = vknmt_seq_submit(env->seq);
+    return s;
+}
+
+/* Backward from the reference alpha, onto duh0 and dh0. */
+static vknmt_status run_backward(th_env *env, const att_data *d, att_bufs *g)
+{
+    if (!th_gbuf_upload(&g->alpha, d->alpha) || !th_gbuf_upload(&g->duh, d->duh0) || !th_gbuf_upload(&g->dh, d->dh0))
+        return VKNMT_ERR_DEVICE;
+    vknmt_status s = vknmt_seq_begin(env->seq);
+    if (!s)
+        s = vknmt_att_backward(env->seq, &d->sh, th_gbuf_ref(&g->ws), th_gbuf_ref(&g->uh), th_gbuf_ref(&g->v),
+                               th_gbuf_ref(&g->h), th_gbuf_ref(&g->len), th_gbuf_ref(&g->alpha),
+                               th_gbuf_ref(&g->dctx), th_gbuf_ref(&g->dws), th_gbuf_ref(&g->duh),
+                               th_gbuf_ref(&g->dh), th_gbuf_ref(&g->dv));
+    if (!s)
+        s = vknmt_seq_submit(env->seq);
+    return s;
+}
+
+static float *download(const th_gbuf *g)
+{
+    float *x = malloc(g->n * 4);
+    if (x && !th_gbuf_download(g, x)) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* -------------------------------------------------------------- forward */
+
+#define TOL 1e-5
+
+static void check_forward(th_env *env, vknmt_att_shape sh)
+{
+    att_data d;
+    att_bufs g;
+    CHECK(att_data_make(&d, sh), "out of memory");
+    CHECK(att_bufs_make(env, &d, &g), "buffers");
+    CHECK_OK(env, run_forward(env, &d, &g));
+    float *alpha = download(&g.alpha), *ctx = download(&g.ctx);
+    CHECK(alpha && ctx, "download");
+    double ea = th_rel_err(alpha, d.alpha_d, d.n_a, 1e-30), ec = th_rel_err(ctx, d.ctx_d, d.n_c, 1e-30);
+    bool pad_zero = true;
+    for (uint32_t b = 0; b < sh.batch; b++)
+        for (uint32_t j = d.len[b]; j < sh.tx; j++)
+            pad_zero &= alpha[b * sh.tx + j] == 0.0f;
+    bool guards = att_bufs_guards_ok(&g);
+    free(alpha);
+    free(ctx);
+    att_bufs_destroy(&g);
+    att_data_free(&d);
+    CHECK(ea <= TOL, "B%u Tx%u na%u 2n%u: alpha relative error %g > %g", sh.batch, sh.tx, sh.na, sh.ctx_dim, ea, TOL);
+    CHECK(ec <= TOL, "B%u Tx%u na%u 2n%u: ctx relative error %g > %g", sh.batch, sh.tx, sh.na, sh.ctx_dim, ec, TOL);
+    CHECK(pad_zero, "B%u Tx%u: padding got weight", sh.batch, sh.tx);
+    CHECK(guards, "B%u Tx%u na%u 2n%u: write outside an output", sh.batch, sh.tx, sh.na, sh.ctx_dim);
+}
+
+static void test_forward(th_env *env)
+{
+    for (size_t i = 0; i < NSHAPES && !th_failed(); i++)
+        check_forward(env, shape_of(SHAPES[i]));
+}
+
+/* ------------------------------------------------------------- backward */
+
+static void check_backward(th_env *env, vknmt_att_shape sh)
+{
+    att_data d;
+    att_bufs g;
+    CHECK(att_data_make(&d, sh), "out of memory");
+    CHECK(att_bufs_make(env, &d, &g), "buffers");
+    double *dws = malloc(d.n_ws * 8), *dv = malloc(d.n_ws * 8), *duh = to_double(d.duh0, d.n_uh),
+           *dh = to_double(d.dh0, d.n_h), *alpha_f = to_double(d.alpha, d.n_a);
+    CHECK(dws && dv && duh && dh && alpha_f, "out of memory");
+    ref_backward(&sh, d.len, d.ws_d, d.uh_d, d.v_d, d.h_d, alpha_f, d.dctx_d, dws, duh, dh, dv);
+    CHECK_OK(env, run_backward(env, &d, &g));
+    float *gdws = download(&g.dws), *gdv = download(&g.dv), *gduh = download(&g.duh), *gdh = download(&g.dh);
+    CHECK(gdws && gdv && gduh && gdh, "download");
+    double e_ws = th_rel_err(gdws, dws, d.n_ws, 1e-30), e_v = th_rel_err(gdv, dv, d.n_ws, 1e-30);
+    double e_uh = th_rel_err(gduh, duh, d.n_uh, 1e-30), e_h = th_rel_err(gdh, dh, d.n_h, 1e-30);
+    /* padded positions: left exactly as they were */
+    bool pad_kept = true;
+    for (uint32_t j = 0; j < sh.tx; j++)
+        for (uint32_t b = 0; b < sh.batch; b++) {
+            if (j < d.len[b])
+                continue;
+            size_t r = (size_t)j * sh.batch + b;
+            pad_kept &= memcmp(gduh + r * sh.na, d.duh0 + r * sh.na, sh.na * 4) == 0;
+            pad_kept &= memcmp(gdh + r * sh.ctx_dim, d.dh0 + r * sh.ctx_dim, sh.ctx_dim * 4) == 0;
+        }
+    bool guards = att_bufs_guards_ok(&g);
+    void *tofree[] = {dws, dv, duh, dh, alpha_f, gdws, gdv, gduh, gdh};
+    for (size_t i = 0; i < sizeof(tofree) / sizeof(tofree[0]); i++)
+        free(tofree[i]);
+    att_bufs_destroy(&g);
+    att_data_free(&d);
+    CHECK(e_ws <= TOL && e_v <= TOL && e_uh <= TOL && e_h <= TOL,
+          "B%u Tx%u na%u 2n%u: relative errors dws %g dv %g duh %g dh %g > %g", sh.batch, sh.tx, sh.na, sh.ctx_dim,
+          e_ws, e_v, e_uh, e_h, TOL);
+    CHECK(pad_kept, "B%u Tx%u: a padded position's gradient changed", sh.batch, sh.tx);
+    CHECK(guards, "B%u Tx%u na%u 2n%u: write outside an output", sh.batch, sh.tx, sh.na, sh.ctx_dim);
+}
+
+static void test_backward(th_env *env)
+{
+    for (size_t i = 0; i < NSHAPES && !th_failed(); i++)
+        check_backward(env, shape_of(SHAPES[i]));
+}
+
+/* Source longer than the kernel's chunk of positions (4 x 64). */
+static void test_long_source(th_env *env)
+{
+    vknmt_att_shape sh = {3, 300, 5, 7};
+    check_forward(env, sh);
+    if (!th_failed())
+        check_backward(env, sh);
+}
+
+/* ------------------------------------------------- finite differences (C) */
+
+/* loss = sum_b,d w[b,d] ctx[b,d], so dctx = w. */
+static double loss_of(const att_data *d, const double *w, double *alpha, double *ctx)
+{
+    ref_forward(&d->sh, d->len, d->ws_d, d->uh_d, d->v_d, d->h_d, alpha, ctx);
+    double l = 0;
+    for (size_t i = 0; i < d->n_c; i++)
+        l += w[i] * ctx[i];
+    return l;
+}
+
+/* max |fd - analytic| / max |analytic| over every element of x */
+static double fd_err(att_data *d, double *x, size_t n, const double *an, const double *w, double *alpha, double *ctx)
+{
+    const double eps = 1e-5;
+    double err = 0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double x0 = x[i];
+        x[i] = x0 + eps;
+        double lp = loss_of(d, w, alpha, ctx);
+        x[i] = x0 - eps;
+        double lm = loss_of(d, w, alpha, ctx);
+        x[i] = x0;
+        err = fmax(err, fabs((lp - lm) / (2 * eps) - an[i]));
+        scale = fmax(scale, fabs(an[i]));
+    }
+    return err / scale;
+}
+
+static void check_gradient(vknmt_att_shape sh)
+{
+    att_data d;
+    CHECK(att_data_make(&d, sh), "out of memory");
+    size_t nw = d.n_ws;
+    double *dws = malloc(nw * 8), *dvp = malloc(nw * 8), *dv = calloc(d.n_v, 8), *duh = calloc(d.n_uh, 8),
+           *dh = calloc(d.n_h, 8), *alpha = malloc(d.n_a * 8), *ctx = malloc(d.n_c * 8);
+    CHECK(dws && dvp && dv && duh && dh && alpha && ctx, "out of memory");
+    /* exact alpha of the double forward; dctx is the loss weight */
+    ref_backward(&sh, d.len, d.ws_d, d.uh_d, d.v_d, d.h_d, d.alpha_d, d.dctx_d, dws, duh, dh, dvp);
+    for (uint32_t b = 0; b < sh.batch; b++)
+        for (uint32_t k = 0; k < sh.na; k++)
+            dv[k] += dvp[b * sh.na + k];
+    double e_ws = fd_err(&d, d.ws_d, d.n_ws, dws, d.dctx_d, alpha, ctx);
+    double e_uh = fd_err(&d, d.uh_d, d.n_uh, duh, d.dctx_d, alpha, ctx);
+    double e_v = fd_err(&d, d.v_d, d.n_v, dv, d.dctx_d, alpha, ctx);
+    double e_h = fd_err(&d, d.h_d, d.n_h, dh, d.dctx_d, alpha, ctx);
+    void *tofree[] = {dws, dvp, dv, duh, dh, alpha, ctx};
+    for (size_t i = 0; i < sizeof(tofree) / sizeof(tofree[0]); i++)
+        free(tofree[i]);
+    att_data_free(&d);
+    CHECK(e_ws <= 1e-7 && e_uh <= 1e-7 && e_v <= 1e-7 && e_h <= 1e-7,
+          "B%u Tx%u na%u 2n%u: C backward vs finite differences: dws %g duh %g dv %g dh %g > 1e-7", sh.batch,
+          sh.tx, sh.na, sh.ctx_dim, e_ws, e_uh, e_v, e_h);
+}
+
+static void test_gradient(th_env *env)
+{
+    (void)env;
+    for (size_t i = 0; i < NSHAPES && !th_failed(); i++)
+        check_gradient(shape_of(SHAPES[i]));
+}
+
+/* --------------------------------------------------------- determinism */
+
+static bool same_bits(const th_gbuf *g, const float *first)
+{
+    float *x = download(g);
+    bool same = x && memcmp(x, first, g->n * 4) == 0;
+    free(x);
+    return same;
+}
+
+static void test_deterministic(th_env *env)
+{
+    vknmt_att_shape sh = {5, 9, 33, 70};
+    att_data d;
+    att_bufs g;
+    CHECK(att_data_make(&d, sh), "out of memory");
+    CHECK(att_bufs_make(env, &d, &g), "buffers");
+    th_gbuf *outs[] = {&g.alpha, &g.ctx, &g.dws, &g.duh, &g.dh, &g.dv};
+    float *first[6] = {0};
+    bool same = true;
+    for (int run = 0; run < 2; run++) {
+        for (int i = 0; i < 6; i++)
+            CHECK(th_gbuf_poison(outs[i]), "poison");
+        CHECK_OK(env, run_forward(env, &d, &g));
+        for (int i = 0; i < 2; i++) /* before the backward replaces alpha with the reference one */
+            CHECK(run ? (same &= same_bits(outs[i], first[i]), true) : (first[i] = download(outs[i])) != NULL,
+                  "download");
+        CHECK_OK(env, run_backward(env, &d, &g));
+        for (int i = 2; i < 6; i++)
+            CHECK(run ? (same &= same_bits(outs[i], first[i]), true) : (first[i] = download(outs[i])) != NULL,
+                  "download");
+    }
+    for (int i = 0; i < 6; i++)
+        free(first[i]);
+    att_bufs_destroy(&g);
+    att_data_free(&d);
+    CHECK(same, "two runs gave different bits");
+}
+
+/* ------------------------------------------------------ RNNencdec context */
+
+static void check_encdec(th_env *env, uint32_t B, uint32_t T, uint32_t n)
+{
+    size_t nh = (size_t)T * B * 2 * n, nc = (size_t)B * 2 * n;
+    uint32_t *len = malloc(B * 4);
+    float *h = malloc(nh * 4), *dctx = malloc(nc * 4), *dh0 = malloc(nh * 4), *got_c = malloc(nc * 4),
+          *got_h = malloc(nh * 4);
+    double *want_c = malloc(nc * 8), *want_h = NULL, *h_d = NULL, *dctx_d = NULL;
+    CHECK(len && h && dctx && dh0 && got_c && got_h && want_c, "out of memory");
+    ragged_lengths(len, B, T);
+    th_fill_uniform(h, nh, -1, 1);
+    th_fill_uniform(dctx, nc, -1, 1);
+    th_fill_uniform(dh0, nh, -1, 1);
+    CHECK((h_d = to_double(h, nh)) && (dctx_d = to_double(dctx, nc)) && (want_h = to_double(dh0, nh)), "oom");
+    ref_encdec(B, T, n, len, h_d, want_c);
+    ref_encdec_backward(B, T, n, len, dctx_d, want_h);
+
+    th_gbuf gh, gl, gc, gdc, gdh;
+    CHECK(th_gbuf_create(env, nh, &gh) && th_gbuf_create(env, B, &gl) && th_gbuf_create(env, nc, &gc) &&
+              th_gbuf_create(env, nc, &gdc) && th_gbuf_create(env, nh, &gdh),
+          "buffers");
+    CHECK(th_gbuf_upload(&gh, h) && th_gbuf_upload(&gl, (const float *)len) && th_gbuf_upload(&gdc, dctx) &&
+              th_gbuf_upload(&gdh, dh0),
+          "upload");
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_encdec_context(env->seq, B, T, n, th_gbuf_ref(&gh), th_gbuf_ref(&gl), th_gbuf_ref(&gc)));
+    CHECK_OK(env, vknmt_encdec_context_backward(env->seq, B, T, n, th_gbuf_ref(&gdc), th_gbuf_ref(&gl),
+                                                th_gbuf_ref(&gdh)));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    CHECK(th_gbuf_download(&gc, got_c) && th_gbuf_download(&gdh, got_h), "download");
+    double ec = th_rel_err(got_c, want_c, nc, 1e-30), eh = th_rel_err(got_h, want_h, nh, 1e-30);
+    bool guards = th_gbuf_guards_ok(&gh) && th_gbuf_guards_ok(&gl) && th_gbuf_guards_ok(&gc) &&
+                  th_gbuf_guards_ok(&gdc) && th_gbuf_guards_ok(&gdh);
+    th_gbuf_destroy(&gh), th_gbuf_destroy(&gl), th_gbuf_destroy(&gc), th_gbuf_destroy(&gdc), th_gbuf_destroy(&gdh);
+    void *tofree[] = {len, h, dctx, dh0, got_c, got_h, want_c, want_h, h_d, dctx_d};
+    for (size_t i = 0; i < sizeof(tofree) / sizeof(tofree[0]); i++)
+        free(tofree[i]);
+    /* a copy is exact; an add is one fp32 rounding */
+    CHECK(ec == 0, "B%u Tx%u n%u: ctx relative error %g (a copy must be exact)", B, T, n, ec);
+    CHECK(eh <= 1e-7, "B%u Tx%u n%u: dh relative error %g > 1e-7", B, T, n, eh);
+    CHECK(guards, "B%u Tx%u n%u: write outside an output", B, T, n);
+}
+
+static void test_encdec(th_env *env)
+{
+    static const uint32_t shapes[][3] = {{1, 1, 3}, {1, 9, 35}, {5, 1, 3}, {5, 9, 35}, {7, 4, 1}};
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]) && !th_failed(); i++)
+        check_encdec(env, shapes[i][0], shapes[i][1], shapes[i][2]);
+}
+
+/* The C encdec backward against finite differences of the C forward: it is
+ * linear, so this checks that it adds into exactly the places read. */
+static void test_encdec_gradient(th_env *env)
+{
+    (void)env;
+    enum { B = 3, T = 4, N = 2 };
+    uint32_t len[B] = {4, 1, 3};
+    double h[T * B * 2 * N], w[B * 2 * N], dh[T * B * 2 * N] = {0}, ctx[B * 2 * N], err = 0;
+    for (size_t i = 0; i < T * B * 2 * N; i++)
+        h[i] = th_uniform(-1, 1);
+    for (size_t i = 0; i < B * 2 * N; i++)
+        w[i] = th_uniform(-1, 1);
+    ref_encdec_backward(B, T, N, len, w, dh);
+    for (size_t i = 0; i < T * B * 2 * N; i++) {
+        double l[2], x0 = h[i];
+        for (int s = 0; s < 2; s++) {
+            h[i] = x0 + (s ? -1e-3 : 1e-3);
+            ref_encdec(B, T, N, len, h, ctx);
+            l[s] = 0;
+            for (size_t c = 0; c < B * 2 * N; c++)
+                l[s] += w[c] * ctx[c];
+        }
+        h[i] = x0;
+        err = fmax(err, fabs((l[0] - l[1]) / 2e-3 - dh[i]));
+    }
+    CHECK(err <= 1e-9, "encdec backward vs finite differences: %g", err);
+}
+
+/* ------------------------------------------------------------ bad calls */
+
+static void test_bad_calls(th_env *env)
+{
+    vknmt_buffer *a;
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 4096 * 4, &a));
+    vknmt_ref r = vknmt_at(a, 0);
+    vknmt_att_shape ok = {2, 3, 4, 6}, zero_b = {0, 3, 4, 6}, zero_t = {2, 0, 4, 6}, zero_na = {2, 3, 0, 6},
+                    zero_d = {2, 3, 4, 0}, big = {2, 3, 4, 1000};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    vknmt_status s[9];
+    s[0] = vknmt_att_forward(env->seq, &zero_b, r, r, r, r, r, r, r);
+    s[1] = vknmt_att_forward(env->seq, &zero_t, r, r, r, r, r, r, r);
+    s[2] = vknmt_att_backward(env->seq, &zero_na, r, r, r, r, r, r, r, r, r, r, r);
+    s[3] = vknmt_att_backward(env->seq, &zero_d, r, r, r, r, r, r, r, r, r, r, r);
+    s[4] = vknmt_encdec_context(env->seq, 2, 3, 0, r, r, r);
+    s[5] = vknmt_encdec_context_backward(env->seq, 0, 3, 4, r, r, r);
+    /* H needs 3*2*1000 floats, the buffer has 4096 */
+    s[6] = vknmt_att_forward(env->seq, &big, r, r, r, r, r, r, r);
+    /* only the last of the backward's outputs is out of range: nothing recorded */
+    s[7] = vknmt_att_backward(env->seq, &ok, r, r, r, r, r, r, r, r, r, r, vknmt_at(a, 4090));
+    s[8] = vknmt_encdec_context_backward(env->seq, 2, 3, 4, r, r, vknmt_at(a, 4050));
+    vknmt_seq_stats st = vknmt_seq_stats_get(env->seq);
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    vknmt_buffer_destroy(a);
+    for (int i = 0; i < 6; i++)
+        CHECK(s[i] == VKNMT_ERR_SHAPE, "zero size %d: %s", i, vknmt_status_name(s[i]));
+    for (int i = 6; i < 9; i++)
+        CHECK(s[i] == VKNMT_ERR_RANGE, "out of range %d: %s", i, vknmt_status_name(s[i]));
+    CHECK(st.dispatches == 0, "bad calls recorded %u dispatches", st.dispatches);
+}
+
+void th_register_attention(void)
+{
+    th_add("attention", "forward", test_forward);
+    th_add("attention", "backward", test_backward);
+    th_add("attention", "gradient_vs_finite_differences", test_gradient);
+    th_add("attention", "long_source", test_long_source);
+    th_add("attention", "deterministic", test_deterministic);
+    th_add("attention", "encdec_context", test_encdec);
+    th_add("attention", "encdec_gradient", test_encdec_gradient);
+    th_add("attention", "bad_calls", test_bad_calls);
+}

@@ -1,0 +1,201 @@
+/* The device model against the independent PyTorch implementation's
+ * float64 numbers (shared/fixtures): loss and every parameter gradient. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "harness.h"
+#include "ref_model.h"
+#include "rnnsearch.h"
+
+static void fixture_path(char *out, size_t n, const char *name, const char *kind)
+{
+    snprintf(out, n, "%s/fixtures/%s.%s.safetensors", th_shared_dir(), name, kind);
+}
+
+static int32_t *ints(const vknmt_st *st, const char *name, uint64_t *count)
+{
+    const vknmt_st_tensor *t = vknmt_st_find(st, name);
+    if (!t)
+        return NULL;
+    int32_t *v = malloc(t->numel * sizeof(int32_t));
+    char err[256];
+    if (v && vknmt_st_to_i32(t, v, t->numel, err, sizeof(err)) != VKNMT_OK) {
+        free(v);
+        return NULL;
+    }
+    *count = t->numel;
+    return v;
+}
+
+static void check_fixture(th_env *env, const char *name)
+{
+    char path[1024], err[512];
+    vknmt_st *pst = NULL, *bst = NULL, *gst = NULL;
+    fixture_path(path, sizeof(path), name, "params");
+    CHECK(vknmt_st_open(path, &pst, err, sizeof(err)) == VKNMT_OK, "%s", err);
+    fixture_path(path, sizeof(path), name, "batch");
+    CHECK(vknmt_st_open(path, &bst, err, sizeof(err)) == VKNMT_OK, "%s", err);
+    fixture_path(path, sizeof(path), name, "grads");
+    CHECK(vknmt_st_open(path, &gst, err, sizeof(err)) == VKNMT_OK, "%s", err);
+
+    vknmt_model_config cfg;
+    vknmt_param_layout lay;
+    float *flat = NULL;
+    CHECK(vknmt_params_from_st(pst, &cfg, &lay, &flat, err, sizeof(err)) == VKNMT_OK, "%s", err);
+    uint64_t ns = 0, nsl = 0, nt = 0, ntl = 0;
+    int32_t *src = ints(bst, "src", &ns), *src_len = ints(bst, "src_len", &nsl), *tgt = ints(bst, "tgt", &nt),
+            *tgt_len = ints(bst, "tgt_len", &ntl);
+    CHECK(src && src_len && tgt && tgt_len, "batch tensors");
+    vknmt_batch batch = {(uint32_t)nsl, (uint32_t)(ns / nsl), (uint32_t)(nt / ntl), src, src_len, tgt, tgt_len};
+
+    vknmt_model *model = NULL;
+    CHECK_OK(env, vknmt_model_create(env->ctx, &cfg, &model));
+    CHECK_OK(env, vknmt_model_params_upload(model, flat));
+    vknmt_loss loss;
+    vknmt_status s = vknmt_model_loss(model, &batch, true, &loss);
+    CHECK(s == VKNMT_OK, "%s: %s", name, vknmt_context_errmsg(env->ctx));
+    float *grads = malloc(lay.total * sizeof(float));
+    CHECK(grads, "out of memory");
+    CHECK_OK(env, vknmt_model_grads_download(model, grads));
+
+    double want_loss, want_ntok;
+    CHECK(vknmt_st_to_f64(vknmt_st_find(gst, "loss"), &want_loss, 1, err, sizeof(err)) == VKNMT_OK &&
+              vknmt_st_to_f64(vknmt_st_find(gst, "ntok"), &want_ntok, 1, err, sizeof(err)) == VKNMT_OK,
+          "fixture loss");
+    CHECK(fabs(loss.loss - want_loss) <= 1e-5 * fabs(want_loss), "%s: loss %.9g, reference %.9g", name, loss.loss,
+          want_loss);
+    CHECK(loss.ntok == (uint32_t)want_ntok, "%s: %u tokens, reference %g", name, loss.ntok, want_ntok);
+    for (uint32_t i = 0; i < lay.count; i++) {
+        const vknmt_param *p = &lay.p[i];
+        char gname[64];
+        snprintf(gname, sizeof(gname), "grad.%s", p->name);
+        const vknmt_st_tensor *t = vknmt_st_find(gst, gname);
+        CHECK(t && t->numel == vknmt_param_size(p), "%s: fixture lacks %s", name, gname);
+        double *want = malloc(t->numel * sizeof(double));
+        CHECK(want && vknmt_st_to_f64(t, want, t->numel, err, sizeof(err)) == VKNMT_OK, "%s", gname);
+        double e = th_rel_err(grads + p->offset, want, t->numel, 1e-30);
+        free(want);
+        CHECK(e <= 1e-4, "%s: %s relative error %g > 1e-4", name, gname, e);
+    }
+    free(grads);
+    free(flat);
+    free(src);
+    free(src_len);
+    free(tgt);
+    free(tgt_len);
+    vknmt_model_destroy(model);
+    vknmt_st_destroy(pst);
+    vknmt_st_destroy(bst);
+    vknmt_st_destroy(gst);
+}
+
+static void test_maxout_additive(th_env *env) { check_fixture(env, "tiny-maxout-additive"); }
+static void test_linear_additive(th_env *env) { check_fixture(env, "tiny-linear-additive"); }
+static void test_maxout_none(th_env *env) { check_fixture(env, "tiny-maxout-none"); }
+
+/* Against the float64 C reference on random O(1) models and ragged batches
+ * (batch 1 and length 1 included), every readout/attention combination,
+ * at tiny and small-like shapes. */
+static void check_random(th_env *env, vknmt_model_config cfg, int B, int Tx, int Ty, bool ones)
+{
+    char err[512];
+    ref_config rc = {(int)cfg.vs, (int)cfg.vt, (int)cfg.m, (int)cfg.n, (int)cfg.na, (int)cfg.l,
+                     cfg.readout == VKNMT_READOUT_MAXOUT ? REF_READOUT_MAXOUT : REF_READOUT_LINEAR,
+                     cfg.attention == VKNMT_ATTENTION_ADDITIVE ? REF_ATT_ADDITIVE : REF_ATT_NONE};
+    ref_model rm;
+    ref_batch rb;
+    CHECK(ref_model_init(&rm, &rc) == VKNMT_OK && ref_batch_init(&rb, B, Tx, Ty) == VKNMT_OK, "reference init");
+    vknmt_param_layout lay;
+    vknmt_param_layout_make(&cfg, &lay);
+    float *flat = calloc(lay.total, sizeof(float)), *grads = malloc(lay.total * sizeof(float));
+    CHECK(flat && grads, "out of memory");
+    for (uint32_t i = 0; i < lay.count; i++) {
+        ref_tensor *t = ref_model_param(&rm, lay.p[i].name);
+        CHECK(t && t->size == vknmt_param_size(&lay.p[i]), "%s", lay.p[i].name);
+        /* O(1) pre-activations exercise every nonlinearity at any width */
+        float a = lay.p[i].ndim == 2 ? 1.5f / sqrtf((float)lay.p[i].cols) : 0.5f;
+        for (size_t k = 0; k < t->size; k++) {
+            float v = th_uniform(-a, a);
+            flat[lay.p[i].offset + k] = v;
+            t->data[k] = v;
+        }
+    }
+    for (int k = 0; k < B; k++) {
+        rb.src_len[k] = ones ? 1 : 1 + (int)(th_rand_u64() % (uint64_t)Tx);
+        rb.tgt_len[k] = ones ? 1 : 1 + (int)(th_rand_u64() % (uint64_t)Ty);
+        if (k == 0 && !ones) { /* the longest on both sides, so no column is all padding */
+            rb.src_len[k] = Tx;
+            rb.tgt_len[k] = Ty;
+        }
+        for (int t = 0; t < Tx; t++)
+            rb.src[k * Tx + t] = t < rb.src_len[k] - 1 ? 4 + (int32_t)(th_rand_u64() % (cfg.vs - 4))
+                                 : t == rb.src_len[k] - 1 ? 3 : 0;
+        for (int t = 0; t < Ty; t++)
+            rb.tgt[k * Ty + t] = t < rb.tgt_len[k] - 1 ? 1 + (int32_t)(th_rand_u64() % (cfg.vt - 1))
+                                 : t == rb.tgt_len[k] - 1 ? 3 : 0;
+    }
+    ref_grads rg;
+    CHECK(ref_model_loss_grad(&rm, &rb, &rg, err, sizeof(err)) == VKNMT_OK, "reference: %s", err);
+    vknmt_model *model = NULL;
+    CHECK_OK(env, vknmt_model_create(env->ctx, &cfg, &model));
+    CHECK_OK(env, vknmt_model_params_upload(model, flat));
+    vknmt_batch batch = {(uint32_t)B, (uint32_t)Tx, (uint32_t)Ty, rb.src, rb.src_len, rb.tgt, rb.tgt_len};
+    vknmt_loss loss;
+    for (int run = 0; run < 2; run++) { /* a second run on the same workspace gives the same answer */
+        vknmt_status s = vknmt_model_loss(model, &batch, true, &loss);
+        CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+        CHECK(fabs(loss.loss - rg.loss) <= 1e-5 * fabs(rg.loss), "B=%d: loss %.9g, reference %.9g", B, loss.loss,
+              rg.loss);
+        CHECK_OK(env, vknmt_model_grads_download(model, grads));
+        for (uint32_t i = 0; i < lay.count; i++) {
+            const ref_tensor *gt = ref_model_cparam(&rg.grad, lay.p[i].name);
+            double e = th_rel_err(grads + lay.p[i].offset, gt->data, gt->size, 1e-30);
+            CHECK(e <= 1e-4, "%s %s B=%d Tx=%d Ty=%d run %d: grad.%s relative error %g", vknmt_readout_name(cfg.readout),
+                  vknmt_attention_name(cfg.attention), B, Tx, Ty, run, lay.p[i].name, e);
+        }
+    }
+    vknmt_model_destroy(model);
+    ref_grads_free(&rg);
+    ref_model_free(&rm);
+    ref_batch_free(&rb);
+    free(flat);
+    free(grads);
+}
+
+static void for_combinations(th_env *env, vknmt_model_config cfg, int B, int Tx, int Ty)
+{
+    for (int r = 0; r < 2 && !th_failed(); r++)
+        for (int a = 0; a < 2 && !th_failed(); a++) {
+            cfg.readout = (vknmt_readout)r;
+            cfg.attention = (vknmt_attention)a;
+            check_random(env, cfg, B, Tx, Ty, false);
+            if (!th_failed())
+                check_random(env, cfg, 1, 1, 1, true); /* batch 1, length 1 */
+        }
+}
+
+static void test_random_tiny(th_env *env)
+{
+    vknmt_model_config cfg;
+    vknmt_config_preset("tiny", &cfg);
+    for_combinations(env, cfg, 7, 9, 8);
+}
+
+static void test_random_small_shapes(th_env *env)
+{
+    /* the small preset's widths (256), a smaller vocabulary to keep it quick */
+    vknmt_model_config cfg;
+    vknmt_config_preset("small", &cfg);
+    cfg.vs = cfg.vt = 301;
+    for_combinations(env, cfg, 5, 6, 5);
+}
+
+void th_register_model(void)
+{
+    th_add("model", "fixture_maxout_additive", test_maxout_additive);
+    th_add("model", "fixture_linear_additive", test_linear_additive);
+    th_add("model", "fixture_maxout_none", test_maxout_none);
+    th_add("model", "random_tiny_all_variants", test_random_tiny);
+    th_add("model", "random_small_shapes_all_variants", test_random_small_shapes);
+}
