@@ -57,3 +57,33 @@ vknmt_status vknmt_params_from_st(const vknmt_st *st, vknmt_model_config *cfg, v
     *flat = f;
     return VKNMT_OK;
 }
+
+vknmt_status vknmt_params_to_writer(vknmt_st_writer *w, const vknmt_model_config *c, const vknmt_param_layout *lay,
+                                    const float *flat)
+{
+    vknmt_status s = VKNMT_OK;
+    for (uint32_t i = 0; i < lay->count && !s; i++) {
+        const vknmt_param *p = &lay->p[i];
+        uint64_t shape[2] = {p->rows, p->cols};
+        s = vknmt_st_writer_add(w, p->name, VKNMT_ST_F32, p->ndim, shape, flat + p->offset);
+    }
+    char config[256], v[7][32];
+    snprintf(config, sizeof(config),
+             "{\"Vs\":%u,\"Vt\":%u,\"m\":%u,\"n\":%u,\"na\":%u,\"l\":%u,\"readout\":\"%s\",\"attention\":\"%s\"}",
+             c->vs, c->vt, c->m, c->n, c->na, c->l, vknmt_readout_name(c->readout), vknmt_attention_name(c->attention));
+    const char *keys[7] = {"Vs", "Vt", "m", "n", "na", "l", NULL};
+    uint32_t vals[6] = {c->vs, c->vt, c->m, c->n, c->na, c->l};
+    for (int i = 0; i < 6 && !s; i++) {
+        snprintf(v[i], sizeof(v[i]), "%u", vals[i]);
+        s = vknmt_st_writer_set_metadata(w, keys[i], v[i]);
+    }
+    if (!s)
+        s = vknmt_st_writer_set_metadata(w, "readout", vknmt_readout_name(c->readout));
+    if (!s)
+        s = vknmt_st_writer_set_metadata(w, "attention", vknmt_attention_name(c->attention));
+    if (!s)
+        s = vknmt_st_writer_set_metadata(w, "config", config);
+    if (!s)
+        s = vknmt_st_writer_set_metadata(w, "format", "rnnsearch");
+    return s;
+}

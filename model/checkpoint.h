@@ -13,4 +13,11 @@
 vknmt_status vknmt_params_from_st(const vknmt_st *st, vknmt_model_config *cfg, vknmt_param_layout *lay,
                                   float **flat, char *err, size_t err_size);
 
+/* Adds every parameter of the flat buffer under its spec name (F32) and
+ * the configuration to the writer's metadata: "format" = "rnnsearch",
+ * "config" = {"Vs":..,"Vt":..,"m":..,"n":..,"na":..,"l":..,"readout":..,
+ * "attention":..} and the same keys one by one, as shared/ref reads them. */
+vknmt_status vknmt_params_to_writer(vknmt_st_writer *w, const vknmt_model_config *cfg,
+                                    const vknmt_param_layout *lay, const float *flat);
+
 #endif

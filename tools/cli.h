@@ -25,5 +25,6 @@ const char *vknmt_cli_value(int argc, char **argv, int *i);
 int vknmt_cmd_devices(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_grad(vknmt_cli *cli, int argc, char **argv);
+int vknmt_cmd_train(vknmt_cli *cli, int argc, char **argv);
 
 #endif

@@ -13,9 +13,13 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  devices          list the Vulkan devices and what they can do\n"
+            "  train            train a model on parallel text (vknmt train --help)\n"
             "  grad             loss and gradient of one batch (--model P --batch B --out G),\n"
             "                   in the format of shared/ref/check_grads.py\n"
             "  bench gemm       GEMM speed on the device beside OpenBLAS (--json)\n"
+            "  bench train      training tokens/s at batch 80 on the Bible corpus beside the\n"
+            "                   PyTorch reference ([--json] [--preset small|paper|all]\n"
+            "                   [--steps N] [--reference] [--src F --tgt F])\n"
             "\n"
             "environment:\n"
             "  VKNMT_DEVICE     device index or part of its name (as --device)\n"
@@ -94,6 +98,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "devices") == 0)
         rc = vknmt_cmd_devices(&cli, sub_argc, sub_argv);
+    else if (strcmp(cmd, "train") == 0)
+        rc = vknmt_cmd_train(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "grad") == 0)
         rc = vknmt_cmd_grad(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "bench") == 0) {

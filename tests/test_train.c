@@ -1,0 +1,206 @@
+/* The train command end to end on a small synthetic corpus: exact resume,
+ * checkpoints that survive a kill at any moment, bad input refused with a
+ * line that names the file (and line). Runs the built vknmt binary. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "safetensors.h"
+
+static char dir[64];
+
+/* A parallel corpus: random "words" w0..w29 and their "translation" (the
+ * words reversed, renamed), lines of 1-9 words. */
+static bool write_corpus(const char *src, const char *tgt, int lines)
+{
+    FILE *s = fopen(src, "w"), *t = fopen(tgt, "w");
+    if (!s || !t)
+        return false;
+    for (int i = 0; i < lines; i++) {
+        int len = 1 + (int)(th_rand_u64() % 9), w[9];
+        for (int k = 0; k < len; k++) {
+            w[k] = (int)(th_rand_u64() % 30);
+            fprintf(s, "%sw%d", k ? " " : "", w[k]);
+        }
+        for (int k = len - 1; k >= 0; k--)
+            fprintf(t, "%sv%d", k < len - 1 ? " " : "", w[k]);
+        fputc('\n', s);
+        fputc('\n', t);
+    }
+    return fclose(s) == 0 && fclose(t) == 0;
+}
+
+/* Runs vknmt with `args`; returns its exit status, its stderr in `err`. */
+static int run(const char *args, char *err, size_t n)
+{
+    char cmd[2048], errfile[128];
+    snprintf(errfile, sizeof(errfile), "%s/stderr.txt", dir);
+    snprintf(cmd, sizeof(cmd), "%s %s > /dev/null 2> %s", VKNMT_BIN, args, errfile);
+    int st = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    size_t got = f ? fread(err, 1, n - 1, f) : 0;
+    err[got] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static bool same_tensors(const char *a, const char *b, char *why, size_t n)
+{
+    vknmt_st *x = NULL, *y = NULL;
+    char err[512];
+    bool same = vknmt_st_open(a, &x, err, sizeof(err)) == VKNMT_OK && vknmt_st_open(b, &y, err, sizeof(err)) == VKNMT_OK &&
+                vknmt_st_count(x) == vknmt_st_count(y);
+    for (size_t i = 0; same && i < vknmt_st_count(x); i++) {
+        const vknmt_st_tensor *t = vknmt_st_at(x, i), *u = vknmt_st_find(y, t->name);
+        same = u && u->nbytes == t->nbytes && memcmp(u->data, t->data, t->nbytes) == 0;
+        if (!same)
+            snprintf(why, n, "tensor %s differs", t->name);
+    }
+    vknmt_st_destroy(x);
+    vknmt_st_destroy(y);
+    return same;
+}
+
+static bool setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/vknmt-train-XXXXXX");
+    if (!mkdtemp(dir))
+        return false;
+    char src[128], tgt[128];
+    snprintf(src, sizeof(src), "%s/train.src", dir);
+    snprintf(tgt, sizeof(tgt), "%s/train.tgt", dir);
+    return write_corpus(src, tgt, 300);
+}
+
+static void cleanup(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+#define COMMON "train --preset tiny --batch 16 --quiet --src %s/train.src --tgt %s/train.tgt"
+
+/* N steps, resume, N steps == 2N steps, bit for bit (Adadelta and Adam). */
+static void test_resume_exact(th_env *env)
+{
+    (void)env;
+    CHECK(setup(), "temporary corpus");
+    char args[1024], err[4096], why[256] = "";
+    static const char *opts[2] = {"", "--optimizer adam --lr 0.01"};
+    for (int o = 0; o < 2 && !th_failed(); o++) {
+        snprintf(args, sizeof(args), COMMON " %s --steps 8 --out %s/straight", dir, dir, opts[o], dir);
+        CHECK(run(args, err, sizeof(err)) == 0, "straight run: %s", err);
+        snprintf(args, sizeof(args), COMMON " %s --steps 4 --out %s/resumed", dir, dir, opts[o], dir);
+        CHECK(run(args, err, sizeof(err)) == 0, "first half: %s", err);
+        snprintf(args, sizeof(args), COMMON " %s --steps 8 --resume --out %s/resumed", dir, dir, opts[o], dir);
+        CHECK(run(args, err, sizeof(err)) == 0, "resumed half: %s", err);
+        char a[128], b[128];
+        snprintf(a, sizeof(a), "%s/straight/train_state.safetensors", dir);
+        snprintf(b, sizeof(b), "%s/resumed/train_state.safetensors", dir);
+        CHECK(same_tensors(a, b, why, sizeof(why)), "%s: resumed run differs from the straight one: %s",
+              o ? "adam" : "adadelta", why);
+        snprintf(args, sizeof(args), "rm -rf %s/straight %s/resumed", dir, dir);
+        CHECK(system(args) == 0, "rm");
+    }
+    cleanup();
+}
+
+/* Killed at random moments, the folder always holds a checkpoint that
+ * opens, and training resumes from it. */
+static void test_kill_anytime(th_env *env)
+{
+    (void)env;
+    CHECK(setup(), "temporary corpus");
+    char args[1024], err[4096];
+    snprintf(args, sizeof(args), COMMON " --steps 2 --out %s/k", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "first run: %s", err);
+    unsigned long long last_step = 0;
+    for (int round = 0; round < 6; round++) {
+        pid_t pid = fork();
+        CHECK(pid >= 0, "fork");
+        if (pid == 0) {
+            char a2[1024];
+            snprintf(a2, sizeof(a2), "exec %s " COMMON " --steps 100000 --save-every 1 --resume --out %s/k 2>/dev/null",
+                     VKNMT_BIN, dir, dir, dir);
+            execl("/bin/sh", "sh", "-c", a2, (char *)NULL);
+            _exit(127);
+        }
+        struct timespec ts = {0, (long)(300 + th_rand_u64() % 1200) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        char path[128];
+        snprintf(path, sizeof(path), "%s/k/train_state.safetensors", dir);
+        vknmt_st *s = NULL;
+        char e2[512];
+        CHECK(vknmt_st_open(path, &s, e2, sizeof(e2)) == VKNMT_OK, "round %d: after a kill: %s", round, e2);
+        const char *step = vknmt_st_metadata(s, "train.step");
+        last_step = step ? strtoull(step, NULL, 10) : 0;
+        vknmt_st_destroy(s);
+    }
+    /* the kills landed while it was training and saving, not before */
+    CHECK(last_step > 3, "only %llu steps were saved between the kills", (unsigned long long)last_step);
+    snprintf(args, sizeof(args), COMMON " --steps 1 --resume --out %s/k", dir, dir, dir);
+    int rc = run(args, err, sizeof(err));
+    CHECK(rc == 0, "resume after kills: %s", err);
+    cleanup();
+}
+
+static void test_bad_input(th_env *env)
+{
+    (void)env;
+    CHECK(setup(), "temporary corpus");
+    char args[1024], err[4096], path[128];
+    /* a missing file */
+    snprintf(args, sizeof(args), "train --src %s/nope.src --tgt %s/train.tgt --out %s/o", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) != 0 && strstr(err, "nope.src"), "missing file: %s", err);
+    /* unequal line counts */
+    snprintf(path, sizeof(path), "%s/short.tgt", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f, "write");
+    fputs("a b\nc\n", f);
+    fclose(f);
+    snprintf(args, sizeof(args), "train --src %s/train.src --tgt %s/short.tgt --out %s/o", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) != 0 && strstr(err, "short.tgt"), "unequal lines: %s", err);
+    /* invalid UTF-8 on line 3 */
+    snprintf(path, sizeof(path), "%s/bad.src", dir);
+    f = fopen(path, "w");
+    CHECK(f, "write");
+    fputs("uno\ndos\ntr\xc3\x28s\n", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/bad.tgt", dir);
+    f = fopen(path, "w");
+    CHECK(f, "write");
+    fputs("one\ntwo\nthree\n", f);
+    fclose(f);
+    snprintf(args, sizeof(args), "train --src %s/bad.src --tgt %s/bad.tgt --out %s/o", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) != 0 && strstr(err, "bad.src:3"), "invalid UTF-8: %s", err);
+    /* a corrupt checkpoint is refused, not loaded */
+    snprintf(args, sizeof(args), COMMON " --steps 1 --out %s/c", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "run: %s", err);
+    snprintf(args, sizeof(args), "truncate -s 5000 %s/c/train_state.safetensors", dir);
+    CHECK(system(args) == 0, "truncate");
+    snprintf(args, sizeof(args), COMMON " --steps 2 --resume --out %s/c", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) != 0 && strstr(err, "train_state.safetensors"), "truncated checkpoint: %s",
+          err);
+    /* bad option values */
+    snprintf(args, sizeof(args), COMMON " --steps many --out %s/c", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 2 && strstr(err, "--steps"), "bad --steps: %s", err);
+    cleanup();
+}
+
+void th_register_train(void)
+{
+    th_add("train", "resume_exact", test_resume_exact);
+    th_add("train", "kill_anytime", test_kill_anytime);
+    th_add("train", "bad_input", test_bad_input);
+}
