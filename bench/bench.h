@@ -15,6 +15,20 @@ void vknmt_bench_prepare(char **argv);
 /* GEMM on the device vs cblas_sgemm, one line per shape and transpose. */
 int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out);
 
+typedef struct vknmt_bench_train_options {
+    bool json;
+    bool reference;      /* run shared/ref/bench_cpu.py now, else use its recorded figures */
+    const char *preset;  /* "small", "paper", "all" or NULL (= all) */
+    int steps;           /* timed steps; 0 = the preset's default (small 12, paper 3) */
+    const char *src, *tgt; /* corpus files; NULL = shared/data/bible-es-en/train.{es,en} */
+} vknmt_bench_train_options;
+
+/* RNNsearch training steps at batch 80 on the real corpus, one line per
+ * preset, beside the PyTorch reference. Each preset after the first runs in
+ * a fresh context (cli->ctx is replaced) so its memory peak is its own. */
+typedef struct vknmt_cli vknmt_cli;
+int vknmt_bench_train(vknmt_cli *cli, const vknmt_bench_train_options *opt, FILE *out);
+
 /* Wall-clock seconds from a monotonic clock. */
 double vknmt_bench_now(void);
 

@@ -191,11 +191,63 @@ static void test_random_small_shapes(th_env *env)
     for_combinations(env, cfg, 5, 6, 5);
 }
 
+/* A training step moves every parameter by Adam's first update,
+ * -lr * g / (|g| + eps), from the gradient vknmt_model_loss computes. */
+static void test_train_step_update(th_env *env)
+{
+    char path[1024], err[512];
+    vknmt_st *pst = NULL, *bst = NULL;
+    fixture_path(path, sizeof(path), "tiny-maxout-additive", "params");
+    CHECK(vknmt_st_open(path, &pst, err, sizeof(err)) == VKNMT_OK, "%s", err);
+    fixture_path(path, sizeof(path), "tiny-maxout-additive", "batch");
+    CHECK(vknmt_st_open(path, &bst, err, sizeof(err)) == VKNMT_OK, "%s", err);
+    vknmt_model_config cfg;
+    vknmt_param_layout lay;
+    float *p0 = NULL;
+    CHECK(vknmt_params_from_st(pst, &cfg, &lay, &p0, err, sizeof(err)) == VKNMT_OK, "%s", err);
+    uint64_t ns = 0, nsl = 0, nt = 0, ntl = 0;
+    int32_t *src = ints(bst, "src", &ns), *src_len = ints(bst, "src_len", &nsl), *tgt = ints(bst, "tgt", &nt),
+            *tgt_len = ints(bst, "tgt_len", &ntl);
+    vknmt_batch batch = {(uint32_t)nsl, (uint32_t)(ns / nsl), (uint32_t)(nt / ntl), src, src_len, tgt, tgt_len};
+    vknmt_model *model = NULL;
+    CHECK_OK(env, vknmt_model_create(env->ctx, &cfg, &model));
+    CHECK_OK(env, vknmt_model_params_upload(model, p0));
+    float *g = malloc(lay.total * 4), *p1 = malloc(lay.total * 4);
+    vknmt_loss loss;
+    CHECK_OK(env, vknmt_model_loss(model, &batch, true, &loss));
+    CHECK_OK(env, vknmt_model_grads_download(model, g));
+    vknmt_train_options opt = vknmt_train_defaults();
+    opt.optimizer = VKNMT_ADAM;
+    opt.lr = 0.01f;
+    opt.clip = 0; /* no clipping: the update is -lr g / (|g| + eps) */
+    vknmt_step_result r;
+    CHECK_OK(env, vknmt_model_train_step(model, &batch, &opt, &r));
+    CHECK_OK(env, vknmt_model_params_download(model, p1));
+    CHECK(fabs(r.loss.loss - loss.loss) < 1e-6 * loss.loss, "the step's loss %g, the loss %g", r.loss.loss, loss.loss);
+    double worst = 0;
+    for (uint64_t i = 0; i < lay.total; i++) {
+        double want = p0[i] - 0.01 * g[i] / (fabs(g[i]) + 1e-6);
+        worst = fmax(worst, fabs(p1[i] - want));
+    }
+    CHECK(worst < 1e-6, "parameters off Adam's first step by %g", worst);
+    free(g);
+    free(p1);
+    free(p0);
+    free(src);
+    free(src_len);
+    free(tgt);
+    free(tgt_len);
+    vknmt_model_destroy(model);
+    vknmt_st_destroy(pst);
+    vknmt_st_destroy(bst);
+}
+
 void th_register_model(void)
 {
     th_add("model", "fixture_maxout_additive", test_maxout_additive);
     th_add("model", "fixture_linear_additive", test_linear_additive);
     th_add("model", "fixture_maxout_none", test_maxout_none);
     th_add("model", "random_tiny_all_variants", test_random_tiny);
+    th_add("model", "train_step_update", test_train_step_update);
     th_add("model", "random_small_shapes_all_variants", test_random_small_shapes);
 }
