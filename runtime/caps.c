@@ -77,6 +77,5 @@ vknmt_status vknmt_caps_read(vknmt_context *ctx)
     /* Every CPU-type device we know of (lavapipe, SwiftShader) maps lanes to
      * SIMD registers; the quirk is keyed on the type, never on a vendor ID. */
     c->quirk_cpu_lanes = c->info.type == VKNMT_DEVICE_CPU;
-    c->huge_pages = c->quirk_cpu_lanes && !disabled("hugepages");
     return VKNMT_OK;
 }

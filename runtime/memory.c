@@ -1,10 +1,8 @@
-#define _DEFAULT_SOURCE /* madvise(MADV_HUGEPAGE) */
 /* Device memory: a few large vkAllocateMemory blocks, suballocated first-fit.
  * Drivers limit the number of allocations (maxMemoryAllocationCount, 4096 on
  * many GPUs) and each one is slow, so tensors never get their own. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -54,24 +52,6 @@ static bool block_take(vknmt_block *b, uint64_t size, uint64_t align, uint64_t *
     return false;
 }
 
-/* On a CPU device the block is ordinary process memory. Where transparent
- * huge pages are in madvise mode, asking for them cuts TLB misses in every
- * kernel and makes first touch one fault per 2 MiB instead of per 4 KiB
- * (measured in bench/RESULTS.md). Advice only: failure changes nothing. */
-static void advise_huge_pages(void *p, uint64_t size)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = 2u << 20;
-    uintptr_t begin = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-    uintptr_t end = ((uintptr_t)p + size) & ~(huge - 1);
-    if (end > begin)
-        madvise((void *)begin, end - begin, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)size;
-#endif
-}
-
 static vknmt_status block_new(vknmt_context *ctx, uint64_t size, bool dedicated, vknmt_block **out)
 {
     if (ctx->block_count >= ctx->caps.max_allocation_count)
@@ -108,8 +88,6 @@ static vknmt_status block_new(vknmt_context *ctx, uint64_t size, bool dedicated,
             return CTX_VK(ctx, r, "vkMapMemory");
         }
         b->mapped = p;
-        if (ctx->caps.huge_pages)
-            advise_huge_pages(p, size);
     }
     b->size = size;
     b->dedicated = dedicated;

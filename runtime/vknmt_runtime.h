@@ -82,7 +82,7 @@ vknmt_status vknmt_instance_select(vknmt_instance *inst, const char *spec, uint3
 /* ---------------------------------------------------------------- context */
 
 /* What the device can do, read once at context creation. Optional features
- * can be switched off with VKNMT_DISABLE=fp16,int8,subgroup,texel,timestamps,hugepages
+ * can be switched off with VKNMT_DISABLE=fp16,int8,subgroup,texel,timestamps
  * (comma separated) to bisect driver bugs; every kernel keeps a path that
  * needs none of them. */
 typedef struct vknmt_caps {
@@ -110,9 +110,6 @@ typedef struct vknmt_caps {
      * (shared/notes/lavapipe-kernels.md), so kernels pick their CPU-class
      * variants: texel-buffer operands, no shared-memory tiles. */
     bool quirk_cpu_lanes;
-    /* CPU devices: device memory is process memory, so ask the kernel for
-     * transparent huge pages on it (switch: VKNMT_DISABLE=hugepages). */
-    bool huge_pages;
 } vknmt_caps;
 
 typedef struct vknmt_context_options {
