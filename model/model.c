@@ -9,7 +9,7 @@
 
 /* The logits of this many target words exist at once (rows x Vt floats):
  * the full [words x Vt] matrix would exceed storage ranges and phone memory. */
-#define LOGIT_FLOATS (16u << 20)
+#define LOGIT_FLOATS (4u << 20)
 
 vknmt_ref vknmt_model_param(const vknmt_model *m, const char *name)
 {
@@ -113,7 +113,9 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
         TAKE(rh[d], xb * n);
         TAKE(hs[d], (xb + b) * n);
         TAKE(dhs[d], xb * n);
-        TAKE(da[d], xb * 3 * n);
+        /* The backward pass never reads the input projections, only the
+         * gates: their gradient takes their place. */
+        w->da[d] = w->a[d];
     }
     TAKE(h, xb * 2 * n);
     TAKE(uh, xb * c->na);
@@ -138,7 +140,7 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
     TAKE(dey, yb * c->m);
     TAKE(dt, yb * c->l);
     TAKE(dtt, yb * 2 * c->l);
-    TAKE(dadec, yb * 3 * n);
+    w->dadec = w->adec; /* as the encoder's: adec is not read backward */
     TAKE(dws, yb * c->na);
     TAKE(dvp, yb * c->na);
     TAKE(duh, xb * c->na);

@@ -135,7 +135,7 @@ static void check_random(th_env *env, vknmt_model_config cfg, int B, int Tx, int
             rb.tgt[k * Ty + t] = t < rb.tgt_len[k] - 1 ? 1 + (int32_t)(th_rand_u64() % (cfg.vt - 1))
                                  : t == rb.tgt_len[k] - 1 ? 3 : 0;
     }
-    ref_grads rg;
+    ref_grads rg = {0};
     CHECK(ref_model_loss_grad(&rm, &rb, &rg, err, sizeof(err)) == VKNMT_OK, "reference: %s", err);
     vknmt_model *model = NULL;
     CHECK_OK(env, vknmt_model_create(env->ctx, &cfg, &model));
