@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "bench.h"
 #include "cli.h"
 
@@ -89,4 +91,19 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
         return vknmt_bench_train(cli, &to, stdout);
     }
     return vknmt_bench_gemm(cli->ctx, json, stdout);
+}
+
+int vknmt_bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void vknmt_bench_json_string(FILE *out, const char *s)
+{
+    cJSON *j = cJSON_CreateString(s);
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    fputs(text ? text : "\"\"", out);
+    cJSON_free(text);
+    cJSON_Delete(j);
 }

@@ -29,6 +29,11 @@ typedef struct vknmt_bench_train_options {
 typedef struct vknmt_cli vknmt_cli;
 int vknmt_bench_train(vknmt_cli *cli, const vknmt_bench_train_options *opt, FILE *out);
 
+/* qsort comparator for doubles, ascending. */
+int vknmt_bench_cmp_double(const void *a, const void *b);
+/* Writes `s` as a JSON string (quoted and escaped, by cJSON). */
+void vknmt_bench_json_string(FILE *out, const char *s);
+
 /* Wall-clock seconds from a monotonic clock. */
 double vknmt_bench_now(void);
 

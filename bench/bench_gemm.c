@@ -37,12 +37,6 @@ double vknmt_bench_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median seconds per call of `reps` device GEMMs recorded in one sequence. */
 static vknmt_status time_device(vknmt_context *ctx, vknmt_seq *seq, const vknmt_gemm_args *g, int reps,
                                 double *secs)
@@ -60,7 +54,7 @@ static vknmt_status time_device(vknmt_context *ctx, vknmt_seq *seq, const vknmt_
         t[r] = (vknmt_bench_now() - t0) / reps;
     }
     (void)ctx;
-    qsort(t, RUNS, sizeof(double), cmp_double);
+    qsort(t, RUNS, sizeof(double), vknmt_bench_cmp_double);
     *secs = t[RUNS / 2];
     return VKNMT_OK;
 }
@@ -75,20 +69,8 @@ static double time_blas(const shape *sh, bool tb, const float *a, const float *b
                         (int)sh->k, 1.0f, a, (int)sh->k, b, tb ? (int)sh->k : (int)sh->n, 0.0f, c, (int)sh->n);
         t[r] = (vknmt_bench_now() - t0) / reps;
     }
-    qsort(t, RUNS, sizeof(double), cmp_double);
+    qsort(t, RUNS, sizeof(double), vknmt_bench_cmp_double);
     return t[RUNS / 2];
-}
-
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', out);
-        if ((unsigned char)*s >= 0x20)
-            fputc(*s, out);
-    }
-    fputc('"', out);
 }
 
 int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out)
@@ -147,11 +129,11 @@ int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out)
             double gf = flops / t_dev * 1e-9, gf_blas = flops / t_blas * 1e-9;
             if (json) {
                 fprintf(out, "{\"bench\":\"gemm\",\"device\":");
-                json_string(out, caps->info.name);
+                vknmt_bench_json_string(out, caps->info.name);
                 fprintf(out, ",\"driver\":");
-                json_string(out, caps->info.driver_name);
+                vknmt_bench_json_string(out, caps->info.driver_name);
                 fprintf(out, ",\"driver_info\":");
-                json_string(out, caps->info.driver_info);
+                vknmt_bench_json_string(out, caps->info.driver_info);
                 fprintf(out,
                         ",\"shape\":[%u,%u,%u],\"op\":\"%s\",\"gflops\":%.2f,\"openblas_gflops\":%.2f,"
                         "\"ratio\":%.4f,\"openblas_kernel\":\"%s\",\"openblas_threads\":%d,\"ms\":%.4f,"

@@ -89,24 +89,6 @@ static bool find_shared(char *out, size_t size)
     return false;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', out);
-        if ((unsigned char)*s >= 0x20)
-            fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
 static void json_number(FILE *out, double v, const char *fmt)
 {
     if (isfinite(v))
@@ -232,7 +214,7 @@ static bool bench_preset(vknmt_context *ctx, const preset_plan *p, const char *s
     }
     r->dispatches /= (uint64_t)p->steps;
     r->barriers /= (uint64_t)p->steps;
-    qsort(ms, (size_t)p->steps, sizeof(double), cmp_double);
+    qsort(ms, (size_t)p->steps, sizeof(double), vknmt_bench_cmp_double);
     r->step_ms = ms[p->steps / 2];
     r->tokens_per_s = (double)r->tokens / wall;
     r->ok = true;
@@ -258,15 +240,15 @@ static void print_result(FILE *out, bool json, const vknmt_caps *caps, const pre
     bool fits = r->ok && r->peak_mb * (1 << 20) <= (double)TWO_GIB;
     if (json) {
         fprintf(out, "{\"bench\":\"train\",\"device\":");
-        json_string(out, caps->info.name);
+        vknmt_bench_json_string(out, caps->info.name);
         fprintf(out, ",\"driver\":");
-        json_string(out, caps->info.driver_name);
+        vknmt_bench_json_string(out, caps->info.driver_name);
         fprintf(out, ",\"driver_info\":");
-        json_string(out, caps->info.driver_info);
+        vknmt_bench_json_string(out, caps->info.driver_info);
         fprintf(out, ",\"preset\":\"%s\",\"batch\":%d,\"ok\":%s", p->name, TRAIN_BATCH, r->ok ? "true" : "false");
         if (!r->ok) {
             fprintf(out, ",\"error\":");
-            json_string(out, r->error);
+            vknmt_bench_json_string(out, r->error);
         }
         fprintf(out, ",\"warmup\":%d,\"steps\":%d,\"tokens\":%llu,\"tokens_per_s\":", p->warmup, p->steps,
                 (unsigned long long)r->tokens);

@@ -28,32 +28,67 @@ static int32_t *ints(const vknmt_st *st, const char *name, uint64_t *count)
     return v;
 }
 
+/* A fixture's parameters and batch, loaded. */
+typedef struct fixture {
+    vknmt_model_config cfg;
+    vknmt_param_layout lay;
+    float *flat;
+    int32_t *src, *src_len, *tgt, *tgt_len;
+    vknmt_batch batch;
+} fixture;
+
+static void fixture_free(fixture *f)
+{
+    free(f->flat);
+    free(f->src);
+    free(f->src_len);
+    free(f->tgt);
+    free(f->tgt_len);
+}
+
+static bool fixture_load(const char *name, fixture *f, char *err, size_t n)
+{
+    char path[1024];
+    vknmt_st *pst = NULL, *bst = NULL;
+    memset(f, 0, sizeof(*f));
+    fixture_path(path, sizeof(path), name, "params");
+    bool ok = vknmt_st_open(path, &pst, err, n) == VKNMT_OK &&
+              vknmt_params_from_st(pst, &f->cfg, &f->lay, &f->flat, err, n) == VKNMT_OK;
+    fixture_path(path, sizeof(path), name, "batch");
+    ok = ok && vknmt_st_open(path, &bst, err, n) == VKNMT_OK;
+    uint64_t ns = 0, nsl = 0, nt = 0, ntl = 0;
+    if (ok) {
+        f->src = ints(bst, "src", &ns);
+        f->src_len = ints(bst, "src_len", &nsl);
+        f->tgt = ints(bst, "tgt", &nt);
+        f->tgt_len = ints(bst, "tgt_len", &ntl);
+        ok = f->src && f->src_len && f->tgt && f->tgt_len && nsl && ntl;
+        if (!ok)
+            snprintf(err, n, "%s: batch tensors missing", name);
+    }
+    if (ok)
+        f->batch = (vknmt_batch){(uint32_t)nsl, (uint32_t)(ns / nsl), (uint32_t)(nt / ntl), f->src, f->src_len,
+                                 f->tgt, f->tgt_len};
+    vknmt_st_destroy(pst);
+    vknmt_st_destroy(bst);
+    return ok;
+}
+
 static void check_fixture(th_env *env, const char *name)
 {
     char path[1024], err[512];
-    vknmt_st *pst = NULL, *bst = NULL, *gst = NULL;
-    fixture_path(path, sizeof(path), name, "params");
-    CHECK(vknmt_st_open(path, &pst, err, sizeof(err)) == VKNMT_OK, "%s", err);
-    fixture_path(path, sizeof(path), name, "batch");
-    CHECK(vknmt_st_open(path, &bst, err, sizeof(err)) == VKNMT_OK, "%s", err);
+    vknmt_st *gst = NULL;
+    fixture fx;
+    CHECK(fixture_load(name, &fx, err, sizeof(err)), "%s", err);
     fixture_path(path, sizeof(path), name, "grads");
     CHECK(vknmt_st_open(path, &gst, err, sizeof(err)) == VKNMT_OK, "%s", err);
-
-    vknmt_model_config cfg;
-    vknmt_param_layout lay;
-    float *flat = NULL;
-    CHECK(vknmt_params_from_st(pst, &cfg, &lay, &flat, err, sizeof(err)) == VKNMT_OK, "%s", err);
-    uint64_t ns = 0, nsl = 0, nt = 0, ntl = 0;
-    int32_t *src = ints(bst, "src", &ns), *src_len = ints(bst, "src_len", &nsl), *tgt = ints(bst, "tgt", &nt),
-            *tgt_len = ints(bst, "tgt_len", &ntl);
-    CHECK(src && src_len && tgt && tgt_len, "batch tensors");
-    vknmt_batch batch = {(uint32_t)nsl, (uint32_t)(ns / nsl), (uint32_t)(nt / ntl), src, src_len, tgt, tgt_len};
+    const vknmt_param_layout lay = fx.lay;
 
     vknmt_model *model = NULL;
-    CHECK_OK(env, vknmt_model_create(env->ctx, &cfg, &model));
-    CHECK_OK(env, vknmt_model_params_upload(model, flat));
+    CHECK_OK(env, vknmt_model_create(env->ctx, &fx.cfg, &model));
+    CHECK_OK(env, vknmt_model_params_upload(model, fx.flat));
     vknmt_loss loss;
-    vknmt_status s = vknmt_model_loss(model, &batch, true, &loss);
+    vknmt_status s = vknmt_model_loss(model, &fx.batch, true, &loss);
     CHECK(s == VKNMT_OK, "%s: %s", name, vknmt_context_errmsg(env->ctx));
     float *grads = malloc(lay.total * sizeof(float));
     CHECK(grads, "out of memory");
@@ -79,14 +114,8 @@ static void check_fixture(th_env *env, const char *name)
         CHECK(e <= 1e-4, "%s: %s relative error %g > 1e-4", name, gname, e);
     }
     free(grads);
-    free(flat);
-    free(src);
-    free(src_len);
-    free(tgt);
-    free(tgt_len);
+    fixture_free(&fx);
     vknmt_model_destroy(model);
-    vknmt_st_destroy(pst);
-    vknmt_st_destroy(bst);
     vknmt_st_destroy(gst);
 }
 
@@ -195,22 +224,14 @@ static void test_random_small_shapes(th_env *env)
  * -lr * g / (|g| + eps), from the gradient vknmt_model_loss computes. */
 static void test_train_step_update(th_env *env)
 {
-    char path[1024], err[512];
-    vknmt_st *pst = NULL, *bst = NULL;
-    fixture_path(path, sizeof(path), "tiny-maxout-additive", "params");
-    CHECK(vknmt_st_open(path, &pst, err, sizeof(err)) == VKNMT_OK, "%s", err);
-    fixture_path(path, sizeof(path), "tiny-maxout-additive", "batch");
-    CHECK(vknmt_st_open(path, &bst, err, sizeof(err)) == VKNMT_OK, "%s", err);
-    vknmt_model_config cfg;
-    vknmt_param_layout lay;
-    float *p0 = NULL;
-    CHECK(vknmt_params_from_st(pst, &cfg, &lay, &p0, err, sizeof(err)) == VKNMT_OK, "%s", err);
-    uint64_t ns = 0, nsl = 0, nt = 0, ntl = 0;
-    int32_t *src = ints(bst, "src", &ns), *src_len = ints(bst, "src_len", &nsl), *tgt = ints(bst, "tgt", &nt),
-            *tgt_len = ints(bst, "tgt_len", &ntl);
-    vknmt_batch batch = {(uint32_t)nsl, (uint32_t)(ns / nsl), (uint32_t)(nt / ntl), src, src_len, tgt, tgt_len};
+    char err[512];
+    fixture fx;
+    CHECK(fixture_load("tiny-maxout-additive", &fx, err, sizeof(err)), "%s", err);
+    const vknmt_param_layout lay = fx.lay;
+    const float *p0 = fx.flat;
+    const vknmt_batch batch = fx.batch;
     vknmt_model *model = NULL;
-    CHECK_OK(env, vknmt_model_create(env->ctx, &cfg, &model));
+    CHECK_OK(env, vknmt_model_create(env->ctx, &fx.cfg, &model));
     CHECK_OK(env, vknmt_model_params_upload(model, p0));
     float *g = malloc(lay.total * 4), *p1 = malloc(lay.total * 4);
     vknmt_loss loss;
@@ -232,14 +253,8 @@ static void test_train_step_update(th_env *env)
     CHECK(worst < 1e-6, "parameters off Adam's first step by %g", worst);
     free(g);
     free(p1);
-    free(p0);
-    free(src);
-    free(src_len);
-    free(tgt);
-    free(tgt_len);
+    fixture_free(&fx);
     vknmt_model_destroy(model);
-    vknmt_st_destroy(pst);
-    vknmt_st_destroy(bst);
 }
 
 void th_register_model(void)
