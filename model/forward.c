@@ -31,7 +31,7 @@ static vknmt_status project(vknmt_model *m, vknmt_ref x, uint32_t rows, uint32_t
     return vknmt_gemm(m->seq, &g);
 }
 
-static vknmt_status encoder(vknmt_model *m)
+vknmt_status vknmt_model_record_encoder(vknmt_model *m)
 {
     const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
@@ -90,27 +90,35 @@ static vknmt_status decoder(vknmt_model *m)
                           w->adec, 3 * n, 1)))
             return s;
     }
-    vknmt_att_shape sh = {b, x, c->na, 2 * n};
     for (uint32_t i = 0; i < y && !s; i++) {
-        vknmt_ref s_prev = vknmt_rows(w->s, (uint64_t)i * b, n);
-        vknmt_ref a_i = vknmt_rows(w->adec, (uint64_t)i * b, 3 * n);
-        if (att) {
-            vknmt_ref ws_i = vknmt_rows(w->ws, (uint64_t)i * b, c->na);
-            vknmt_ref ctx_i = vknmt_rows(w->ctx, (uint64_t)i * b, 2 * n);
-            if ((s = vknmt_mm(seq, b, c->na, n, s_prev, n, false, vknmt_model_param(m, "att.W"), n, true, ws_i, c->na,
-                              0)) ||
-                (s = vknmt_att_forward(seq, &sh, ws_i, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len,
-                                       vknmt_rows(w->alpha, (uint64_t)i * b, x), ctx_i)) ||
-                (s = vknmt_mm(seq, b, 3 * n, 2 * n, ctx_i, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true,
-                              a_i, 3 * n, 1)))
-                return s;
-        }
-        vknmt_gru_args g = {b, n, i, vknmt_model_param(m, "dec.U"), w->tgt_len};
-        s = vknmt_gru_forward_step(m, &g, a_i, vknmt_rows(w->gdec, (uint64_t)i * b, 3 * n),
-                                   vknmt_rows(w->rhdec, (uint64_t)i * b, n), s_prev,
-                                   vknmt_rows(w->s, (uint64_t)(i + 1) * b, n));
+        vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)i * b, n), vknmt_rows(w->s, (uint64_t)(i + 1) * b, n),
+                            vknmt_rows(w->adec, (uint64_t)i * b, 3 * n), vknmt_rows(w->gdec, (uint64_t)i * b, 3 * n),
+                            vknmt_rows(w->rhdec, (uint64_t)i * b, n), vknmt_rows(w->ws, (uint64_t)i * b, c->na),
+                            vknmt_rows(w->alpha, (uint64_t)i * b, x), vknmt_rows(w->ctx, (uint64_t)i * b, 2 * n)};
+        s = vknmt_decoder_step(m, &d);
     }
     return s;
+}
+
+vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    vknmt_seq *seq = m->seq;
+    uint32_t b = m->b, n = c->n;
+    vknmt_status s;
+    if (c->attention == VKNMT_ATTENTION_ADDITIVE) {
+        vknmt_att_shape sh = {b, m->x, c->na, 2 * n};
+        if ((s = vknmt_mm(seq, b, c->na, n, d->s_prev, n, false, vknmt_model_param(m, "att.W"), n, true, d->ws, c->na,
+                          0)) ||
+            (s = vknmt_att_forward(seq, &sh, d->ws, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len, d->alpha,
+                                   d->ctx)) ||
+            (s = vknmt_mm(seq, b, 3 * n, 2 * n, d->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true, d->a,
+                          3 * n, 1)))
+            return s;
+    }
+    vknmt_gru_args g = {b, n, d->t, vknmt_model_param(m, "dec.U"), w->tgt_len};
+    return vknmt_gru_forward_step(m, &g, d->a, d->gates, d->rh, d->s_prev, d->s_new);
 }
 
 /* Maxout deep output: t~ = out.U s_i + out.V E y_{i-1} + out.C c_i + out.b. */
@@ -194,7 +202,7 @@ static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, boo
 vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward)
 {
     vknmt_status s;
-    if ((s = encoder(m)) || (s = decoder(m)))
+    if ((s = vknmt_model_record_encoder(m)) || (s = decoder(m)))
         return s;
     if (m->cfg.readout == VKNMT_READOUT_MAXOUT && (s = deep_output(m)))
         return s;

@@ -53,6 +53,7 @@ void vknmt_model_destroy(vknmt_model *m)
     if (!m)
         return;
     vknmt_seq_destroy(m->seq);
+    vknmt_buffer_destroy(m->dec_work);
     vknmt_buffer_destroy(m->train_stats);
     vknmt_buffer_destroy(m->state1);
     vknmt_buffer_destroy(m->state2);
@@ -271,9 +272,7 @@ static vknmt_status check_batch(vknmt_model *m, const vknmt_batch *bt)
     return VKNMT_OK;
 }
 
-/* Uploads the batch and opens the sequence with the forward pass (and
- * backward pass) recorded and the loss summed on the device. */
-static vknmt_status record_loss(vknmt_model *m, const vknmt_batch *bt, bool backward)
+vknmt_status vknmt_model_prepare(vknmt_model *m, const vknmt_batch *bt)
 {
     vknmt_status s = check_batch(m, bt);
     if (s || (s = ensure_ws(m, bt->batch, bt->tx, bt->ty)) || (s = upload_batch(m, bt)))
@@ -281,7 +280,15 @@ static vknmt_status record_loss(vknmt_model *m, const vknmt_batch *bt, bool back
     m->b = bt->batch;
     m->x = bt->tx;
     m->y = bt->ty;
-    if ((s = vknmt_seq_begin(m->seq)))
+    return VKNMT_OK;
+}
+
+/* Uploads the batch and opens the sequence with the forward pass (and
+ * backward pass) recorded and the loss summed on the device. */
+static vknmt_status record_loss(vknmt_model *m, const vknmt_batch *bt, bool backward)
+{
+    vknmt_status s = vknmt_model_prepare(m, bt);
+    if (s || (s = vknmt_seq_begin(m->seq)))
         return s;
     if (backward)
         s = vknmt_fill(m->seq, vknmt_at(m->grads, 0), m->lay.total, 0.0f);

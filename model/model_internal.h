@@ -55,6 +55,8 @@ struct vknmt_model {
     vknmt_buffer *train_stats;    /* owned: [0] grad norm, [1] skipped steps, [2..] norm scratch */
     uint64_t updates;             /* optimiser steps taken (Adam's bias correction) */
     uint64_t skipped_seen;        /* train_stats[1] after the last step */
+    vknmt_buffer *dec_work;       /* owned: decoding's tokens, log-probabilities, attention */
+    uint64_t dec_cap;             /* its floats */
     uint32_t cap_b, cap_x, cap_y; /* the workspace's shape */
     uint32_t chunk_rows;          /* rows of logits at a time */
     vknmt_ws w;
@@ -90,6 +92,20 @@ vknmt_status vknmt_gru_forward_step(vknmt_model *m, const vknmt_gru_args *g, vkn
 /* Writes da [B, 3n] and the gradient reaching h into m->w.tmp. */
 vknmt_status vknmt_gru_backward_step(vknmt_model *m, const vknmt_gru_args *g, vknmt_ref dh_new, vknmt_ref gates,
                                      vknmt_ref h, vknmt_ref da);
+
+/* Checks and uploads a batch into a workspace shaped for it. */
+vknmt_status vknmt_model_prepare(vknmt_model *m, const vknmt_batch *bt);
+/* The encoder: annotations H, UH = att.U H + att.b, and s_0 in slot 0 of s. */
+vknmt_status vknmt_model_record_encoder(vknmt_model *m);
+
+/* One decoder step i for the whole batch: (additive attention: Ws = att.W
+ * s_prev, alpha and ctx, then a += ctx dec.C^T;) then the GRU from s_prev to
+ * s_new. `a` already holds dec.W E y_{i-1} + dec.b (+ dec.C c without attention). */
+typedef struct vknmt_dec_step {
+    uint32_t t;
+    vknmt_ref s_prev, s_new, a, gates, rh, ws, alpha, ctx;
+} vknmt_dec_step;
+vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
 
 vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward);
 vknmt_status vknmt_model_record_backward(vknmt_model *m);

@@ -76,6 +76,24 @@ vknmt_status vknmt_model_optim_upload(vknmt_model *model, const float *state1, c
  * for output word i of sentence b and source word j (additive attention). */
 vknmt_status vknmt_model_alignment_download(vknmt_model *model, float *alpha);
 
+/* One decoded sentence. */
+typedef struct vknmt_translation {
+    uint32_t len;     /* output tokens, the final </s> included when it ended */
+    int32_t *tokens;  /* owned, [len] */
+    double logprob;   /* summed log-probability of the tokens */
+    uint32_t src_len;
+    float *alpha;     /* owned, [len, src_len]: row i is the attention used for token i
+                       * (zeros for RNNencdec) */
+} vknmt_translation;
+
+/* Greedy decoding of a batch of sources (batch-major [batch, tx], padded
+ * with 0; lengths count the final </s>): each sentence stops at </s> or at
+ * 2 * src_len + 10 tokens. The whole batch is one submission. `out` has
+ * `batch` entries; free each with vknmt_translation_free. */
+vknmt_status vknmt_model_greedy(vknmt_model *model, uint32_t batch, uint32_t tx, const int32_t *src,
+                                const int32_t *src_len, vknmt_translation *out);
+void vknmt_translation_free(vknmt_translation *t);
+
 /* Dispatches and barriers of the last vknmt_model_loss. */
 vknmt_seq_stats vknmt_model_last_stats(const vknmt_model *model);
 

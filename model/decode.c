@@ -1,0 +1,199 @@
+/* Greedy decoding on the device: one encoder pass for the batch, then every
+ * output position recorded into the same submission, each step's argmax
+ * feeding the next step's embedding lookup on the device. The host reads
+ * back the tokens, their log-probabilities and the attention once. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "embed.h"
+#include "model_internal.h"
+#include "readout.h"
+#include "vknmt_kernel.h"
+
+static const vknmt_kernel_desc K_ARGMAX = {
+    "argmax", VKNMT_SPIRV(argmax), 3, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 20, 1};
+
+/* ids[r] = argmax of logits row r, logprob[r] = its log-softmax. */
+static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, vknmt_ref logits, vknmt_ref ids,
+                                vknmt_ref logprob)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    vknmt_binding b[3];
+    struct { uint32_t off_x, off_ids, off_lp, rows, vocab; } p = {0, 0, 0, rows, vocab};
+    vknmt_status s;
+    if ((s = vknmt_bind(ctx, logits, (uint64_t)rows * vocab, VKNMT_READ, VKNMT_BIND_SSBO, &b[0], &p.off_x)) ||
+        (s = vknmt_bind(ctx, ids, rows, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_ids)) ||
+        (s = vknmt_bind(ctx, logprob, rows, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[2], &p.off_lp)))
+        return s;
+    uint32_t spec[1] = {256};
+    vknmt_dispatch d = {.kernel = &K_ARGMAX, .spec = spec, .push = &p, .bindings = b};
+    vknmt_grid_1d(rows, d.groups);
+    return vknmt_seq_dispatch(seq, &d);
+}
+
+/* logits [B, Vt] of one step from s_i, c_i and E y_{i-1}. */
+static vknmt_status step_logits(vknmt_model *m, vknmt_ref s_new)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    vknmt_seq *seq = m->seq;
+    uint32_t b = m->b, n = c->n, v = c->vt;
+    vknmt_ref W = vknmt_model_param(m, "out.W");
+    vknmt_status s;
+    if (c->readout == VKNMT_READOUT_MAXOUT) {
+        uint32_t l2 = 2 * c->l;
+        vknmt_gemm_args g = {.m = b, .n = l2, .k = n, .trans_b = true, .alpha = 1, .a = s_new,
+                             .b = vknmt_model_param(m, "out.U"), .c = w->tt, .bias = vknmt_model_param(m, "out.b")};
+        vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t, .b = W,
+                             .c = w->logits, .bias = vknmt_model_param(m, "out.bW")};
+        if ((s = vknmt_gemm(seq, &g)) ||
+            (s = vknmt_mm(seq, b, l2, c->m, w->ey, c->m, false, vknmt_model_param(m, "out.V"), c->m, true, w->tt, l2,
+                          1)) ||
+            (s = vknmt_mm(seq, b, l2, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "out.C"), 2 * n, true, w->tt,
+                          l2, 1)) ||
+            (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))
+            return s;
+        return vknmt_gemm(seq, &o);
+    }
+    uint32_t ldw = 3 * n + c->m;
+    vknmt_gemm_args g = {.m = b, .n = v, .k = n, .trans_b = true, .alpha = 1, .a = s_new, .b = W, .ldb = ldw,
+                         .c = w->logits, .bias = vknmt_model_param(m, "out.bW")};
+    if ((s = vknmt_gemm(seq, &g)) ||
+        (s = vknmt_mm(seq, b, v, 2 * n, w->ctx, 2 * n, false, vknmt_at(W.buf, W.off + n), ldw, true, w->logits, v, 1)))
+        return s;
+    return vknmt_mm(seq, b, v, c->m, w->ey, c->m, false, vknmt_at(W.buf, W.off + 3 * n), ldw, true, w->logits, v, 1);
+}
+
+static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
+
+vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src,
+                                const int32_t *src_len, vknmt_translation *out)
+{
+    memset(out, 0, batch * sizeof(*out));
+    const vknmt_model_config *c = &m->cfg;
+    if (batch == 0 || tx == 0)
+        return vknmt_seq_fail(m->seq, VKNMT_ERR_SHAPE, "greedy: empty batch");
+    uint32_t steps = 0;
+    for (uint32_t k = 0; k < batch; k++)
+        if (src_len[k] >= 1 && max_len_of(src_len[k]) > steps)
+            steps = max_len_of(src_len[k]);
+    /* a placeholder target: the workspace's decoder rows are one step */
+    int32_t *dummy = malloc(batch * 2 * sizeof(int32_t));
+    if (!dummy)
+        return VKNMT_ERR_OOM_HOST;
+    for (uint32_t k = 0; k < batch; k++) {
+        dummy[k] = 3;
+        dummy[batch + k] = 1;
+    }
+    vknmt_batch bt = {batch, tx, 1, src, src_len, dummy, dummy + batch};
+    vknmt_status s = vknmt_model_prepare(m, &bt);
+    free(dummy);
+    if (s)
+        return s;
+    if (m->chunk_rows < batch)
+        return vknmt_seq_fail(m->seq, VKNMT_ERR_LIMIT, "greedy: batch %u over the %u rows of logits at once", batch,
+                              m->chunk_rows);
+    /* ids [(steps + 1) * B] (row 0 is <s>), logprob [steps * B], alpha [steps * B * tx] */
+    uint64_t n_ids = (uint64_t)(steps + 1) * batch, n_lp = (uint64_t)steps * batch, n_al = n_lp * tx;
+    uint64_t need = n_ids + n_lp + n_al;
+    if (need > m->dec_cap) {
+        vknmt_buffer_destroy(m->dec_work);
+        m->dec_work = NULL;
+        m->dec_cap = 0;
+        if ((s = vknmt_buffer_create(m->ctx, need * 4, &m->dec_work)))
+            return s;
+        m->dec_cap = need;
+    }
+    vknmt_ref ids = vknmt_at(m->dec_work, 0), lp = vknmt_at(m->dec_work, n_ids),
+              al = vknmt_at(m->dec_work, n_ids + n_lp);
+    uint32_t *host = malloc((size_t)batch * sizeof(uint32_t));
+    if (!host)
+        return VKNMT_ERR_OOM_HOST;
+    for (uint32_t k = 0; k < batch; k++)
+        host[k] = 2; /* <s> */
+    s = vknmt_buffer_upload(ids.buf, ids.off * 4, host, batch * 4);
+    for (uint32_t k = 0; k < batch; k++)
+        host[k] = steps; /* the decoder's GRU never masks a step here */
+    if (!s)
+        s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, host, batch * 4);
+    free(host);
+    if (s || (s = vknmt_seq_begin(m->seq)))
+        return s;
+
+    vknmt_ws *w = &m->w;
+    uint32_t b = batch, n = c->n;
+    bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
+    s = vknmt_model_record_encoder(m);
+    if (!s && !att)
+        s = vknmt_encdec_context(m->seq, b, tx, n, w->h, w->src_len, w->ctx);
+    for (uint32_t i = 0; i < steps && !s; i++) {
+        vknmt_gemm_args proj = {.m = b, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
+                                .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
+        vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
+                            w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), w->ctx};
+        if ((s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, vknmt_rows(ids, i, b), b,
+                                    w->ey)) ||
+            (s = vknmt_gemm(m->seq, &proj)) ||
+            (!att && (s = vknmt_mm(m->seq, b, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n,
+                                   true, w->adec, 3 * n, 1))) ||
+            (s = vknmt_decoder_step(m, &d)) || (s = step_logits(m, d.s_new)))
+            break;
+        s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b));
+    }
+    m->last_stats = vknmt_seq_stats_get(m->seq);
+    vknmt_status s2 = vknmt_seq_submit(m->seq);
+    if (s || (s = s2))
+        return s;
+
+    int32_t *tok = malloc(n_ids * sizeof(int32_t));
+    float *lps = malloc(n_lp * sizeof(float)), *alpha = att ? malloc(n_al * sizeof(float)) : NULL;
+    if (!tok || !lps || (att && !alpha))
+        s = VKNMT_ERR_OOM_HOST;
+    if (!s)
+        s = vknmt_buffer_download(ids.buf, ids.off * 4, tok, n_ids * 4);
+    if (!s)
+        s = vknmt_buffer_download(lp.buf, lp.off * 4, lps, n_lp * 4);
+    if (!s && att)
+        s = vknmt_buffer_download(al.buf, al.off * 4, alpha, n_al * 4);
+    for (uint32_t k = 0; k < batch && !s; k++) {
+        uint32_t limit = max_len_of(src_len[k]), len = 0, sl = (uint32_t)src_len[k];
+        double sum = 0;
+        while (len < limit) {
+            int32_t t = tok[(size_t)(len + 1) * batch + k];
+            sum += lps[(size_t)len * batch + k];
+            len++;
+            if (t == 3)
+                break;
+        }
+        vknmt_translation *o = &out[k];
+        o->len = len;
+        o->logprob = sum;
+        o->src_len = sl;
+        o->tokens = malloc(len * sizeof(int32_t));
+        o->alpha = calloc((size_t)len * sl, sizeof(float));
+        if (!o->tokens || !o->alpha) {
+            s = VKNMT_ERR_OOM_HOST;
+            break;
+        }
+        for (uint32_t i = 0; i < len; i++) {
+            o->tokens[i] = tok[(size_t)(i + 1) * batch + k];
+            if (att)
+                memcpy(o->alpha + (size_t)i * sl, alpha + ((size_t)i * batch + k) * tx, sl * sizeof(float));
+        }
+    }
+    free(tok);
+    free(lps);
+    free(alpha);
+    if (s)
+        for (uint32_t k = 0; k < batch; k++)
+            vknmt_translation_free(&out[k]);
+    return s;
+}
+
+void vknmt_translation_free(vknmt_translation *t)
+{
+    free(t->tokens);
+    free(t->alpha);
+    memset(t, 0, sizeof(*t));
+}

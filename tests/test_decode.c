@@ -1,0 +1,135 @@
+/* Greedy decoding on the device against the PyTorch reference's beam-1
+ * outputs in shared/fixtures (tokens, summed log-probability, attention),
+ * and the same sentence alone or inside a batch giving the same bits. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "harness.h"
+#include "rnnsearch.h"
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static vknmt_model *load_model(th_env *env, const char *name)
+{
+    char path[1024], err[512];
+    snprintf(path, sizeof(path), "%s/fixtures/%s.params.safetensors", th_shared_dir(), name);
+    vknmt_st *st = NULL;
+    vknmt_model_config cfg;
+    vknmt_param_layout lay;
+    float *flat = NULL;
+    vknmt_model *model = NULL;
+    if (vknmt_st_open(path, &st, err, sizeof(err)) == VKNMT_OK &&
+        vknmt_params_from_st(st, &cfg, &lay, &flat, err, sizeof(err)) == VKNMT_OK &&
+        vknmt_model_create(env->ctx, &cfg, &model) == VKNMT_OK && vknmt_model_params_upload(model, flat) != VKNMT_OK) {
+        vknmt_model_destroy(model);
+        model = NULL;
+    }
+    free(flat);
+    vknmt_st_destroy(st);
+    return model;
+}
+
+static void check_greedy(th_env *env, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/fixtures/%s.beam.json", th_shared_dir(), name);
+    char *text = slurp(path);
+    CHECK(text, "cannot read %s", path);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    CHECK(root, "%s: bad JSON", path);
+    vknmt_model *model = load_model(env, name);
+    CHECK(model, "%s: model: %s", name, vknmt_context_errmsg(env->ctx));
+    bool att = vknmt_model_config_get(model)->attention == VKNMT_ATTENTION_ADDITIVE;
+
+    /* every beam-1 case, decoded together in one padded batch */
+    const cJSON *cases = cJSON_GetObjectItem(root, "cases"), *c;
+    const cJSON *picked[16];
+    uint32_t nb = 0, tx = 0;
+    cJSON_ArrayForEach(c, cases)
+    {
+        if (cJSON_GetObjectItem(c, "beam")->valueint == 1 && nb < 16) {
+            picked[nb++] = c;
+            uint32_t l = (uint32_t)cJSON_GetArraySize(cJSON_GetObjectItem(c, "src"));
+            tx = l > tx ? l : tx;
+        }
+    }
+    CHECK(nb >= 2, "%s: %u beam-1 cases", name, nb);
+    int32_t *src = calloc((size_t)nb * tx, sizeof(int32_t)), src_len[16];
+    for (uint32_t k = 0; k < nb; k++) {
+        const cJSON *s = cJSON_GetObjectItem(picked[k], "src");
+        src_len[k] = cJSON_GetArraySize(s);
+        for (int32_t t = 0; t < src_len[k]; t++)
+            src[(size_t)k * tx + t] = cJSON_GetArrayItem(s, t)->valueint;
+    }
+    vknmt_translation out[16], alone;
+    vknmt_status s = vknmt_model_greedy(model, nb, tx, src, src_len, out);
+    CHECK(s == VKNMT_OK, "%s: %s", name, vknmt_context_errmsg(env->ctx));
+    for (uint32_t k = 0; k < nb && !th_failed(); k++) {
+        const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens");
+        double want_lp = cJSON_GetObjectItem(picked[k], "logprob")->valuedouble;
+        uint32_t wl = (uint32_t)cJSON_GetArraySize(toks);
+        CHECK(out[k].len == wl, "%s case %u: %u tokens, reference %u", name, k, out[k].len, wl);
+        for (uint32_t i = 0; i < wl; i++)
+            CHECK(out[k].tokens[i] == cJSON_GetArrayItem(toks, (int)i)->valueint, "%s case %u: token %u differs", name,
+                  k, i);
+        CHECK(fabs(out[k].logprob - want_lp) < 1e-4, "%s case %u: logprob %.6f, reference %.6f", name, k,
+              out[k].logprob, want_lp);
+        const cJSON *al = cJSON_GetObjectItem(picked[k], "alignment");
+        double worst = 0;
+        for (uint32_t i = 0; i < wl && att; i++) {
+            const cJSON *row = cJSON_GetArrayItem(al, (int)i);
+            double sum = 0;
+            for (uint32_t j = 0; j < out[k].src_len; j++) {
+                double got = out[k].alpha[(size_t)i * out[k].src_len + j];
+                worst = fmax(worst, fabs(got - cJSON_GetArrayItem(row, (int)j)->valuedouble));
+                sum += got;
+            }
+            CHECK(fabs(sum - 1) < 1e-5, "%s case %u: attention row %u sums to %g", name, k, i, sum);
+        }
+        CHECK(worst < 1e-4, "%s case %u: attention off by %g", name, k, worst);
+        /* alone: the same bits as inside the batch */
+        s = vknmt_model_greedy(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k], &alone);
+        CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+        bool same = alone.len == out[k].len && fabs(alone.logprob - out[k].logprob) == 0 &&
+                    memcmp(alone.tokens, out[k].tokens, alone.len * 4) == 0 &&
+                    memcmp(alone.alpha, out[k].alpha, (size_t)alone.len * alone.src_len * 4) == 0;
+        vknmt_translation_free(&alone);
+        CHECK(same, "%s case %u: alone and in a batch differ", name, k);
+    }
+    for (uint32_t k = 0; k < nb; k++)
+        vknmt_translation_free(&out[k]);
+    free(src);
+    vknmt_model_destroy(model);
+    cJSON_Delete(root);
+}
+
+static void test_maxout_additive(th_env *env) { check_greedy(env, "tiny-maxout-additive"); }
+static void test_linear_additive(th_env *env) { check_greedy(env, "tiny-linear-additive"); }
+static void test_maxout_none(th_env *env) { check_greedy(env, "tiny-maxout-none"); }
+
+void th_register_decode(void)
+{
+    th_add("decode", "greedy_maxout_additive", test_maxout_additive);
+    th_add("decode", "greedy_linear_additive", test_linear_additive);
+    th_add("decode", "greedy_maxout_none", test_maxout_none);
+}
