@@ -211,9 +211,66 @@ static void test_bad_input(th_env *env)
     cleanup();
 }
 
+/* vknmt translate on a model vknmt train wrote: one output line per input
+ * line in order, empty lines kept, a bad line named while the others are
+ * translated, alignments in both formats. */
+static void test_translate(th_env *env)
+{
+    (void)env;
+    CHECK(setup(), "temporary corpus");
+    char args[1024], err[4096], path[160];
+    snprintf(args, sizeof(args), COMMON " --steps 3 --out %s/t", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "train: %s", err);
+    snprintf(path, sizeof(path), "%s/in.txt", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f, "write");
+    fputs("w1 w2 w3\n\nw4 w5\nw\xc3\x28x\nw6\n", f);
+    fclose(f);
+    char out[160];
+    snprintf(out, sizeof(out), "%s/out.txt", dir);
+    snprintf(args, sizeof(args), "translate -m %s/t/model.safetensors -i %s -o %s --alignment hard", dir, path, out);
+    CHECK(run(args, err, sizeof(err)) == 1 && strstr(err, "in.txt:4"), "bad line not named: %s", err);
+    f = fopen(out, "r");
+    CHECK(f, "no output");
+    char line[4096];
+    int n = 0;
+    bool ok = true;
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        bool empty_in = n == 2 || n == 4; /* the empty and the invalid line */
+        char *bars = strstr(line, "|||");
+        ok &= bars != NULL;
+        if (bars && empty_in)
+            ok &= bars == line || (bars == line + 1 && line[0] == ' ');
+        /* every pair i-j names a source word (0..2 for line 1) */
+        for (char *p = bars ? bars + 3 : line; ok && *p && *p != '\n';) {
+            unsigned sw, tw;
+            int used;
+            if (sscanf(p, " %u-%u%n", &sw, &tw, &used) != 2)
+                break;
+            ok &= n != 1 || sw < 4;
+            p += used;
+        }
+    }
+    fclose(f);
+    CHECK(n == 5 && ok, "%d output lines (5 expected), format ok %d", n, ok);
+    /* soft alignment: JSON lines whose rows sum to 1 */
+    snprintf(args, sizeof(args), "translate -m %s/t/model.safetensors -i %s -o %s --alignment soft", dir, path, out);
+    run(args, err, sizeof(err));
+    f = fopen(out, "r");
+    CHECK(f && fgets(line, sizeof(line), f), "no soft output");
+    fclose(f);
+    CHECK(strstr(line, "\"alignment\":[[") && strstr(line, "\"source\":[\"w1\""), "soft alignment: %s", line);
+    /* a missing model is one clear line */
+    snprintf(args, sizeof(args), "translate -m %s/none.safetensors -i %s", dir, path);
+    CHECK(run(args, err, sizeof(err)) != 0 && strstr(err, "none.safetensors"), "missing model: %s", err);
+    cleanup();
+}
+
 void th_register_train(void)
 {
     th_add("train", "resume_exact", test_resume_exact);
     th_add("train", "kill_anytime", test_kill_anytime);
     th_add("train", "bad_input", test_bad_input);
+    th_add("train", "translate", test_translate);
 }

@@ -14,6 +14,7 @@ static void usage(FILE *out)
             "commands:\n"
             "  devices          list the Vulkan devices and what they can do\n"
             "  train            train a model on parallel text (vknmt train --help)\n"
+            "  translate        translate lines with a trained model (-m MODEL [-i F] [-o F], greedy)\n"
             "  grad             loss and gradient of one batch (--model P --batch B --out G),\n"
             "                   in the format of shared/ref/check_grads.py\n"
             "  bench gemm       GEMM speed on the device beside OpenBLAS (--json)\n"
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "devices") == 0)
         rc = vknmt_cmd_devices(&cli, sub_argc, sub_argv);
+    else if (strcmp(cmd, "translate") == 0)
+        rc = vknmt_cmd_translate(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "train") == 0)
         rc = vknmt_cmd_train(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "grad") == 0)

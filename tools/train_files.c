@@ -123,6 +123,54 @@ static float *flat_tensor(const vknmt_st *st, const char *name, uint64_t n, char
     return f;
 }
 
+/* The parameters, vocabularies and text settings every model file has. */
+static bool load_common(const vknmt_st *st, vknmt_train_resume *r, char *why, size_t n)
+{
+    if (vknmt_params_from_st(st, &r->meta.cfg, &r->lay, &r->params, why, n))
+        return false;
+    const char *sv = vknmt_st_metadata(st, "src_vocab"), *tv = vknmt_st_metadata(st, "tgt_vocab");
+    if (!sv || !tv) {
+        snprintf(why, n, "no vocabularies in the metadata (not written by vknmt train?)");
+        return false;
+    }
+    if (vknmt_vocab_from_string(sv, strlen(sv), "src_vocab", &r->src_vocab, why, n) ||
+        vknmt_vocab_from_string(tv, strlen(tv), "tgt_vocab", &r->tgt_vocab, why, n))
+        return false;
+    if (vknmt_vocab_size(r->src_vocab) != r->meta.cfg.vs || vknmt_vocab_size(r->tgt_vocab) != r->meta.cfg.vt) {
+        snprintf(why, n, "vocabulary sizes %u/%u do not match the embeddings (%u/%u)", vknmt_vocab_size(r->src_vocab),
+                 vknmt_vocab_size(r->tgt_vocab), r->meta.cfg.vs, r->meta.cfg.vt);
+        return false;
+    }
+    r->meta.src_vocab = r->src_vocab;
+    r->meta.tgt_vocab = r->tgt_vocab;
+    uint64_t lc, pt, ml;
+    if (!meta_u64(st, "lowercase", &lc) || !meta_u64(st, "pretokenized", &pt) || !meta_u64(st, "max_len", &ml)) {
+        snprintf(why, n, "tokenizer settings missing from the metadata");
+        return false;
+    }
+    r->meta.lowercase = lc != 0;
+    r->meta.pretokenized = pt != 0;
+    r->meta.max_len = (uint32_t)ml;
+    return true;
+}
+
+vknmt_status vknmt_model_file_load(const char *path, vknmt_train_resume *r, char *err, size_t err_size)
+{
+    memset(r, 0, sizeof(*r));
+    vknmt_st *st = NULL;
+    char why[512] = "";
+    vknmt_status s = vknmt_st_open(path, &st, err, err_size);
+    if (s)
+        return s;
+    if (!load_common(st, r, why, sizeof(why))) {
+        snprintf(err, err_size, "%s: not a usable vknmt model: %s", path, why);
+        vknmt_train_resume_free(r);
+        s = VKNMT_ERR_INPUT;
+    }
+    vknmt_st_destroy(st);
+    return s;
+}
+
 vknmt_status vknmt_train_load_state(const char *path, vknmt_train_resume *r, char *err, size_t err_size)
 {
     memset(r, 0, sizeof(*r));
@@ -132,30 +180,13 @@ vknmt_status vknmt_train_load_state(const char *path, vknmt_train_resume *r, cha
     if (s)
         return s;
     s = VKNMT_ERR_INPUT;
-    if (vknmt_params_from_st(st, &r->meta.cfg, &r->lay, &r->params, why, sizeof(why)))
+    if (!load_common(st, r, why, sizeof(why)))
         goto bad;
-    const char *sv = vknmt_st_metadata(st, "src_vocab"), *tv = vknmt_st_metadata(st, "tgt_vocab");
-    if (!sv || !tv) {
-        snprintf(why, sizeof(why), "no vocabularies in the metadata");
-        goto bad;
-    }
-    if (vknmt_vocab_from_string(sv, strlen(sv), "src_vocab", &r->src_vocab, why, sizeof(why)) ||
-        vknmt_vocab_from_string(tv, strlen(tv), "tgt_vocab", &r->tgt_vocab, why, sizeof(why)))
-        goto bad;
-    if (vknmt_vocab_size(r->src_vocab) != r->meta.cfg.vs || vknmt_vocab_size(r->tgt_vocab) != r->meta.cfg.vt) {
-        snprintf(why, sizeof(why), "vocabulary sizes %u/%u do not match the embeddings (%u/%u)",
-                 vknmt_vocab_size(r->src_vocab), vknmt_vocab_size(r->tgt_vocab), r->meta.cfg.vs, r->meta.cfg.vt);
-        goto bad;
-    }
-    r->meta.src_vocab = r->src_vocab;
-    r->meta.tgt_vocab = r->tgt_vocab;
     if (!(r->state1 = flat_tensor(st, "optim.state1", r->lay.total, why, sizeof(why))) ||
         !(r->state2 = flat_tensor(st, "optim.state2", r->lay.total, why, sizeof(why))))
         goto bad;
-    uint64_t lc, pt, ml;
     vknmt_train_progress *p = &r->prog;
-    if (!meta_u64(st, "lowercase", &lc) || !meta_u64(st, "pretokenized", &pt) || !meta_u64(st, "max_len", &ml) ||
-        !meta_u64(st, "train.step", &p->step) || !meta_u64(st, "train.updates", &p->updates) ||
+    if (!meta_u64(st, "train.step", &p->step) || !meta_u64(st, "train.updates", &p->updates) ||
         !meta_u64(st, "train.tokens", &p->tokens) || !meta_u64(st, "train.bad_validations", &p->bad_validations) ||
         !meta_u64(st, "train.data.seed", &p->data.seed) || !meta_u64(st, "train.data.epoch", &p->data.epoch) ||
         !meta_u64(st, "train.data.pool", &p->data.pool) || !meta_u64(st, "train.data.batch", &p->data.batch) ||
@@ -164,9 +195,6 @@ vknmt_status vknmt_train_load_state(const char *path, vknmt_train_resume *r, cha
         snprintf(why, sizeof(why), "training metadata missing or malformed (not written by vknmt train?)");
         goto bad;
     }
-    r->meta.lowercase = lc != 0;
-    r->meta.pretokenized = pt != 0;
-    r->meta.max_len = (uint32_t)ml;
     vknmt_st_destroy(st);
     return VKNMT_OK;
 bad:

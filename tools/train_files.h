@@ -59,4 +59,11 @@ typedef struct vknmt_train_resume {
 vknmt_status vknmt_train_load_state(const char *path, vknmt_train_resume *out, char *err, size_t err_size);
 void vknmt_train_resume_free(vknmt_train_resume *r);
 
+/* Reads a model file written by vknmt train (model.safetensors,
+ * best.safetensors or train_state.safetensors) for translation: the
+ * configuration, vocabularies and tokenizer settings from its metadata, and
+ * the flat parameters. Free with vknmt_train_resume_free (the optimiser
+ * state stays NULL). */
+vknmt_status vknmt_model_file_load(const char *path, vknmt_train_resume *out, char *err, size_t err_size);
+
 #endif

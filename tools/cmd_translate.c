@@ -1,0 +1,265 @@
+/* vknmt translate: one sentence per line in, one translation per line out,
+ * in input order, decoded on the device in batches. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rnnsearch.h"
+#include "tokenize.h"
+#include "train_files.h"
+
+typedef enum { ALIGN_NONE, ALIGN_HARD, ALIGN_SOFT } align_mode;
+
+typedef struct line_in {
+    char **tokens;   /* owned source words */
+    uint32_t ntok;
+    int32_t *ids;    /* owned: word ids then </s> */
+    bool bad;        /* invalid UTF-8: an empty output line */
+} line_in;
+
+typedef struct translator {
+    vknmt_train_resume file;
+    vknmt_tokenizer *tok;
+    vknmt_model *model;
+    align_mode align;
+    bool scores;
+    FILE *out;
+} translator;
+
+static void line_free(line_in *l)
+{
+    for (uint32_t i = 0; i < l->ntok; i++)
+        free(l->tokens[i]);
+    free(l->tokens);
+    free(l->ids);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Tokenizes one line into words and ids; false (with the message printed)
+ * on invalid UTF-8. */
+static bool prepare_line(translator *t, const char *name, uint64_t lineno, char *text, size_t len, line_in *l)
+{
+    memset(l, 0, sizeof(*l));
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    const char *const *toks;
+    size_t n;
+    char err[256];
+    if (vknmt_tokenizer_run(t->tok, text, len, &toks, &n, err, sizeof(err)) != VKNMT_OK) {
+        fprintf(stderr, "vknmt translate: %s:%llu: %s (an empty line is written for it)\n", name,
+                (unsigned long long)lineno, err);
+        l->bad = true;
+        return false;
+    }
+    l->ntok = (uint32_t)n;
+    l->tokens = calloc(n ? n : 1, sizeof(char *));
+    l->ids = malloc((n + 1) * sizeof(int32_t));
+    if (!l->tokens || !l->ids)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        l->tokens[i] = strdup(toks[i]);
+        l->ids[i] = vknmt_vocab_id(t->file.src_vocab, toks[i]);
+    }
+    l->ids[n] = 3; /* </s>, as in training */
+    return true;
+}
+
+static void write_translation(translator *t, const line_in *l, const vknmt_translation *tr)
+{
+    uint32_t nout = tr && tr->len && tr->tokens[tr->len - 1] == 3 ? tr->len - 1 : tr ? tr->len : 0;
+    const char **words = calloc(nout ? nout : 1, sizeof(char *));
+    for (uint32_t i = 0; i < nout && words; i++)
+        words[i] = vknmt_vocab_token(t->file.tgt_vocab, tr->tokens[i]);
+    char *text = NULL;
+    if (!words || vknmt_detokenize(words, nout, &text) != VKNMT_OK)
+        text = NULL;
+    if (t->align == ALIGN_SOFT) {
+        cJSON *o = cJSON_CreateObject(), *src = cJSON_AddArrayToObject(o, "source"),
+              *outw = cJSON_AddArrayToObject(o, "output"), *al = cJSON_AddArrayToObject(o, "alignment");
+        cJSON_AddStringToObject(o, "translation", text ? text : "");
+        for (uint32_t j = 0; j < l->ntok; j++)
+            cJSON_AddItemToArray(src, cJSON_CreateString(l->tokens[j]));
+        for (uint32_t i = 0; i < nout; i++)
+            cJSON_AddItemToArray(outw, cJSON_CreateString(words[i]));
+        /* rows: output words (and </s>); columns: source words (and </s>) */
+        for (uint32_t i = 0; tr && i < tr->len; i++) {
+            cJSON *row = cJSON_CreateArray();
+            for (uint32_t j = 0; j < tr->src_len; j++)
+                cJSON_AddItemToArray(row, cJSON_CreateNumber((double)tr->alpha[(size_t)i * tr->src_len + j]));
+            cJSON_AddItemToArray(al, row);
+        }
+        if (t->scores)
+            cJSON_AddNumberToObject(o, "score", tr ? tr->logprob : 0);
+        char *js = cJSON_PrintUnformatted(o);
+        fprintf(t->out, "%s\n", js ? js : "{}");
+        cJSON_free(js);
+        cJSON_Delete(o);
+    } else {
+        if (t->scores)
+            fprintf(t->out, "%.6f\t", tr ? tr->logprob : 0.0);
+        fputs(text ? text : "", t->out);
+        if (t->align == ALIGN_HARD) { /* Moses/Marian: source-target index pairs */
+            fputs(" |||", t->out);
+            for (uint32_t i = 0; tr && i < nout; i++) {
+                uint32_t best = 0;
+                for (uint32_t j = 1; j < l->ntok; j++)
+                    if (tr->alpha[(size_t)i * tr->src_len + j] > tr->alpha[(size_t)i * tr->src_len + best])
+                        best = j;
+                if (l->ntok)
+                    fprintf(t->out, " %u-%u", best, i);
+            }
+        }
+        fputc('\n', t->out);
+    }
+    free(text);
+    free(words);
+}
+
+/* Decodes the non-empty, valid lines of a batch together and writes all of
+ * them in input order. */
+static int flush(translator *t, line_in *lines, uint32_t n, vknmt_cli *cli)
+{
+    uint32_t live = 0, tx = 1;
+    for (uint32_t k = 0; k < n; k++)
+        if (!lines[k].bad && lines[k].ntok) {
+            live++;
+            tx = lines[k].ntok + 1 > tx ? lines[k].ntok + 1 : tx;
+        }
+    int32_t *src = calloc((size_t)(live ? live : 1) * tx, sizeof(int32_t)), *len = calloc(live ? live : 1, sizeof(int32_t));
+    vknmt_translation *tr = calloc(live ? live : 1, sizeof(*tr));
+    int rc = 0;
+    if (!src || !len || !tr) {
+        fprintf(stderr, "vknmt translate: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    for (uint32_t k = 0, i = 0; k < n; k++)
+        if (!lines[k].bad && lines[k].ntok) {
+            memcpy(src + (size_t)i * tx, lines[k].ids, (lines[k].ntok + 1) * sizeof(int32_t));
+            len[i++] = (int32_t)lines[k].ntok + 1;
+        }
+    if (live && vknmt_model_greedy(t->model, live, tx, src, len, tr) != VKNMT_OK) {
+        fprintf(stderr, "vknmt translate: %s\n", vknmt_context_errmsg(cli->ctx));
+        rc = 1;
+        goto done;
+    }
+    for (uint32_t k = 0, i = 0; k < n; k++) {
+        bool decoded = !lines[k].bad && lines[k].ntok;
+        write_translation(t, &lines[k], decoded ? &tr[i] : NULL);
+        if (decoded)
+            vknmt_translation_free(&tr[i++]);
+    }
+done:
+    free(src);
+    free(len);
+    free(tr);
+    return rc;
+}
+
+int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
+{
+    const char *model_path = NULL, *in_path = NULL, *out_path = NULL;
+    uint32_t batch = 32, beam = 1;
+    translator t = {.align = ALIGN_NONE};
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (!strcmp(o, "-m") || !strcmp(o, "--model"))
+            model_path = vknmt_cli_value(argc, argv, &i);
+        else if (!strcmp(o, "-i") || !strcmp(o, "--input"))
+            in_path = vknmt_cli_value(argc, argv, &i);
+        else if (!strcmp(o, "-o") || !strcmp(o, "--output"))
+            out_path = vknmt_cli_value(argc, argv, &i);
+        else if (!strcmp(o, "--batch"))
+            batch = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
+        else if (!strcmp(o, "--beam"))
+            beam = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
+        else if (!strcmp(o, "--scores"))
+            t.scores = true;
+        else if (!strcmp(o, "--alignment")) {
+            const char *v = vknmt_cli_value(argc, argv, &i);
+            if (strcmp(v, "hard") && strcmp(v, "soft")) {
+                fprintf(stderr, "vknmt translate: --alignment is hard or soft\n");
+                return 2;
+            }
+            t.align = strcmp(v, "hard") ? ALIGN_SOFT : ALIGN_HARD;
+        } else {
+            fprintf(stderr, "vknmt translate: unknown argument %s\n", o);
+            return 2;
+        }
+    }
+    if (!model_path || batch == 0) {
+        fprintf(stderr, "usage: vknmt translate -m MODEL [--batch N] [-i FILE] [-o FILE] [--alignment hard|soft] "
+                        "[--scores]\n");
+        return 2;
+    }
+    if (beam != 1) {
+        fprintf(stderr, "vknmt translate: beam search (--beam %u) is not implemented yet; greedy decoding is --beam 1\n",
+                beam);
+        return 2;
+    }
+    char err[1024];
+    if (vknmt_model_file_load(model_path, &t.file, err, sizeof(err))) {
+        fprintf(stderr, "vknmt translate: %s\n", err);
+        return 1;
+    }
+    FILE *in = in_path ? fopen(in_path, "rb") : stdin;
+    t.out = out_path ? fopen(out_path, "w") : stdout;
+    int rc = 0;
+    if (!in || !t.out) {
+        fprintf(stderr, "vknmt translate: cannot open %s\n", !in ? in_path : out_path);
+        rc = 1;
+        goto done;
+    }
+    vknmt_tokenize_options to = {t.file.meta.lowercase, t.file.meta.pretokenized};
+    if (vknmt_tokenizer_create(&to, &t.tok) || !vknmt_cli_open(cli) ||
+        vknmt_model_create(cli->ctx, &t.file.meta.cfg, &t.model) ||
+        vknmt_model_params_upload(t.model, t.file.params)) {
+        if (cli->ctx)
+            fprintf(stderr, "vknmt translate: %s\n", vknmt_context_errmsg(cli->ctx));
+        rc = 1;
+        goto done;
+    }
+    line_in *lines = calloc(batch, sizeof(line_in));
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    uint32_t n = 0;
+    uint64_t lineno = 0;
+    bool progress = in_path && isatty(STDERR_FILENO);
+    bool bad_input = false;
+    while (lines && rc == 0 && (got = getline(&buf, &cap, in)) >= 0) {
+        lineno++;
+        if (!prepare_line(&t, in_path ? in_path : "stdin", lineno, buf, (size_t)got, &lines[n]))
+            bad_input |= lines[n].bad;
+        if (++n == batch) {
+            rc = flush(&t, lines, n, cli);
+            for (uint32_t k = 0; k < n; k++)
+                line_free(&lines[k]);
+            n = 0;
+            fflush(t.out);
+            if (progress)
+                fprintf(stderr, "\r\033[Ktranslated %llu lines", (unsigned long long)lineno);
+        }
+    }
+    if (lines && rc == 0 && n)
+        rc = flush(&t, lines, n, cli);
+    for (uint32_t k = 0; lines && k < n; k++)
+        line_free(&lines[k]);
+    if (progress)
+        fprintf(stderr, "\r\033[Ktranslated %llu lines\n", (unsigned long long)lineno);
+    free(lines);
+    free(buf);
+    if (!rc && bad_input)
+        rc = 1; /* every other line was translated; the bad ones were named */
+done:
+    if (in && in != stdin)
+        fclose(in);
+    if (t.out && t.out != stdout)
+        fclose(t.out);
+    vknmt_model_destroy(t.model);
+    vknmt_tokenizer_destroy(t.tok);
+    vknmt_train_resume_free(&t.file);
+    return rc;
+}
