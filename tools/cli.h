@@ -27,5 +27,6 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_grad(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_train(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv);
+int vknmt_cmd_align(vknmt_cli *cli, int argc, char **argv);
 
 #endif

@@ -8,16 +8,10 @@
 #include "cli.h"
 #include "rnnsearch.h"
 #include "tokenize.h"
+#include "source_line.h"
 #include "train_files.h"
 
 typedef enum { ALIGN_NONE, ALIGN_HARD, ALIGN_SOFT } align_mode;
-
-typedef struct line_in {
-    char **tokens;   /* owned source words */
-    uint32_t ntok;
-    int32_t *ids;    /* owned: word ids then </s> */
-    bool bad;        /* invalid UTF-8: an empty output line */
-} line_in;
 
 typedef struct translator {
     vknmt_train_resume file;
@@ -28,45 +22,7 @@ typedef struct translator {
     FILE *out;
 } translator;
 
-static void line_free(line_in *l)
-{
-    for (uint32_t i = 0; i < l->ntok; i++)
-        free(l->tokens[i]);
-    free(l->tokens);
-    free(l->ids);
-    memset(l, 0, sizeof(*l));
-}
-
-/* Tokenizes one line into words and ids; false (with the message printed)
- * on invalid UTF-8. */
-static bool prepare_line(translator *t, const char *name, uint64_t lineno, char *text, size_t len, line_in *l)
-{
-    memset(l, 0, sizeof(*l));
-    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        text[--len] = '\0';
-    const char *const *toks;
-    size_t n;
-    char err[256];
-    if (vknmt_tokenizer_run(t->tok, text, len, &toks, &n, err, sizeof(err)) != VKNMT_OK) {
-        fprintf(stderr, "vknmt translate: %s:%llu: %s (an empty line is written for it)\n", name,
-                (unsigned long long)lineno, err);
-        l->bad = true;
-        return false;
-    }
-    l->ntok = (uint32_t)n;
-    l->tokens = calloc(n ? n : 1, sizeof(char *));
-    l->ids = malloc((n + 1) * sizeof(int32_t));
-    if (!l->tokens || !l->ids)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        l->tokens[i] = strdup(toks[i]);
-        l->ids[i] = vknmt_vocab_id(t->file.src_vocab, toks[i]);
-    }
-    l->ids[n] = 3; /* </s>, as in training */
-    return true;
-}
-
-static void write_translation(translator *t, const line_in *l, const vknmt_translation *tr)
+static void write_translation(translator *t, const vknmt_source_line *l, const vknmt_translation *tr)
 {
     uint32_t nout = tr && tr->len && tr->tokens[tr->len - 1] == 3 ? tr->len - 1 : tr ? tr->len : 0;
     const char **words = calloc(nout ? nout : 1, sizeof(char *));
@@ -119,7 +75,7 @@ static void write_translation(translator *t, const line_in *l, const vknmt_trans
 
 /* Decodes the non-empty, valid lines of a batch together and writes all of
  * them in input order. */
-static int flush(translator *t, line_in *lines, uint32_t n, vknmt_cli *cli)
+static int flush(translator *t, vknmt_source_line *lines, uint32_t n, vknmt_cli *cli)
 {
     uint32_t live = 0, tx = 1;
     for (uint32_t k = 0; k < n; k++)
@@ -221,7 +177,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         rc = 1;
         goto done;
     }
-    line_in *lines = calloc(batch, sizeof(line_in));
+    vknmt_source_line *lines = calloc(batch, sizeof(vknmt_source_line));
     char *buf = NULL;
     size_t cap = 0;
     ssize_t got;
@@ -231,12 +187,21 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     bool bad_input = false;
     while (lines && rc == 0 && (got = getline(&buf, &cap, in)) >= 0) {
         lineno++;
-        if (!prepare_line(&t, in_path ? in_path : "stdin", lineno, buf, (size_t)got, &lines[n]))
-            bad_input |= lines[n].bad;
+        char err2[256];
+        if (!vknmt_source_line_read(t.tok, t.file.src_vocab, buf, (size_t)got, &lines[n], err2, sizeof(err2))) {
+            if (!lines[n].bad) {
+                fprintf(stderr, "vknmt translate: out of memory\n");
+                rc = 1;
+                break;
+            }
+            fprintf(stderr, "vknmt translate: %s:%llu: %s (an empty line is written for it)\n",
+                    in_path ? in_path : "stdin", (unsigned long long)lineno, err2);
+            bad_input = true;
+        }
         if (++n == batch) {
             rc = flush(&t, lines, n, cli);
             for (uint32_t k = 0; k < n; k++)
-                line_free(&lines[k]);
+                vknmt_source_line_free(&lines[k]);
             n = 0;
             fflush(t.out);
             if (progress)
@@ -246,7 +211,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     if (lines && rc == 0 && n)
         rc = flush(&t, lines, n, cli);
     for (uint32_t k = 0; lines && k < n; k++)
-        line_free(&lines[k]);
+        vknmt_source_line_free(&lines[k]);
     if (progress)
         fprintf(stderr, "\r\033[Ktranslated %llu lines\n", (unsigned long long)lineno);
     free(lines);

@@ -15,6 +15,7 @@ static void usage(FILE *out)
             "  devices          list the Vulkan devices and what they can do\n"
             "  train            train a model on parallel text (vknmt train --help)\n"
             "  translate        translate lines with a trained model (-m MODEL [-i F] [-o F], greedy)\n"
+            "  align            attention of one sentence as a PNG/SVG heatmap and terminal shading\n"
             "  grad             loss and gradient of one batch (--model P --batch B --out G),\n"
             "                   in the format of shared/ref/check_grads.py\n"
             "  bench gemm       GEMM speed on the device beside OpenBLAS (--json)\n"
@@ -99,6 +100,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "devices") == 0)
         rc = vknmt_cmd_devices(&cli, sub_argc, sub_argv);
+    else if (strcmp(cmd, "align") == 0)
+        rc = vknmt_cmd_align(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "translate") == 0)
         rc = vknmt_cmd_translate(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "train") == 0)

@@ -1,0 +1,26 @@
+/* One source sentence as the decoder takes it: its words (for alignments)
+ * and their ids with the final </s>, as in training. */
+#ifndef VKNMT_SOURCE_LINE_H
+#define VKNMT_SOURCE_LINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tokenize.h"
+#include "vocab.h"
+
+typedef struct vknmt_source_line {
+    char **tokens;   /* owned words */
+    uint32_t ntok;
+    int32_t *ids;    /* owned: word ids (unknown: <unk>) then </s> */
+    bool bad;        /* invalid UTF-8 */
+} vknmt_source_line;
+
+/* Tokenizes `text` (a trailing newline is dropped) with the model's
+ * tokenizer and vocabulary. On invalid UTF-8 returns false with `bad` set
+ * and the reason in err; false without `bad` means out of memory. */
+bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, char *text, size_t len,
+                            vknmt_source_line *l, char *err, size_t err_size);
+void vknmt_source_line_free(vknmt_source_line *l);
+
+#endif
