@@ -33,7 +33,7 @@ static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, v
 }
 
 /* logits [B, Vt] of one step from s_i, c_i and E y_{i-1}. */
-static vknmt_status step_logits(vknmt_model *m, vknmt_ref s_new)
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new)
 {
     const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
@@ -137,7 +137,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
             (s = vknmt_gemm(m->seq, &proj)) ||
             (!att && (s = vknmt_mm(m->seq, b, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n,
                                    true, w->adec, 3 * n, 1))) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = step_logits(m, d.s_new)))
+            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new)))
             break;
         s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b));
     }

@@ -94,6 +94,14 @@ vknmt_status vknmt_model_greedy(vknmt_model *model, uint32_t batch, uint32_t tx,
                                 const int32_t *src_len, vknmt_translation *out);
 void vknmt_translation_free(vknmt_translation *t);
 
+/* Beam search with `beam` hypotheses per sentence (1 .. 16; the paper: 12)
+ * over a batch, GroundHog's rules (shared/spec/rnnsearch.md): an ended
+ * hypothesis leaves the beam, which shrinks; a sentence stops when `beam`
+ * have ended or at 2 * src_len + 10 words. The winner has the highest summed
+ * log-probability, or with length_alpha > 0 the highest logprob / len^alpha. */
+vknmt_status vknmt_model_beam(vknmt_model *model, uint32_t batch, uint32_t tx, const int32_t *src,
+                              const int32_t *src_len, uint32_t beam, float length_alpha, vknmt_translation *out);
+
 /* Dispatches and barriers of the last vknmt_model_loss. */
 vknmt_seq_stats vknmt_model_last_stats(const vknmt_model *model);
 

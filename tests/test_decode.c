@@ -123,6 +123,80 @@ static void check_greedy(th_env *env, const char *name)
     cJSON_Delete(root);
 }
 
+/* Beam search (K = 1 and 5) against every reference case, each sentence
+ * alone and all cases of one K together in a batch. */
+static void check_beam(th_env *env, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/fixtures/%s.beam.json", th_shared_dir(), name);
+    char *text = slurp(path);
+    CHECK(text, "cannot read %s", path);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    CHECK(root, "%s: bad JSON", path);
+    vknmt_model *model = load_model(env, name);
+    CHECK(model, "%s: model: %s", name, vknmt_context_errmsg(env->ctx));
+    bool att = vknmt_model_config_get(model)->attention == VKNMT_ATTENTION_ADDITIVE;
+    static const uint32_t beams[2] = {1, 5};
+    for (int bi = 0; bi < 2 && !th_failed(); bi++) {
+        const cJSON *c, *picked[16];
+        uint32_t nb = 0, tx = 0;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "cases"))
+        {
+            if ((uint32_t)cJSON_GetObjectItem(c, "beam")->valueint == beams[bi] && nb < 16) {
+                picked[nb++] = c;
+                uint32_t l = (uint32_t)cJSON_GetArraySize(cJSON_GetObjectItem(c, "src"));
+                tx = l > tx ? l : tx;
+            }
+        }
+        int32_t *src = calloc((size_t)nb * tx, sizeof(int32_t)), src_len[16];
+        for (uint32_t k = 0; k < nb; k++) {
+            const cJSON *sj = cJSON_GetObjectItem(picked[k], "src");
+            src_len[k] = cJSON_GetArraySize(sj);
+            for (int32_t t = 0; t < src_len[k]; t++)
+                src[(size_t)k * tx + t] = cJSON_GetArrayItem(sj, t)->valueint;
+        }
+        vknmt_translation all[16];
+        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, beams[bi], 0, all);
+        CHECK(s == VKNMT_OK, "%s beam %u: %s", name, beams[bi], vknmt_context_errmsg(env->ctx));
+        for (uint32_t k = 0; k < nb && !th_failed(); k++) {
+            vknmt_translation one;
+            s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k], beams[bi], 0, &one);
+            CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+            const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens"), *al = cJSON_GetObjectItem(picked[k], "alignment");
+            double want_lp = cJSON_GetObjectItem(picked[k], "logprob")->valuedouble;
+            uint32_t wl = (uint32_t)cJSON_GetArraySize(toks);
+            const vknmt_translation *got[2] = {&all[k], &one};
+            for (int g = 0; g < 2 && !th_failed(); g++) {
+                const vknmt_translation *o = got[g];
+                const char *how = g ? "alone" : "in a batch";
+                CHECK(o->len == wl, "%s K=%u case %u %s: %u tokens, reference %u", name, beams[bi], k, how, o->len, wl);
+                for (uint32_t i = 0; i < wl; i++)
+                    CHECK(o->tokens[i] == cJSON_GetArrayItem(toks, (int)i)->valueint,
+                          "%s K=%u case %u %s: token %u differs", name, beams[bi], k, how, i);
+                CHECK(fabs(o->logprob - want_lp) < 1e-4, "%s K=%u case %u %s: logprob %.6f, reference %.6f", name,
+                      beams[bi], k, how, o->logprob, want_lp);
+                double worst = 0;
+                for (uint32_t i = 0; i < wl && att; i++)
+                    for (uint32_t j = 0; j < o->src_len; j++)
+                        worst = fmax(worst, fabs(o->alpha[(size_t)i * o->src_len + j] -
+                                                 cJSON_GetArrayItem(cJSON_GetArrayItem(al, (int)i), (int)j)->valuedouble));
+                CHECK(worst < 1e-4, "%s K=%u case %u %s: attention off by %g", name, beams[bi], k, how, worst);
+            }
+            vknmt_translation_free(&one);
+        }
+        for (uint32_t k = 0; k < nb; k++)
+            vknmt_translation_free(&all[k]);
+        free(src);
+    }
+    vknmt_model_destroy(model);
+    cJSON_Delete(root);
+}
+
+static void test_beam_maxout_additive(th_env *env) { check_beam(env, "tiny-maxout-additive"); }
+static void test_beam_linear_additive(th_env *env) { check_beam(env, "tiny-linear-additive"); }
+static void test_beam_maxout_none(th_env *env) { check_beam(env, "tiny-maxout-none"); }
+
 static void test_maxout_additive(th_env *env) { check_greedy(env, "tiny-maxout-additive"); }
 static void test_linear_additive(th_env *env) { check_greedy(env, "tiny-linear-additive"); }
 static void test_maxout_none(th_env *env) { check_greedy(env, "tiny-maxout-none"); }
@@ -132,4 +206,7 @@ void th_register_decode(void)
     th_add("decode", "greedy_maxout_additive", test_maxout_additive);
     th_add("decode", "greedy_linear_additive", test_linear_additive);
     th_add("decode", "greedy_maxout_none", test_maxout_none);
+    th_add("decode", "beam_maxout_additive", test_beam_maxout_additive);
+    th_add("decode", "beam_linear_additive", test_beam_linear_additive);
+    th_add("decode", "beam_maxout_none", test_beam_maxout_none);
 }

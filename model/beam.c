@@ -1,0 +1,309 @@
+/* Beam search on the device, batched over sentences and beams (GroundHog's
+ * rules, shared/spec/rnnsearch.md "Decoding"): a hypothesis that emits </s>
+ * leaves the beam, which shrinks; a sentence stops when K have ended or at
+ * 2 * len + 10 words, when the live ones join the ended. Each step is one
+ * submission over all B * K hypotheses: state reordering, the decoder step,
+ * the logits and the per-sentence top-k all run on the device; the host
+ * reads back K (parent, word, score) triples per sentence and the step's
+ * attention rows, and keeps the hypotheses' histories.
+ *
+ * The encoder runs on every hypothesis row (each source replicated K
+ * times): simple, at K times the encoder's cost; encoding once and
+ * gathering the annotations is the known improvement. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "embed.h"
+#include "model_internal.h"
+#include "readout.h"
+#include "vknmt_kernel.h"
+
+#define MAX_BEAM 16
+#define S VKNMT_BIND_SSBO
+
+static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 6, {S, S, S, S, S, S}, 36, 2};
+
+typedef struct hyp {
+    int32_t *tokens; /* owned */
+    float *alpha;    /* owned, [len, src_len] */
+    uint32_t len;
+    double score;
+} hyp;
+
+typedef struct sentence {
+    uint32_t src_len, max_len;
+    hyp live[MAX_BEAM], done[MAX_BEAM];
+    uint32_t nlive, ndone;
+    uint32_t live_row[MAX_BEAM]; /* the device row holding each live hypothesis's state */
+} sentence;
+
+static void hyp_free(hyp *h)
+{
+    free(h->tokens);
+    free(h->alpha);
+    memset(h, 0, sizeof(*h));
+}
+
+/* parent's history + one word and its attention row. */
+static bool hyp_extend(const hyp *parent, int32_t token, double score, const float *alpha_row, uint32_t src_len,
+                       uint32_t cap, hyp *out)
+{
+    out->tokens = malloc(cap * sizeof(int32_t));
+    out->alpha = malloc((size_t)cap * src_len * sizeof(float));
+    if (!out->tokens || !out->alpha)
+        return false;
+    memcpy(out->tokens, parent->tokens, parent->len * sizeof(int32_t));
+    memcpy(out->alpha, parent->alpha, (size_t)parent->len * src_len * sizeof(float));
+    out->tokens[parent->len] = token;
+    memcpy(out->alpha + (size_t)parent->len * src_len, alpha_row, src_len * sizeof(float));
+    out->len = parent->len + 1;
+    out->score = score;
+    return true;
+}
+
+static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, vknmt_ref logits,
+                         vknmt_ref hs, vknmt_ref live, vknmt_ref parent, vknmt_ref token, vknmt_ref score)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    vknmt_binding b[6];
+    uint64_t bk = (uint64_t)batch * beam;
+    struct { uint32_t off_x, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab; } p;
+    vknmt_status s;
+    if ((s = vknmt_bind(ctx, logits, bk * vocab, VKNMT_READ, S, &b[0], &p.off_x)) ||
+        (s = vknmt_bind(ctx, hs, bk, VKNMT_READ, S, &b[1], &p.off_hs)) ||
+        (s = vknmt_bind(ctx, live, 2 * (uint64_t)batch, VKNMT_READ, S, &b[2], &p.off_lv)) ||
+        (s = vknmt_bind(ctx, parent, bk, VKNMT_WRITE, S, &b[3], &p.off_pa)) ||
+        (s = vknmt_bind(ctx, token, bk, VKNMT_WRITE, S, &b[4], &p.off_tk)) ||
+        (s = vknmt_bind(ctx, score, bk, VKNMT_WRITE, S, &b[5], &p.off_sc)))
+        return s;
+    p.batch = batch;
+    p.beam = beam;
+    p.vocab = vocab;
+    uint32_t spec[2] = {256, beam};
+    vknmt_dispatch d = {.kernel = &K_TOPK, .spec = spec, .push = &p, .bindings = b};
+    vknmt_grid_1d(batch, d.groups);
+    return vknmt_seq_dispatch(seq, &d);
+}
+
+static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
+
+/* The best ended hypothesis: highest score, or score / len^alpha. */
+static const hyp *winner(const sentence *st, float length_alpha)
+{
+    const hyp *best = NULL;
+    double best_key = -INFINITY;
+    for (uint32_t i = 0; i < st->ndone; i++) {
+        const hyp *h = &st->done[i];
+        double key = length_alpha > 0 ? h->score / pow((double)h->len, length_alpha) : h->score;
+        if (!best || key > best_key) {
+            best = h;
+            best_key = key;
+        }
+    }
+    return best;
+}
+
+vknmt_status vknmt_model_beam(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src, const int32_t *src_len,
+                              uint32_t beam, float length_alpha, vknmt_translation *out)
+{
+    memset(out, 0, batch * sizeof(*out));
+    const vknmt_model_config *c = &m->cfg;
+    if (batch == 0 || tx == 0)
+        return vknmt_seq_fail(m->seq, VKNMT_ERR_SHAPE, "beam: empty batch");
+    if (beam < 1 || beam > MAX_BEAM)
+        return vknmt_seq_fail(m->seq, VKNMT_ERR_USAGE, "beam size %u: must be 1 .. %u", beam, MAX_BEAM);
+    uint32_t bk = batch * beam, steps = 0;
+    /* every hypothesis row holds its sentence: the source replicated K times */
+    int32_t *rsrc = malloc((size_t)bk * tx * sizeof(int32_t)), *rlen = malloc(bk * sizeof(int32_t)),
+            *dummy = malloc(2 * (size_t)bk * sizeof(int32_t));
+    sentence *sts = calloc(batch, sizeof(sentence));
+    float *hs = malloc(bk * sizeof(float)), *scores = malloc(bk * sizeof(float)),
+          *alpha = malloc((size_t)bk * tx * sizeof(float));
+    int32_t *ints = malloc((size_t)bk * 4 * sizeof(int32_t));
+    uint32_t *lv = malloc(2 * (size_t)batch * sizeof(uint32_t));
+    vknmt_status s = VKNMT_OK;
+    if (!rsrc || !rlen || !dummy || !sts || !hs || !scores || !alpha || !ints || !lv) {
+        s = VKNMT_ERR_OOM_HOST;
+        goto done;
+    }
+    for (uint32_t b = 0; b < batch; b++) {
+        sts[b].src_len = (uint32_t)src_len[b];
+        sts[b].max_len = max_len_of(src_len[b]);
+        steps = sts[b].max_len > steps ? sts[b].max_len : steps;
+        sts[b].nlive = 1; /* the empty hypothesis */
+        sts[b].live_row[0] = b * beam;
+        sts[b].live[0].tokens = malloc(sizeof(int32_t));
+        sts[b].live[0].alpha = malloc(sizeof(float));
+        if (!sts[b].live[0].tokens || !sts[b].live[0].alpha) {
+            s = VKNMT_ERR_OOM_HOST;
+            goto done;
+        }
+        for (uint32_t j = 0; j < beam; j++) {
+            memcpy(rsrc + (size_t)(b * beam + j) * tx, src + (size_t)b * tx, tx * sizeof(int32_t));
+            rlen[b * beam + j] = src_len[b];
+        }
+    }
+    for (uint32_t r = 0; r < bk; r++) {
+        dummy[r] = 3;
+        dummy[bk + r] = 1;
+    }
+    vknmt_batch bt = {bk, tx, 1, rsrc, rlen, dummy, dummy + bk};
+    if ((s = vknmt_model_prepare(m, &bt)))
+        goto done;
+    if (m->chunk_rows < bk) {
+        s = vknmt_seq_fail(m->seq, VKNMT_ERR_LIMIT, "beam: %u hypotheses over the %u rows of logits at once", bk,
+                           m->chunk_rows);
+        goto done;
+    }
+    /* device inputs and outputs of a step: y, parent, live/take, hs; parent', token', score', alpha */
+    uint64_t need = 7 * (uint64_t)bk + 2 * batch + (uint64_t)bk * tx;
+    if (need > m->dec_cap) {
+        vknmt_buffer_destroy(m->dec_work);
+        m->dec_work = NULL;
+        m->dec_cap = 0;
+        if ((s = vknmt_buffer_create(m->ctx, need * 4, &m->dec_work)))
+            goto done;
+        m->dec_cap = need;
+    }
+    vknmt_ref y = vknmt_at(m->dec_work, 0), par = vknmt_at(m->dec_work, bk), hsr = vknmt_at(m->dec_work, 2 * (uint64_t)bk),
+              lvr = vknmt_at(m->dec_work, 3 * (uint64_t)bk), opa = vknmt_at(m->dec_work, 3 * (uint64_t)bk + 2 * batch),
+              otk = vknmt_at(opa.buf, opa.off + bk), osc = vknmt_at(opa.buf, opa.off + 2 * (uint64_t)bk),
+              oal = vknmt_at(opa.buf, opa.off + 3 * (uint64_t)bk);
+    for (uint32_t r = 0; r < bk; r++)
+        ints[r] = (int32_t)steps; /* the decoder's GRU never masks a step */
+    if ((s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, ints, bk * 4)) ||
+        (s = vknmt_seq_begin(m->seq)) || (s = vknmt_model_record_encoder(m)) ||
+        (c->attention == VKNMT_ATTENTION_NONE &&
+         (s = vknmt_encdec_context(m->seq, bk, tx, c->n, m->w.h, m->w.src_len, m->w.ctx))) ||
+        (s = vknmt_seq_submit(m->seq)))
+        goto done;
+
+    vknmt_ws *w = &m->w;
+    uint32_t n = c->n;
+    for (uint32_t step = 0; step < steps; step++) {
+        /* this step's inputs: each sentence's live hypotheses in its first slots */
+        bool any = false;
+        for (uint32_t b = 0; b < batch; b++) {
+            sentence *st = &sts[b];
+            lv[b] = st->nlive;
+            lv[batch + b] = st->nlive ? beam - st->ndone : 0;
+            any |= st->nlive > 0;
+            for (uint32_t j = 0; j < beam; j++) {
+                uint32_t slot = b * beam + j;
+                bool alive = j < st->nlive;
+                ints[slot] = alive && st->live[j].len ? st->live[j].tokens[st->live[j].len - 1] : 2; /* <s> first */
+                ints[bk + slot] = (int32_t)(alive ? st->live_row[j] : slot);
+                hs[slot] = alive ? (float)st->live[j].score : -INFINITY;
+            }
+        }
+        if (!any)
+            break;
+        if ((s = vknmt_buffer_upload(y.buf, y.off * 4, ints, 2 * (uint64_t)bk * 4)) ||
+            (s = vknmt_buffer_upload(hsr.buf, hsr.off * 4, hs, bk * 4)) ||
+            (s = vknmt_buffer_upload(lvr.buf, lvr.off * 4, lv, 2 * (uint64_t)batch * 4)) ||
+            (s = vknmt_seq_begin(m->seq)))
+            goto done;
+        vknmt_gemm_args proj = {.m = bk, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
+                                .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
+        vknmt_dec_step d = {step, w->tmp, w->s, w->adec, w->gdec, w->rhdec, w->ws, oal, w->ctx};
+        /* reorder: each slot continues the state of its parent row */
+        if ((s = bk > 1 ? vknmt_embed_gather(m->seq, w->s, bk, n, par, bk, w->tmp)
+                        : vknmt_copy(m->seq, w->s, w->tmp, n)) || /* one row: its own parent */
+            (s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, bk, w->ey)) ||
+            (s = vknmt_gemm(m->seq, &proj)) ||
+            (c->attention == VKNMT_ATTENTION_NONE &&
+             (s = vknmt_mm(m->seq, bk, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true,
+                           w->adec, 3 * n, 1))) ||
+            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s)) ||
+            (s = topk(m->seq, batch, beam, c->vt, w->logits, hsr, lvr, opa, otk, osc))) {
+            vknmt_seq_submit(m->seq);
+            goto done;
+        }
+        if ((s = vknmt_seq_submit(m->seq)) || (s = vknmt_buffer_download(opa.buf, opa.off * 4, ints, 2 * (uint64_t)bk * 4)) ||
+            (s = vknmt_buffer_download(osc.buf, osc.off * 4, scores, bk * 4)) ||
+            (c->attention == VKNMT_ATTENTION_ADDITIVE &&
+             (s = vknmt_buffer_download(oal.buf, oal.off * 4, alpha, (uint64_t)bk * tx * 4))))
+            goto done;
+        if (c->attention == VKNMT_ATTENTION_NONE)
+            memset(alpha, 0, (size_t)bk * tx * sizeof(float));
+        /* ended hypotheses leave the beam; the rest are the next step's */
+        for (uint32_t b = 0; b < batch; b++) {
+            sentence *st = &sts[b];
+            if (!st->nlive)
+                continue;
+            hyp next[MAX_BEAM];
+            uint32_t next_row[MAX_BEAM], nnext = 0, take = lv[batch + b];
+            for (uint32_t j = 0; j < take; j++) {
+                uint32_t slot = b * beam + j;
+                int32_t prow = ints[slot], tok = ints[bk + slot];
+                if (prow < 0 || tok < 0)
+                    continue; /* fewer candidates than asked for */
+                const hyp *parent = &st->live[(uint32_t)prow - b * beam];
+                hyp h = {0};
+                if (!hyp_extend(parent, tok, scores[slot], alpha + (size_t)prow * tx, st->src_len, st->max_len, &h)) {
+                    hyp_free(&h);
+                    s = VKNMT_ERR_OOM_HOST;
+                    goto done;
+                }
+                if (tok == 3) {
+                    st->done[st->ndone++] = h;
+                } else {
+                    next_row[nnext] = (uint32_t)prow;
+                    next[nnext++] = h;
+                }
+            }
+            for (uint32_t j = 0; j < st->nlive; j++)
+                hyp_free(&st->live[j]);
+            /* the rows that computed the chosen parents hold their new states */
+            for (uint32_t j = 0; j < nnext; j++) {
+                st->live[j] = next[j];
+                st->live_row[j] = next_row[j];
+            }
+            st->nlive = nnext;
+            if (st->ndone >= beam || step + 1 >= st->max_len) {
+                for (uint32_t j = 0; j < st->nlive && st->ndone < MAX_BEAM; j++)
+                    st->done[st->ndone++] = st->live[j];
+                st->nlive = 0;
+            }
+        }
+    }
+    for (uint32_t b = 0; b < batch; b++) {
+        const hyp *h = winner(&sts[b], length_alpha);
+        vknmt_translation *o = &out[b];
+        o->src_len = sts[b].src_len;
+        if (!h)
+            continue;
+        o->len = h->len;
+        o->logprob = h->score;
+        o->tokens = malloc((h->len ? h->len : 1) * sizeof(int32_t));
+        o->alpha = malloc(((size_t)h->len * o->src_len + 1) * sizeof(float));
+        if (!o->tokens || !o->alpha) {
+            s = VKNMT_ERR_OOM_HOST;
+            break;
+        }
+        memcpy(o->tokens, h->tokens, h->len * sizeof(int32_t));
+        memcpy(o->alpha, h->alpha, (size_t)h->len * o->src_len * sizeof(float));
+    }
+done:
+    for (uint32_t b = 0; sts && b < batch; b++) {
+        for (uint32_t j = 0; j < sts[b].nlive; j++)
+            hyp_free(&sts[b].live[j]);
+        for (uint32_t j = 0; j < sts[b].ndone; j++)
+            hyp_free(&sts[b].done[j]);
+    }
+    if (s)
+        for (uint32_t b = 0; b < batch; b++)
+            vknmt_translation_free(&out[b]);
+    free(rsrc);
+    free(rlen);
+    free(dummy);
+    free(sts);
+    free(hs);
+    free(scores);
+    free(alpha);
+    free(ints);
+    free(lv);
+    return s;
+}
