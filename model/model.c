@@ -407,3 +407,9 @@ vknmt_status vknmt_model_alignment_download(vknmt_model *m, float *alpha)
         return vknmt_seq_fail(m->seq, VKNMT_ERR_USAGE, "no attention weights: RNNencdec, or nothing computed yet");
     return vknmt_buffer_download(m->w.alpha.buf, m->w.alpha.off * 4, alpha, (uint64_t)m->y * m->b * m->x * 4);
 }
+
+uint32_t vknmt_model_max_decode_rows(const vknmt_model *m)
+{
+    uint32_t rows = LOGIT_FLOATS / m->cfg.vt;
+    return rows ? rows : 1;
+}

@@ -94,6 +94,10 @@ vknmt_status vknmt_model_greedy(vknmt_model *model, uint32_t batch, uint32_t tx,
                                 const int32_t *src_len, vknmt_translation *out);
 void vknmt_translation_free(vknmt_translation *t);
 
+/* How many hypotheses (sentences x beam) one decoding call takes: the
+ * logits of that many rows exist at once. */
+uint32_t vknmt_model_max_decode_rows(const vknmt_model *model);
+
 /* Beam search with `beam` hypotheses per sentence (1 .. 16; the paper: 12)
  * over a batch, GroundHog's rules (shared/spec/rnnsearch.md): an ended
  * hypothesis leaves the beam, which shrinks; a sentence stops when `beam`

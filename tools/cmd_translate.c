@@ -19,6 +19,8 @@ typedef struct translator {
     vknmt_model *model;
     align_mode align;
     bool scores;
+    uint32_t beam;
+    float length_alpha;
     FILE *out;
 } translator;
 
@@ -96,7 +98,11 @@ static int flush(translator *t, vknmt_source_line *lines, uint32_t n, vknmt_cli 
             memcpy(src + (size_t)i * tx, lines[k].ids, (lines[k].ntok + 1) * sizeof(int32_t));
             len[i++] = (int32_t)lines[k].ntok + 1;
         }
-    if (live && vknmt_model_greedy(t->model, live, tx, src, len, tr) != VKNMT_OK) {
+    vknmt_status st = VKNMT_OK;
+    if (live)
+        st = t->beam == 1 ? vknmt_model_greedy(t->model, live, tx, src, len, tr)
+                          : vknmt_model_beam(t->model, live, tx, src, len, t->beam, t->length_alpha, tr);
+    if (st != VKNMT_OK) {
         fprintf(stderr, "vknmt translate: %s\n", vknmt_context_errmsg(cli->ctx));
         rc = 1;
         goto done;
@@ -117,7 +123,8 @@ done:
 int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
 {
     const char *model_path = NULL, *in_path = NULL, *out_path = NULL;
-    uint32_t batch = 32, beam = 1;
+    uint32_t batch = 32, beam = 12;
+    float length_alpha = 0;
     translator t = {.align = ALIGN_NONE};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -131,6 +138,8 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             batch = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
         else if (!strcmp(o, "--beam"))
             beam = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
+        else if (!strcmp(o, "--length-penalty"))
+            length_alpha = strtof(vknmt_cli_value(argc, argv, &i), NULL);
         else if (!strcmp(o, "--scores"))
             t.scores = true;
         else if (!strcmp(o, "--alignment")) {
@@ -146,15 +155,16 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         }
     }
     if (!model_path || batch == 0) {
-        fprintf(stderr, "usage: vknmt translate -m MODEL [--batch N] [-i FILE] [-o FILE] [--alignment hard|soft] "
-                        "[--scores]\n");
+        fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--length-penalty A] [--batch N] [-i FILE] [-o FILE]\n"
+                        "                       [--alignment hard|soft] [--scores]\n");
         return 2;
     }
-    if (beam != 1) {
-        fprintf(stderr, "vknmt translate: beam search (--beam %u) is not implemented yet; greedy decoding is --beam 1\n",
-                beam);
+    if (beam < 1 || beam > 16) {
+        fprintf(stderr, "vknmt translate: --beam %u: must be 1 .. 16 (1 is greedy)\n", beam);
         return 2;
     }
+    t.beam = beam;
+    t.length_alpha = length_alpha;
     char err[1024];
     if (vknmt_model_file_load(model_path, &t.file, err, sizeof(err))) {
         fprintf(stderr, "vknmt translate: %s\n", err);

@@ -14,8 +14,9 @@ static void usage(FILE *out)
             "commands:\n"
             "  devices          list the Vulkan devices and what they can do\n"
             "  train            train a model on parallel text (vknmt train --help)\n"
-            "  translate        translate lines with a trained model (-m MODEL [-i F] [-o F], greedy)\n"
+            "  translate        translate lines with a trained model (-m MODEL [--beam 12] [-i F] [-o F])\n"
             "  align            attention of one sentence as a PNG/SVG heatmap and terminal shading\n"
+            "  bleu             corpus BLEU as sacreBLEU computes it (-r REF [-r REF2] -i HYP [-lc])\n"
             "  grad             loss and gradient of one batch (--model P --batch B --out G),\n"
             "                   in the format of shared/ref/check_grads.py\n"
             "  bench gemm       GEMM speed on the device beside OpenBLAS (--json)\n"
@@ -100,6 +101,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "devices") == 0)
         rc = vknmt_cmd_devices(&cli, sub_argc, sub_argv);
+    else if (strcmp(cmd, "bleu") == 0)
+        rc = vknmt_cmd_bleu(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "align") == 0)
         rc = vknmt_cmd_align(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "translate") == 0)
