@@ -183,6 +183,13 @@ static void check_beam(th_env *env, const char *name)
                                                  cJSON_GetArrayItem(cJSON_GetArrayItem(al, (int)i), (int)j)->valuedouble));
                 CHECK(worst < 1e-4, "%s K=%u case %u %s: attention off by %g", name, beams[bi], k, how, worst);
             }
+            /* the returned score is minus the model's loss of that output */
+            int32_t out_len = (int32_t)one.len;
+            vknmt_batch lb = {1, (uint32_t)src_len[k], one.len, src + (size_t)k * tx, &src_len[k], one.tokens, &out_len};
+            vknmt_loss loss;
+            CHECK(vknmt_model_loss(model, &lb, false, &loss) == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+            CHECK(fabs(loss.loss + one.logprob) < 1e-4, "%s K=%u case %u: score %.6f but loss %.6f", name, beams[bi], k,
+                  one.logprob, loss.loss);
             vknmt_translation_free(&one);
         }
         for (uint32_t k = 0; k < nb; k++)
