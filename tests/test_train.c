@@ -261,9 +261,40 @@ static void test_translate(th_env *env)
     CHECK(f && fgets(line, sizeof(line), f), "no soft output");
     fclose(f);
     CHECK(strstr(line, "\"alignment\":[[") && strstr(line, "\"source\":[\"w1\""), "soft alignment: %s", line);
-    /* a missing model is one clear line */
+    /* a missing model, or a file that is no model, is one clear line */
     snprintf(args, sizeof(args), "translate -m %s/none.safetensors -i %s", dir, path);
     CHECK(run(args, err, sizeof(err)) != 0 && strstr(err, "none.safetensors"), "missing model: %s", err);
+    snprintf(args, sizeof(args), "translate -m %s -i %s", path, path);
+    CHECK(run(args, err, sizeof(err)) != 0 && strstr(err, "in.txt"), "not a model: %s", err);
+    /* an empty file: no output; a 500-word line: a bounded output */
+    snprintf(path, sizeof(path), "%s/empty.txt", dir);
+    f = fopen(path, "w");
+    CHECK(f, "write");
+    fclose(f);
+    snprintf(args, sizeof(args), "translate -m %s/t/model.safetensors -i %s -o %s --beam 3", dir, path, out);
+    CHECK(run(args, err, sizeof(err)) == 0, "empty input: %s", err);
+    f = fopen(out, "r");
+    CHECK(f && fgetc(f) == EOF, "output for an empty input");
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/long.txt", dir);
+    f = fopen(path, "w");
+    CHECK(f, "write");
+    for (int i = 0; i < 500; i++)
+        fprintf(f, "w%d ", i % 30);
+    fputc('\n', f);
+    fclose(f);
+    snprintf(args, sizeof(args), "translate -m %s/t/model.safetensors -i %s -o %s --beam 2", dir, path, out);
+    CHECK(run(args, err, sizeof(err)) == 0, "500 words: %s", err);
+    f = fopen(out, "r");
+    int words = 0, ch, prev = ' ', lines = 0;
+    while (f && (ch = fgetc(f)) != EOF) {
+        words += ch != ' ' && ch != '\n' && (prev == ' ' || prev == '\n');
+        lines += ch == '\n';
+        prev = ch;
+    }
+    if (f)
+        fclose(f);
+    CHECK(lines == 1 && words <= 2 * 501 + 10, "500 words: %d lines, %d words", lines, words);
     cleanup();
 }
 
