@@ -23,7 +23,7 @@
 #define MAX_BEAM 16
 #define S VKNMT_BIND_SSBO
 
-static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 6, {S, S, S, S, S, S}, 36, 2};
+static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 6, {S, S, S, S, S, S}, 40, 2};
 
 typedef struct hyp {
     int32_t *tokens; /* owned */
@@ -63,13 +63,14 @@ static bool hyp_extend(const hyp *parent, int32_t token, double score, const flo
     return true;
 }
 
-static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, vknmt_ref logits,
-                         vknmt_ref hs, vknmt_ref live, vknmt_ref parent, vknmt_ref token, vknmt_ref score)
+static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, bool no_unk,
+                         vknmt_ref logits, vknmt_ref hs, vknmt_ref live, vknmt_ref parent, vknmt_ref token,
+                         vknmt_ref score)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
     vknmt_binding b[6];
     uint64_t bk = (uint64_t)batch * beam;
-    struct { uint32_t off_x, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab; } p;
+    struct { uint32_t off_x, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk; } p;
     vknmt_status s;
     if ((s = vknmt_bind(ctx, logits, bk * vocab, VKNMT_READ, S, &b[0], &p.off_x)) ||
         (s = vknmt_bind(ctx, hs, bk, VKNMT_READ, S, &b[1], &p.off_hs)) ||
@@ -81,6 +82,7 @@ static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t
     p.batch = batch;
     p.beam = beam;
     p.vocab = vocab;
+    p.no_unk = no_unk;
     uint32_t spec[2] = {256, beam};
     vknmt_dispatch d = {.kernel = &K_TOPK, .spec = spec, .push = &p, .bindings = b};
     vknmt_grid_1d(batch, d.groups);
@@ -105,9 +107,12 @@ static const hyp *winner(const sentence *st, float length_alpha)
     return best;
 }
 
-vknmt_status vknmt_model_beam(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src, const int32_t *src_len,
-                              uint32_t beam, float length_alpha, vknmt_translation *out)
+static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src,
+                                const int32_t *src_len, const vknmt_beam_options *o, bool no_unk,
+                                vknmt_translation *out)
 {
+    uint32_t beam = o->beam;
+    float length_alpha = o->length_alpha;
     memset(out, 0, batch * sizeof(*out));
     const vknmt_model_config *c = &m->cfg;
     if (batch == 0 || tx == 0)
@@ -217,7 +222,7 @@ vknmt_status vknmt_model_beam(vknmt_model *m, uint32_t batch, uint32_t tx, const
              (s = vknmt_mm(m->seq, bk, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true,
                            w->adec, 3 * n, 1))) ||
             (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s)) ||
-            (s = topk(m->seq, batch, beam, c->vt, w->logits, hsr, lvr, opa, otk, osc))) {
+            (s = topk(m->seq, batch, beam, c->vt, no_unk, w->logits, hsr, lvr, opa, otk, osc))) {
             vknmt_seq_submit(m->seq);
             goto done;
         }
@@ -271,20 +276,20 @@ vknmt_status vknmt_model_beam(vknmt_model *m, uint32_t batch, uint32_t tx, const
     }
     for (uint32_t b = 0; b < batch; b++) {
         const hyp *h = winner(&sts[b], length_alpha);
-        vknmt_translation *o = &out[b];
-        o->src_len = sts[b].src_len;
+        vknmt_translation *t = &out[b];
+        t->src_len = sts[b].src_len;
         if (!h)
             continue;
-        o->len = h->len;
-        o->logprob = h->score;
-        o->tokens = malloc((h->len ? h->len : 1) * sizeof(int32_t));
-        o->alpha = malloc(((size_t)h->len * o->src_len + 1) * sizeof(float));
-        if (!o->tokens || !o->alpha) {
+        t->len = h->len;
+        t->logprob = h->score;
+        t->tokens = malloc((h->len ? h->len : 1) * sizeof(int32_t));
+        t->alpha = malloc(((size_t)h->len * t->src_len + 1) * sizeof(float));
+        if (!t->tokens || !t->alpha) {
             s = VKNMT_ERR_OOM_HOST;
             break;
         }
-        memcpy(o->tokens, h->tokens, h->len * sizeof(int32_t));
-        memcpy(o->alpha, h->alpha, (size_t)h->len * o->src_len * sizeof(float));
+        memcpy(t->tokens, h->tokens, h->len * sizeof(int32_t));
+        memcpy(t->alpha, h->alpha, (size_t)h->len * t->src_len * sizeof(float));
     }
 done:
     for (uint32_t b = 0; sts && b < batch; b++) {
@@ -305,5 +310,25 @@ done:
     free(alpha);
     free(ints);
     free(lv);
+    return s;
+}
+
+vknmt_status vknmt_model_beam(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src, const int32_t *src_len,
+                              const vknmt_beam_options *o, vknmt_translation *out)
+{
+    vknmt_status s = beam_search(m, batch, tx, src, src_len, o, o->no_unk, out);
+    if (s || !o->no_unk)
+        return s;
+    /* "no UNK" decoding that ended no hypothesis: allow <unk> after all */
+    for (uint32_t b = 0; b < batch && !s; b++) {
+        if (out[b].len && out[b].tokens[out[b].len - 1] == 3)
+            continue;
+        vknmt_translation again;
+        s = beam_search(m, 1, tx, src + (size_t)b * tx, &src_len[b], o, false, &again);
+        if (!s) {
+            vknmt_translation_free(&out[b]);
+            out[b] = again;
+        }
+    }
     return s;
 }

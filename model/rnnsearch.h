@@ -103,8 +103,14 @@ uint32_t vknmt_model_max_decode_rows(const vknmt_model *model);
  * hypothesis leaves the beam, which shrinks; a sentence stops when `beam`
  * have ended or at 2 * src_len + 10 words. The winner has the highest summed
  * log-probability, or with length_alpha > 0 the highest logprob / len^alpha. */
+typedef struct vknmt_beam_options {
+    uint32_t beam;      /* 1 .. 16; the paper: 12 */
+    float length_alpha; /* 0: summed log-probability; else divided by len^alpha */
+    bool no_unk;        /* never emit <unk> (the paper's "no UNK" decoding), unless
+                         * then no hypothesis of a sentence ends */
+} vknmt_beam_options;
 vknmt_status vknmt_model_beam(vknmt_model *model, uint32_t batch, uint32_t tx, const int32_t *src,
-                              const int32_t *src_len, uint32_t beam, float length_alpha, vknmt_translation *out);
+                              const int32_t *src_len, const vknmt_beam_options *opt, vknmt_translation *out);
 
 /* Dispatches and barriers of the last vknmt_model_loss. */
 vknmt_seq_stats vknmt_model_last_stats(const vknmt_model *model);

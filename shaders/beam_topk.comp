@@ -6,6 +6,7 @@
 // slots b*K .. b*K + take[b] - 1 of parent (global row), token and score.
 // Each invocation keeps its own best KMAX while scanning, then take[b]
 // rounds pick the best head across invocations: fixed order, same bits.
+// With no_unk, the word <unk> (1) is never a candidate.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in; // power of two, <= 1024
@@ -16,7 +17,7 @@ layout(std430, binding = 2) readonly buffer LV { uint live[]; };   // [B] then t
 layout(std430, binding = 3) writeonly buffer PA { int parent[]; };
 layout(std430, binding = 4) writeonly buffer TK { int token[]; };
 layout(std430, binding = 5) writeonly buffer SC { float score[]; };
-layout(push_constant) uniform P { uint off_x, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab; } p;
+layout(push_constant) uniform P { uint off_x, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk; } p;
 
 shared float red_v[gl_WorkGroupSize.x];
 shared uint red_i[gl_WorkGroupSize.x];
@@ -70,6 +71,8 @@ void main()
     uint n = nlive * p.vocab;
     for (uint c = t; c < n && take > 0; c += WG) {
         uint r = c / p.vocab, v = c - r * p.vocab;
+        if (p.no_unk != 0 && v == 1u)
+            continue; // <unk> forbidden (the paper's "no UNK" decoding)
         float sc = hs[p.off_hs + b * p.beam + r] + x[p.off_x + (b * p.beam + r) * p.vocab + v] - lse[r];
         if (!better(sc, c, bs[take - 1], bi[take - 1]))
             continue;

@@ -157,11 +157,12 @@ static void check_beam(th_env *env, const char *name)
                 src[(size_t)k * tx + t] = cJSON_GetArrayItem(sj, t)->valueint;
         }
         vknmt_translation all[16];
-        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, beams[bi], 0, all);
+        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false}, all);
         CHECK(s == VKNMT_OK, "%s beam %u: %s", name, beams[bi], vknmt_context_errmsg(env->ctx));
         for (uint32_t k = 0; k < nb && !th_failed(); k++) {
             vknmt_translation one;
-            s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k], beams[bi], 0, &one);
+            s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k],
+                                 &(vknmt_beam_options){beams[bi], 0, false}, &one);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
             const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens"), *al = cJSON_GetObjectItem(picked[k], "alignment");
             double want_lp = cJSON_GetObjectItem(picked[k], "logprob")->valuedouble;
@@ -191,6 +192,23 @@ static void check_beam(th_env *env, const char *name)
             CHECK(fabs(loss.loss + one.logprob) < 1e-4, "%s K=%u case %u: score %.6f but loss %.6f", name, beams[bi], k,
                   one.logprob, loss.loss);
             vknmt_translation_free(&one);
+        }
+        /* "no UNK" decoding: no <unk> in what it returns; with K = 1, where the
+         * unrestricted search chose none it changes nothing (with K > 1 a
+         * hypothesis with <unk> may have held a slot of the beam) */
+        vknmt_translation nounk[16];
+        s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, true}, nounk);
+        CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+        for (uint32_t k = 0; k < nb && !th_failed(); k++) {
+            bool had_unk = false, has_unk = false, ended = nounk[k].len && nounk[k].tokens[nounk[k].len - 1] == 3;
+            for (uint32_t i = 0; i < all[k].len; i++)
+                had_unk |= all[k].tokens[i] == 1;
+            for (uint32_t i = 0; i < nounk[k].len; i++)
+                has_unk |= nounk[k].tokens[i] == 1;
+            CHECK(!has_unk || !ended, "%s K=%u case %u: <unk> in a no-UNK output", name, beams[bi], k);
+            CHECK(had_unk || beams[bi] > 1 || (nounk[k].len == all[k].len && nounk[k].logprob == all[k].logprob),
+                  "%s K=%u case %u: no-UNK changed an output without <unk>", name, beams[bi], k);
+            vknmt_translation_free(&nounk[k]);
         }
         for (uint32_t k = 0; k < nb; k++)
             vknmt_translation_free(&all[k]);

@@ -19,8 +19,7 @@ typedef struct translator {
     vknmt_model *model;
     align_mode align;
     bool scores;
-    uint32_t beam;
-    float length_alpha;
+    vknmt_beam_options opt;
     FILE *out;
 } translator;
 
@@ -100,8 +99,8 @@ static int flush(translator *t, vknmt_source_line *lines, uint32_t n, vknmt_cli 
         }
     vknmt_status st = VKNMT_OK;
     if (live)
-        st = t->beam == 1 ? vknmt_model_greedy(t->model, live, tx, src, len, tr)
-                          : vknmt_model_beam(t->model, live, tx, src, len, t->beam, t->length_alpha, tr);
+        st = t->opt.beam == 1 && !t->opt.no_unk ? vknmt_model_greedy(t->model, live, tx, src, len, tr)
+                          : vknmt_model_beam(t->model, live, tx, src, len, &t->opt, tr);
     if (st != VKNMT_OK) {
         fprintf(stderr, "vknmt translate: %s\n", vknmt_context_errmsg(cli->ctx));
         rc = 1;
@@ -125,6 +124,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     const char *model_path = NULL, *in_path = NULL, *out_path = NULL;
     uint32_t batch = 32, beam = 12;
     float length_alpha = 0;
+    bool no_unk = false;
     translator t = {.align = ALIGN_NONE};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -140,6 +140,8 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             beam = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
         else if (!strcmp(o, "--length-penalty"))
             length_alpha = strtof(vknmt_cli_value(argc, argv, &i), NULL);
+        else if (!strcmp(o, "--no-unk"))
+            no_unk = true;
         else if (!strcmp(o, "--scores"))
             t.scores = true;
         else if (!strcmp(o, "--alignment")) {
@@ -155,7 +157,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         }
     }
     if (!model_path || batch == 0) {
-        fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--length-penalty A] [--batch N] [-i FILE] [-o FILE]\n"
+        fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--length-penalty A] [--no-unk] [--batch N] [-i FILE] [-o FILE]\n"
                         "                       [--alignment hard|soft] [--scores]\n");
         return 2;
     }
@@ -163,8 +165,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         fprintf(stderr, "vknmt translate: --beam %u: must be 1 .. 16 (1 is greedy)\n", beam);
         return 2;
     }
-    t.beam = beam;
-    t.length_alpha = length_alpha;
+    t.opt = (vknmt_beam_options){beam, length_alpha, no_unk};
     char err[1024];
     if (vknmt_model_file_load(model_path, &t.file, err, sizeof(err))) {
         fprintf(stderr, "vknmt translate: %s\n", err);
