@@ -25,13 +25,8 @@ typedef struct translator {
 
 static void write_translation(translator *t, const vknmt_source_line *l, const vknmt_translation *tr)
 {
-    uint32_t nout = tr && tr->len && tr->tokens[tr->len - 1] == 3 ? tr->len - 1 : tr ? tr->len : 0;
-    const char **words = calloc(nout ? nout : 1, sizeof(char *));
-    for (uint32_t i = 0; i < nout && words; i++)
-        words[i] = vknmt_vocab_token(t->file.tgt_vocab, tr->tokens[i]);
-    char *text = NULL;
-    if (!words || vknmt_detokenize(words, nout, &text) != VKNMT_OK)
-        text = NULL;
+    uint32_t nout = tr->len && tr->tokens[tr->len - 1] == 3 ? tr->len - 1 : tr->len;
+    char *text = vknmt_translation_text(tr, t->file.tgt_vocab);
     if (t->align == ALIGN_SOFT) {
         cJSON *o = cJSON_CreateObject(), *src = cJSON_AddArrayToObject(o, "source"),
               *outw = cJSON_AddArrayToObject(o, "output"), *al = cJSON_AddArrayToObject(o, "alignment");
@@ -39,27 +34,27 @@ static void write_translation(translator *t, const vknmt_source_line *l, const v
         for (uint32_t j = 0; j < l->ntok; j++)
             cJSON_AddItemToArray(src, cJSON_CreateString(l->tokens[j]));
         for (uint32_t i = 0; i < nout; i++)
-            cJSON_AddItemToArray(outw, cJSON_CreateString(words[i]));
+            cJSON_AddItemToArray(outw, cJSON_CreateString(vknmt_vocab_token(t->file.tgt_vocab, tr->tokens[i])));
         /* rows: output words (and </s>); columns: source words (and </s>) */
-        for (uint32_t i = 0; tr && i < tr->len; i++) {
+        for (uint32_t i = 0; i < tr->len; i++) {
             cJSON *row = cJSON_CreateArray();
             for (uint32_t j = 0; j < tr->src_len; j++)
                 cJSON_AddItemToArray(row, cJSON_CreateNumber((double)tr->alpha[(size_t)i * tr->src_len + j]));
             cJSON_AddItemToArray(al, row);
         }
         if (t->scores)
-            cJSON_AddNumberToObject(o, "score", tr ? tr->logprob : 0);
+            cJSON_AddNumberToObject(o, "score", tr->logprob);
         char *js = cJSON_PrintUnformatted(o);
         fprintf(t->out, "%s\n", js ? js : "{}");
         cJSON_free(js);
         cJSON_Delete(o);
     } else {
         if (t->scores)
-            fprintf(t->out, "%.6f\t", tr ? tr->logprob : 0.0);
+            fprintf(t->out, "%.6f\t", tr->logprob);
         fputs(text ? text : "", t->out);
         if (t->align == ALIGN_HARD) { /* Moses/Marian: source-target index pairs */
             fputs(" |||", t->out);
-            for (uint32_t i = 0; tr && i < nout; i++) {
+            for (uint32_t i = 0; i < nout; i++) {
                 uint32_t best = 0;
                 for (uint32_t j = 1; j < l->ntok; j++)
                     if (tr->alpha[(size_t)i * tr->src_len + j] > tr->alpha[(size_t)i * tr->src_len + best])
@@ -71,52 +66,24 @@ static void write_translation(translator *t, const vknmt_source_line *l, const v
         fputc('\n', t->out);
     }
     free(text);
-    free(words);
 }
 
 /* Decodes the non-empty, valid lines of a batch together and writes all of
  * them in input order. */
 static int flush(translator *t, vknmt_source_line *lines, uint32_t n, vknmt_cli *cli)
 {
-    uint32_t live = 0, tx = 1;
-    for (uint32_t k = 0; k < n; k++)
-        if (!lines[k].bad && lines[k].ntok) {
-            live++;
-            tx = lines[k].ntok + 1 > tx ? lines[k].ntok + 1 : tx;
-        }
-    int32_t *src = calloc((size_t)(live ? live : 1) * tx, sizeof(int32_t)), *len = calloc(live ? live : 1, sizeof(int32_t));
-    vknmt_translation *tr = calloc(live ? live : 1, sizeof(*tr));
-    int rc = 0;
-    if (!src || !len || !tr) {
-        fprintf(stderr, "vknmt translate: out of memory\n");
-        rc = 1;
-        goto done;
+    vknmt_translation *tr = calloc(n, sizeof(*tr));
+    if (!tr || vknmt_source_lines_decode(t->model, &t->opt, lines, n, tr) != VKNMT_OK) {
+        fprintf(stderr, "vknmt translate: %s\n", tr ? vknmt_context_errmsg(cli->ctx) : "out of memory");
+        free(tr);
+        return 1;
     }
-    for (uint32_t k = 0, i = 0; k < n; k++)
-        if (!lines[k].bad && lines[k].ntok) {
-            memcpy(src + (size_t)i * tx, lines[k].ids, (lines[k].ntok + 1) * sizeof(int32_t));
-            len[i++] = (int32_t)lines[k].ntok + 1;
-        }
-    vknmt_status st = VKNMT_OK;
-    if (live)
-        st = t->opt.beam == 1 && !t->opt.no_unk ? vknmt_model_greedy(t->model, live, tx, src, len, tr)
-                          : vknmt_model_beam(t->model, live, tx, src, len, &t->opt, tr);
-    if (st != VKNMT_OK) {
-        fprintf(stderr, "vknmt translate: %s\n", vknmt_context_errmsg(cli->ctx));
-        rc = 1;
-        goto done;
+    for (uint32_t k = 0; k < n; k++) {
+        write_translation(t, &lines[k], &tr[k]);
+        vknmt_translation_free(&tr[k]);
     }
-    for (uint32_t k = 0, i = 0; k < n; k++) {
-        bool decoded = !lines[k].bad && lines[k].ntok;
-        write_translation(t, &lines[k], decoded ? &tr[i] : NULL);
-        if (decoded)
-            vknmt_translation_free(&tr[i++]);
-    }
-done:
-    free(src);
-    free(len);
     free(tr);
-    return rc;
+    return 0;
 }
 
 int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rnnsearch.h"
 #include "tokenize.h"
 #include "vocab.h"
 
@@ -22,5 +23,15 @@ typedef struct vknmt_source_line {
 bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, char *text, size_t len,
                             vknmt_source_line *l, char *err, size_t err_size);
 void vknmt_source_line_free(vknmt_source_line *l);
+
+/* Decodes lines[0..n) (invalid or empty ones get an empty translation)
+ * with greedy decoding when opt->beam is 1 (and no_unk is off), else beam
+ * search; the batch must fit vknmt_model_max_decode_rows. tr has n entries. */
+vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_options *opt,
+                                       const vknmt_source_line *lines, uint32_t n, vknmt_translation *tr);
+
+/* The translation's words without the final </s>, detokenized (malloc'd);
+ * NULL when out of memory. */
+char *vknmt_translation_text(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab);
 
 #endif
