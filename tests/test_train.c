@@ -40,7 +40,7 @@ static int run(const char *args, char *err, size_t n)
 {
     char cmd[2048], errfile[128];
     snprintf(errfile, sizeof(errfile), "%s/stderr.txt", dir);
-    snprintf(cmd, sizeof(cmd), "%s %s > /dev/null 2> %s", VKNMT_BIN, args, errfile);
+    snprintf(cmd, sizeof(cmd), "%s %s 2> %s%s", VKNMT_BIN, args, errfile, strchr(args, '>') ? "" : " > /dev/null");
     int st = system(cmd);
     FILE *f = fopen(errfile, "r");
     size_t got = f ? fread(err, 1, n - 1, f) : 0;
@@ -298,10 +298,40 @@ static void test_translate(th_env *env)
     cleanup();
 }
 
+/* vknmt eval: the paper's numbers as JSON and the BLEU-by-length plot. */
+static void test_eval(th_env *env)
+{
+    (void)env;
+    CHECK(setup(), "temporary corpus");
+    char args[1024], err[4096];
+    snprintf(args, sizeof(args), COMMON " --steps 2 --out %s/e", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "train: %s", err);
+    snprintf(args, sizeof(args),
+             "eval -m %s/e/model.safetensors --src %s/train.src --ref %s/train.tgt --beam 2 --json --plot %s/p.png > "
+             "%s/eval.json",
+             dir, dir, dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "eval: %s", err);
+    char path[160], line[4096] = "";
+    snprintf(path, sizeof(path), "%s/eval.json", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f && fgets(line, sizeof(line), f), "no eval output");
+    fclose(f);
+    CHECK(strstr(line, "\"bleu\":") && strstr(line, "\"bleu_no_unk\":") && strstr(line, "\"bleu_by_length\":[") &&
+              strstr(line, "\"sentences\":300"),
+          "eval JSON: %s", line);
+    snprintf(path, sizeof(path), "%s/p.png", dir);
+    f = fopen(path, "rb");
+    unsigned char sig[8] = {0};
+    CHECK(f && fread(sig, 1, 8, f) == 8 && sig[1] == 'P' && sig[2] == 'N' && sig[3] == 'G', "no BLEU-by-length PNG");
+    fclose(f);
+    cleanup();
+}
+
 void th_register_train(void)
 {
     th_add("train", "resume_exact", test_resume_exact);
     th_add("train", "kill_anytime", test_kill_anytime);
     th_add("train", "bad_input", test_bad_input);
     th_add("train", "translate", test_translate);
+    th_add("train", "eval", test_eval);
 }

@@ -16,6 +16,7 @@ static void usage(FILE *out)
             "  train            train a model on parallel text (vknmt train --help)\n"
             "  translate        translate lines with a trained model (-m MODEL [--beam 12] [-i F] [-o F])\n"
             "  align            attention of one sentence as a PNG/SVG heatmap and terminal shading\n"
+            "  eval             BLEU (all, no-UNK, by length + plot) and speed of models on a test set\n"
             "  bleu             corpus BLEU as sacreBLEU computes it (-r REF [-r REF2] -i HYP [-lc])\n"
             "  grad             loss and gradient of one batch (--model P --batch B --out G),\n"
             "                   in the format of shared/ref/check_grads.py\n"
@@ -101,6 +102,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "devices") == 0)
         rc = vknmt_cmd_devices(&cli, sub_argc, sub_argv);
+    else if (strcmp(cmd, "eval") == 0)
+        rc = vknmt_cmd_eval(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "bleu") == 0)
         rc = vknmt_cmd_bleu(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "align") == 0)
