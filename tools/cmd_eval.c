@@ -99,7 +99,7 @@ static int translate_all(vknmt_model *model, const vknmt_beam_options *opt, vknm
             return 1;
         }
         for (uint32_t k = 0; k < m; k++) {
-            texts[at + k] = vknmt_translation_text(&tr[k], tv);
+            texts[at + k] = vknmt_translation_text(&tr[k], tv, NULL, NULL);
             *words += tr[k].len;
             vknmt_translation_free(&tr[k]);
         }

@@ -20,13 +20,15 @@ typedef struct translator {
     align_mode align;
     bool scores;
     vknmt_beam_options opt;
+    bool replace_unk;
+    vknmt_dict *dict; /* owned, or NULL */
     FILE *out;
 } translator;
 
 static void write_translation(translator *t, const vknmt_source_line *l, const vknmt_translation *tr)
 {
     uint32_t nout = tr->len && tr->tokens[tr->len - 1] == 3 ? tr->len - 1 : tr->len;
-    char *text = vknmt_translation_text(tr, t->file.tgt_vocab);
+    char *text = vknmt_translation_text(tr, t->file.tgt_vocab, t->replace_unk ? l : NULL, t->dict);
     if (t->align == ALIGN_SOFT) {
         cJSON *o = cJSON_CreateObject(), *src = cJSON_AddArrayToObject(o, "source"),
               *outw = cJSON_AddArrayToObject(o, "output"), *al = cJSON_AddArrayToObject(o, "alignment");
@@ -92,6 +94,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     uint32_t batch = 32, beam = 12;
     float length_alpha = 0;
     bool no_unk = false;
+    const char *dict_path = NULL;
     translator t = {.align = ALIGN_NONE};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -109,6 +112,10 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             length_alpha = strtof(vknmt_cli_value(argc, argv, &i), NULL);
         else if (!strcmp(o, "--no-unk"))
             no_unk = true;
+        else if (!strcmp(o, "--replace-unk"))
+            t.replace_unk = true;
+        else if (!strcmp(o, "--unk-dict"))
+            dict_path = vknmt_cli_value(argc, argv, &i);
         else if (!strcmp(o, "--scores"))
             t.scores = true;
         else if (!strcmp(o, "--alignment")) {
@@ -124,7 +131,8 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         }
     }
     if (!model_path || batch == 0) {
-        fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--length-penalty A] [--no-unk] [--batch N] [-i FILE] [-o FILE]\n"
+        fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--length-penalty A] [--no-unk] [--replace-unk]\n"
+                        "                       [--unk-dict F] [--batch N] [-i FILE] [-o FILE]\n"
                         "                       [--alignment hard|soft] [--scores]\n");
         return 2;
     }
@@ -134,8 +142,14 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     }
     t.opt = (vknmt_beam_options){beam, length_alpha, no_unk};
     char err[1024];
+    if (dict_path && vknmt_dict_load(dict_path, &t.dict, err, sizeof(err))) {
+        fprintf(stderr, "vknmt translate: %s\n", err);
+        return 1;
+    }
+    t.replace_unk |= t.dict != NULL;
     if (vknmt_model_file_load(model_path, &t.file, err, sizeof(err))) {
         fprintf(stderr, "vknmt translate: %s\n", err);
+        vknmt_dict_destroy(t.dict);
         return 1;
     }
     FILE *in = in_path ? fopen(in_path, "rb") : stdin;
@@ -204,5 +218,6 @@ done:
     vknmt_model_destroy(t.model);
     vknmt_tokenizer_destroy(t.tok);
     vknmt_train_resume_free(&t.file);
+    vknmt_dict_destroy(t.dict);
     return rc;
 }

@@ -1,5 +1,6 @@
 #include "source_line.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,15 +76,103 @@ vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_opti
     return s;
 }
 
-char *vknmt_translation_text(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab)
+struct vknmt_dict {
+    vknmt_vocab_counter *src; /* borrowed as a string -> index map */
+    char **tgt;               /* owned, by the source word's index */
+    uint32_t count, cap;
+};
+
+vknmt_status vknmt_dict_load(const char *path, vknmt_dict **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "cannot open the dictionary %s", path);
+        return VKNMT_ERR_IO;
+    }
+    vknmt_dict *d = calloc(1, sizeof(*d));
+    vknmt_status s = d ? vknmt_vocab_counter_create(&d->src) : VKNMT_ERR_OOM_HOST;
+    char *line = NULL;
+    size_t cap = 0;
+    uint64_t lineno = 0;
+    while (!s && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *save = NULL, *a = strtok_r(line, " \t\r\n", &save), *b = a ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+        if (!a)
+            continue; /* blank line */
+        if (!b || strtok_r(NULL, " \t\r\n", &save)) {
+            snprintf(err, err_size, "%s:%llu: expected \"source target\"", path, (unsigned long long)lineno);
+            s = VKNMT_ERR_INPUT;
+            break;
+        }
+        uint32_t type;
+        if ((s = vknmt_vocab_counter_add(d->src, a, &type)))
+            break;
+        if (type < d->count)
+            continue; /* the first entry of a word wins */
+        if (type >= d->cap) {
+            uint32_t nc = d->cap ? 2 * d->cap : 256;
+            char **t = realloc(d->tgt, nc * sizeof(char *));
+            if (!t) {
+                s = VKNMT_ERR_OOM_HOST;
+                break;
+            }
+            d->tgt = t;
+            d->cap = nc;
+        }
+        d->tgt[type] = strdup(b);
+        d->count = type + 1;
+    }
+    free(line);
+    fclose(f);
+    if (s) {
+        vknmt_dict_destroy(d);
+        return s;
+    }
+    *out = d;
+    return VKNMT_OK;
+}
+
+void vknmt_dict_destroy(vknmt_dict *d)
+{
+    if (!d)
+        return;
+    for (uint32_t i = 0; i < d->count; i++)
+        free(d->tgt[i]);
+    free(d->tgt);
+    vknmt_vocab_counter_destroy(d->src);
+    free(d);
+}
+
+/* The dictionary's translation of `word`, or NULL. */
+static const char *dict_lookup(const vknmt_dict *d, const char *word)
+{
+    for (uint32_t i = 0; d && i < d->count; i++) /* linear: only <unk> words are looked up */
+        if (strcmp(vknmt_vocab_counter_token(d->src, i), word) == 0)
+            return d->tgt[i];
+    return NULL;
+}
+
+char *vknmt_translation_text(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab,
+                             const vknmt_source_line *src, const vknmt_dict *dict)
 {
     uint32_t nout = tr->len && tr->tokens[tr->len - 1] == 3 ? tr->len - 1 : tr->len;
     const char **words = calloc(nout ? nout : 1, sizeof(char *));
     char *text = NULL;
     if (!words)
         return NULL;
-    for (uint32_t i = 0; i < nout; i++)
+    for (uint32_t i = 0; i < nout; i++) {
         words[i] = vknmt_vocab_token(tgt_vocab, tr->tokens[i]);
+        if (src && tr->tokens[i] == 1 && src->ntok && tr->alpha) {
+            const float *row = tr->alpha + (size_t)i * tr->src_len;
+            uint32_t best = 0;
+            for (uint32_t j = 1; j < src->ntok && j < tr->src_len; j++)
+                if (row[j] > row[best])
+                    best = j;
+            const char *copy = dict_lookup(dict, src->tokens[best]);
+            words[i] = copy ? copy : src->tokens[best];
+        }
+    }
     if (vknmt_detokenize(words, nout, &text) != VKNMT_OK)
         text = NULL;
     free(words);

@@ -30,8 +30,16 @@ void vknmt_source_line_free(vknmt_source_line *l);
 vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_options *opt,
                                        const vknmt_source_line *lines, uint32_t n, vknmt_translation *tr);
 
+/* A word-for-word dictionary for replacing <unk>: "source target" per line. */
+typedef struct vknmt_dict vknmt_dict;
+vknmt_status vknmt_dict_load(const char *path, vknmt_dict **out, char *err, size_t err_size);
+void vknmt_dict_destroy(vknmt_dict *d);
+
 /* The translation's words without the final </s>, detokenized (malloc'd);
- * NULL when out of memory. */
-char *vknmt_translation_text(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab);
+ * NULL when out of memory. With `src` given, each <unk> becomes the source
+ * word it attends to most (the </s> column excluded), looked up in `dict`
+ * when that has it: the paper's "copy" of unknown words. */
+char *vknmt_translation_text(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab,
+                             const vknmt_source_line *src, const vknmt_dict *dict);
 
 #endif
