@@ -91,34 +91,39 @@ static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t
 
 static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
 
-/* The best ended hypothesis: highest score, or score / len^alpha. */
-static const hyp *winner(const sentence *st, float length_alpha)
+static double hyp_key(const hyp *h, float length_alpha)
 {
-    const hyp *best = NULL;
-    double best_key = -INFINITY;
+    return length_alpha > 0 ? h->score / pow((double)h->len, length_alpha) : h->score;
+}
+
+/* Orders the ended hypotheses best first (ties: the one that ended first). */
+static void rank(const sentence *st, float length_alpha, uint32_t *order)
+{
     for (uint32_t i = 0; i < st->ndone; i++) {
-        const hyp *h = &st->done[i];
-        double key = length_alpha > 0 ? h->score / pow((double)h->len, length_alpha) : h->score;
-        if (!best || key > best_key) {
-            best = h;
-            best_key = key;
+        uint32_t j = i;
+        double k = hyp_key(&st->done[i], length_alpha);
+        while (j > 0 && hyp_key(&st->done[order[j - 1]], length_alpha) < k) {
+            order[j] = order[j - 1];
+            j--;
         }
+        order[j] = i;
     }
-    return best;
 }
 
 static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src,
                                 const int32_t *src_len, const vknmt_beam_options *o, bool no_unk,
                                 vknmt_translation *out)
 {
-    uint32_t beam = o->beam;
+    uint32_t beam = o->beam, nbest = o->nbest > 1 ? o->nbest : 1;
     float length_alpha = o->length_alpha;
+    memset(out, 0, (size_t)batch * nbest * sizeof(*out));
     memset(out, 0, batch * sizeof(*out));
     const vknmt_model_config *c = &m->cfg;
     if (batch == 0 || tx == 0)
         return vknmt_seq_fail(m->seq, VKNMT_ERR_SHAPE, "beam: empty batch");
-    if (beam < 1 || beam > MAX_BEAM)
-        return vknmt_seq_fail(m->seq, VKNMT_ERR_USAGE, "beam size %u: must be 1 .. %u", beam, MAX_BEAM);
+    if (beam < 1 || beam > MAX_BEAM || nbest > beam)
+        return vknmt_seq_fail(m->seq, VKNMT_ERR_USAGE, "beam size %u (n-best %u): must be 1 .. %u, n-best <= beam",
+                              beam, nbest, MAX_BEAM);
     uint32_t bk = batch * beam, steps = 0;
     /* every hypothesis row holds its sentence: the source replicated K times */
     int32_t *rsrc = malloc((size_t)bk * tx * sizeof(int32_t)), *rlen = malloc(bk * sizeof(int32_t)),
@@ -274,10 +279,13 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             }
         }
     }
-    for (uint32_t b = 0; b < batch; b++) {
-        const hyp *h = winner(&sts[b], length_alpha);
+    for (uint32_t b = 0; b < batch * nbest; b++) {
+        uint32_t order[MAX_BEAM], r = b % nbest;
+        const sentence *st = &sts[b / nbest];
+        rank(st, length_alpha, order);
+        const hyp *h = r < st->ndone ? &st->done[order[r]] : NULL;
         vknmt_translation *t = &out[b];
-        t->src_len = sts[b].src_len;
+        t->src_len = st->src_len;
         if (!h)
             continue;
         t->len = h->len;
@@ -299,7 +307,7 @@ done:
             hyp_free(&sts[b].done[j]);
     }
     if (s)
-        for (uint32_t b = 0; b < batch; b++)
+        for (uint32_t b = 0; b < batch * nbest; b++)
             vknmt_translation_free(&out[b]);
     free(rsrc);
     free(rlen);
@@ -320,14 +328,16 @@ vknmt_status vknmt_model_beam(vknmt_model *m, uint32_t batch, uint32_t tx, const
     if (s || !o->no_unk)
         return s;
     /* "no UNK" decoding that ended no hypothesis: allow <unk> after all */
+    uint32_t nb = o->nbest > 1 ? o->nbest : 1;
+    vknmt_translation again[MAX_BEAM];
     for (uint32_t b = 0; b < batch && !s; b++) {
-        if (out[b].len && out[b].tokens[out[b].len - 1] == 3)
+        const vknmt_translation *w = &out[b * nb];
+        if (w->len && w->tokens[w->len - 1] == 3)
             continue;
-        vknmt_translation again;
-        s = beam_search(m, 1, tx, src + (size_t)b * tx, &src_len[b], o, false, &again);
-        if (!s) {
-            vknmt_translation_free(&out[b]);
-            out[b] = again;
+        s = beam_search(m, 1, tx, src + (size_t)b * tx, &src_len[b], o, false, again);
+        for (uint32_t r = 0; r < nb && !s; r++) {
+            vknmt_translation_free(&out[b * nb + r]);
+            out[b * nb + r] = again[r];
         }
     }
     return s;

@@ -108,6 +108,9 @@ typedef struct vknmt_beam_options {
     float length_alpha; /* 0: summed log-probability; else divided by len^alpha */
     bool no_unk;        /* never emit <unk> (the paper's "no UNK" decoding), unless
                          * then no hypothesis of a sentence ends */
+    uint32_t nbest;     /* 0 or 1: the winner; N <= beam: the N best ended
+                         * hypotheses, best first, in out[b * N + r] (len 0 if
+                         * fewer ended) */
 } vknmt_beam_options;
 vknmt_status vknmt_model_beam(vknmt_model *model, uint32_t batch, uint32_t tx, const int32_t *src,
                               const int32_t *src_len, const vknmt_beam_options *opt, vknmt_translation *out);

@@ -157,12 +157,12 @@ static void check_beam(th_env *env, const char *name)
                 src[(size_t)k * tx + t] = cJSON_GetArrayItem(sj, t)->valueint;
         }
         vknmt_translation all[16];
-        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false}, all);
+        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, 1}, all);
         CHECK(s == VKNMT_OK, "%s beam %u: %s", name, beams[bi], vknmt_context_errmsg(env->ctx));
         for (uint32_t k = 0; k < nb && !th_failed(); k++) {
             vknmt_translation one;
             s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k],
-                                 &(vknmt_beam_options){beams[bi], 0, false}, &one);
+                                 &(vknmt_beam_options){beams[bi], 0, false, 1}, &one);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
             const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens"), *al = cJSON_GetObjectItem(picked[k], "alignment");
             double want_lp = cJSON_GetObjectItem(picked[k], "logprob")->valuedouble;
@@ -197,7 +197,7 @@ static void check_beam(th_env *env, const char *name)
          * unrestricted search chose none it changes nothing (with K > 1 a
          * hypothesis with <unk> may have held a slot of the beam) */
         vknmt_translation nounk[16];
-        s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, true}, nounk);
+        s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, true, 1}, nounk);
         CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
         for (uint32_t k = 0; k < nb && !th_failed(); k++) {
             bool had_unk = false, has_unk = false, ended = nounk[k].len && nounk[k].tokens[nounk[k].len - 1] == 3;
@@ -209,6 +209,21 @@ static void check_beam(th_env *env, const char *name)
             CHECK(had_unk || beams[bi] > 1 || (nounk[k].len == all[k].len && nounk[k].logprob == all[k].logprob),
                   "%s K=%u case %u: no-UNK changed an output without <unk>", name, beams[bi], k);
             vknmt_translation_free(&nounk[k]);
+        }
+        /* n-best: the first is the winner, then best first */
+        if (beams[bi] > 1) {
+            vknmt_translation nbl[16 * 3];
+            s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, 3}, nbl);
+            CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+            for (uint32_t k = 0; k < nb && !th_failed(); k++) {
+                CHECK(nbl[k * 3].len == all[k].len && nbl[k * 3].logprob == all[k].logprob, "%s case %u: n-best head",
+                      name, k);
+                for (uint32_t r = 1; r < 3; r++)
+                    CHECK(nbl[k * 3 + r].len == 0 || nbl[k * 3 + r].logprob <= nbl[k * 3 + r - 1].logprob,
+                          "%s case %u: n-best not in order", name, k);
+            }
+            for (uint32_t k = 0; k < nb * 3; k++)
+                vknmt_translation_free(&nbl[k]);
         }
         for (uint32_t k = 0; k < nb; k++)
             vknmt_translation_free(&all[k]);

@@ -157,7 +157,7 @@ static int eval_model(const char *path, char **src, char **ref, uint32_t n, uint
         clean[i] = !lines[i].bad && !has_unk(tok, file.tgt_vocab, &lines[i], ref[i]);
     memset(out, 0, sizeof(*out));
     out->path = path;
-    vknmt_beam_options opt = {beam, 0, false};
+    vknmt_beam_options opt = {beam, 0, false, 1};
     double t0 = now();
     if (translate_all(model, &opt, lines, n, file.tgt_vocab, hyps, &out->out_words, cli))
         goto done;

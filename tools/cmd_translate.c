@@ -51,7 +51,7 @@ static void write_translation(translator *t, const vknmt_source_line *l, const v
         cJSON_free(js);
         cJSON_Delete(o);
     } else {
-        if (t->scores)
+        if (t->scores && t->opt.nbest <= 1)
             fprintf(t->out, "%.6f\t", tr->logprob);
         fputs(text ? text : "", t->out);
         if (t->align == ALIGN_HARD) { /* Moses/Marian: source-target index pairs */
@@ -65,6 +65,8 @@ static void write_translation(translator *t, const vknmt_source_line *l, const v
                     fprintf(t->out, " %u-%u", best, i);
             }
         }
+        if (t->opt.nbest > 1)
+            fprintf(t->out, " ||| %.6f", tr->logprob);
         fputc('\n', t->out);
     }
     free(text);
@@ -72,18 +74,24 @@ static void write_translation(translator *t, const vknmt_source_line *l, const v
 
 /* Decodes the non-empty, valid lines of a batch together and writes all of
  * them in input order. */
-static int flush(translator *t, vknmt_source_line *lines, uint32_t n, vknmt_cli *cli)
+static int flush(translator *t, vknmt_source_line *lines, uint32_t n, uint64_t first_line, vknmt_cli *cli)
 {
-    vknmt_translation *tr = calloc(n, sizeof(*tr));
+    uint32_t nb = t->opt.nbest > 1 ? t->opt.nbest : 1;
+    vknmt_translation *tr = calloc((size_t)n * nb, sizeof(*tr));
     if (!tr || vknmt_source_lines_decode(t->model, &t->opt, lines, n, tr) != VKNMT_OK) {
         fprintf(stderr, "vknmt translate: %s\n", tr ? vknmt_context_errmsg(cli->ctx) : "out of memory");
         free(tr);
         return 1;
     }
-    for (uint32_t k = 0; k < n; k++) {
-        write_translation(t, &lines[k], &tr[k]);
-        vknmt_translation_free(&tr[k]);
-    }
+    for (uint32_t k = 0; k < n; k++)
+        for (uint32_t r = 0; r < nb; r++) {
+            vknmt_translation *x = &tr[(size_t)k * nb + r];
+            if (nb > 1 && (r == 0 || x->len)) /* Moses n-best: line ||| words ||| score */
+                fprintf(t->out, "%llu ||| ", (unsigned long long)(first_line + k));
+            if (nb == 1 || r == 0 || x->len)
+                write_translation(t, &lines[k], x);
+            vknmt_translation_free(x);
+        }
     free(tr);
     return 0;
 }
@@ -94,6 +102,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     uint32_t batch = 32, beam = 12;
     float length_alpha = 0;
     bool no_unk = false;
+    uint32_t nbest = 1;
     const char *dict_path = NULL;
     translator t = {.align = ALIGN_NONE};
     for (int i = 1; i < argc; i++) {
@@ -110,6 +119,8 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             beam = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
         else if (!strcmp(o, "--length-penalty"))
             length_alpha = strtof(vknmt_cli_value(argc, argv, &i), NULL);
+        else if (!strcmp(o, "--nbest"))
+            nbest = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
         else if (!strcmp(o, "--no-unk"))
             no_unk = true;
         else if (!strcmp(o, "--replace-unk"))
@@ -131,7 +142,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         }
     }
     if (!model_path || batch == 0) {
-        fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--length-penalty A] [--no-unk] [--replace-unk]\n"
+        fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--nbest N] [--length-penalty A] [--no-unk] [--replace-unk]\n"
                         "                       [--unk-dict F] [--batch N] [-i FILE] [-o FILE]\n"
                         "                       [--alignment hard|soft] [--scores]\n");
         return 2;
@@ -140,7 +151,11 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         fprintf(stderr, "vknmt translate: --beam %u: must be 1 .. 16 (1 is greedy)\n", beam);
         return 2;
     }
-    t.opt = (vknmt_beam_options){beam, length_alpha, no_unk};
+    if (nbest < 1 || nbest > beam) {
+        fprintf(stderr, "vknmt translate: --nbest %u: must be 1 .. the beam size (%u)\n", nbest, beam);
+        return 2;
+    }
+    t.opt = (vknmt_beam_options){beam, length_alpha, no_unk, nbest};
     char err[1024];
     if (dict_path && vknmt_dict_load(dict_path, &t.dict, err, sizeof(err))) {
         fprintf(stderr, "vknmt translate: %s\n", err);
@@ -191,7 +206,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             bad_input = true;
         }
         if (++n == batch) {
-            rc = flush(&t, lines, n, cli);
+            rc = flush(&t, lines, n, lineno - n, cli);
             for (uint32_t k = 0; k < n; k++)
                 vknmt_source_line_free(&lines[k]);
             n = 0;
@@ -201,7 +216,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         }
     }
     if (lines && rc == 0 && n)
-        rc = flush(&t, lines, n, cli);
+        rc = flush(&t, lines, n, lineno - n, cli);
     for (uint32_t k = 0; lines && k < n; k++)
         vknmt_source_line_free(&lines[k]);
     if (progress)

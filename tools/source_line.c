@@ -47,7 +47,8 @@ bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, char
 vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_options *opt,
                                        const vknmt_source_line *lines, uint32_t n, vknmt_translation *tr)
 {
-    memset(tr, 0, n * sizeof(*tr));
+    uint32_t nb = opt->nbest > 1 ? opt->nbest : 1;
+    memset(tr, 0, (size_t)n * nb * sizeof(*tr));
     uint32_t live = 0, tx = 1;
     for (uint32_t k = 0; k < n; k++)
         if (!lines[k].bad && lines[k].ntok) {
@@ -57,7 +58,7 @@ vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_opti
     if (!live)
         return VKNMT_OK;
     int32_t *src = calloc((size_t)live * tx, sizeof(int32_t)), *len = calloc(live, sizeof(int32_t));
-    vknmt_translation *got = calloc(live, sizeof(*got));
+    vknmt_translation *got = calloc((size_t)live * nb, sizeof(*got));
     vknmt_status s = src && len && got ? VKNMT_OK : VKNMT_ERR_OOM_HOST;
     for (uint32_t k = 0, i = 0; k < n && !s; k++)
         if (!lines[k].bad && lines[k].ntok) {
@@ -65,11 +66,13 @@ vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_opti
             len[i++] = (int32_t)lines[k].ntok + 1;
         }
     if (!s)
-        s = opt->beam == 1 && !opt->no_unk ? vknmt_model_greedy(model, live, tx, src, len, got)
-                                           : vknmt_model_beam(model, live, tx, src, len, opt, got);
+        s = opt->beam == 1 && !opt->no_unk && nb == 1 ? vknmt_model_greedy(model, live, tx, src, len, got)
+                                                      : vknmt_model_beam(model, live, tx, src, len, opt, got);
     for (uint32_t k = 0, i = 0; k < n && !s; k++)
-        if (!lines[k].bad && lines[k].ntok)
-            tr[k] = got[i++]; /* ownership moves */
+        if (!lines[k].bad && lines[k].ntok) {
+            memcpy(&tr[(size_t)k * nb], &got[(size_t)i * nb], nb * sizeof(*got)); /* ownership moves */
+            i++;
+        }
     free(src);
     free(len);
     free(got);

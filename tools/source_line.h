@@ -26,7 +26,8 @@ void vknmt_source_line_free(vknmt_source_line *l);
 
 /* Decodes lines[0..n) (invalid or empty ones get an empty translation)
  * with greedy decoding when opt->beam is 1 (and no_unk is off), else beam
- * search; the batch must fit vknmt_model_max_decode_rows. tr has n entries. */
+ * search; the batch must fit vknmt_model_max_decode_rows. tr has n entries,
+ * n * opt->nbest with an n-best list (line k's r-th best at k * nbest + r). */
 vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_options *opt,
                                        const vknmt_source_line *lines, uint32_t n, vknmt_translation *tr);
 
