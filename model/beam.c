@@ -4,8 +4,9 @@
  * 2 * len + 10 words, when the live ones join the ended. Each step is one
  * submission over all B * K hypotheses: state reordering, the decoder step,
  * the logits and the per-sentence top-k all run on the device; the host
- * reads back K (parent, word, score) triples per sentence and the step's
- * attention rows, and keeps the hypotheses' histories.
+ * reads back K (parent, word, score) triples per sentence per step and
+ * keeps the hypotheses' histories; every step's attention stays on the
+ * device and is read once at the end for the winners.
  *
  * The encoder runs on every hypothesis row (each source replicated K
  * times): simple, at K times the encoder's cost; encoding once and
@@ -27,7 +28,7 @@ static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 6,
 
 typedef struct hyp {
     int32_t *tokens; /* owned */
-    float *alpha;    /* owned, [len, src_len] */
+    uint32_t *rows;  /* owned: the device row whose attention emitted each token */
     uint32_t len;
     double score;
 } hyp;
@@ -42,22 +43,21 @@ typedef struct sentence {
 static void hyp_free(hyp *h)
 {
     free(h->tokens);
-    free(h->alpha);
+    free(h->rows);
     memset(h, 0, sizeof(*h));
 }
 
-/* parent's history + one word and its attention row. */
-static bool hyp_extend(const hyp *parent, int32_t token, double score, const float *alpha_row, uint32_t src_len,
-                       uint32_t cap, hyp *out)
+/* parent's history + one word, emitted by device row `row`. */
+static bool hyp_extend(const hyp *parent, int32_t token, double score, uint32_t row, uint32_t cap, hyp *out)
 {
     out->tokens = malloc(cap * sizeof(int32_t));
-    out->alpha = malloc((size_t)cap * src_len * sizeof(float));
-    if (!out->tokens || !out->alpha)
+    out->rows = malloc(cap * sizeof(uint32_t));
+    if (!out->tokens || !out->rows)
         return false;
     memcpy(out->tokens, parent->tokens, parent->len * sizeof(int32_t));
-    memcpy(out->alpha, parent->alpha, (size_t)parent->len * src_len * sizeof(float));
+    memcpy(out->rows, parent->rows, parent->len * sizeof(uint32_t));
     out->tokens[parent->len] = token;
-    memcpy(out->alpha + (size_t)parent->len * src_len, alpha_row, src_len * sizeof(float));
+    out->rows[parent->len] = row;
     out->len = parent->len + 1;
     out->score = score;
     return true;
@@ -130,11 +130,11 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             *dummy = malloc(2 * (size_t)bk * sizeof(int32_t));
     sentence *sts = calloc(batch, sizeof(sentence));
     float *hs = malloc(bk * sizeof(float)), *scores = malloc(bk * sizeof(float)),
-          *alpha = malloc((size_t)bk * tx * sizeof(float));
+          *alpha = NULL; /* every step's attention, read back once at the end */
     int32_t *ints = malloc((size_t)bk * 4 * sizeof(int32_t));
     uint32_t *lv = malloc(2 * (size_t)batch * sizeof(uint32_t));
     vknmt_status s = VKNMT_OK;
-    if (!rsrc || !rlen || !dummy || !sts || !hs || !scores || !alpha || !ints || !lv) {
+    if (!rsrc || !rlen || !dummy || !sts || !hs || !scores || !ints || !lv) {
         s = VKNMT_ERR_OOM_HOST;
         goto done;
     }
@@ -145,8 +145,8 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         sts[b].nlive = 1; /* the empty hypothesis */
         sts[b].live_row[0] = b * beam;
         sts[b].live[0].tokens = malloc(sizeof(int32_t));
-        sts[b].live[0].alpha = malloc(sizeof(float));
-        if (!sts[b].live[0].tokens || !sts[b].live[0].alpha) {
+        sts[b].live[0].rows = malloc(sizeof(uint32_t));
+        if (!sts[b].live[0].tokens || !sts[b].live[0].rows) {
             s = VKNMT_ERR_OOM_HOST;
             goto done;
         }
@@ -167,8 +167,9 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
                            m->chunk_rows);
         goto done;
     }
-    /* device inputs and outputs of a step: y, parent, live/take, hs; parent', token', score', alpha */
-    uint64_t need = 7 * (uint64_t)bk + 2 * batch + (uint64_t)bk * tx;
+    /* device inputs and outputs of a step: y, parent, live/take, hs; parent', token', score';
+     * the attention of every step [steps, bk, tx] */
+    uint64_t need = 7 * (uint64_t)bk + 2 * batch + (uint64_t)steps * bk * tx;
     if (need > m->dec_cap) {
         vknmt_buffer_destroy(m->dec_work);
         m->dec_work = NULL;
@@ -191,7 +192,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         goto done;
 
     vknmt_ws *w = &m->w;
-    uint32_t n = c->n;
+    uint32_t n = c->n, steps_run = 0;
     for (uint32_t step = 0; step < steps; step++) {
         /* this step's inputs: each sentence's live hypotheses in its first slots */
         bool any = false;
@@ -217,7 +218,8 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             goto done;
         vknmt_gemm_args proj = {.m = bk, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
-        vknmt_dec_step d = {step, w->tmp, w->s, w->adec, w->gdec, w->rhdec, w->ws, oal, w->ctx};
+        vknmt_dec_step d = {step, w->tmp, w->s, w->adec, w->gdec, w->rhdec, w->ws,
+                            vknmt_rows(oal, (uint64_t)step * bk, tx), w->ctx};
         /* reorder: each slot continues the state of its parent row */
         if ((s = bk > 1 ? vknmt_embed_gather(m->seq, w->s, bk, n, par, bk, w->tmp)
                         : vknmt_copy(m->seq, w->s, w->tmp, n)) || /* one row: its own parent */
@@ -232,12 +234,9 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             goto done;
         }
         if ((s = vknmt_seq_submit(m->seq)) || (s = vknmt_buffer_download(opa.buf, opa.off * 4, ints, 2 * (uint64_t)bk * 4)) ||
-            (s = vknmt_buffer_download(osc.buf, osc.off * 4, scores, bk * 4)) ||
-            (c->attention == VKNMT_ATTENTION_ADDITIVE &&
-             (s = vknmt_buffer_download(oal.buf, oal.off * 4, alpha, (uint64_t)bk * tx * 4))))
+            (s = vknmt_buffer_download(osc.buf, osc.off * 4, scores, bk * 4)))
             goto done;
-        if (c->attention == VKNMT_ATTENTION_NONE)
-            memset(alpha, 0, (size_t)bk * tx * sizeof(float));
+        steps_run = step + 1;
         /* ended hypotheses leave the beam; the rest are the next step's */
         for (uint32_t b = 0; b < batch; b++) {
             sentence *st = &sts[b];
@@ -252,7 +251,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
                     continue; /* fewer candidates than asked for */
                 const hyp *parent = &st->live[(uint32_t)prow - b * beam];
                 hyp h = {0};
-                if (!hyp_extend(parent, tok, scores[slot], alpha + (size_t)prow * tx, st->src_len, st->max_len, &h)) {
+                if (!hyp_extend(parent, tok, scores[slot], (uint32_t)prow, st->max_len, &h)) {
                     hyp_free(&h);
                     s = VKNMT_ERR_OOM_HOST;
                     goto done;
@@ -279,6 +278,13 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             }
         }
     }
+    if (c->attention == VKNMT_ATTENTION_ADDITIVE && steps_run) {
+        alpha = malloc((size_t)steps_run * bk * tx * sizeof(float));
+        if (!alpha || (s = vknmt_buffer_download(oal.buf, oal.off * 4, alpha, (uint64_t)steps_run * bk * tx * 4))) {
+            s = s ? s : VKNMT_ERR_OOM_HOST;
+            goto done;
+        }
+    }
     for (uint32_t b = 0; b < batch * nbest; b++) {
         uint32_t order[MAX_BEAM], r = b % nbest;
         const sentence *st = &sts[b / nbest];
@@ -291,13 +297,15 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         t->len = h->len;
         t->logprob = h->score;
         t->tokens = malloc((h->len ? h->len : 1) * sizeof(int32_t));
-        t->alpha = malloc(((size_t)h->len * t->src_len + 1) * sizeof(float));
+        t->alpha = calloc((size_t)h->len * t->src_len + 1, sizeof(float));
         if (!t->tokens || !t->alpha) {
             s = VKNMT_ERR_OOM_HOST;
             break;
         }
         memcpy(t->tokens, h->tokens, h->len * sizeof(int32_t));
-        memcpy(t->alpha, h->alpha, (size_t)h->len * t->src_len * sizeof(float));
+        for (uint32_t i = 0; alpha && i < h->len; i++) /* token i's attention: step i, its row */
+            memcpy(t->alpha + (size_t)i * t->src_len, alpha + ((size_t)i * bk + h->rows[i]) * tx,
+                   t->src_len * sizeof(float));
     }
 done:
     for (uint32_t b = 0; sts && b < batch; b++) {
