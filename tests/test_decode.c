@@ -48,17 +48,27 @@ static vknmt_model *load_model(th_env *env, const char *name)
     return model;
 }
 
-static void check_greedy(th_env *env, const char *name)
+/* The fixture's beam-search cases and its model on the device. */
+static bool open_fixture(th_env *env, const char *name, cJSON **root, vknmt_model **model)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/fixtures/%s.beam.json", th_shared_dir(), name);
     char *text = slurp(path);
-    CHECK(text, "cannot read %s", path);
-    cJSON *root = cJSON_Parse(text);
+    *root = text ? cJSON_Parse(text) : NULL;
     free(text);
-    CHECK(root, "%s: bad JSON", path);
-    vknmt_model *model = load_model(env, name);
-    CHECK(model, "%s: model: %s", name, vknmt_context_errmsg(env->ctx));
+    *model = *root ? load_model(env, name) : NULL;
+    if (!*model) {
+        cJSON_Delete(*root);
+        *root = NULL;
+    }
+    return *model != NULL;
+}
+
+static void check_greedy(th_env *env, const char *name)
+{
+    cJSON *root = NULL;
+    vknmt_model *model = NULL;
+    CHECK(open_fixture(env, name, &root, &model), "%s: fixture: %s", name, vknmt_context_errmsg(env->ctx));
     bool att = vknmt_model_config_get(model)->attention == VKNMT_ATTENTION_ADDITIVE;
 
     /* every beam-1 case, decoded together in one padded batch */
@@ -127,15 +137,9 @@ static void check_greedy(th_env *env, const char *name)
  * alone and all cases of one K together in a batch. */
 static void check_beam(th_env *env, const char *name)
 {
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/fixtures/%s.beam.json", th_shared_dir(), name);
-    char *text = slurp(path);
-    CHECK(text, "cannot read %s", path);
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    CHECK(root, "%s: bad JSON", path);
-    vknmt_model *model = load_model(env, name);
-    CHECK(model, "%s: model: %s", name, vknmt_context_errmsg(env->ctx));
+    cJSON *root = NULL;
+    vknmt_model *model = NULL;
+    CHECK(open_fixture(env, name, &root, &model), "%s: fixture: %s", name, vknmt_context_errmsg(env->ctx));
     bool att = vknmt_model_config_get(model)->attention == VKNMT_ATTENTION_ADDITIVE;
     static const uint32_t beams[2] = {1, 5};
     for (int bi = 0; bi < 2 && !th_failed(); bi++) {
