@@ -8,9 +8,8 @@
  * keeps the hypotheses' histories; every step's attention stays on the
  * device and is read once at the end for the winners.
  *
- * The encoder runs on every hypothesis row (each source replicated K
- * times): simple, at K times the encoder's cost; encoding once and
- * gathering the annotations is the known improvement. */
+ * The encoder runs once per sentence; its annotations, keys and s_0 are
+ * then copied to the sentence's K hypothesis rows. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +89,75 @@ static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t
 }
 
 static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
+
+/* out[r] = table[ids[r]] for r < n rows of dim floats; a one-row table is
+ * repeated (the gather kernel needs two rows). */
+static vknmt_status replicate(vknmt_seq *seq, vknmt_ref table, uint32_t rows, uint32_t dim, vknmt_ref ids, uint32_t n,
+                              vknmt_ref out)
+{
+    if (rows < 2)
+        return vknmt_copy2d(seq, table, 0, out, dim, n, dim);
+    return vknmt_embed_gather(seq, table, rows, dim, ids, n, out);
+}
+
+/* Runs the encoder once per sentence (batch rows), then copies each
+ * sentence's annotations, keys and s_0 to its `beam` hypothesis rows. The
+ * workspace is laid out for batch * beam rows; the copies go to its
+ * backward-pass tensors, which decoding does not use, and w->h / w->uh
+ * point there for the decoder's steps (model.c lays them out anew for the
+ * next batch). */
+static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uint32_t beam, const int32_t *src,
+                                const int32_t *src_len, const int32_t *rep_len)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    uint32_t bk = batch * beam, n = c->n;
+    int32_t *tm = malloc(((size_t)tx * batch + (size_t)tx * bk + bk) * sizeof(int32_t));
+    if (!tm)
+        return VKNMT_ERR_OOM_HOST;
+    int32_t *hid = tm + (size_t)tx * batch, *sid = hid + (size_t)tx * bk;
+    for (uint32_t t = 0; t < tx; t++)
+        for (uint32_t b = 0; b < batch; b++) {
+            tm[t * batch + b] = src[(size_t)b * tx + t];
+            for (uint32_t j = 0; j < beam; j++)
+                hid[(size_t)t * bk + b * beam + j] = (int32_t)(t * batch + b);
+        }
+    for (uint32_t r = 0; r < bk; r++)
+        sid[r] = (int32_t)(r / beam);
+    /* index tables in tensors decoding leaves unused: the embedding CSRs */
+    vknmt_status s;
+    if ((s = vknmt_buffer_upload(w->src.buf, w->src.off * 4, tm, (uint64_t)tx * batch * 4)) ||
+        (s = vknmt_buffer_upload(w->src_len.buf, w->src_len.off * 4, src_len, batch * 4)) ||
+        (s = vknmt_buffer_upload(w->src_order.buf, w->src_order.off * 4, hid, (uint64_t)tx * bk * 4)) ||
+        (s = vknmt_buffer_upload(w->tgt_order.buf, w->tgt_order.off * 4, sid, bk * 4))) {
+        free(tm);
+        return s;
+    }
+    free(tm);
+    m->b = batch;
+    s = vknmt_seq_begin(m->seq);
+    if (!s)
+        s = vknmt_model_record_encoder(m);
+    if (!s)
+        s = replicate(m->seq, w->h, tx * batch, 2 * n, w->src_order, tx * bk, w->dh);
+    if (!s && c->attention == VKNMT_ATTENTION_ADDITIVE)
+        s = replicate(m->seq, w->uh, tx * batch, c->na, w->src_order, tx * bk, w->duh);
+    if (!s)
+        s = replicate(m->seq, w->s, batch, n, w->tgt_order, bk, w->tmp);
+    if (!s)
+        s = vknmt_copy(m->seq, w->tmp, w->s, (uint64_t)bk * n);
+    vknmt_status s2 = vknmt_seq_recording(m->seq) ? vknmt_seq_submit(m->seq) : VKNMT_OK;
+    m->b = bk;
+    w->h = w->dh;
+    w->uh = w->duh;
+    if (s || (s = s2) || (s = vknmt_buffer_upload(w->src_len.buf, w->src_len.off * 4, rep_len, bk * 4)))
+        return s;
+    if (c->attention == VKNMT_ATTENTION_ADDITIVE)
+        return VKNMT_OK;
+    if ((s = vknmt_seq_begin(m->seq)) || (s = vknmt_encdec_context(m->seq, bk, tx, n, w->h, w->src_len, w->ctx)))
+        return s;
+    return vknmt_seq_submit(m->seq);
+}
 
 static double hyp_key(const hyp *h, float length_alpha)
 {
@@ -185,10 +253,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     for (uint32_t r = 0; r < bk; r++)
         ints[r] = (int32_t)steps; /* the decoder's GRU never masks a step */
     if ((s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, ints, bk * 4)) ||
-        (s = vknmt_seq_begin(m->seq)) || (s = vknmt_model_record_encoder(m)) ||
-        (c->attention == VKNMT_ATTENTION_NONE &&
-         (s = vknmt_encdec_context(m->seq, bk, tx, c->n, m->w.h, m->w.src_len, m->w.ctx))) ||
-        (s = vknmt_seq_submit(m->seq)))
+        (s = encode_once(m, batch, tx, beam, src, src_len, rlen)))
         goto done;
 
     vknmt_ws *w = &m->w;
