@@ -1,6 +1,9 @@
 /* vknmt bench: speed on the current device beside a yardstick measured in
  * the same process. */
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,13 +33,15 @@ static void bench_usage(void)
 {
     fprintf(stderr, "usage: vknmt bench gemm [--json]\n"
                     "       vknmt bench train [--json] [--preset small|paper|all] [--steps N] [--reference]\n"
-                    "                         [--src FILE --tgt FILE]\n");
+                    "                         [--src FILE --tgt FILE]\n"
+                    "       vknmt bench decode [--json] [--preset small|paper|all] [--sentences N] [--reference]\n");
 }
 
 int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
 {
     vknmt_bench_train_options to = {0};
-    bool json = false, train_args = false;
+    bool json = false, train_args = false, decode_args = false;
+    int sentences = 0;
     const char *what = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
@@ -56,6 +61,16 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
             }
             to.steps = (int)n;
             train_args = true;
+        } else if (strcmp(argv[i], "--sentences") == 0) {
+            const char *v = vknmt_cli_value(argc, argv, &i);
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 1000000) {
+                fprintf(stderr, "vknmt bench: --sentences wants a count >= 1, not '%s'\n", v);
+                return 2;
+            }
+            sentences = (int)n;
+            decode_args = true;
         } else if (strcmp(argv[i], "--src") == 0) {
             to.src = vknmt_cli_value(argc, argv, &i);
             train_args = true;
@@ -70,14 +85,16 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
             return 2;
         }
     }
-    bool gemm = what && strcmp(what, "gemm") == 0, train = what && strcmp(what, "train") == 0;
-    if ((!gemm && !train) || (gemm && train_args)) {
+    bool gemm = what && strcmp(what, "gemm") == 0, train = what && strcmp(what, "train") == 0,
+         decode = what && strcmp(what, "decode") == 0;
+    if ((!gemm && !train && !decode) || (gemm && (train_args || decode_args)) || (train && decode_args) ||
+        (decode && (to.steps || to.src || to.tgt))) {
         bench_usage();
         return 2;
     }
-    if (train && to.preset && strcmp(to.preset, "small") != 0 && strcmp(to.preset, "paper") != 0 &&
+    if ((train || decode) && to.preset && strcmp(to.preset, "small") != 0 && strcmp(to.preset, "paper") != 0 &&
         strcmp(to.preset, "all") != 0) {
-        fprintf(stderr, "vknmt bench train: --preset is small, paper or all, not '%s'\n", to.preset);
+        fprintf(stderr, "vknmt bench %s: --preset is small, paper or all, not '%s'\n", what, to.preset);
         return 2;
     }
     if (train && (!to.src) != (!to.tgt)) {
@@ -86,6 +103,11 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
     }
     if (!vknmt_cli_open(cli))
         return 1;
+    if (decode) {
+        vknmt_bench_decode_options dopt = {.json = json, .reference = to.reference, .preset = to.preset,
+                                           .sentences = sentences};
+        return vknmt_bench_decode(cli, &dopt, stdout);
+    }
     if (train) {
         to.json = json;
         return vknmt_bench_train(cli, &to, stdout);
@@ -107,3 +129,55 @@ void vknmt_bench_json_string(FILE *out, const char *s)
     cJSON_free(text);
     cJSON_Delete(j);
 }
+
+bool vknmt_bench_is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool vknmt_bench_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool vknmt_bench_find_shared(char *out, size_t size)
+{
+    const char *env = getenv("VKNMT_SHARED");
+    if (env && *env) {
+        snprintf(out, size, "%s", env);
+        return vknmt_bench_is_dir(out);
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            static const char *const up[] = {"/../../shared", "/../shared"};
+            for (size_t i = 0; i < sizeof(up) / sizeof(up[0]); i++) {
+                int len = snprintf(out, size, "%s%s", exe, up[i]);
+                if (len > 0 && (size_t)len < size && vknmt_bench_is_dir(out))
+                    return true;
+            }
+        }
+    }
+    static const char *const rel[] = {"shared", "../shared"};
+    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+        snprintf(out, size, "%s", rel[i]);
+        if (vknmt_bench_is_dir(out))
+            return true;
+    }
+    return false;
+}
+
+void vknmt_bench_json_number(FILE *out, double v, const char *fmt)
+{
+    if (isfinite(v))
+        fprintf(out, fmt, v);
+    else
+        fputs("null", out);
+}
+

@@ -29,10 +29,31 @@ typedef struct vknmt_bench_train_options {
 typedef struct vknmt_cli vknmt_cli;
 int vknmt_bench_train(vknmt_cli *cli, const vknmt_bench_train_options *opt, FILE *out);
 
+typedef struct vknmt_bench_decode_options {
+    bool json;
+    bool reference;     /* run shared/ref/bench_cpu.py --no-train now, else its recorded figures */
+    const char *preset; /* "small" (NULL), "paper" or "all" */
+    int sentences;      /* first N test sentences; 0 = 200 */
+    const char *test;   /* NULL = shared/data/bible-es-en/test.es */
+} vknmt_bench_decode_options;
+
+/* Greedy and beam (1, 5, 12) decoding at batch 1 and 64 plus the latency of
+ * one 25-word sentence, beside the reference's decoding figures. */
+int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *opt, FILE *out);
+
 /* qsort comparator for doubles, ascending. */
 int vknmt_bench_cmp_double(const void *a, const void *b);
 /* Writes `s` as a JSON string (quoted and escaped, by cJSON). */
 void vknmt_bench_json_string(FILE *out, const char *s);
+
+/* Regular file / directory exists. */
+bool vknmt_bench_is_file(const char *path);
+bool vknmt_bench_is_dir(const char *path);
+/* shared/ (the corpus, the reference): $VKNMT_SHARED, else beside the
+ * checkout of the binary, else ./shared or ../shared. */
+bool vknmt_bench_find_shared(char *out, size_t size);
+/* A number in JSON: printf'd with fmt, or null when not finite. */
+void vknmt_bench_json_number(FILE *out, double v, const char *fmt);
 
 /* Wall-clock seconds from a monotonic clock. */
 double vknmt_bench_now(void);

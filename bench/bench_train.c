@@ -44,59 +44,8 @@ typedef struct train_result {
     bool ref_measured;
 } train_result;
 
-static bool is_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static bool is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* The shared/ folder: $VKNMT_SHARED, else beside the checkout the binary was
  * built in (build-dir/vknmt -> ../../shared), else ./shared or ../shared. */
-static bool find_shared(char *out, size_t size)
-{
-    const char *env = getenv("VKNMT_SHARED");
-    if (env && *env) {
-        snprintf(out, size, "%s", env);
-        return is_dir(out);
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            static const char *const up[] = {"/../../shared", "/../shared"};
-            for (size_t i = 0; i < sizeof(up) / sizeof(up[0]); i++) {
-                int len = snprintf(out, size, "%s%s", exe, up[i]);
-                if (len > 0 && (size_t)len < size && is_dir(out))
-                    return true;
-            }
-        }
-    }
-    static const char *const rel[] = {"shared", "../shared"};
-    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-        snprintf(out, size, "%s", rel[i]);
-        if (is_dir(out))
-            return true;
-    }
-    return false;
-}
-
-static void json_number(FILE *out, double v, const char *fmt)
-{
-    if (isfinite(v))
-        fprintf(out, fmt, v);
-    else
-        fputs("null", out);
-}
-
 /* Runs `python3 bench_cpu.py --preset P --no-decode` from the reference's
  * folder, echoes its lines to stderr, and returns its "TRAIN median N
  * target tok/s" (NAN when it failed). */
@@ -252,15 +201,15 @@ static void print_result(FILE *out, bool json, const vknmt_caps *caps, const pre
         }
         fprintf(out, ",\"warmup\":%d,\"steps\":%d,\"tokens\":%llu,\"tokens_per_s\":", p->warmup, p->steps,
                 (unsigned long long)r->tokens);
-        json_number(out, r->ok ? r->tokens_per_s : NAN, "%.1f");
+        vknmt_bench_json_number(out, r->ok ? r->tokens_per_s : NAN, "%.1f");
         fprintf(out, ",\"step_ms\":");
-        json_number(out, r->ok ? r->step_ms : NAN, "%.1f");
+        vknmt_bench_json_number(out, r->ok ? r->step_ms : NAN, "%.1f");
         fprintf(out, ",\"dispatches\":%llu,\"barriers\":%llu,\"peak_device_mb\":%.1f,\"fits_2gib\":%s",
                 (unsigned long long)r->dispatches, (unsigned long long)r->barriers, r->peak_mb, fits ? "true" : "false");
         fprintf(out, ",\"reference_tokens_per_s\":");
-        json_number(out, ref, "%.1f");
+        vknmt_bench_json_number(out, ref, "%.1f");
         fprintf(out, ",\"reference\":\"%s\",\"ratio\":", r->ref_measured ? "measured" : "recorded");
-        json_number(out, ratio, "%.4f");
+        vknmt_bench_json_number(out, ratio, "%.4f");
         fprintf(out, "}\n");
     } else if (!r->ok) {
         fprintf(out, "%-6s %5d  FAILED: %s (device memory peak %.0f MiB)\n", p->name, TRAIN_BATCH, r->error,
@@ -299,7 +248,7 @@ int vknmt_bench_train(vknmt_cli *cli, const vknmt_bench_train_options *o, FILE *
 {
     const vknmt_caps *caps = vknmt_context_caps(cli->ctx);
     char shared[PATH_MAX] = "", src[PATH_MAX], tgt[PATH_MAX], data_dir[PATH_MAX], ref_dir[PATH_MAX + 8];
-    bool have_shared = find_shared(shared, sizeof(shared));
+    bool have_shared = vknmt_bench_find_shared(shared, sizeof(shared));
     if (o->src)
         snprintf(src, sizeof(src), "%s", o->src);
     else
@@ -308,7 +257,7 @@ int vknmt_bench_train(vknmt_cli *cli, const vknmt_bench_train_options *o, FILE *
         snprintf(tgt, sizeof(tgt), "%s", o->tgt);
     else
         snprintf(tgt, sizeof(tgt), "%s/data/bible-es-en/train.en", shared);
-    if (!is_file(src) || !is_file(tgt)) {
+    if (!vknmt_bench_is_file(src) || !vknmt_bench_is_file(tgt)) {
         fprintf(stderr,
                 "vknmt bench train: corpus not found (%s, %s): set VKNMT_SHARED to the shared/ folder or give "
                 "--src and --tgt\n",
@@ -322,7 +271,7 @@ int vknmt_bench_train(vknmt_cli *cli, const vknmt_bench_train_options *o, FILE *
     else
         snprintf(data_dir, sizeof(data_dir), ".");
     snprintf(ref_dir, sizeof(ref_dir), "%s/ref", shared);
-    if (o->reference && (!have_shared || !is_dir(ref_dir))) {
+    if (o->reference && (!have_shared || !vknmt_bench_is_dir(ref_dir))) {
         fprintf(stderr, "vknmt bench train: --reference needs shared/ref (set VKNMT_SHARED)\n");
         return 1;
     }

@@ -1,0 +1,426 @@
+/* vknmt bench decode: greedy and beam-search decoding speed of RNNsearch
+ * (the spec's random initialisation, vocabularies from the training corpus)
+ * on the first N sentences of the test set, beside the PyTorch reference's
+ * decoding measurement (shared/ref/bench_cpu.py --no-train), run in the same
+ * process tree or as recorded in its README.
+ *
+ * The random model never emits </s>: here every sentence decodes to its
+ * length limit, 2 * src_len + 10 words, while the reference decodes each for
+ * exactly its reference length (about 24 words). Words/s is the comparable
+ * figure; sentences/s is printed beside the mean output length. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "corpus.h"
+#include "rnnsearch.h"
+#include "source_line.h"
+
+#define DEC_SEED 1234
+#define DEC_MAX_LEN 50
+#define DEC_BATCH 64
+#define LAT_RUNS 5
+
+typedef struct dec_plan {
+    const char *name;
+    /* shared/ref/README.md, "Measured CPU throughput" (small): sent/s of
+     * greedy b=1, greedy b=80, beam 5, beam 12 (batch 1); plain = 2 torch
+     * threads as asked, tuned = --thp, 1 thread. Mean 24.2 steps/sentence. */
+    double plain[4], tuned[4];
+} dec_plan;
+
+static const dec_plan plans[] = {
+    {"small", {7.6, 45, 4.4, 2.8}, {32.5, 245, 18.8, 11.6}},
+    {"paper", {NAN, NAN, NAN, NAN}, {NAN, NAN, NAN, NAN}},
+};
+#define RECORDED_STEPS 24.2
+
+/* The reference's four decoding figures (sent/s and target steps/s):
+ * greedy batch 1, greedy batch B, beam 5, beam 12 (batch 1). */
+typedef struct ref_decode {
+    double sent[4], steps[4];
+    bool ok;
+} ref_decode;
+
+static void run_reference(const char *ref_dir, const char *data_dir, const char *preset, int n, int batch,
+                          ref_decode *r)
+{
+    for (int i = 0; i < 4; i++)
+        r->sent[i] = r->steps[i] = NAN;
+    char cmd[PATH_MAX * 2 + 512];
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && /usr/bin/python3 bench_cpu.py --preset %s --no-train --threads 2 --decode-n %d "
+             "--decode-batch %d --data '%s' 2>&1",
+             ref_dir, preset, n, batch, data_dir);
+    fprintf(stderr, "reference: %s\n", cmd);
+    FILE *pipe = popen(cmd, "r");
+    if (!pipe) {
+        fprintf(stderr, "reference: cannot start: %s\n", strerror(errno));
+        return;
+    }
+    char line[1024], greedy_b[64];
+    snprintf(greedy_b, sizeof(greedy_b), "greedy batch %d", batch);
+    const char *names[4] = {"greedy batch 1", greedy_b, "beam 5 batch 1", "beam 12 batch 1"};
+    while (fgets(line, sizeof(line), pipe)) {
+        fprintf(stderr, "  ref| %s", line);
+        const char *m = strstr(line, "DECODE ");
+        if (!m)
+            continue;
+        m += 7;
+        for (int i = 0; i < 4; i++) {
+            size_t len = strlen(names[i]);
+            if (strncmp(m, names[i], len) == 0 && m[len] == ' ') {
+                double sps, stps;
+                if (sscanf(m + len, " %lf sent/s (%lf", &sps, &stps) == 2) {
+                    r->sent[i] = sps;
+                    r->steps[i] = stps;
+                }
+            }
+        }
+    }
+    int st = pclose(pipe);
+    if (st != 0)
+        fprintf(stderr, "reference: exited with status %d\n", st);
+    r->ok = st == 0 && isfinite(r->sent[0]) && isfinite(r->sent[2]) && isfinite(r->sent[3]);
+}
+
+typedef struct dec_row {
+    uint32_t beam, batch;
+    bool ok;
+    double seconds, sent_per_s, words_per_s, mean_words;
+    double dispatches_per_step; /* greedy only (one submission); NAN otherwise */
+    int ref_index;              /* into ref_decode / the recorded figures */
+} dec_row;
+
+/* Sorting helper: indices by source length (qsort has no context). */
+static const vknmt_source_line *sort_lines;
+static int cmp_index_len(const void *a, const void *b)
+{
+    uint32_t x = sort_lines[*(const uint32_t *)a].ntok, y = sort_lines[*(const uint32_t *)b].ntok;
+    return (x > y) - (x < y);
+}
+
+/* Decodes lines in order (indices idx[0..n)) in chunks of `batch`; adds the
+ * output words; fills dispatches per step of the last greedy call. */
+static vknmt_status decode_all(vknmt_model *model, const vknmt_beam_options *opt, const vknmt_source_line *lines,
+                               const uint32_t *idx, uint32_t n, uint32_t batch, uint64_t *words, double *disp_step)
+{
+    vknmt_source_line *chunk = malloc((size_t)batch * sizeof(*chunk));
+    vknmt_translation *tr = calloc(batch, sizeof(*tr));
+    if (!chunk || !tr) {
+        free(chunk);
+        free(tr);
+        return VKNMT_ERR_OOM_HOST;
+    }
+    vknmt_status s = VKNMT_OK;
+    for (uint32_t k = 0; k < n && !s; k += batch) {
+        uint32_t b = n - k < batch ? n - k : batch;
+        for (uint32_t i = 0; i < b; i++)
+            chunk[i] = lines[idx[k + i]];
+        s = vknmt_source_lines_decode(model, opt, chunk, b, tr);
+        uint32_t maxlen = 0;
+        for (uint32_t i = 0; i < b; i++) {
+            *words += tr[i].len;
+            maxlen = tr[i].len > maxlen ? tr[i].len : maxlen;
+            vknmt_translation_free(&tr[i]);
+        }
+        if (!s && disp_step && maxlen)
+            *disp_step = (double)vknmt_model_last_stats(model).dispatches / maxlen;
+    }
+    free(chunk);
+    free(tr);
+    return s;
+}
+
+int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE *out)
+{
+    char shared[PATH_MAX] = "", src[PATH_MAX + 32], tgt[PATH_MAX + 32], test[PATH_MAX + 32],
+         data_dir[PATH_MAX + 32], ref_dir[PATH_MAX + 8];
+    bool have_shared = vknmt_bench_find_shared(shared, sizeof(shared));
+    snprintf(data_dir, sizeof(data_dir), "%s/data/bible-es-en", shared);
+    snprintf(src, sizeof(src), "%s/data/bible-es-en/train.es", shared);
+    snprintf(tgt, sizeof(tgt), "%s/data/bible-es-en/train.en", shared);
+    if (o->test)
+        snprintf(test, sizeof(test), "%s", o->test);
+    else
+        snprintf(test, sizeof(test), "%s/data/bible-es-en/test.es", shared);
+    if (!vknmt_bench_is_file(src) || !vknmt_bench_is_file(tgt) || !vknmt_bench_is_file(test)) {
+        fprintf(stderr, "vknmt bench decode: corpus not found (%s, %s, %s): set VKNMT_SHARED to the shared/ folder\n",
+                src, tgt, test);
+        return 1;
+    }
+    snprintf(ref_dir, sizeof(ref_dir), "%s/ref", shared);
+    if (o->reference && (!have_shared || !vknmt_bench_is_dir(ref_dir))) {
+        fprintf(stderr, "vknmt bench decode: --reference needs shared/ref (set VKNMT_SHARED)\n");
+        return 1;
+    }
+    int nsent = o->sentences > 0 ? o->sentences : 200;
+    int rc = 0, ran = 0;
+    for (size_t pi = 0; pi < sizeof(plans) / sizeof(plans[0]); pi++) {
+        const dec_plan *p = &plans[pi];
+        const char *want = o->preset ? o->preset : "small";
+        if (strcmp(want, "all") != 0 && strcmp(want, p->name) != 0)
+            continue;
+        if (ran++) {
+            uint32_t index = vknmt_context_caps(cli->ctx)->info.index;
+            vknmt_context_destroy(cli->ctx);
+            cli->ctx = NULL;
+            if (vknmt_context_create(cli->inst, index, NULL, &cli->ctx) != VKNMT_OK) {
+                fprintf(stderr, "vknmt bench decode: cannot reopen device %u\n", index);
+                return 1;
+            }
+        }
+        vknmt_context *ctx = cli->ctx;
+        const vknmt_caps *caps = vknmt_context_caps(ctx);
+        vknmt_model_config cfg;
+        char err[512];
+        if (vknmt_config_preset(p->name, &cfg)) {
+            fprintf(stderr, "vknmt bench decode: no preset %s\n", p->name);
+            return 1;
+        }
+        vknmt_corpus_options co = {.tok = {.lowercase = false, .pretokenized = true},
+                                   .max_len = DEC_MAX_LEN,
+                                   .src_vocab_size = cfg.vs,
+                                   .tgt_vocab_size = cfg.vt};
+        vknmt_corpus *corpus = NULL;
+        if (vknmt_corpus_load(src, tgt, &co, &corpus, err, sizeof(err))) {
+            fprintf(stderr, "vknmt bench decode: corpus: %s\n", err);
+            return 1;
+        }
+        vknmt_tokenizer *tok = NULL;
+        if (vknmt_tokenizer_create(&co.tok, &tok)) {
+            vknmt_corpus_destroy(corpus);
+            return 1;
+        }
+        /* the first N non-empty lines of the test set */
+        vknmt_source_line *lines = calloc((size_t)nsent, sizeof(*lines));
+        uint32_t n = 0;
+        uint64_t src_words = 0;
+        FILE *f = fopen(test, "r");
+        char *buf = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while (f && lines && n < (uint32_t)nsent && (len = getline(&buf, &cap, f)) >= 0) {
+            vknmt_source_line l;
+            if (!vknmt_source_line_read(tok, vknmt_corpus_src_vocab(corpus), buf, (size_t)len, &l, err, sizeof(err)) ||
+                !l.ntok) {
+                vknmt_source_line_free(&l);
+                continue;
+            }
+            src_words += l.ntok;
+            lines[n++] = l;
+        }
+        free(buf);
+        if (f)
+            fclose(f);
+        vknmt_tokenizer_destroy(tok);
+        if (!n) {
+            fprintf(stderr, "vknmt bench decode: no sentence read from %s\n", test);
+            vknmt_corpus_destroy(corpus);
+            free(lines);
+            return 1;
+        }
+
+        vknmt_model *model = NULL;
+        vknmt_status s = vknmt_model_create(ctx, &cfg, &model);
+        float *flat = NULL;
+        if (!s) {
+            const vknmt_param_layout *lay = vknmt_model_layout(model);
+            flat = malloc(lay->total * sizeof(float));
+            if (!flat)
+                s = VKNMT_ERR_OOM_HOST;
+            else {
+                vknmt_params_init(lay, DEC_SEED, flat);
+                s = vknmt_model_params_upload(model, flat);
+            }
+            free(flat);
+        }
+        uint32_t *order = malloc(n * sizeof(uint32_t)), *sorted = malloc(n * sizeof(uint32_t));
+        for (uint32_t i = 0; order && sorted && i < n; i++)
+            order[i] = sorted[i] = i;
+        sort_lines = lines;
+        if (sorted)
+            qsort(sorted, n, sizeof(uint32_t), cmp_index_len);
+        if (!order || !sorted)
+            s = VKNMT_ERR_OOM_HOST;
+
+        uint32_t maxrows = s ? 0 : vknmt_model_max_decode_rows(model);
+        static const uint32_t beams[3] = {1, 5, 12};
+        dec_row rows[6];
+        int nrows = 0;
+        for (int bi = 0; bi < 3 && !s; bi++)
+            for (int wi = 0; wi < 2 && !s; wi++) {
+                uint32_t beam = beams[bi], batch = wi == 0 ? 1 : DEC_BATCH;
+                if (batch * beam > maxrows)
+                    batch = maxrows / beam ? maxrows / beam : 1;
+                if (wi == 1 && batch == 1)
+                    continue;
+                dec_row *r = &rows[nrows++];
+                memset(r, 0, sizeof(*r));
+                r->beam = beam;
+                r->batch = batch;
+                r->dispatches_per_step = NAN;
+                r->ref_index = beam == 1 ? (batch == 1 ? 0 : 1) : beam == 5 ? 2 : 3;
+                vknmt_beam_options bo = {.beam = beam};
+                const uint32_t *idx = batch == 1 ? order : sorted;
+                uint64_t words = 0;
+                /* warm-up: one call of the batch's size (pipelines, buffers) */
+                uint32_t wn = batch < n ? batch : n;
+                if ((s = decode_all(model, &bo, lines, idx + (n - wn), wn, batch, &words, NULL)))
+                    break;
+                words = 0;
+                double t0 = vknmt_bench_now();
+                s = decode_all(model, &bo, lines, idx, n, batch, &words, beam == 1 ? &r->dispatches_per_step : NULL);
+                double dt = vknmt_bench_now() - t0;
+                if (s)
+                    break;
+                r->ok = true;
+                r->seconds = dt;
+                r->sent_per_s = n / dt;
+                r->words_per_s = (double)words / dt;
+                r->mean_words = (double)words / n;
+                fprintf(stderr, "  %s beam %2u batch %2u: %u sentences, %llu words, %.2fs\n", p->name, beam, batch, n,
+                        (unsigned long long)words, dt);
+            }
+
+        /* latency of one sentence of 24..26 words */
+        int lat_line = -1;
+        for (uint32_t i = 0; i < n; i++)
+            if (lines[i].ntok >= 24 && lines[i].ntok <= 26) {
+                lat_line = (int)i;
+                break;
+            }
+        double lat_ms[3] = {NAN, NAN, NAN}, lat_words[3] = {0};
+        for (int bi = 0; bi < 3 && !s && lat_line >= 0; bi++) {
+            vknmt_beam_options bo = {.beam = beams[bi]};
+            double ms[LAT_RUNS];
+            uint32_t one = (uint32_t)lat_line;
+            uint64_t words = 0;
+            if ((s = decode_all(model, &bo, lines, &one, 1, 1, &words, NULL)))
+                break;
+            for (int k = 0; k < LAT_RUNS && !s; k++) {
+                words = 0;
+                double t0 = vknmt_bench_now();
+                s = decode_all(model, &bo, lines, &one, 1, 1, &words, NULL);
+                ms[k] = (vknmt_bench_now() - t0) * 1e3;
+            }
+            qsort(ms, LAT_RUNS, sizeof(double), vknmt_bench_cmp_double);
+            lat_ms[bi] = ms[LAT_RUNS / 2];
+            lat_words[bi] = (double)words;
+        }
+        if (s) {
+            fprintf(stderr, "vknmt bench decode: %s: %s: %s\n", p->name, vknmt_status_name(s),
+                    vknmt_context_errmsg(ctx));
+            rc = 1;
+        }
+
+        ref_decode ref = {0};
+        for (int i = 0; i < 4; i++) {
+            ref.sent[i] = p->plain[i];
+            ref.steps[i] = p->plain[i] * RECORDED_STEPS;
+        }
+        bool measured = false;
+        if (o->reference) {
+            uint32_t rb = DEC_BATCH;
+            for (int i = 0; i < nrows; i++)
+                if (rows[i].beam == 1 && rows[i].batch > 1)
+                    rb = rows[i].batch;
+            run_reference(ref_dir, data_dir, p->name, nsent, (int)rb, &ref);
+            measured = ref.ok;
+            if (!measured)
+                rc = 1;
+        }
+
+        if (o->json) {
+            for (int i = 0; i < nrows; i++) {
+                const dec_row *r = &rows[i];
+                double rs = ref.sent[r->ref_index], rw = ref.steps[r->ref_index];
+                fprintf(out, "{\"bench\":\"decode\",\"device\":");
+                vknmt_bench_json_string(out, caps->info.name);
+                fprintf(out, ",\"preset\":\"%s\",\"sentences\":%u,\"beam\":%u,\"batch\":%u,\"ok\":%s", p->name, n,
+                        r->beam, r->batch, r->ok ? "true" : "false");
+                fprintf(out, ",\"seconds\":%.3f,\"sent_per_s\":%.3f,\"words_per_s\":%.1f,\"mean_out_words\":%.2f",
+                        r->seconds, r->sent_per_s, r->words_per_s, r->mean_words);
+                fprintf(out, ",\"dispatches_per_step\":");
+                vknmt_bench_json_number(out, r->dispatches_per_step, "%.1f");
+                fprintf(out, ",\"reference\":\"%s\",\"reference_sent_per_s\":", measured ? "measured" : "recorded");
+                vknmt_bench_json_number(out, rs, "%.3f");
+                fprintf(out, ",\"reference_words_per_s\":");
+                vknmt_bench_json_number(out, rw, "%.1f");
+                fprintf(out, ",\"ratio_sent\":");
+                vknmt_bench_json_number(out, r->sent_per_s / rs, "%.4f");
+                fprintf(out, ",\"ratio_words\":");
+                vknmt_bench_json_number(out, r->words_per_s / rw, "%.4f");
+                fprintf(out, "}\n");
+            }
+            for (int bi = 0; bi < 3; bi++) {
+                fprintf(out, "{\"bench\":\"decode_latency\",\"preset\":\"%s\",\"beam\":%u,\"src_words\":%d,"
+                             "\"out_words\":%.0f,\"runs\":%d,\"median_ms\":",
+                        p->name, beams[bi], lat_line >= 0 ? (int)lines[lat_line].ntok : 0, lat_words[bi], LAT_RUNS);
+                vknmt_bench_json_number(out, lat_ms[bi], "%.1f");
+                fprintf(out, "}\n");
+            }
+        } else {
+            fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
+            fprintf(out,
+                    "preset %s, spec random init (seed %d), vocabularies from %s; first %u sentences of %s "
+                    "(mean %.1f source words)\n",
+                    p->name, DEC_SEED, src, n, test, (double)src_words / n);
+            fprintf(out, "NOTE: the random model never emits </s>: each sentence here decodes 2*len+10 words; the\n"
+                         "reference decodes each for exactly its reference length (~24 words). Compare words/s.\n");
+            if (measured)
+                fprintf(out, "reference: shared/ref/bench_cpu.py --no-train (PyTorch, 2 threads, plain), measured in "
+                             "this run (%d random train sentences)\n",
+                        nsent);
+            else
+                fprintf(out, "reference: shared/ref/bench_cpu.py --no-train (PyTorch, 2 threads, plain), as recorded "
+                             "in shared/ref/README.md (another run; greedy batch row there is b=80)\n");
+            fprintf(out, "%4s %5s %8s %9s %9s %8s %8s %9s %9s %7s %7s\n", "beam", "batch", "sent/s", "words/s",
+                    "out w/s.", "ms/sent", "disp/st", "ref s/s", "ref w/s", "x sent", "x word");
+            for (int i = 0; i < nrows; i++) {
+                const dec_row *r = &rows[i];
+                double rs = ref.sent[r->ref_index], rw = ref.steps[r->ref_index];
+                if (!r->ok) {
+                    fprintf(out, "%4u %5u FAILED\n", r->beam, r->batch);
+                    continue;
+                }
+                char disp[16] = "-";
+                if (isfinite(r->dispatches_per_step))
+                    snprintf(disp, sizeof(disp), "%.1f", r->dispatches_per_step);
+                fprintf(out, "%4u %5u %8.2f %9.0f %9.1f %8.1f %8s %9.2f %9.0f %6.2fx %6.2fx%s\n", r->beam, r->batch,
+                        r->sent_per_s, r->words_per_s, r->mean_words, 1e3 / r->sent_per_s, disp, rs, rw,
+                        r->sent_per_s / rs, r->words_per_s / rw, r->batch > 1 && r->beam > 1 ? " (ref: batch 1)" : "");
+            }
+            if (lat_line >= 0)
+                fprintf(out,
+                        "latency, one %u-word sentence (test line %d of the kept ones), median of %d: greedy %.1f ms, "
+                        "beam 5 %.1f ms, beam 12 %.1f ms (%.0f / %.0f / %.0f output words)\n",
+                        lines[lat_line].ntok, lat_line + 1, LAT_RUNS, lat_ms[0], lat_ms[1], lat_ms[2], lat_words[0],
+                        lat_words[1], lat_words[2]);
+            if (isfinite(p->tuned[0]))
+                fprintf(out,
+                        "recorded elsewhere (shared/ref/README.md, tuned --thp 1 thread): greedy b=1 %.1f, b=80 %.0f, "
+                        "beam 5 %.1f, beam 12 %.1f sent/s (~%.1f words each)\n",
+                        p->tuned[0], p->tuned[1], p->tuned[2], p->tuned[3], RECORDED_STEPS);
+            if (!measured && isfinite(p->plain[0]))
+                fprintf(out, "recorded elsewhere (plain, 2 threads): greedy b=1 %.1f, b=80 %.0f, beam 5 %.1f, beam 12 "
+                             "%.1f sent/s\n",
+                        p->plain[0], p->plain[1], p->plain[2], p->plain[3]);
+        }
+        fflush(out);
+        free(order);
+        free(sorted);
+        for (uint32_t i = 0; i < n; i++)
+            vknmt_source_line_free(&lines[i]);
+        free(lines);
+        vknmt_model_destroy(model);
+        vknmt_corpus_destroy(corpus);
+    }
+    return rc;
+}
