@@ -25,8 +25,20 @@ const char *vknmt_status_name(vknmt_status s)
     return "unknown status";
 }
 
+void vknmt_errorf(char *err, size_t err_size, const char *fmt, ...)
+{
+    if (!err || !err_size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+}
+
 vknmt_status vknmt_fail(char *err, size_t n, vknmt_status status, const char *fmt, ...)
 {
+    if (!err || !n)
+        return status;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, n, fmt, ap);

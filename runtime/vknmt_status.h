@@ -30,7 +30,12 @@ typedef enum vknmt_status {
     VKNMT_ERR_OOM_DEVICE = 501,
 } vknmt_status;
 
+#include <stddef.h>
+
 const char *vknmt_status_name(vknmt_status s);
+/* Writes a formatted message into err (err_size bytes; NULL or 0: nothing):
+ * the one way the project's functions hand a reason to their caller. */
+void vknmt_errorf(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The band: 0, 100, 200, 300, 400 or 500. */
 static inline int vknmt_status_band(vknmt_status s) { return ((int)s / 100) * 100; }
 

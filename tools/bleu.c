@@ -3,7 +3,6 @@
 #include "bleu.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +14,6 @@ struct vknmt_bleu {
     uint64_t sentences;
     size_t nrefs_min, nrefs_max; /* non-empty references per sentence */
 };
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || !err_size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- a growable byte buffer ---- */
 
@@ -319,7 +307,7 @@ static vknmt_status tokenize_13a(const char *line, size_t len, bool lowercase, b
 {
     size_t bad;
     if (!utf8_valid(line, len, &bad)) {
-        set_err(err, err_size, "invalid UTF-8 at byte %zu", bad + 1);
+        vknmt_errorf(err, err_size, "invalid UTF-8 at byte %zu", bad + 1);
         return VKNMT_ERR_INPUT;
     }
     vknmt_status s = VKNMT_ERR_OOM_HOST;
@@ -473,12 +461,12 @@ vknmt_status vknmt_bleu_add(vknmt_bleu *b, const char *hyp, const char *const *r
                             size_t err_size)
 {
     if (!b || !hyp || !refs || !nrefs) {
-        set_err(err, err_size, "vknmt_bleu_add: needs a hypothesis and at least one reference");
+        vknmt_errorf(err, err_size, "vknmt_bleu_add: needs a hypothesis and at least one reference");
         return VKNMT_ERR_USAGE;
     }
     for (size_t r = 0; r < nrefs; r++)
         if (!refs[r]) {
-            set_err(err, err_size, "vknmt_bleu_add: reference %zu is NULL", r + 1);
+            vknmt_errorf(err, err_size, "vknmt_bleu_add: reference %zu is NULL", r + 1);
             return VKNMT_ERR_USAGE;
         }
     char why[128];
@@ -489,7 +477,7 @@ vknmt_status vknmt_bleu_add(vknmt_bleu *b, const char *hyp, const char *const *r
     uint64_t hyp_len = 0, ref_len = 0, closest_diff = 0, *best = NULL;
     s = tokenize_13a(hyp, strlen(hyp), b->lowercase, &htok, why, sizeof(why));
     if (s == VKNMT_ERR_INPUT)
-        set_err(err, err_size, "hypothesis: %s", why);
+        vknmt_errorf(err, err_size, "hypothesis: %s", why);
     if (s != VKNMT_OK)
         goto free_all;
     s = VKNMT_ERR_OOM_HOST;
@@ -503,7 +491,7 @@ vknmt_status vknmt_bleu_add(vknmt_bleu *b, const char *hyp, const char *const *r
         rtok.len = 0;
         s = tokenize_13a(refs[r], strlen(refs[r]), b->lowercase, &rtok, why, sizeof(why));
         if (s == VKNMT_ERR_INPUT)
-            set_err(err, err_size, "reference %zu: %s", r + 1, why);
+            vknmt_errorf(err, err_size, "reference %zu: %s", r + 1, why);
         if (s != VKNMT_OK)
             goto free_all;
         s = VKNMT_ERR_OOM_HOST;
@@ -525,7 +513,7 @@ vknmt_status vknmt_bleu_add(vknmt_bleu *b, const char *hyp, const char *const *r
         used++;
     }
     if (!used) {
-        set_err(err, err_size, "every reference is empty");
+        vknmt_errorf(err, err_size, "every reference is empty");
         s = VKNMT_ERR_INPUT;
         goto free_all;
     }

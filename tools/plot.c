@@ -5,7 +5,6 @@
 #include <cairo.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,17 +15,6 @@
 #define PLOT_MAX_SIDE 32767 /* Cairo's image surfaces stop there */
 #define PLOT_MAX_WORDS 4096 /* keeps every size computation far from overflow */
 #define PAD 6
-
-static void fail(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || !err_size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- text measurement ---- */
 
@@ -139,7 +127,7 @@ static vknmt_status target_open(target *t, const char *path, int width, int heig
     *t = (target){.path = path, .svg = path_is_svg(path)};
     t->f = fopen(path, "wb");
     if (!t->f) {
-        fail(err, err_size, "%s: cannot write: %s", path, strerror(errno));
+        vknmt_errorf(err, err_size, "%s: cannot write: %s", path, strerror(errno));
         return VKNMT_ERR_IO;
     }
     if (t->svg)
@@ -157,7 +145,7 @@ static vknmt_status target_open(target *t, const char *path, int width, int heig
         cairo_surface_destroy(t->surface);
         fclose(t->f);
         unlink(path);
-        fail(err, err_size, "%s: cannot make a %dx%d image: %s", path, width, height, cairo_status_to_string(cs));
+        vknmt_errorf(err, err_size, "%s: cannot make a %dx%d image: %s", path, width, height, cairo_status_to_string(cs));
         return cs == CAIRO_STATUS_NO_MEMORY ? VKNMT_ERR_OOM_HOST : VKNMT_ERR_IO;
     }
     *cr_out = cr;
@@ -171,7 +159,7 @@ static vknmt_status target_finish(target *t, cairo_t *cr, vknmt_status st, char 
     cairo_status_t cs = cairo_status(cr);
     cairo_destroy(cr);
     if (st == VKNMT_OK && cs != CAIRO_STATUS_SUCCESS) {
-        fail(err, err_size, "%s: drawing failed: %s", t->path, cairo_status_to_string(cs));
+        vknmt_errorf(err, err_size, "%s: drawing failed: %s", t->path, cairo_status_to_string(cs));
         st = cs == CAIRO_STATUS_INVALID_STRING ? VKNMT_ERR_INPUT : VKNMT_ERR_IO;
     }
     if (st == VKNMT_OK) {
@@ -184,15 +172,15 @@ static vknmt_status target_finish(target *t, cairo_t *cr, vknmt_status st, char 
         }
         if (cs != CAIRO_STATUS_SUCCESS) {
             if (t->write_errno)
-                fail(err, err_size, "%s: cannot write: %s", t->path, strerror(t->write_errno));
+                vknmt_errorf(err, err_size, "%s: cannot write: %s", t->path, strerror(t->write_errno));
             else
-                fail(err, err_size, "%s: cannot write: %s", t->path, cairo_status_to_string(cs));
+                vknmt_errorf(err, err_size, "%s: cannot write: %s", t->path, cairo_status_to_string(cs));
             st = cs == CAIRO_STATUS_NO_MEMORY ? VKNMT_ERR_OOM_HOST : VKNMT_ERR_IO;
         }
     }
     cairo_surface_destroy(t->surface);
     if (fclose(t->f) != 0 && st == VKNMT_OK) {
-        fail(err, err_size, "%s: cannot write: %s", t->path, strerror(errno));
+        vknmt_errorf(err, err_size, "%s: cannot write: %s", t->path, strerror(errno));
         st = VKNMT_ERR_IO;
     }
     if (st != VKNMT_OK)
@@ -206,16 +194,16 @@ static vknmt_status check_words(const char *what, const char *const *words, uint
                                 size_t err_size)
 {
     if (n == 0 || n > PLOT_MAX_WORDS) {
-        fail(err, err_size, "%s: %u %s words (want 1 to %u)", where, n, what, PLOT_MAX_WORDS);
+        vknmt_errorf(err, err_size, "%s: %u %s words (want 1 to %u)", where, n, what, PLOT_MAX_WORDS);
         return VKNMT_ERR_USAGE;
     }
     if (!words) {
-        fail(err, err_size, "%s: no %s words (NULL)", where, what);
+        vknmt_errorf(err, err_size, "%s: no %s words (NULL)", where, what);
         return VKNMT_ERR_USAGE;
     }
     for (uint32_t i = 0; i < n; i++)
         if (!words[i]) {
-            fail(err, err_size, "%s: %s word %u is NULL", where, what, i + 1);
+            vknmt_errorf(err, err_size, "%s: %s word %u is NULL", where, what, i + 1);
             return VKNMT_ERR_USAGE;
         }
     return VKNMT_OK;
@@ -229,12 +217,12 @@ static vknmt_status check_alignment(const char *const *src, uint32_t nsrc, const
         st = check_words("output", outw, nout, where, err, err_size);
     if (st != VKNMT_OK || !alpha) {
         if (st == VKNMT_OK)
-            fail(err, err_size, "%s: no weights (NULL)", where);
+            vknmt_errorf(err, err_size, "%s: no weights (NULL)", where);
         return st != VKNMT_OK ? st : VKNMT_ERR_USAGE;
     }
     for (uint64_t k = 0; k < (uint64_t)nsrc * nout; k++)
         if (!isfinite(alpha[k])) {
-            fail(err, err_size, "%s: weight (output %llu, source %llu) is not finite", where,
+            vknmt_errorf(err, err_size, "%s: weight (output %llu, source %llu) is not finite", where,
                  (unsigned long long)(k / nsrc + 1), (unsigned long long)(k % nsrc + 1));
             return VKNMT_ERR_INPUT;
         }
@@ -253,7 +241,7 @@ static vknmt_status measure_words(cairo_t *cr, const char *what, const char *con
     for (uint32_t i = 0; i < n; i++) {
         double w = text_span(cr, words[i], NULL);
         if (w < 0) {
-            fail(err, err_size, "%s: %s word %u is not valid UTF-8", where, what, i + 1);
+            vknmt_errorf(err, err_size, "%s: %s word %u is not valid UTF-8", where, what, i + 1);
             return VKNMT_ERR_INPUT;
         }
         if (w > *max)
@@ -265,7 +253,7 @@ static vknmt_status measure_words(cairo_t *cr, const char *what, const char *con
 static vknmt_status check_side(double w, double h, const char *where, char *err, size_t err_size)
 {
     if (w > PLOT_MAX_SIDE || h > PLOT_MAX_SIDE) {
-        fail(err, err_size, "%s: the image would be %.0fx%.0f pixels (at most %d a side)", where, w, h,
+        vknmt_errorf(err, err_size, "%s: the image would be %.0fx%.0f pixels (at most %d a side)", where, w, h,
              PLOT_MAX_SIDE);
         return VKNMT_ERR_USAGE;
     }
@@ -305,7 +293,7 @@ vknmt_status vknmt_plot_alignment_layout(const char *const *src_words, uint32_t 
 {
     const char *where = "alignment plot";
     if (!geo) {
-        fail(err, err_size, "%s: no geometry (NULL)", where);
+        vknmt_errorf(err, err_size, "%s: no geometry (NULL)", where);
         return VKNMT_ERR_USAGE;
     }
     vknmt_status st = check_words("source", src_words, nsrc, where, err, err_size);
@@ -321,7 +309,7 @@ vknmt_status vknmt_plot_alignment(const char *path, const char *const *src_words
                                   size_t err_size)
 {
     if (!path || !*path) {
-        fail(err, err_size, "alignment plot: no file name");
+        vknmt_errorf(err, err_size, "alignment plot: no file name");
         return VKNMT_ERR_USAGE;
     }
     vknmt_status st = check_alignment(src_words, nsrc, out_words, nout, alpha, path, err, err_size);
@@ -419,7 +407,7 @@ vknmt_status vknmt_plot_alignment_text(FILE *out, const char *const *src_words, 
 {
     const char *where = "alignment text";
     if (!out) {
-        fail(err, err_size, "%s: no output stream", where);
+        vknmt_errorf(err, err_size, "%s: no output stream", where);
         return VKNMT_ERR_USAGE;
     }
     vknmt_status st = check_alignment(src_words, nsrc, out_words, nout, alpha, where, err, err_size);
@@ -478,10 +466,10 @@ vknmt_status vknmt_plot_alignment_text(FILE *out, const char *const *src_words, 
 
     if (b.oom) {
         st = VKNMT_ERR_OOM_HOST;
-        fail(err, err_size, "%s: out of memory", where);
+        vknmt_errorf(err, err_size, "%s: out of memory", where);
     } else if (fwrite(b.p, 1, b.len, out) != b.len || fflush(out) != 0) {
         st = VKNMT_ERR_IO;
-        fail(err, err_size, "%s: cannot write: %s", where, strerror(errno));
+        vknmt_errorf(err, err_size, "%s: cannot write: %s", where, strerror(errno));
     }
     free(b.p);
     return st;
@@ -600,21 +588,21 @@ static vknmt_status lines_check(const char *const *xticks, uint32_t npoints, con
                                 size_t err_size)
 {
     if (npoints == 0 || npoints > PLOT_MAX_WORDS || nseries == 0 || nseries > PLOT_MAX_WORDS) {
-        fail(err, err_size, "%s: %u points, %u series (want 1 to %u of each)", where, npoints, nseries,
+        vknmt_errorf(err, err_size, "%s: %u points, %u series (want 1 to %u of each)", where, npoints, nseries,
              PLOT_MAX_WORDS);
         return VKNMT_ERR_USAGE;
     }
     if (xticks)
         for (uint32_t i = 0; i < npoints; i++)
             if (!xticks[i]) {
-                fail(err, err_size, "%s: x tick %u is NULL", where, i + 1);
+                vknmt_errorf(err, err_size, "%s: x tick %u is NULL", where, i + 1);
                 return VKNMT_ERR_USAGE;
             }
     vknmt_status st = check_words("series", series_names, nseries, where, err, err_size);
     if (st != VKNMT_OK)
         return st;
     if (!values) {
-        fail(err, err_size, "%s: no values (NULL)", where);
+        vknmt_errorf(err, err_size, "%s: no values (NULL)", where);
         return VKNMT_ERR_USAGE;
     }
     return VKNMT_OK;
@@ -639,7 +627,7 @@ static vknmt_status lines_layout(cairo_t *cr, const char *title, const char *xla
     double xlabel_w = measure(cr, &fs.label, xlabel);
     double ylabel_w = measure(cr, &fs.label, ylabel);
     if (title_w < 0 || xlabel_w < 0 || ylabel_w < 0) {
-        fail(err, err_size, "%s: the %s is not valid UTF-8", where,
+        vknmt_errorf(err, err_size, "%s: the %s is not valid UTF-8", where,
              title_w < 0 ? "title" : xlabel_w < 0 ? "x label" : "y label");
         return VKNMT_ERR_INPUT;
     }
@@ -651,7 +639,7 @@ static vknmt_status lines_layout(cairo_t *cr, const char *title, const char *xla
         tick_x_text(xticks, i, buf, sizeof(buf), &s);
         double w = text_span(cr, s, NULL);
         if (w < 0) {
-            fail(err, err_size, "%s: x tick %u is not valid UTF-8", where, i + 1);
+            vknmt_errorf(err, err_size, "%s: x tick %u is not valid UTF-8", where, i + 1);
             return VKNMT_ERR_INPUT;
         }
         if (w > xtick_w)
@@ -669,7 +657,7 @@ static vknmt_status lines_layout(cairo_t *cr, const char *title, const char *xla
     for (uint32_t k = 0; k < nseries; k++) {
         double w = text_span(cr, series_names[k], NULL);
         if (w < 0) {
-            fail(err, err_size, "%s: series name %u is not valid UTF-8", where, k + 1);
+            vknmt_errorf(err, err_size, "%s: series name %u is not valid UTF-8", where, k + 1);
             return VKNMT_ERR_INPUT;
         }
         if (w > name_w)
@@ -717,7 +705,7 @@ vknmt_status vknmt_plot_lines_layout(const char *title, const char *xlabel, cons
 {
     const char *where = "line plot";
     if (!geo) {
-        fail(err, err_size, "%s: no geometry (NULL)", where);
+        vknmt_errorf(err, err_size, "%s: no geometry (NULL)", where);
         return VKNMT_ERR_USAGE;
     }
     vknmt_status st = lines_check(xticks, npoints, series_names, nseries, values, where, err, err_size);
@@ -735,7 +723,7 @@ vknmt_status vknmt_plot_lines(const char *path, const char *title, const char *x
                               uint32_t nseries, const double *values, char *err, size_t err_size)
 {
     if (!path || !*path) {
-        fail(err, err_size, "line plot: no file name");
+        vknmt_errorf(err, err_size, "line plot: no file name");
         return VKNMT_ERR_USAGE;
     }
     vknmt_status st = lines_check(xticks, npoints, series_names, nseries, values, path, err, err_size);
