@@ -324,6 +324,34 @@ static void test_eval(th_env *env)
     unsigned char sig[8] = {0};
     CHECK(f && fread(sig, 1, 8, f) == 8 && sig[1] == 'P' && sig[2] == 'N' && sig[3] == 'G', "no BLEU-by-length PNG");
     fclose(f);
+
+    /* The model's saved translations, read back as a system of their own
+     * (as Apertium's are), score exactly as the model did. */
+    snprintf(args, sizeof(args),
+             "eval -m %s/e/model.safetensors --label ours --save-hyp %s/e.hyp --hyp %s/e.hyp --label file "
+             "--src %s/train.src --ref %s/train.tgt --beam 2 --json > %s/eval2.json",
+             dir, dir, dir, dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "eval --hyp: %s", err);
+    snprintf(path, sizeof(path), "%s/eval2.json", dir);
+    char l2[4096] = "";
+    f = fopen(path, "r");
+    CHECK(f && fgets(line, sizeof(line), f) && fgets(l2, sizeof(l2), f), "eval --hyp: two JSON lines expected");
+    fclose(f);
+    CHECK(strstr(line, "\"system\":\"ours\"") && strstr(l2, "\"system\":\"file\""), "labels: %s / %s", line, l2);
+    const char *keys[] = {"\"bleu\":", "\"bleu_no_unk\":", "\"no_unk_sentences\":", "\"bleu_by_length\":"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        const char *a = strstr(line, keys[k]), *b = strstr(l2, keys[k]);
+        CHECK(a && b, "no %s", keys[k]);
+        size_t la = strcspn(a, ",]}"), lb = strcspn(b, ",]}");
+        if (k == 3) { /* the whole array */
+            la = strcspn(a, "]");
+            lb = strcspn(b, "]");
+        }
+        CHECK(la == lb && !memcmp(a, b, la), "%s differs: %.*s vs %.*s", keys[k], (int)la, a, (int)lb, b);
+    }
+    /* A translation file of the wrong length is refused, naming it. */
+    snprintf(args, sizeof(args), "eval --hyp %s/e/model.safetensors --src %s/train.src --ref %s/train.tgt", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) != 0 && strstr(err, "model.safetensors has"), "wrong line count: %s", err);
     cleanup();
 }
 
