@@ -30,5 +30,6 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_align(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_bleu(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_eval(vknmt_cli *cli, int argc, char **argv);
+int vknmt_cmd_corpus(vknmt_cli *cli, int argc, char **argv);
 
 #endif

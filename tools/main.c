@@ -18,6 +18,7 @@ static void usage(FILE *out)
             "  align            attention of one sentence as a PNG/SVG heatmap and terminal shading\n"
             "  eval             BLEU (all, no-UNK, by length + plot) and speed of models on a test set\n"
             "  bleu             corpus BLEU as sacreBLEU computes it (-r REF [-r REF2] -i HYP [-lc])\n"
+            "  corpus bible     the es-en Bible corpus from Debian's SWORD packages (--out DIR)\n"
             "  grad             loss and gradient of one batch (--model P --batch B --out G),\n"
             "                   in the format of shared/ref/check_grads.py\n"
             "  bench gemm       GEMM speed on the device beside OpenBLAS (--json)\n"
@@ -115,6 +116,8 @@ int main(int argc, char **argv)
         rc = vknmt_cmd_translate(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "train") == 0)
         rc = vknmt_cmd_train(&cli, sub_argc, sub_argv);
+    else if (strcmp(cmd, "corpus") == 0)
+        rc = vknmt_cmd_corpus(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "grad") == 0)
         rc = vknmt_cmd_grad(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "bench") == 0) {
