@@ -329,7 +329,7 @@ vknmt_status vknmt_model_loss(vknmt_model *m, const vknmt_batch *bt, bool backwa
 
 vknmt_train_options vknmt_train_defaults(void)
 {
-    vknmt_train_options o = {VKNMT_ADADELTA, 1.0f, 0.95f, 1e-6f, 1e-3f, 0.9f, 0.999f};
+    vknmt_train_options o = {VKNMT_ADADELTA, 1.0f, 0.95f, 1e-6f, 1e-3f, 0.9f, 0.999f, 1e-8f};
     return o;
 }
 
@@ -364,7 +364,8 @@ vknmt_status vknmt_model_train_step(vknmt_model *m, const vknmt_batch *bt, const
     vknmt_optim_args a = {.kind = opt->optimizer, .n = m->lay.total, .param = vknmt_at(m->params, 0),
                           .grad = vknmt_at(m->grads, 0), .state1 = vknmt_at(m->state1, 0),
                           .state2 = vknmt_at(m->state2, 0), .norm = norm, .skipped = skipped, .clip = opt->clip,
-                          .rho = opt->rho, .eps = opt->eps, .lr = opt->lr, .beta1 = opt->beta1, .beta2 = opt->beta2,
+                          .rho = opt->rho, .eps = opt->optimizer == VKNMT_ADAM ? opt->adam_eps : opt->eps,
+                          .lr = opt->lr, .beta1 = opt->beta1, .beta2 = opt->beta2,
                           .step = (uint32_t)(m->updates + 1)};
     if (!s)
         s = vknmt_optim_step(m->seq, &a);

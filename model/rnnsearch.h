@@ -49,9 +49,12 @@ typedef struct vknmt_train_options {
     float clip;                 /* global gradient norm (paper: 1) */
     float rho, eps;             /* Adadelta (paper: 0.95, 1e-6) */
     float lr, beta1, beta2;     /* Adam */
+    float adam_eps;             /* Adam's own (Kingma & Ba: 1e-8); clipped gradients of
+                                   millions of weights are far below Adadelta's 1e-6 */
 } vknmt_train_options;
 
-/* The paper's settings: Adadelta rho 0.95, eps 1e-6, clip 1. */
+/* The paper's settings: Adadelta rho 0.95, eps 1e-6, clip 1 (Adam: lr 1e-3,
+ * betas 0.9 and 0.999, eps 1e-8). */
 vknmt_train_options vknmt_train_defaults(void);
 
 typedef struct vknmt_step_result {

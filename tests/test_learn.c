@@ -144,10 +144,10 @@ static void test_reverse(th_env *env)
     printf("     reverse task after %d steps: RNNsearch %.3f nats/token (attention on the mirrored word %.2f, "
            "%.0f%% of held-out sequences reversed exactly by beam 5), RNNencdec %.3f; chance %.3f\n", STEPS, ce_att,
            mirrored, 100 * exact, ce_encdec, chance);
-    CHECK(ce_att < 0.15 * chance, "RNNsearch per-token loss %.3f, chance %.3f", ce_att, chance);
-    CHECK(mirrored > 0.5, "attention on the mirrored source word %.2f <= 0.5", mirrored);
-    /* 75% after 600 steps (and after 900): the longest sequences still slip */
-    CHECK(exact >= 0.6, "beam 5 reversed only %.0f%% of held-out sequences exactly", 100 * exact);
+    CHECK(ce_att < 0.05 * chance, "RNNsearch per-token loss %.3f, chance %.3f", ce_att, chance);
+    CHECK(mirrored > 0.7, "attention on the mirrored source word %.2f <= 0.7", mirrored);
+    /* 100% on lavapipe since Adam got its own eps (1e-8); 75% with 1e-6 */
+    CHECK(exact >= 0.9, "beam 5 reversed only %.0f%% of held-out sequences exactly", 100 * exact);
     CHECK(ce_encdec > 2 * ce_att, "RNNencdec (%.3f) learned about as fast as RNNsearch (%.3f)", ce_encdec, ce_att);
 }
 
