@@ -5,7 +5,7 @@
 #include "harness.h"
 #include "internal.h" /* to lower the storage range limit */
 
-static const uint64_t sizes[] = {1, 7, 63, 64, 65, 1000, 4097, 100003};
+static const uint64_t sizes[] = {1, 7, 63, 64, 65, 1000, 4097, 100003, 65535ull * 64 + 1000};
 
 typedef enum { OP_FILL, OP_COPY, OP_SCALE, OP_AXPY } op_kind;
 

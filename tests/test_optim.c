@@ -143,6 +143,15 @@ static void test_adam(th_env *env)
         run_case(env, &(optim_case){VKNMT_ADAM, sizes[i], 4, -1, 0, 1});
 }
 
+/* More elements than one row of 65535 workgroups covers: the dispatch's
+ * second dimension must be honoured (the model's 8.5 M parameters). */
+static void test_large(th_env *env)
+{
+    run_case(env, &(optim_case){VKNMT_ADAM, 65535ull * 64 + 1000, 1, -1, 0, 1});
+    if (!th_failed())
+        run_case(env, &(optim_case){VKNMT_ADADELTA, 65535ull * 64 * 2 + 77, 1, -1, 0, 1});
+}
+
 /* A NaN or Inf norm: params and state untouched (the reference skips the
  * step, so any change fails), the counter +1 exactly once. */
 static void test_nonfinite(th_env *env)
@@ -256,6 +265,7 @@ void th_register_optim(void)
 {
     th_add("optim", "adadelta", test_adadelta);
     th_add("optim", "adam", test_adam);
+    th_add("optim", "beyond_65535_workgroups", test_large);
     th_add("optim", "nonfinite_norm", test_nonfinite);
     th_add("optim", "windows", test_windows);
     th_add("optim", "shapes", test_shapes);
