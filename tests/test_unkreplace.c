@@ -15,7 +15,7 @@ static void test_replace(th_env *env)
     CHECK(vknmt_vocab_from_string(vt, strlen(vt), "test", &v, err, sizeof(err)) == VKNMT_OK, "%s", err);
     char *toks[3] = {strdup("la"), strdup("casa"), strdup("Juan")};
     int32_t ids[4] = {4, 5, 1, 3};
-    vknmt_source_line src = {toks, 3, ids, false};
+    vknmt_source_line src = {.tokens = toks, .ntok = 3, .ids = ids};
     /* "the <unk> <unk> </s>": the first <unk> looks at "Juan", the second
      * at "casa"; the </s> column (weight 0.9 in row 2) never counts */
     int32_t out[4] = {4, 1, 1, 3};

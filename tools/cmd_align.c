@@ -1,5 +1,7 @@
 /* vknmt align: the attention of one translated sentence as a picture (the
- * paper's Figure 3, PNG or SVG) and as shading in the terminal. */
+ * paper's Figure 3, PNG or SVG) and as shading in the terminal. For a model
+ * trained with --bpe the rows and columns are the subword units the model
+ * read and wrote ("low@@ est"), not words. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,7 +79,8 @@ int vknmt_cmd_align(vknmt_cli *cli, int argc, char **argv)
     }
     vknmt_tokenize_options to = {file.meta.lowercase, file.meta.pretokenized};
     if (vknmt_tokenizer_create(&to, &tok) ||
-        !vknmt_source_line_read(tok, file.src_vocab, text, strlen(text), &line, err, sizeof(err))) {
+        !vknmt_source_line_read(tok, file.src_vocab, text, strlen(text), &line, err, sizeof(err)) ||
+        (file.bpe && !vknmt_source_line_apply_bpe(&line, file.bpe, file.src_vocab))) {
         fprintf(stderr, "vknmt align: %s%s%llu: %s\n", in_path ? in_path : "the sentence", in_path ? ":" : "",
                 in_path ? (unsigned long long)lineno : 0ull, line.bad ? err : "out of memory");
         goto done;

@@ -77,7 +77,8 @@ static double now(void)
 
 /* Every line has an out-of-vocabulary word? (ids of <unk> in the source, or
  * a reference word the target vocabulary lacks) */
-static bool has_unk(vknmt_tokenizer *tok, const vknmt_vocab *tv, const vknmt_source_line *src, const char *ref)
+static bool has_unk(vknmt_tokenizer *tok, vknmt_bpe *bpe, const vknmt_vocab *tv, const vknmt_source_line *src,
+                    const char *ref)
 {
     for (uint32_t j = 0; j < src->ntok; j++)
         if (src->ids[j] == 1)
@@ -85,7 +86,8 @@ static bool has_unk(vknmt_tokenizer *tok, const vknmt_vocab *tv, const vknmt_sou
     const char *const *toks;
     size_t n;
     char err[64];
-    if (vknmt_tokenizer_run(tok, ref, strlen(ref), &toks, &n, err, sizeof(err)) != VKNMT_OK)
+    if (vknmt_tokenizer_run(tok, ref, strlen(ref), &toks, &n, err, sizeof(err)) != VKNMT_OK ||
+        (bpe && vknmt_bpe_apply(bpe, toks, n, &toks, &n, NULL) != VKNMT_OK)) /* --bpe: the units */
         return true;
     for (size_t i = 0; i < n; i++)
         if (vknmt_vocab_id(tv, toks[i]) == 1)
@@ -95,7 +97,7 @@ static bool has_unk(vknmt_tokenizer *tok, const vknmt_vocab *tv, const vknmt_sou
 
 /* Translates the lines (no_unk as asked) in batches; texts[i] malloc'd. */
 static int translate_all(vknmt_model *model, const vknmt_beam_options *opt, vknmt_source_line *lines, uint32_t n,
-                         const vknmt_vocab *tv, char **texts, uint64_t *words, vknmt_cli *cli)
+                         const vknmt_vocab *tv, bool units, char **texts, uint64_t *words, vknmt_cli *cli)
 {
     uint32_t batch = vknmt_model_max_decode_rows(model) / opt->beam;
     batch = batch < 1 ? 1 : batch > 32 ? 32 : batch;
@@ -107,7 +109,8 @@ static int translate_all(vknmt_model *model, const vknmt_beam_options *opt, vknm
             return 1;
         }
         for (uint32_t k = 0; k < m; k++) {
-            texts[at + k] = vknmt_translation_text(&tr[k], tv, NULL, NULL);
+            texts[at + k] = units ? vknmt_translation_text_units(&tr[k], tv, NULL, NULL) /* --bpe: joined */
+                                  : vknmt_translation_text(&tr[k], tv, NULL, NULL);
             *words += tr[k].len;
             vknmt_translation_free(&tr[k]);
         }
@@ -165,11 +168,15 @@ static int eval_model(system_eval *e, char **src, char **ref, uint32_t n, uint32
         if (!vknmt_source_line_read(tok, file.src_vocab, src[i], strlen(src[i]), &lines[i], err, sizeof(err)) &&
             lines[i].bad)
             fprintf(stderr, "vknmt eval: source line %u: %s\n", i + 1, err);
+        else if (file.bpe && !vknmt_source_line_apply_bpe(&lines[i], file.bpe, file.src_vocab)) {
+            fprintf(stderr, "vknmt eval: out of memory\n");
+            goto done;
+        }
     for (uint32_t i = 0; i < n; i++)
-        clean[i] = !lines[i].bad && !has_unk(tok, file.tgt_vocab, &lines[i], ref[i]);
+        clean[i] = !lines[i].bad && !has_unk(tok, file.bpe, file.tgt_vocab, &lines[i], ref[i]);
     vknmt_beam_options opt = {beam, 0, false, 1};
     double t0 = now();
-    if (translate_all(model, &opt, lines, n, file.tgt_vocab, e->hyps, &e->out_words, cli))
+    if (translate_all(model, &opt, lines, n, file.tgt_vocab, file.bpe != NULL, e->hyps, &e->out_words, cli))
         goto done;
     e->seconds = now() - t0;
     /* the no-UNK column: the clean sentences, decoded without <unk> */
@@ -181,7 +188,7 @@ static int eval_model(system_eval *e, char **src, char **ref, uint32_t n, uint32
             sub_ref[ns++] = ref[i];
         }
     opt.no_unk = true;
-    if (translate_all(model, &opt, sub, ns, file.tgt_vocab, sub_hyp, &unused, cli))
+    if (translate_all(model, &opt, sub, ns, file.tgt_vocab, file.bpe != NULL, sub_hyp, &unused, cli))
         goto done;
     e->n_nounk = ns;
     e->bleu_nounk = bleu_of(sub_hyp, sub_ref, NULL, ns);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "batcher.h"
+#include "bpe.h"
 #include "cli.h"
 #include "corpus.h"
 #include "params.h"
@@ -24,6 +25,7 @@ typedef struct train_args {
     double time_limit;     /* seconds, 0: none */
     uint64_t epochs;       /* 0: no limit */
     uint32_t batch, batch_tokens, max_len, src_vocab, tgt_vocab;
+    uint32_t bpe;          /* merge operations, 0: words */
     uint32_t m, n, na, l;  /* 0: the preset's */
     const char *readout, *attention, *optimizer;
     float lr, clip;
@@ -71,6 +73,18 @@ static uint64_t parse_u64(const char *opt, const char *v)
     return x;
 }
 
+/* --bpe N: a positive count that fits 32 bits. */
+static bool parse_merges(const char *v, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-' || v[0] == '+' || x == 0 || x > UINT32_MAX)
+        return false;
+    *out = (uint32_t)x;
+    return true;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -79,6 +93,8 @@ static void usage(void)
             "  --preset tiny|small|paper model sizes (default small); --m --n --na --l override them\n"
             "  --readout maxout|linear   --attention additive|none (none: the RNNencdec baseline)\n"
             "  --src-vocab K --tgt-vocab K  vocabulary sizes with the 4 specials (default: the preset's)\n"
+            "  --bpe N                   subword units: learn N BPE merges on both sides (Sennrich et al. 2016);\n"
+            "                            the vocabularies then count units, the merges go into the checkpoints\n"
             "  --steps N | --time-limit 20m | --epochs E   when to stop (also on patience)\n"
             "  --batch 80 | --batch-tokens N   sentences per minibatch, or a token budget\n"
             "  --max-len 50              pairs longer than this are skipped\n"
@@ -125,7 +141,14 @@ static int parse(int argc, char **argv, train_args *a)
         else if (!strcmp(o, "--patience")) a->patience = parse_u64(o, VAL);
         else if (!strcmp(o, "--lr")) a->lr = strtof(VAL, NULL);
         else if (!strcmp(o, "--clip")) a->clip = strtof(VAL, NULL);
-        else if (!strcmp(o, "--time-limit")) {
+        else if (!strcmp(o, "--bpe")) {
+            const char *v = VAL;
+            if (!parse_merges(v, &a->bpe)) {
+                fprintf(stderr, "vknmt train: --bpe expects a positive number of merge operations (e.g. 8000), "
+                                "not '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(o, "--time-limit")) {
             const char *v = VAL;
             if (!parse_duration(v, &a->time_limit)) {
                 fprintf(stderr, "vknmt train: --time-limit expects e.g. 20m, 90s, 1.5h, not '%s'\n", v);
@@ -230,6 +253,7 @@ typedef struct trainer {
     vknmt_cli *cli;
     vknmt_train_meta meta;
     vknmt_vocab *own_src_vocab, *own_tgt_vocab;
+    vknmt_bpe *bpe; /* owned: the merges, or NULL */
     vknmt_corpus *train, *dev;
     vknmt_batcher *batcher;
     vknmt_model *model;
@@ -284,6 +308,8 @@ static int setup(trainer *t)
         t->meta = r.meta;
         t->own_src_vocab = r.src_vocab;
         t->own_tgt_vocab = r.tgt_vocab;
+        t->bpe = r.bpe; /* the state's merges, never relearned: --bpe is ignored */
+        r.bpe = NULL;
         t->prog = r.prog;
         a->lowercase = r.meta.lowercase;
         a->pretokenized = r.meta.pretokenized;
@@ -297,9 +323,22 @@ static int setup(trainer *t)
         vknmt_train_resume_free(&r);
         return 2;
     }
+    if (!a->resume && a->bpe) {
+        const char *paths[2] = {a->src, a->tgt};
+        vknmt_tokenize_options to = {a->lowercase, a->pretokenized};
+        double t0 = now();
+        if (vknmt_bpe_learn_files(paths, 2, &to, a->bpe, &t->bpe, err, sizeof(err))) {
+            fprintf(stderr, "vknmt train: learning BPE merges: %s\n", err);
+            return 1;
+        }
+        if (!a->quiet)
+            fprintf(stderr, "bpe: %u merge operations learned on both sides in %.2f s\n",
+                    vknmt_bpe_merge_count(t->bpe), now() - t0);
+    }
     vknmt_corpus_options co = {.tok = {a->lowercase, a->pretokenized}, .max_len = a->max_len,
                                .src_vocab = t->own_src_vocab, .tgt_vocab = t->own_tgt_vocab,
-                               .src_vocab_size = t->meta.cfg.vs, .tgt_vocab_size = t->meta.cfg.vt};
+                               .src_vocab_size = t->meta.cfg.vs, .tgt_vocab_size = t->meta.cfg.vt,
+                               .bpe = t->bpe};
     if (vknmt_corpus_load(a->src, a->tgt, &co, &t->train, err, sizeof(err))) {
         fprintf(stderr, "vknmt train: %s\n", err);
         vknmt_train_resume_free(&r);
@@ -314,12 +353,14 @@ static int setup(trainer *t)
     t->meta.lowercase = a->lowercase;
     t->meta.pretokenized = a->pretokenized;
     t->meta.max_len = a->max_len;
+    t->meta.bpe = t->bpe;
     if (!a->quiet)
         fprintf(stderr,
                 "corpus: %llu pairs kept of %llu lines (%llu empty, %llu longer than %u skipped); vocabularies "
-                "%u / %u\n",
+                "%u / %u%s\n",
                 (unsigned long long)cs->pairs, (unsigned long long)cs->lines, (unsigned long long)cs->skipped_empty,
-                (unsigned long long)cs->skipped_long, a->max_len, t->meta.cfg.vs, t->meta.cfg.vt);
+                (unsigned long long)cs->skipped_long, a->max_len, t->meta.cfg.vs, t->meta.cfg.vt,
+                t->bpe ? " subword units" : "");
     if (a->dev_src) {
         vknmt_corpus_options dco = co;
         dco.src_vocab = t->meta.src_vocab;
@@ -397,6 +438,7 @@ static void teardown(trainer *t)
     vknmt_corpus_destroy(t->dev);
     vknmt_vocab_destroy(t->own_src_vocab);
     vknmt_vocab_destroy(t->own_tgt_vocab);
+    vknmt_bpe_destroy(t->bpe);
     free(t->host_params);
     free(t->host_s1);
     free(t->host_s2);

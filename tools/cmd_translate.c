@@ -25,10 +25,59 @@ typedef struct translator {
     FILE *out;
 } translator;
 
+/* Moses/Marian hard alignment: " src-out" index pairs, each output token
+ * with the source token it attends to most. With BPE the pairs are between
+ * words (as the text is), each pair once. */
+static void write_hard_alignment(translator *t, const vknmt_source_line *l, const vknmt_translation *tr,
+                                 uint32_t nout)
+{
+    uint32_t *out_word = NULL, *pairs = NULL, np = 0;
+    if (t->file.bpe && nout) {
+        const char **units = calloc(nout, sizeof(char *));
+        char **words = NULL;
+        size_t nw;
+        out_word = malloc(nout * sizeof(uint32_t));
+        pairs = malloc(2 * (size_t)nout * sizeof(uint32_t));
+        for (uint32_t i = 0; units && i < nout; i++)
+            units[i] = vknmt_vocab_token(t->file.tgt_vocab, tr->tokens[i]);
+        bool ok = units && out_word && pairs && !vknmt_bpe_join(units, nout, &words, &nw, out_word);
+        free(units);
+        free(words);
+        if (!ok) { /* out of memory: unit indices rather than nothing */
+            free(out_word);
+            free(pairs);
+            out_word = pairs = NULL;
+        }
+    }
+    for (uint32_t i = 0; i < nout && l->ntok; i++) {
+        uint32_t best = 0;
+        for (uint32_t j = 1; j < l->ntok; j++)
+            if (tr->alpha[(size_t)i * tr->src_len + j] > tr->alpha[(size_t)i * tr->src_len + best])
+                best = j;
+        uint32_t sw = best, ow = i;
+        if (out_word) {
+            sw = l->word_of ? l->word_of[best] : best;
+            ow = out_word[i];
+            bool seen = false;
+            for (uint32_t k = 0; k < np && !seen; k++)
+                seen = pairs[2 * k] == sw && pairs[2 * k + 1] == ow;
+            if (seen)
+                continue;
+            pairs[2 * np] = sw;
+            pairs[2 * np++ + 1] = ow;
+        }
+        fprintf(t->out, " %u-%u", sw, ow);
+    }
+    free(out_word);
+    free(pairs);
+}
+
 static void write_translation(translator *t, const vknmt_source_line *l, const vknmt_translation *tr)
 {
     uint32_t nout = tr->len && tr->tokens[tr->len - 1] == 3 ? tr->len - 1 : tr->len;
-    char *text = vknmt_translation_text(tr, t->file.tgt_vocab, t->replace_unk ? l : NULL, t->dict);
+    const vknmt_source_line *copy_from = t->replace_unk ? l : NULL;
+    char *text = t->file.bpe ? vknmt_translation_text_units(tr, t->file.tgt_vocab, copy_from, t->dict)
+                             : vknmt_translation_text(tr, t->file.tgt_vocab, copy_from, t->dict);
     if (t->align == ALIGN_SOFT) {
         cJSON *o = cJSON_CreateObject(), *src = cJSON_AddArrayToObject(o, "source"),
               *outw = cJSON_AddArrayToObject(o, "output"), *al = cJSON_AddArrayToObject(o, "alignment");
@@ -37,7 +86,8 @@ static void write_translation(translator *t, const vknmt_source_line *l, const v
             cJSON_AddItemToArray(src, cJSON_CreateString(l->tokens[j]));
         for (uint32_t i = 0; i < nout; i++)
             cJSON_AddItemToArray(outw, cJSON_CreateString(vknmt_vocab_token(t->file.tgt_vocab, tr->tokens[i])));
-        /* rows: output words (and </s>); columns: source words (and </s>) */
+        /* rows: output words (and </s>); columns: source words (and </s>);
+         * with BPE both are subword units, as the model saw them */
         for (uint32_t i = 0; i < tr->len; i++) {
             cJSON *row = cJSON_CreateArray();
             for (uint32_t j = 0; j < tr->src_len; j++)
@@ -54,16 +104,9 @@ static void write_translation(translator *t, const vknmt_source_line *l, const v
         if (t->scores && t->opt.nbest <= 1)
             fprintf(t->out, "%.6f\t", tr->logprob);
         fputs(text ? text : "", t->out);
-        if (t->align == ALIGN_HARD) { /* Moses/Marian: source-target index pairs */
+        if (t->align == ALIGN_HARD) {
             fputs(" |||", t->out);
-            for (uint32_t i = 0; i < nout; i++) {
-                uint32_t best = 0;
-                for (uint32_t j = 1; j < l->ntok; j++)
-                    if (tr->alpha[(size_t)i * tr->src_len + j] > tr->alpha[(size_t)i * tr->src_len + best])
-                        best = j;
-                if (l->ntok)
-                    fprintf(t->out, " %u-%u", best, i);
-            }
+            write_hard_alignment(t, l, tr, nout);
         }
         if (t->opt.nbest > 1)
             fprintf(t->out, " ||| %.6f", tr->logprob);
@@ -204,6 +247,10 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             fprintf(stderr, "vknmt translate: %s:%llu: %s (an empty line is written for it)\n",
                     in_path ? in_path : "stdin", (unsigned long long)lineno, err2);
             bad_input = true;
+        } else if (t.file.bpe && !vknmt_source_line_apply_bpe(&lines[n], t.file.bpe, t.file.src_vocab)) {
+            fprintf(stderr, "vknmt translate: out of memory\n");
+            rc = 1;
+            break;
         }
         if (++n == batch) {
             rc = flush(&t, lines, n, lineno - n, cli);

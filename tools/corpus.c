@@ -155,6 +155,12 @@ typedef struct side {
     size_t line_cap;
     const char *const *toks;
     size_t count;
+    /* with BPE: the line's units, copied out of the segmenter (shared by
+     * both sides), which toks then points to */
+    char *units;
+    size_t units_cap;
+    const char **unit_ptr;
+    size_t unit_ptr_cap;
 } side;
 
 static vknmt_status side_open(side *s, const char *path, const vknmt_tokenize_options *tok, char *err,
@@ -180,10 +186,37 @@ static void side_close(side *s)
     vknmt_tokenizer_destroy(s->tk);
     vknmt_vocab_counter_destroy(s->types);
     free(s->line);
+    free(s->units);
+    free(s->unit_ptr);
 }
 
-/* Reads and tokenizes line number `line` of the side. */
-static vknmt_status side_read(side *s, uint64_t line, char *err, size_t err_size)
+/* Replaces the side's tokens by their subword units. */
+static vknmt_status side_segment(side *s, vknmt_bpe *bpe)
+{
+    const char *const *units;
+    size_t n, bytes = 0;
+    vknmt_status st = vknmt_bpe_apply(bpe, s->toks, s->count, &units, &n, NULL);
+    if (st != VKNMT_OK)
+        return st;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(units[i]) + 1;
+    if (!grow((void **)&s->units, &s->units_cap, bytes, 1) ||
+        !grow((void **)&s->unit_ptr, &s->unit_ptr_cap, n, sizeof(char *)))
+        return VKNMT_ERR_OOM_HOST;
+    char *p = s->units;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(units[i]) + 1;
+        memcpy(p, units[i], len);
+        s->unit_ptr[i] = p;
+        p += len;
+    }
+    s->toks = s->unit_ptr;
+    s->count = n;
+    return VKNMT_OK;
+}
+
+/* Reads and tokenizes (and segments) line number `line` of the side. */
+static vknmt_status side_read(side *s, uint64_t line, vknmt_bpe *bpe, char *err, size_t err_size)
 {
     ssize_t n = getline(&s->line, &s->line_cap, s->f);
     if (n < 0) {
@@ -194,6 +227,8 @@ static vknmt_status side_read(side *s, uint64_t line, char *err, size_t err_size
     vknmt_status st = vknmt_tokenizer_run(s->tk, s->line, (size_t)n, &s->toks, &s->count, why, sizeof(why));
     if (st != VKNMT_OK)
         fail(err, err_size, "%s:%llu: %s", s->path, (unsigned long long)line, why);
+    else if (bpe && (st = side_segment(s, bpe)) != VKNMT_OK)
+        fail(err, err_size, "out of memory reading %s", s->path);
     return st;
 }
 
@@ -246,9 +281,9 @@ static vknmt_status read_pairs(side *s, side *t, const vknmt_corpus_options *opt
 {
     vknmt_corpus_stats *st = &c->stats;
     for (uint64_t line = 1; line <= st->lines; line++) {
-        vknmt_status r = side_read(s, line, err, err_size);
+        vknmt_status r = side_read(s, line, opt->bpe, err, err_size);
         if (r == VKNMT_OK)
-            r = side_read(t, line, err, err_size);
+            r = side_read(t, line, opt->bpe, err, err_size);
         if (r != VKNMT_OK)
             return r;
         if (s->count == 0 || t->count == 0) {

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpe.h"
 #include "tokenize.h"
 #include "vknmt_status.h"
 #include "vocab.h"
@@ -22,6 +23,10 @@ typedef struct vknmt_corpus_options {
      * specials included (the spec's Vs, Vt; 0 = no limit). */
     const vknmt_vocab *src_vocab, *tgt_vocab;
     uint32_t src_vocab_size, tgt_vocab_size;
+    /* Subword units (borrowed, must outlive the load; NULL: words): every
+     * tokenized line of both sides is segmented before anything else, so
+     * vocabularies, ids and max_len count units. */
+    vknmt_bpe *bpe;
 } vknmt_corpus_options;
 
 typedef struct vknmt_corpus_stats {

@@ -4,13 +4,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void free_strings(char **s, uint32_t n)
+{
+    for (uint32_t i = 0; s && i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
 void vknmt_source_line_free(vknmt_source_line *l)
 {
-    for (uint32_t i = 0; l->tokens && i < l->ntok; i++)
-        free(l->tokens[i]);
-    free(l->tokens);
+    free_strings(l->tokens, l->ntok);
     free(l->ids);
+    free_strings(l->words, l->nwords);
+    free(l->word_of);
     memset(l, 0, sizeof(*l));
+}
+
+bool vknmt_source_line_apply_bpe(vknmt_source_line *l, vknmt_bpe *bpe, const vknmt_vocab *vocab)
+{
+    if (l->bad || !l->ntok || l->words)
+        return true;
+    const char *const *units;
+    const uint32_t *word_of;
+    size_t n;
+    if (vknmt_bpe_apply(bpe, (const char *const *)l->tokens, l->ntok, &units, &n, &word_of) != VKNMT_OK ||
+        n > UINT32_MAX - 1) {
+        vknmt_source_line_free(l);
+        return false;
+    }
+    char **toks = calloc(n, sizeof(char *));
+    int32_t *ids = malloc((n + 1) * sizeof(int32_t));
+    uint32_t *wo = malloc(n * sizeof(uint32_t));
+    bool ok = toks && ids && wo;
+    for (size_t j = 0; ok && j < n; j++) {
+        ok = (toks[j] = strdup(units[j])) != NULL;
+        ids[j] = vknmt_vocab_id(vocab, units[j]);
+        wo[j] = word_of[j];
+    }
+    if (!ok) {
+        free_strings(toks, (uint32_t)n);
+        free(ids);
+        free(wo);
+        vknmt_source_line_free(l);
+        return false;
+    }
+    ids[n] = 3; /* </s> */
+    free(l->ids);
+    l->words = l->tokens;
+    l->nwords = l->ntok;
+    l->tokens = toks;
+    l->ntok = (uint32_t)n;
+    l->ids = ids;
+    l->word_of = wo;
+    return true;
 }
 
 bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, char *text, size_t len,
@@ -156,6 +202,51 @@ static const char *dict_lookup(const vknmt_dict *d, const char *word)
     return NULL;
 }
 
+/* The source word output token i attends to most (the </s> column
+ * excluded), as a whole word, or through the dictionary. */
+static const char *copied_word(const vknmt_translation *tr, uint32_t i, const vknmt_source_line *src,
+                               const vknmt_dict *dict)
+{
+    const float *row = tr->alpha + (size_t)i * tr->src_len;
+    uint32_t best = 0;
+    for (uint32_t j = 1; j < src->ntok && j < tr->src_len; j++)
+        if (row[j] > row[best])
+            best = j;
+    const char *word = src->words ? src->words[src->word_of[best]] : src->tokens[best];
+    const char *copy = dict_lookup(dict, word);
+    return copy ? copy : word;
+}
+
+char *vknmt_translation_text_units(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab,
+                                   const vknmt_source_line *src, const vknmt_dict *dict)
+{
+    uint32_t nout = tr->len && tr->tokens[tr->len - 1] == 3 ? tr->len - 1 : tr->len;
+    const char **units = calloc(nout ? nout : 1, sizeof(char *));
+    uint32_t *word_of = calloc(nout ? nout : 1, sizeof(uint32_t));
+    char **words = NULL, *text = NULL;
+    size_t nw = 0;
+    if (!units || !word_of)
+        goto done;
+    for (uint32_t i = 0; i < nout; i++)
+        units[i] = vknmt_vocab_token(tgt_vocab, tr->tokens[i]);
+    if (vknmt_bpe_join(units, nout, &words, &nw, word_of) != VKNMT_OK)
+        goto done;
+    /* the first <unk> unit of a word picks the source word for all of it */
+    const char **out = (const char **)units; /* reused: nw <= nout */
+    for (size_t w = 0; w < nw; w++)
+        out[w] = words[w];
+    for (uint32_t i = nout; src && src->ntok && tr->alpha && i-- > 0;)
+        if (tr->tokens[i] == 1 && word_of[i] < nw)
+            out[word_of[i]] = copied_word(tr, i, src, dict);
+    if (vknmt_detokenize(out, nw, &text) != VKNMT_OK)
+        text = NULL;
+done:
+    free(units);
+    free(word_of);
+    free(words);
+    return text;
+}
+
 char *vknmt_translation_text(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab,
                              const vknmt_source_line *src, const vknmt_dict *dict)
 {
@@ -166,15 +257,8 @@ char *vknmt_translation_text(const vknmt_translation *tr, const vknmt_vocab *tgt
         return NULL;
     for (uint32_t i = 0; i < nout; i++) {
         words[i] = vknmt_vocab_token(tgt_vocab, tr->tokens[i]);
-        if (src && tr->tokens[i] == 1 && src->ntok && tr->alpha) {
-            const float *row = tr->alpha + (size_t)i * tr->src_len;
-            uint32_t best = 0;
-            for (uint32_t j = 1; j < src->ntok && j < tr->src_len; j++)
-                if (row[j] > row[best])
-                    best = j;
-            const char *copy = dict_lookup(dict, src->tokens[best]);
-            words[i] = copy ? copy : src->tokens[best];
-        }
+        if (src && tr->tokens[i] == 1 && src->ntok && tr->alpha)
+            words[i] = copied_word(tr, i, src, dict);
     }
     if (vknmt_detokenize(words, nout, &text) != VKNMT_OK)
         text = NULL;

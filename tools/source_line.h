@@ -6,15 +6,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bpe.h"
 #include "rnnsearch.h"
 #include "tokenize.h"
 #include "vocab.h"
 
 typedef struct vknmt_source_line {
-    char **tokens;   /* owned words */
+    char **tokens;   /* owned words (with BPE: their subword units) */
     uint32_t ntok;
-    int32_t *ids;    /* owned: word ids (unknown: <unk>) then </s> */
+    int32_t *ids;    /* owned: token ids (unknown: <unk>) then </s> */
     bool bad;        /* invalid UTF-8 */
+    /* With BPE (vknmt_source_line_apply_bpe), else NULL and 0: */
+    char **words;      /* owned: the words the units came from */
+    uint32_t nwords;
+    uint32_t *word_of; /* owned: tokens[j] is a piece of words[word_of[j]] */
 } vknmt_source_line;
 
 /* Tokenizes `text` (a trailing newline is dropped) with the model's
@@ -23,6 +28,11 @@ typedef struct vknmt_source_line {
 bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, char *text, size_t len,
                             vknmt_source_line *l, char *err, size_t err_size);
 void vknmt_source_line_free(vknmt_source_line *l);
+
+/* For a model trained with --bpe: splits the line's words into subword
+ * units (tokens, ids) and keeps the words (words, word_of). Does nothing to
+ * an empty or bad line. False means out of memory (the line is then freed). */
+bool vknmt_source_line_apply_bpe(vknmt_source_line *l, vknmt_bpe *bpe, const vknmt_vocab *vocab);
 
 /* Decodes lines[0..n) (invalid or empty ones get an empty translation)
  * with greedy decoding when opt->beam is 1 (and no_unk is off), else beam
@@ -42,5 +52,12 @@ void vknmt_dict_destroy(vknmt_dict *d);
  * when that has it: the paper's "copy" of unknown words. */
 char *vknmt_translation_text(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab,
                              const vknmt_source_line *src, const vknmt_dict *dict);
+/* The same for a model trained with --bpe, whose outputs are subword units:
+ * the units are joined into words first (vknmt_bpe_join, so no "@@" is
+ * left); with `src` given, an output word holding an <unk> unit becomes the
+ * source word (whole, or its dictionary entry) that its first <unk> unit
+ * attends to most. */
+char *vknmt_translation_text_units(const vknmt_translation *tr, const vknmt_vocab *tgt_vocab,
+                                   const vknmt_source_line *src, const vknmt_dict *dict);
 
 #endif

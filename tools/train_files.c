@@ -11,7 +11,7 @@
 static vknmt_status add_meta(vknmt_st_writer *w, const vknmt_train_meta *m, const vknmt_param_layout *lay,
                              const float *params)
 {
-    char *sv = NULL, *tv = NULL;
+    char *sv = NULL, *tv = NULL, *merges = NULL;
     size_t sl, tl;
     char num[32];
     vknmt_status s = vknmt_params_to_writer(w, &m->cfg, lay, params);
@@ -30,10 +30,13 @@ static vknmt_status add_meta(vknmt_st_writer *w, const vknmt_train_meta *m, cons
     snprintf(num, sizeof(num), "%u", m->max_len);
     if (!s)
         s = vknmt_st_writer_set_metadata(w, "max_len", num);
+    if (!s && m->bpe && !(s = vknmt_bpe_to_string(m->bpe, &merges, NULL)))
+        s = vknmt_st_writer_set_metadata(w, "bpe_merges", merges);
     if (!s)
         s = vknmt_st_writer_set_metadata(w, "producer", "vknmt");
     free(sv);
     free(tv);
+    free(merges);
     return s;
 }
 
@@ -151,6 +154,10 @@ static bool load_common(const vknmt_st *st, vknmt_train_resume *r, char *why, si
     r->meta.lowercase = lc != 0;
     r->meta.pretokenized = pt != 0;
     r->meta.max_len = (uint32_t)ml;
+    const char *merges = vknmt_st_metadata(st, "bpe_merges");
+    if (merges && vknmt_bpe_from_string(merges, strlen(merges), "bpe_merges", &r->bpe, why, n))
+        return false;
+    r->meta.bpe = r->bpe;
     return true;
 }
 
@@ -208,6 +215,7 @@ void vknmt_train_resume_free(vknmt_train_resume *r)
 {
     vknmt_vocab_destroy(r->src_vocab);
     vknmt_vocab_destroy(r->tgt_vocab);
+    vknmt_bpe_destroy(r->bpe);
     free(r->params);
     free(r->state1);
     free(r->state2);
