@@ -1,13 +1,24 @@
 /* Additive attention and the RNNencdec context: launchers for
- * shaders/attention.comp and shaders/encdec_context.comp. */
+ * shaders/attention.comp (any device), shaders/attention_texel.comp (CPU
+ * class: texel-buffer operands, chosen from the caps) and
+ * shaders/encdec_context.comp. */
 #include "attention.h"
+
+#include <string.h>
 
 #include "vknmt_kernel.h"
 
 #define ATT_LOCAL 64 /* power of two; the shader's chunk is 4x this */
+/* CPU-class texel kernels (shaders/attention_texel.comp): invocations per
+ * workgroup (a power of two) and positions per shared-memory chunk (a
+ * multiple of both it and 4). */
+#define ATT_TEXEL_LOCAL 64
+#define ATT_TEXEL_CHUNK 256
 #define ENCDEC_LOCAL 64
 
-#define S4 VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO
+#define SS VKNMT_BIND_SSBO
+#define T4 VKNMT_BIND_TEXEL_RGBA32F
+#define S4 SS, SS, SS, SS
 
 /* push constants of attention.comp: off[i] is binding i's element offset */
 typedef struct att_push {
@@ -15,8 +26,7 @@ typedef struct att_push {
     uint32_t batch, tx, na, dim;
 } att_push;
 
-static const vknmt_kernel_desc K_ATT_FWD = {"attention", VKNMT_SPIRV(attention), 7,
-                                            {S4, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
+static const vknmt_kernel_desc K_ATT_FWD = {"attention", VKNMT_SPIRV(attention), 7, {S4, SS, SS, SS},
                                             sizeof(att_push), 1};
 static const vknmt_kernel_desc K_ATT_BWD_DV = {"attention_bwd_dv", VKNMT_SPIRV(attention_bwd_dv), 8, {S4, S4},
                                                sizeof(att_push), 1};
@@ -24,16 +34,45 @@ static const vknmt_kernel_desc K_ATT_BWD_DUH = {"attention_bwd_duh", VKNMT_SPIRV
                                                 sizeof(att_push), 1};
 static const vknmt_kernel_desc K_ATT_BWD_DWS = {"attention_bwd_dws", VKNMT_SPIRV(attention_bwd_dws), 8, {S4, S4},
                                                 sizeof(att_push), 1};
+/* The same interfaces with Ws, UH, H, v and dctx as RGBA32F texel views. */
+static const vknmt_kernel_desc K_ATT_TEXEL_FWD = {"attention_texel", VKNMT_SPIRV(attention_texel), 7,
+                                                  {T4, T4, T4, SS, T4, SS, SS}, sizeof(att_push), 2};
+static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DV = {"attention_texel_bwd_dv", VKNMT_SPIRV(attention_texel_bwd_dv), 8,
+                                                     {T4, T4, T4, SS, SS, T4, SS, SS}, sizeof(att_push), 2};
+static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DUH = {"attention_texel_bwd_duh",
+                                                      VKNMT_SPIRV(attention_texel_bwd_duh), 8,
+                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 2};
+static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DWS = {"attention_texel_bwd_dws",
+                                                      VKNMT_SPIRV(attention_texel_bwd_dws), 8,
+                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 2};
+
+/* One attention kernel in its two forms; quads: the bindings the texel form
+ * reads or writes a vec4 at a time, whose element offsets must be multiples
+ * of 4 (all but src_len and alpha). */
+typedef struct att_kernel {
+    const vknmt_kernel_desc *ssbo, *texel;
+    uint32_t quads;
+} att_kernel;
+
+static const att_kernel ATT_FWD = {&K_ATT_FWD, &K_ATT_TEXEL_FWD, 0x57};     /* ws uh h v ctx */
+static const att_kernel ATT_BWD[3] = {{&K_ATT_BWD_DV, &K_ATT_TEXEL_BWD_DV, 0xe7}, /* ws uh h dctx dv_part dh */
+                                      {&K_ATT_BWD_DUH, &K_ATT_TEXEL_BWD_DUH, 0xe7}, /* ... duh v */
+                                      {&K_ATT_BWD_DWS, &K_ATT_TEXEL_BWD_DWS, 0xe7}}; /* ... dws v */
+
+/* One binding's operand: `count` floats at `ref`. */
+typedef struct att_arg {
+    vknmt_ref ref;
+    uint64_t count;
+    uint8_t access;
+} att_arg;
 
 typedef struct encdec_push {
     uint32_t off0, off_len, off2, batch, tx, n;
 } encdec_push;
 
-static const vknmt_kernel_desc K_ENCDEC = {"encdec_context", VKNMT_SPIRV(encdec_context), 3,
-                                           {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
+static const vknmt_kernel_desc K_ENCDEC = {"encdec_context", VKNMT_SPIRV(encdec_context), 3, {SS, SS, SS},
                                            sizeof(encdec_push), 1};
-static const vknmt_kernel_desc K_ENCDEC_BWD = {"encdec_context_bwd", VKNMT_SPIRV(encdec_context_bwd), 3,
-                                               {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
+static const vknmt_kernel_desc K_ENCDEC_BWD = {"encdec_context_bwd", VKNMT_SPIRV(encdec_context_bwd), 3, {SS, SS, SS},
                                                sizeof(encdec_push), 1};
 
 /* Shader indices are 32-bit: every tensor must have fewer than 2^32 elements. */
@@ -51,19 +90,50 @@ static vknmt_status check_att_shape(vknmt_seq *seq, const vknmt_att_shape *sh, c
     return VKNMT_OK;
 }
 
-static void att_push_shape(att_push *p, const vknmt_att_shape *sh)
+/* The texel kernels: only on CPU-class devices (on GPUs the SSBO kernels
+ * are the ones measured), for quad-sized rows, and when the largest texel
+ * operand fits a view with room for the view's alignment. Offsets are
+ * checked once bound. */
+static bool att_texel_wanted(const vknmt_caps *caps, const vknmt_att_shape *sh)
 {
-    p->off[7] = 0;
-    p->batch = sh->batch;
-    p->tx = sh->tx;
-    p->na = sh->na;
-    p->dim = sh->ctx_dim;
+    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || sh->na % 4 || sh->ctx_dim % 4)
+        return false;
+    uint64_t quads = (uint64_t)sh->tx * sh->batch * (sh->na > sh->ctx_dim ? sh->na : sh->ctx_dim) / 4;
+    return quads + caps->min_texel_offset_align / 4 + 1 <= caps->max_texel_buffer_elements;
+}
+
+/* Binds the operands of kernels ks[0..n) (args[i] for ks[i]) in their texel
+ * forms when wanted and every quad operand starts on a quad, else in their
+ * storage-buffer forms; sets k[i] to the form chosen. Records nothing. */
+static vknmt_status att_prepare(vknmt_context *c, const vknmt_att_shape *sh, const att_kernel *ks, uint32_t n,
+                                const att_arg (*args)[VKNMT_MAX_BINDINGS], vknmt_binding (*b)[VKNMT_MAX_BINDINGS],
+                                att_push *p, const vknmt_kernel_desc **k)
+{
+    for (int texel = att_texel_wanted(vknmt_context_caps(c), sh); texel >= 0; texel--) {
+        bool quads = true;
+        for (uint32_t i = 0; i < n; i++) {
+            k[i] = texel ? ks[i].texel : ks[i].ssbo;
+            p[i] = (att_push){.batch = sh->batch, .tx = sh->tx, .na = sh->na, .dim = sh->ctx_dim};
+            for (uint32_t j = 0; j < k[i]->binding_count; j++) {
+                vknmt_status s = vknmt_bind(c, args[i][j].ref, args[i][j].count, args[i][j].access,
+                                            k[i]->bindings[j], &b[i][j], &p[i].off[j]);
+                if (s)
+                    return s;
+                if (ks[i].quads >> j & 1)
+                    quads &= p[i].off[j] % 4 == 0;
+            }
+        }
+        if (!texel || quads)
+            return VKNMT_OK;
+    }
+    return VKNMT_OK; /* not reached: the storage-buffer pass returns */
 }
 
 static vknmt_status att_dispatch(vknmt_seq *seq, const vknmt_kernel_desc *k, const att_push *p,
                                  const vknmt_binding *b, uint32_t batch)
 {
-    uint32_t spec[1] = {ATT_LOCAL};
+    bool texel = k->spec_count == 2; /* only the texel kernels take a chunk size */
+    uint32_t spec[2] = {texel ? ATT_TEXEL_LOCAL : ATT_LOCAL, ATT_TEXEL_CHUNK};
     vknmt_dispatch d = {.kernel = k, .spec = spec, .push = p, .bindings = b};
     vknmt_grid_1d(batch, d.groups); /* one workgroup per batch row */
     return vknmt_seq_dispatch(seq, &d);
@@ -75,22 +145,22 @@ vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_
     vknmt_status s = check_att_shape(seq, sh, "attention");
     if (s)
         return s;
-    vknmt_context *c = vknmt_seq_context(seq);
     uint64_t B = sh->batch, tx = sh->tx, na = sh->na, dim = sh->ctx_dim;
-    vknmt_binding b[7];
+    /* alpha holds the scores before they are normalised, each read back only
+     * by the invocation that wrote it: no earlier contents are read */
+    const att_arg args[1][VKNMT_MAX_BINDINGS] = {{{ws, B * na, VKNMT_READ},
+                                                  {uh, tx * B * na, VKNMT_READ},
+                                                  {h, tx * B * dim, VKNMT_READ},
+                                                  {src_len, B, VKNMT_READ},
+                                                  {v, na, VKNMT_READ},
+                                                  {alpha, B * tx, VKNMT_WRITE},
+                                                  {ctx, B * dim, VKNMT_WRITE}}};
+    vknmt_binding b[1][VKNMT_MAX_BINDINGS];
     att_push p;
-    att_push_shape(&p, sh);
-    if ((s = vknmt_bind(c, ws, B * na, VKNMT_READ, VKNMT_BIND_SSBO, &b[0], &p.off[0])) ||
-        (s = vknmt_bind(c, uh, tx * B * na, VKNMT_READ, VKNMT_BIND_SSBO, &b[1], &p.off[1])) ||
-        (s = vknmt_bind(c, h, tx * B * dim, VKNMT_READ, VKNMT_BIND_SSBO, &b[2], &p.off[2])) ||
-        (s = vknmt_bind(c, src_len, B, VKNMT_READ, VKNMT_BIND_SSBO, &b[3], &p.off[3])) ||
-        (s = vknmt_bind(c, v, na, VKNMT_READ, VKNMT_BIND_SSBO, &b[4], &p.off[4])) ||
-        /* alpha holds the scores before they are normalised, each read back
-         * only by the invocation that wrote it: no earlier contents are read */
-        (s = vknmt_bind(c, alpha, B * tx, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[5], &p.off[5])) ||
-        (s = vknmt_bind(c, ctx, B * dim, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[6], &p.off[6])))
+    const vknmt_kernel_desc *k;
+    if ((s = att_prepare(vknmt_seq_context(seq), sh, &ATT_FWD, 1, args, b, &p, &k)))
         return s;
-    return att_dispatch(seq, &K_ATT_FWD, &p, b, sh->batch);
+    return att_dispatch(seq, k, &p, b[0], sh->batch);
 }
 
 /* Three dispatches because the backward touches 11 buffers and a kernel
@@ -103,39 +173,33 @@ vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt
     vknmt_status s = check_att_shape(seq, sh, "attention backward");
     if (s)
         return s;
-    vknmt_context *c = vknmt_seq_context(seq);
     uint64_t B = sh->batch, tx = sh->tx, na = sh->na, dim = sh->ctx_dim;
-    vknmt_binding b[8];
-    att_push p;
-    att_push_shape(&p, sh);
-    /* bindings 0..5 are shared by the three variants; 6 and 7 differ */
-    vknmt_binding b_dv, b_dh, b_duh, b_dws, b_v;
-    uint32_t o_dv, o_dh, o_duh, o_dws, o_v;
-    if ((s = vknmt_bind(c, ws, B * na, VKNMT_READ, VKNMT_BIND_SSBO, &b[0], &p.off[0])) ||
-        (s = vknmt_bind(c, uh, tx * B * na, VKNMT_READ, VKNMT_BIND_SSBO, &b[1], &p.off[1])) ||
-        (s = vknmt_bind(c, h, tx * B * dim, VKNMT_READ, VKNMT_BIND_SSBO, &b[2], &p.off[2])) ||
-        (s = vknmt_bind(c, src_len, B, VKNMT_READ, VKNMT_BIND_SSBO, &b[3], &p.off[3])) ||
-        (s = vknmt_bind(c, alpha, B * tx, VKNMT_READ, VKNMT_BIND_SSBO, &b[4], &p.off[4])) ||
-        (s = vknmt_bind(c, dctx, B * dim, VKNMT_READ, VKNMT_BIND_SSBO, &b[5], &p.off[5])) ||
-        /* dv_part and dws are written whole; the shader adds chunk to chunk
-         * within one dispatch, reading back only its own writes */
-        (s = vknmt_bind(c, dv_part, B * na, VKNMT_WRITE, VKNMT_BIND_SSBO, &b_dv, &o_dv)) ||
-        (s = vknmt_bind(c, dh, tx * B * dim, VKNMT_READ | VKNMT_WRITE, VKNMT_BIND_SSBO, &b_dh, &o_dh)) ||
-        (s = vknmt_bind(c, duh, tx * B * na, VKNMT_READ | VKNMT_WRITE, VKNMT_BIND_SSBO, &b_duh, &o_duh)) ||
-        (s = vknmt_bind(c, dws, B * na, VKNMT_WRITE, VKNMT_BIND_SSBO, &b_dws, &o_dws)) ||
-        (s = vknmt_bind(c, v, na, VKNMT_READ, VKNMT_BIND_SSBO, &b_v, &o_v)))
+    /* bindings 0..5 are shared by the three kernels; 6 and 7 differ. dv_part
+     * and dws are written whole; the shaders add chunk to chunk within one
+     * dispatch, reading back only their own writes. */
+    att_arg args[3][VKNMT_MAX_BINDINGS] = {{{ws, B * na, VKNMT_READ},
+                                            {uh, tx * B * na, VKNMT_READ},
+                                            {h, tx * B * dim, VKNMT_READ},
+                                            {src_len, B, VKNMT_READ},
+                                            {alpha, B * tx, VKNMT_READ},
+                                            {dctx, B * dim, VKNMT_READ},
+                                            {dv_part, B * na, VKNMT_WRITE},
+                                            {dh, tx * B * dim, VKNMT_READ | VKNMT_WRITE}}};
+    memcpy(args[1], args[0], sizeof(args[0]));
+    memcpy(args[2], args[0], sizeof(args[0]));
+    args[1][6] = (att_arg){duh, tx * B * na, VKNMT_READ | VKNMT_WRITE};
+    args[1][7] = args[2][7] = (att_arg){v, na, VKNMT_READ};
+    args[2][6] = (att_arg){dws, B * na, VKNMT_WRITE};
+    vknmt_binding b[3][VKNMT_MAX_BINDINGS];
+    att_push p[3];
+    const vknmt_kernel_desc *k[3];
+    if ((s = att_prepare(vknmt_seq_context(seq), sh, ATT_BWD, 3, (const att_arg(*)[VKNMT_MAX_BINDINGS])args, b, p,
+                         k)))
         return s;
-
-    b[6] = b_dv, p.off[6] = o_dv;
-    b[7] = b_dh, p.off[7] = o_dh;
-    if ((s = att_dispatch(seq, &K_ATT_BWD_DV, &p, b, sh->batch)))
-        return s;
-    b[6] = b_duh, p.off[6] = o_duh;
-    b[7] = b_v, p.off[7] = o_v;
-    if ((s = att_dispatch(seq, &K_ATT_BWD_DUH, &p, b, sh->batch)))
-        return s;
-    b[6] = b_dws, p.off[6] = o_dws;
-    return att_dispatch(seq, &K_ATT_BWD_DWS, &p, b, sh->batch);
+    for (int i = 0; i < 3; i++)
+        if ((s = att_dispatch(seq, k[i], &p[i], b[i], sh->batch)))
+            return s;
+    return VKNMT_OK;
 }
 
 static vknmt_status encdec(vknmt_seq *seq, const vknmt_kernel_desc *k, uint32_t batch, uint32_t tx, uint32_t n,

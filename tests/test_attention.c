@@ -1,11 +1,15 @@
 /* Additive attention and the RNNencdec context, forward and backward,
  * against plain C in double; the C backward against central finite
- * differences of the C forward. */
+ * differences of the C forward. The device checks run on every kernel form
+ * (CPU-class texel kernels, whole and windowed views; storage-buffer
+ * kernels) and check, by the profiler's per-kernel counts, that each call
+ * ran the form it must, fallbacks included. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "attention.h"
 #include "harness.h"
+#include "internal.h" /* to force each kernel form through the caps, and count the kernels that ran */
 
 /* B x Tx x na x 2n: batch 1, source length 1, sizes off the workgroup */
 static const uint32_t SHAPES[][4] = {
@@ -14,6 +18,12 @@ static const uint32_t SHAPES[][4] = {
     {1, 9, 33, 70}, {5, 9, 4, 70}, {5, 1, 33, 70}, {1, 1, 33, 6},
 };
 #define NSHAPES (sizeof(SHAPES) / sizeof(SHAPES[0]))
+/* na and 2n multiples of 4, which the texel kernels need (SHAPES: never
+ * both, so there they fall back); last the small preset's row sizes. */
+static const uint32_t QUAD_SHAPES[][4] = {
+    {1, 1, 4, 4}, {1, 9, 8, 4}, {5, 1, 4, 8}, {5, 9, 36, 72}, {1, 9, 36, 8}, {6, 5, 12, 68}, {4, 31, 256, 512},
+};
+#define NQUAD_SHAPES (sizeof(QUAD_SHAPES) / sizeof(QUAD_SHAPES[0]))
 
 static vknmt_att_shape shape_of(const uint32_t s[4]) { return (vknmt_att_shape){s[0], s[1], s[2], s[3]}; }
 
@@ -190,16 +200,42 @@ static void att_bufs_destroy(att_bufs *g)
         th_gbuf_destroy(bufs_all(g, i));
 }
 
+/* Float offset mod 4 of each buffer's data (att_bufs order): the texel
+ * kernels need quad-aligned operands. th_gbuf_create puts data at float
+ * TH_GUARD (67, residue 3); gbuf_create_at moves it. */
+static uint32_t residue[NBUFS] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+/* The buffers each call reads or writes a quad at a time in the texel form:
+ * all but src_len and alpha. */
+#define FWD_QUADS 0x04fu /* ws uh v h ctx */
+#define BWD_QUADS 0xf8fu /* ws uh v h dctx dws duh dh dv */
+
+/* A guarded buffer of n floats whose data starts at float 64 + r (r < 4),
+ * guards of that many floats on both sides. */
+static bool gbuf_create_at(th_env *env, uint64_t n, uint32_t r, th_gbuf *g)
+{
+    if (!th_gbuf_create(env, n + 8, g))
+        return false;
+    uint64_t total = n + 8 + 2 * TH_GUARD;
+    uint32_t *all = malloc(total * 4);
+    bool ok = all && vknmt_buffer_download(g->buf, 0, all, 4) == VKNMT_OK; /* word 0 is the sentinel */
+    for (uint64_t i = 1; ok && i < total; i++)
+        all[i] = all[0];
+    ok = ok && vknmt_buffer_upload(g->buf, 0, all, total * 4) == VKNMT_OK;
+    free(all);
+    g->guard = 64 + r;
+    g->n = n;
+    return ok && th_gbuf_poison(g);
+}
+
 static bool att_bufs_make(th_env *env, const att_data *d, att_bufs *g)
 {
     memset(g, 0, sizeof(*g));
-    return th_gbuf_create(env, d->n_ws, &g->ws) && th_gbuf_create(env, d->n_uh, &g->uh) &&
-           th_gbuf_create(env, d->n_v, &g->v) && th_gbuf_create(env, d->n_h, &g->h) &&
-           th_gbuf_create(env, d->sh.batch, &g->len) && th_gbuf_create(env, d->n_a, &g->alpha) &&
-           th_gbuf_create(env, d->n_c, &g->ctx) && th_gbuf_create(env, d->n_c, &g->dctx) &&
-           th_gbuf_create(env, d->n_ws, &g->dws) && th_gbuf_create(env, d->n_uh, &g->duh) &&
-           th_gbuf_create(env, d->n_h, &g->dh) && th_gbuf_create(env, d->n_ws, &g->dv) &&
-           th_gbuf_upload(&g->ws, d->ws) && th_gbuf_upload(&g->uh, d->uh) && th_gbuf_upload(&g->v, d->v) &&
+    const uint64_t n[NBUFS] = {d->n_ws, d->n_uh, d->n_v, d->n_h,  d->sh.batch, d->n_a,
+                               d->n_c,  d->n_c,  d->n_ws, d->n_uh, d->n_h,      d->n_ws};
+    for (size_t i = 0; i < NBUFS; i++)
+        if (!gbuf_create_at(env, n[i], residue[i], bufs_all(g, i)))
+            return false;
+    return th_gbuf_upload(&g->ws, d->ws) && th_gbuf_upload(&g->uh, d->uh) && th_gbuf_upload(&g->v, d->v) &&
            th_gbuf_upload(&g->h, d->h) && th_gbuf_upload(&g->len, (const float *)d->len) &&
            th_gbuf_upload(&g->dctx, d->dctx);
 }
@@ -249,6 +285,107 @@ static float *download(const th_gbuf *g)
     return x;
 }
 
+/* ---------------------------------------------------------- kernel forms */
+
+/* Each form the launcher can pick, forced through the caps it picks by.
+ * windowed: a maxTexelBufferElements smaller than the buffers, so texel
+ * views cover parts of buffers at aligned offsets. */
+typedef struct att_path {
+    const char *name;
+    bool cpu_lanes, texel, windowed;
+} att_path;
+static const att_path PATHS[] = {{"cpu-texel", true, true, false},
+                                 {"cpu-texel-windowed", true, true, true},
+                                 {"cpu-ssbo", true, false, false},
+                                 {"gpu-ssbo", false, false, false}};
+static const att_path *path; /* the forced form; NULL outside for_paths */
+#define PATH_NAME (path ? path->name : "native")
+
+static uint64_t calls_of(const vknmt_context *ctx, const char *name)
+{
+    for (uint32_t i = 0; i < ctx->kernel_count; i++)
+        if (strcmp(ctx->kernels[i].desc->name, name) == 0)
+            return ctx->kernels[i].calls;
+    return 0;
+}
+
+/* Dispatches so far of the texel [0] and storage-buffer [1] forms, counted
+ * by the profiler (timestamps) per kernel name. */
+static void att_calls(const th_env *env, bool backward, uint64_t out[2])
+{
+    static const char *const names[2][2][3] = {
+        {{"attention_texel"}, {"attention"}},
+        {{"attention_texel_bwd_dv", "attention_texel_bwd_duh", "attention_texel_bwd_dws"},
+         {"attention_bwd_dv", "attention_bwd_duh", "attention_bwd_dws"}}};
+    for (int f = 0; f < 2; f++) {
+        out[f] = 0;
+        for (int i = 0; i < 3; i++)
+            if (names[backward][f][i])
+                out[f] += calls_of(env->ctx, names[backward][f][i]);
+    }
+}
+
+/* The form the launcher must pick for this shape and these buffers. */
+static bool want_texel(vknmt_att_shape sh, uint32_t quads)
+{
+    if (!path || !path->texel || sh.na % 4 || sh.ctx_dim % 4)
+        return false;
+    for (size_t i = 0; i < NBUFS; i++)
+        if ((quads >> i & 1) && residue[i] % 4)
+            return false;
+    return true;
+}
+
+/* A call ran all its dispatches (1 forward, 3 backward) in the form it must. */
+static void check_form(th_env *env, vknmt_att_shape sh, bool backward, const uint64_t before[2])
+{
+    if (!path || !env->ctx->caps.timestamps)
+        return; /* nothing counted */
+    uint64_t after[2], n = backward ? 3 : 1;
+    att_calls(env, backward, after);
+    bool texel = want_texel(sh, backward ? BWD_QUADS : FWD_QUADS);
+    CHECK(after[0] - before[0] == (texel ? n : 0) && after[1] - before[1] == (texel ? 0 : n),
+          "%s B%u Tx%u na%u 2n%u %s: %llu texel and %llu storage-buffer dispatches, want %llu %s", PATH_NAME,
+          sh.batch, sh.tx, sh.na, sh.ctx_dim, backward ? "backward" : "forward",
+          (unsigned long long)(after[0] - before[0]), (unsigned long long)(after[1] - before[1]),
+          (unsigned long long)n, texel ? "texel" : "storage-buffer");
+}
+
+/* windowed: views of at most the largest operand plus the view alignment,
+ * so the largest buffers (guards included) no longer fit whole. */
+static void limit_texels(th_env *env, const att_data *d)
+{
+    if (!path || !path->windowed)
+        return;
+    size_t big = d->n_uh > d->n_h ? d->n_uh : d->n_h;
+    env->ctx->caps.max_texel_buffer_elements = big / 4 + env->ctx->caps.min_texel_offset_align / 4 + 1;
+}
+
+/* Runs body once per form the device can run (profiling on, to count the
+ * kernels), operands on quads for the texel forms and off them (float
+ * offset 67) for the others; restores the caps. */
+static void for_paths(th_env *env, void (*body)(th_env *))
+{
+    vknmt_caps saved = env->ctx->caps;
+    bool profile = env->ctx->profile;
+    for (size_t i = 0; i < sizeof(PATHS) / sizeof(PATHS[0]) && !th_failed(); i++) {
+        if (PATHS[i].texel && !saved.texel_buffers)
+            continue;
+        path = &PATHS[i];
+        env->ctx->caps.quirk_cpu_lanes = path->cpu_lanes;
+        env->ctx->caps.texel_buffers = path->texel;
+        env->ctx->profile = true;
+        for (size_t j = 0; j < NBUFS; j++)
+            residue[j] = path->texel ? 0 : 3;
+        body(env);
+        env->ctx->caps = saved;
+        env->ctx->profile = profile;
+    }
+    path = NULL;
+    for (size_t j = 0; j < NBUFS; j++)
+        residue[j] = 3;
+}
+
 /* -------------------------------------------------------------- forward */
 
 #define TOL 1e-5
@@ -259,7 +396,11 @@ static void check_forward(th_env *env, vknmt_att_shape sh)
     att_bufs g;
     CHECK(att_data_make(&d, sh), "out of memory");
     CHECK(att_bufs_make(env, &d, &g), "buffers");
+    limit_texels(env, &d);
+    uint64_t before[2];
+    att_calls(env, false, before);
     CHECK_OK(env, run_forward(env, &d, &g));
+    check_form(env, sh, false, before);
     float *alpha = download(&g.alpha), *ctx = download(&g.ctx);
     CHECK(alpha && ctx, "download");
     double ea = th_rel_err(alpha, d.alpha_d, d.n_a, 1e-30), ec = th_rel_err(ctx, d.ctx_d, d.n_c, 1e-30);
@@ -272,17 +413,23 @@ static void check_forward(th_env *env, vknmt_att_shape sh)
     free(ctx);
     att_bufs_destroy(&g);
     att_data_free(&d);
-    CHECK(ea <= TOL, "B%u Tx%u na%u 2n%u: alpha relative error %g > %g", sh.batch, sh.tx, sh.na, sh.ctx_dim, ea, TOL);
-    CHECK(ec <= TOL, "B%u Tx%u na%u 2n%u: ctx relative error %g > %g", sh.batch, sh.tx, sh.na, sh.ctx_dim, ec, TOL);
-    CHECK(pad_zero, "B%u Tx%u: padding got weight", sh.batch, sh.tx);
-    CHECK(guards, "B%u Tx%u na%u 2n%u: write outside an output", sh.batch, sh.tx, sh.na, sh.ctx_dim);
+    CHECK(ea <= TOL, "%s B%u Tx%u na%u 2n%u: alpha relative error %g > %g", PATH_NAME, sh.batch, sh.tx, sh.na,
+          sh.ctx_dim, ea, TOL);
+    CHECK(ec <= TOL, "%s B%u Tx%u na%u 2n%u: ctx relative error %g > %g", PATH_NAME, sh.batch, sh.tx, sh.na,
+          sh.ctx_dim, ec, TOL);
+    CHECK(pad_zero, "%s B%u Tx%u: padding got weight", PATH_NAME, sh.batch, sh.tx);
+    CHECK(guards, "%s B%u Tx%u na%u 2n%u: write outside an output", PATH_NAME, sh.batch, sh.tx, sh.na, sh.ctx_dim);
 }
 
-static void test_forward(th_env *env)
+static void body_forward(th_env *env)
 {
     for (size_t i = 0; i < NSHAPES && !th_failed(); i++)
         check_forward(env, shape_of(SHAPES[i]));
+    for (size_t i = 0; i < NQUAD_SHAPES && !th_failed(); i++)
+        check_forward(env, shape_of(QUAD_SHAPES[i]));
 }
+
+static void test_forward(th_env *env) { for_paths(env, body_forward); }
 
 /* ------------------------------------------------------------- backward */
 
@@ -296,7 +443,11 @@ static void check_backward(th_env *env, vknmt_att_shape sh)
            *dh = to_double(d.dh0, d.n_h), *alpha_f = to_double(d.alpha, d.n_a);
     CHECK(dws && dv && duh && dh && alpha_f, "out of memory");
     ref_backward(&sh, d.len, d.ws_d, d.uh_d, d.v_d, d.h_d, alpha_f, d.dctx_d, dws, duh, dh, dv);
+    limit_texels(env, &d);
+    uint64_t before[2];
+    att_calls(env, true, before);
     CHECK_OK(env, run_backward(env, &d, &g));
+    check_form(env, sh, true, before);
     float *gdws = download(&g.dws), *gdv = download(&g.dv), *gduh = download(&g.duh), *gdh = download(&g.dh);
     CHECK(gdws && gdv && gduh && gdh, "download");
     double e_ws = th_rel_err(gdws, dws, d.n_ws, 1e-30), e_v = th_rel_err(gdv, dv, d.n_ws, 1e-30);
@@ -318,26 +469,54 @@ static void check_backward(th_env *env, vknmt_att_shape sh)
     att_bufs_destroy(&g);
     att_data_free(&d);
     CHECK(e_ws <= TOL && e_v <= TOL && e_uh <= TOL && e_h <= TOL,
-          "B%u Tx%u na%u 2n%u: relative errors dws %g dv %g duh %g dh %g > %g", sh.batch, sh.tx, sh.na, sh.ctx_dim,
-          e_ws, e_v, e_uh, e_h, TOL);
-    CHECK(pad_kept, "B%u Tx%u: a padded position's gradient changed", sh.batch, sh.tx);
-    CHECK(guards, "B%u Tx%u na%u 2n%u: write outside an output", sh.batch, sh.tx, sh.na, sh.ctx_dim);
+          "%s B%u Tx%u na%u 2n%u: relative errors dws %g dv %g duh %g dh %g > %g", PATH_NAME, sh.batch, sh.tx,
+          sh.na, sh.ctx_dim, e_ws, e_v, e_uh, e_h, TOL);
+    CHECK(pad_kept, "%s B%u Tx%u: a padded position's gradient changed", PATH_NAME, sh.batch, sh.tx);
+    CHECK(guards, "%s B%u Tx%u na%u 2n%u: write outside an output", PATH_NAME, sh.batch, sh.tx, sh.na,
+          sh.ctx_dim);
 }
 
-static void test_backward(th_env *env)
+static void body_backward(th_env *env)
 {
     for (size_t i = 0; i < NSHAPES && !th_failed(); i++)
         check_backward(env, shape_of(SHAPES[i]));
+    for (size_t i = 0; i < NQUAD_SHAPES && !th_failed(); i++)
+        check_backward(env, shape_of(QUAD_SHAPES[i]));
 }
 
-/* Source longer than the kernel's chunk of positions (4 x 64). */
-static void test_long_source(th_env *env)
+static void test_backward(th_env *env) { for_paths(env, body_backward); }
+
+/* Source longer than the kernels' chunk of positions (4 x 64, 256). */
+static void body_long_source(th_env *env)
 {
-    vknmt_att_shape sh = {3, 300, 5, 7};
-    check_forward(env, sh);
-    if (!th_failed())
-        check_backward(env, sh);
+    const vknmt_att_shape shapes[] = {{3, 300, 5, 7}, {3, 300, 8, 12}};
+    for (size_t i = 0; i < 2 && !th_failed(); i++) {
+        check_forward(env, shapes[i]);
+        if (!th_failed())
+            check_backward(env, shapes[i]);
+    }
 }
+
+static void test_long_source(th_env *env) { for_paths(env, body_long_source); }
+
+/* One operand at a time off a quad (float offset 1 or 2 mod 4): the texel
+ * forms must fall back to the storage-buffer kernels when that operand is
+ * one they read by quads, and not for src_len or alpha; results exact
+ * either way. */
+static void body_offsets(th_env *env)
+{
+    vknmt_att_shape sh = {5, 9, 8, 12};
+    uint32_t r0 = residue[0];
+    for (size_t i = 0; i < NBUFS && !th_failed(); i++) {
+        residue[i] = 1 + (uint32_t)(i & 1);
+        check_forward(env, sh);
+        if (!th_failed())
+            check_backward(env, sh);
+        residue[i] = r0;
+    }
+}
+
+static void test_offsets(th_env *env) { for_paths(env, body_offsets); }
 
 /* ------------------------------------------------- finite differences (C) */
 
@@ -412,13 +591,13 @@ static bool same_bits(const th_gbuf *g, const float *first)
     return same;
 }
 
-static void test_deterministic(th_env *env)
+static void check_deterministic(th_env *env, vknmt_att_shape sh)
 {
-    vknmt_att_shape sh = {5, 9, 33, 70};
     att_data d;
     att_bufs g;
     CHECK(att_data_make(&d, sh), "out of memory");
     CHECK(att_bufs_make(env, &d, &g), "buffers");
+    limit_texels(env, &d);
     th_gbuf *outs[] = {&g.alpha, &g.ctx, &g.dws, &g.duh, &g.dh, &g.dv};
     float *first[6] = {0};
     bool same = true;
@@ -438,8 +617,18 @@ static void test_deterministic(th_env *env)
         free(first[i]);
     att_bufs_destroy(&g);
     att_data_free(&d);
-    CHECK(same, "two runs gave different bits");
+    CHECK(same, "%s B%u Tx%u na%u 2n%u: two runs gave different bits", PATH_NAME, sh.batch, sh.tx, sh.na,
+          sh.ctx_dim);
 }
+
+static void body_deterministic(th_env *env)
+{
+    check_deterministic(env, (vknmt_att_shape){5, 9, 33, 70});
+    if (!th_failed())
+        check_deterministic(env, (vknmt_att_shape){5, 9, 36, 72});
+}
+
+static void test_deterministic(th_env *env) { for_paths(env, body_deterministic); }
 
 /* ------------------------------------------------------ RNNencdec context */
 
@@ -558,6 +747,7 @@ void th_register_attention(void)
     th_add("attention", "backward", test_backward);
     th_add("attention", "gradient_vs_finite_differences", test_gradient);
     th_add("attention", "long_source", test_long_source);
+    th_add("attention", "operand_offsets", test_offsets);
     th_add("attention", "deterministic", test_deterministic);
     th_add("attention", "encdec_context", test_encdec);
     th_add("attention", "encdec_gradient", test_encdec_gradient);

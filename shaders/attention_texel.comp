@@ -1,0 +1,290 @@
+#version 450
+// vknmt-variant: attention_texel_bwd_dv BACKWARD BWD_DV
+// vknmt-variant: attention_texel_bwd_duh BACKWARD BWD_DUH
+// vknmt-variant: attention_texel_bwd_dws BACKWARD BWD_DWS
+// The CPU-class (lavapipe) form of shaders/attention.comp: the same four
+// kernels, the same equations, bindings, push constants and workgroup per
+// batch row (read that file's header first), with two changes that matter
+// on a device whose lanes are SIMD slots of one CPU core
+// (shared/notes/lavapipe-kernels.md):
+//  * the read-only operands Ws, UH, H, v and dctx come through RGBA32F
+//    uniform texel buffers, four k (or d) per fetch: a storage-buffer load
+//    there is a branchy loop of ~200 instructions per subgroup, a texel
+//    fetch a branch-free ~45, for uniform and divergent addresses alike;
+//  * every loop over k or d gives each lane a quad (vec4) of k or d, so the
+//    lanes of a subgroup fetch neighbouring texels and the read-modify-write
+//    outputs (ctx, dv_part, dws, duh, dh) move as vec4 through their SSBOs.
+// Loops over positions take 4 positions per step, their weights as one vec4
+// from shared memory, and issue the 4 fetches before the arithmetic (each
+// fetch call clobbers every vector register).
+// REQUIRES na % 4 == 0, dim % 4 == 0 and every element offset except those of
+// src_len and alpha a multiple of 4 (model/attention.c checks, and falls
+// back to shaders/attention.comp otherwise). Sums run in a fixed order per
+// element and no element has two writers: same input, same bits.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+layout(local_size_x_id = 0) in; // power of two, <= 1024
+// Positions per chunk through shared memory: a multiple of local_size_x and of 4.
+layout(constant_id = 1) const uint CHUNK = 256;
+
+layout(binding = 0) uniform samplerBuffer t_ws;
+layout(binding = 1) uniform samplerBuffer t_uh;
+layout(binding = 2) uniform samplerBuffer t_h;
+layout(std430, binding = 3) readonly buffer L { uint src_len[]; };
+#ifndef BACKWARD
+layout(binding = 4) uniform samplerBuffer t_v;
+layout(std430, binding = 5) buffer A { float alpha[]; }; // also holds own scores before normalising
+layout(std430, binding = 6) buffer C { vec4 ctx4[]; };   // chunk partial sums read back by their writer
+#else
+layout(std430, binding = 4) readonly buffer A { float alpha[]; };
+layout(binding = 5) uniform samplerBuffer t_dctx;
+layout(std430, binding = 6) buffer O { vec4 out4[]; }; // dv_part, duh or dws
+#ifdef BWD_DV
+layout(std430, binding = 7) buffer DH { vec4 dh4[]; };
+#else
+layout(binding = 7) uniform samplerBuffer t_v;
+#endif
+#endif
+
+// off[i] is the element offset of binding i (a multiple of 4 for texel and vec4 bindings).
+layout(push_constant) uniform P {
+    uint off[8];
+    uint batch, tx, na, dim;
+} p;
+
+#define WG gl_WorkGroupSize.x
+shared float red[gl_WorkGroupSize.x];
+shared vec4 sh4[CHUNK / 4]; // per-position weights of the current chunk
+#ifdef BWD_DV
+shared vec4 sa4[CHUNK / 4]; // alpha of the current chunk
+#endif
+
+float tree_sum(float x)
+{
+    uint t = gl_LocalInvocationID.x;
+    red[t] = x;
+    barrier();
+    for (uint s = WG / 2; s > 0; s >>= 1) {
+        if (t < s)
+            red[t] += red[t + s];
+        barrier();
+    }
+    float r = red[0];
+    barrier();
+    return r;
+}
+
+float tree_max(float x)
+{
+    uint t = gl_LocalInvocationID.x;
+    red[t] = x;
+    barrier();
+    for (uint s = WG / 2; s > 0; s >>= 1) {
+        if (t < s)
+            red[t] = max(red[t], red[t + s]);
+        barrier();
+    }
+    float r = red[0];
+    barrier();
+    return r;
+}
+
+float hsum(vec4 a) { return (a.x + a.y) + (a.z + a.w); }
+
+#ifdef BACKWARD
+// dalpha[j] = dctx[b,:] . H[j,b,:]
+float dalpha(uint b, uint j)
+{
+    uint dq = p.dim >> 2;
+    int hq = int((p.off[2] >> 2) + (j * p.batch + b) * dq), cq = int((p.off[5] >> 2) + b * dq);
+    vec4 s = vec4(0.0);
+    for (int q = 0; q < int(dq); q++) {
+        vec4 hh = texelFetch(t_h, hq + q);
+        vec4 g = texelFetch(t_dctx, cq + q);
+        s += g * hh;
+    }
+    return hsum(s);
+}
+#endif
+
+void main()
+{
+    uint b = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    if (b >= p.batch)
+        return; // uniform across the workgroup: no barrier is skipped by part of it
+    uint t = gl_LocalInvocationID.x;
+    uint len = min(src_len[p.off[3] + b], p.tx);
+    uint nq = p.na >> 2, dq = p.dim >> 2;
+    int wsq = int((p.off[0] >> 2) + b * nq);
+    // quad index of UH[0,b,0] and H[0,b,0]; one position further is +stride
+    int uhq = int((p.off[1] >> 2) + b * nq), uh_stride = int(p.batch * nq);
+    int hq0 = int((p.off[2] >> 2) + b * dq), h_stride = int(p.batch * dq);
+#ifndef BACKWARD
+    uint ab = p.off[5] + b * p.tx;
+    int vq = int(p.off[4] >> 2);
+    // Scores of own positions, parked in alpha (read back only by their writer).
+    float m = -3.402823e38;
+    for (uint j = t; j < len; j += WG) {
+        int uq = uhq + int(j) * uh_stride;
+        vec4 acc = vec4(0.0);
+        for (int q = 0; q < int(nq); q++) {
+            vec4 x = texelFetch(t_uh, uq + q);
+            vec4 w = texelFetch(t_ws, wsq + q);
+            vec4 vv = texelFetch(t_v, vq + q);
+            acc += vv * vk_tanh(w + x);
+        }
+        float e = hsum(acc);
+        alpha[ab + j] = e;
+        m = max(m, e);
+    }
+    m = tree_max(m);
+    float s = 0.0;
+    for (uint j = t; j < len; j += WG)
+        s += exp(alpha[ab + j] - m);
+    s = tree_sum(s);
+    float inv = len > 0 ? 1.0 / s : 0.0;
+
+    uint cq = (p.off[6] >> 2) + b * dq;
+    for (uint c0 = 0; c0 < p.tx; c0 += CHUNK) {
+        uint c1 = min(c0 + CHUNK, p.tx);
+        for (uint j = c0 + t; j < c1; j += WG) {
+            float a = j < len ? exp(alpha[ab + j] - m) * inv : 0.0;
+            alpha[ab + j] = a;
+            sh4[(j - c0) >> 2][(j - c0) & 3] = a;
+        }
+        barrier();
+        uint cend = min(c1, len);
+        for (uint d = t; d < dq; d += WG) {
+            vec4 acc = c0 == 0 ? vec4(0.0) : ctx4[cq + d];
+            int hq = hq0 + int(d);
+            uint j = c0;
+            for (; j + 4 <= cend; j += 4) {
+                vec4 h0 = texelFetch(t_h, hq + int(j) * h_stride);
+                vec4 h1 = texelFetch(t_h, hq + int(j + 1) * h_stride);
+                vec4 h2 = texelFetch(t_h, hq + int(j + 2) * h_stride);
+                vec4 h3 = texelFetch(t_h, hq + int(j + 3) * h_stride);
+                vec4 a = sh4[(j - c0) >> 2];
+                acc += a.x * h0;
+                acc += a.y * h1;
+                acc += a.z * h2;
+                acc += a.w * h3;
+            }
+            for (; j < cend; j++)
+                acc += sh4[(j - c0) >> 2][(j - c0) & 3] * texelFetch(t_h, hq + int(j) * h_stride);
+            ctx4[cq + d] = acc;
+        }
+        barrier();
+    }
+#else
+    uint ab = p.off[4] + b * p.tx;
+    // sum_i alpha[i] dalpha[i], the softmax's correction term; dalpha of the
+    // first chunk is kept (by the position's owner) for the first chunk's de.
+    float c = 0.0;
+    for (uint j = t; j < len; j += WG) {
+        float da = dalpha(b, j);
+        if (j < CHUNK)
+            sh4[j >> 2][j & 3] = da;
+        c += alpha[ab + j] * da;
+    }
+    c = tree_sum(c);
+#ifdef BWD_DV
+    int dcq = int((p.off[5] >> 2) + b * dq);
+#else
+    int vq = int(p.off[7] >> 2);
+#endif
+
+    for (uint c0 = 0; c0 < p.tx; c0 += CHUNK) {
+        uint c1 = min(c0 + CHUNK, p.tx);
+        for (uint j = c0 + t; j < c1; j += WG) {
+            float a = j < len ? alpha[ab + j] : 0.0;
+            float da = j >= len ? 0.0 : c0 == 0 ? sh4[j >> 2][j & 3] : dalpha(b, j);
+            sh4[(j - c0) >> 2][(j - c0) & 3] = a * (da - c);
+#ifdef BWD_DV
+            sa4[(j - c0) >> 2][(j - c0) & 3] = a;
+#endif
+        }
+        barrier();
+        uint cend = min(c1, len);
+        for (uint kq = t; kq < nq; kq += WG) {
+            vec4 w = texelFetch(t_ws, wsq + int(kq));
+            int uq = uhq + int(kq);
+#ifdef BWD_DUH
+            vec4 vv = texelFetch(t_v, vq + int(kq));
+            uint oq = (p.off[6] >> 2) + b * nq + kq, o_stride = p.batch * nq;
+            uint j = c0;
+            for (; j + 4 <= cend; j += 4) {
+                vec4 x0 = texelFetch(t_uh, uq + int(j) * uh_stride);
+                vec4 x1 = texelFetch(t_uh, uq + int(j + 1) * uh_stride);
+                vec4 x2 = texelFetch(t_uh, uq + int(j + 2) * uh_stride);
+                vec4 x3 = texelFetch(t_uh, uq + int(j + 3) * uh_stride);
+                vec4 de = sh4[(j - c0) >> 2];
+                vec4 u0 = vk_tanh(w + x0), u1 = vk_tanh(w + x1), u2 = vk_tanh(w + x2), u3 = vk_tanh(w + x3);
+                out4[oq + j * o_stride] += de.x * (1.0 - u0 * u0) * vv;
+                out4[oq + (j + 1) * o_stride] += de.y * (1.0 - u1 * u1) * vv;
+                out4[oq + (j + 2) * o_stride] += de.z * (1.0 - u2 * u2) * vv;
+                out4[oq + (j + 3) * o_stride] += de.w * (1.0 - u3 * u3) * vv;
+            }
+            for (; j < cend; j++) {
+                vec4 u = vk_tanh(w + texelFetch(t_uh, uq + int(j) * uh_stride));
+                out4[oq + j * o_stride] += sh4[(j - c0) >> 2][(j - c0) & 3] * (1.0 - u * u) * vv;
+            }
+#else
+            uint o = (p.off[6] >> 2) + b * nq + kq;
+            vec4 acc = c0 == 0 ? vec4(0.0) : out4[o];
+            uint j = c0;
+            for (; j + 4 <= cend; j += 4) {
+                vec4 x0 = texelFetch(t_uh, uq + int(j) * uh_stride);
+                vec4 x1 = texelFetch(t_uh, uq + int(j + 1) * uh_stride);
+                vec4 x2 = texelFetch(t_uh, uq + int(j + 2) * uh_stride);
+                vec4 x3 = texelFetch(t_uh, uq + int(j + 3) * uh_stride);
+                vec4 de = sh4[(j - c0) >> 2];
+                vec4 u0 = vk_tanh(w + x0), u1 = vk_tanh(w + x1), u2 = vk_tanh(w + x2), u3 = vk_tanh(w + x3);
+#ifdef BWD_DV
+                acc += de.x * u0;
+                acc += de.y * u1;
+                acc += de.z * u2;
+                acc += de.w * u3;
+#else
+                acc += de.x * (1.0 - u0 * u0);
+                acc += de.y * (1.0 - u1 * u1);
+                acc += de.z * (1.0 - u2 * u2);
+                acc += de.w * (1.0 - u3 * u3);
+#endif
+            }
+            for (; j < cend; j++) {
+                vec4 u = vk_tanh(w + texelFetch(t_uh, uq + int(j) * uh_stride));
+#ifdef BWD_DV
+                acc += sh4[(j - c0) >> 2][(j - c0) & 3] * u;
+#else
+                acc += sh4[(j - c0) >> 2][(j - c0) & 3] * (1.0 - u * u);
+#endif
+            }
+#ifdef BWD_DWS
+            // dws holds the unscaled sum between chunks; v[k] scales it once.
+            if (c0 + CHUNK >= p.tx)
+                acc *= texelFetch(t_v, vq + int(kq));
+#endif
+            out4[o] = acc;
+#endif
+        }
+#ifdef BWD_DV
+        // The weighted sum's own path, this chunk's positions: dH[j,b,:] += alpha[j] dctx[b,:].
+        for (uint d = t; d < dq; d += WG) {
+            vec4 g = texelFetch(t_dctx, dcq + int(d));
+            uint oq = (p.off[7] >> 2) + b * dq + d, o_stride = p.batch * dq;
+            uint j = c0;
+            for (; j + 4 <= cend; j += 4) {
+                vec4 a = sa4[(j - c0) >> 2];
+                dh4[oq + j * o_stride] += a.x * g;
+                dh4[oq + (j + 1) * o_stride] += a.y * g;
+                dh4[oq + (j + 2) * o_stride] += a.z * g;
+                dh4[oq + (j + 3) * o_stride] += a.w * g;
+            }
+            for (; j < cend; j++)
+                dh4[oq + j * o_stride] += sa4[(j - c0) >> 2][(j - c0) & 3] * g;
+        }
+#endif
+        barrier();
+    }
+#endif
+}
