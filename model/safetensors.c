@@ -1,5 +1,6 @@
 /* safetensors reader and atomic writer (format: shared/ref/README.md). */
 #include "safetensors.h"
+#include "strbuf.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -745,61 +746,32 @@ vknmt_status vknmt_st_writer_set_metadata(vknmt_st_writer *w, const char *key, c
     return VKNMT_OK;
 }
 
-/* A growing string; `oom` sticks once an append fails. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
 
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_u64(sbuf *b, uint64_t v)
+static void sb_u64(vknmt_strbuf *b, uint64_t v)
 {
     char tmp[32];
     int k = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-    sb_put(b, tmp, (size_t)k);
+    vknmt_strbuf_put(b, tmp, (size_t)k);
 }
 
 /* A JSON string literal; bytes >= 0x80 pass through (UTF-8). */
-static void sb_json(sbuf *b, const char *s)
+static void sb_json(vknmt_strbuf *b, const char *s)
 {
-    sb_put(b, "\"", 1);
+    vknmt_strbuf_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
-            sb_put(b, esc, 2);
+            vknmt_strbuf_put(b, esc, 2);
         } else if (c < 0x20) {
             char esc[8];
             snprintf(esc, sizeof(esc), "\\u%04x", c);
-            sb_put(b, esc, 6);
+            vknmt_strbuf_put(b, esc, 6);
         } else {
-            sb_put(b, (const char *)&c, 1);
+            vknmt_strbuf_put(b, (const char *)&c, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    vknmt_strbuf_put(b, "\"", 1);
 }
 
 typedef struct entry_order {
@@ -846,7 +818,7 @@ vknmt_status vknmt_st_writer_save(const vknmt_st_writer *w, const char *path, ch
         return fail(err, n, VKNMT_ERR_USAGE, "vknmt_st_writer_save: no writer or no path");
     vknmt_status s = VKNMT_OK;
     entry_order *order = malloc((w->count ? w->count : 1) * sizeof(*order));
-    sbuf h = {0};
+    vknmt_strbuf h = {0};
     char *tmp = NULL;
     FILE *f = NULL;
     if (!order) {
@@ -858,45 +830,45 @@ vknmt_status vknmt_st_writer_save(const vknmt_st_writer *w, const char *path, ch
     qsort(order, w->count, sizeof(*order), cmp_entry);
 
     /* the header */
-    sb_str(&h, "{");
+    vknmt_strbuf_puts(&h, "{");
     bool first = true;
     if (w->meta_count) {
-        sb_str(&h, "\"__metadata__\":{");
+        vknmt_strbuf_puts(&h, "\"__metadata__\":{");
         for (size_t i = 0; i < w->meta_count; i++) {
             if (i)
-                sb_str(&h, ",");
+                vknmt_strbuf_puts(&h, ",");
             sb_json(&h, w->meta_keys[i]);
-            sb_str(&h, ":");
+            vknmt_strbuf_puts(&h, ":");
             sb_json(&h, w->meta_values[i]);
         }
-        sb_str(&h, "}");
+        vknmt_strbuf_puts(&h, "}");
         first = false;
     }
     uint64_t off = 0;
     for (size_t i = 0; i < w->count; i++) {
         const st_entry *e = order[i].e;
         if (!first)
-            sb_str(&h, ",");
+            vknmt_strbuf_puts(&h, ",");
         first = false;
         sb_json(&h, e->name);
-        sb_str(&h, ":{\"dtype\":\"");
-        sb_str(&h, dtypes[e->dtype].name);
-        sb_str(&h, "\",\"shape\":[");
+        vknmt_strbuf_puts(&h, ":{\"dtype\":\"");
+        vknmt_strbuf_puts(&h, dtypes[e->dtype].name);
+        vknmt_strbuf_puts(&h, "\",\"shape\":[");
         for (uint32_t d = 0; d < e->ndim; d++) {
             if (d)
-                sb_str(&h, ",");
+                vknmt_strbuf_puts(&h, ",");
             sb_u64(&h, e->shape[d]);
         }
-        sb_str(&h, "],\"data_offsets\":[");
+        vknmt_strbuf_puts(&h, "],\"data_offsets\":[");
         sb_u64(&h, off);
-        sb_str(&h, ",");
+        vknmt_strbuf_puts(&h, ",");
         sb_u64(&h, off + e->nbytes);
-        sb_str(&h, "]}");
+        vknmt_strbuf_puts(&h, "]}");
         off += e->nbytes;
     }
-    sb_str(&h, "}");
+    vknmt_strbuf_puts(&h, "}");
     while (!h.oom && h.len % 8)
-        sb_str(&h, " ");
+        vknmt_strbuf_puts(&h, " ");
     if (h.oom) {
         s = fail(err, n, VKNMT_ERR_OOM_HOST, "%s: out of memory for the header", path);
         goto free_all;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #define MAX_TESTS 256
@@ -221,4 +222,18 @@ int main(int argc, char **argv)
     vknmt_instance_destroy(env.inst);
     printf("%d passed, %d failed\n", passed, nfailed);
     return nfailed || passed == 0 ? 1 : 0;
+}
+
+int th_run_vknmt(const char *dir, const char *args, char *err, size_t n)
+{
+    char cmd[4096], errfile[512];
+    snprintf(errfile, sizeof(errfile), "%s/stderr.txt", dir);
+    snprintf(cmd, sizeof(cmd), "%s %s 2> %s%s", VKNMT_BIN, args, errfile, strchr(args, '>') ? "" : " > /dev/null");
+    int st = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    size_t got = f ? fread(err, 1, n - 1, f) : 0;
+    err[got] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }

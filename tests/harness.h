@@ -63,6 +63,12 @@ bool th_gbuf_download(const th_gbuf *g, float *data);
 /* True when both guard regions still hold the sentinel. */
 bool th_gbuf_guards_ok(const th_gbuf *g);
 
+/* Runs the vknmt binary under test with `args` (a shell fragment: stdout
+ * goes to /dev/null unless args redirect it with '>'); its stderr is kept in
+ * dir/stderr.txt and copied into err. Returns the exit status (128 when it
+ * did not exit normally). */
+int th_run_vknmt(const char *dir, const char *args, char *err, size_t n);
+
 /* The shared/ folder beside the checkout ($VKNMT_SHARED, which ctest sets). */
 const char *th_shared_dir(void);
 

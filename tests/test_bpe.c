@@ -486,19 +486,7 @@ static bool write_corpus(const char *src, const char *tgt, int lines)
     return fclose(s) == 0 && fclose(t) == 0;
 }
 
-static int run(const char *args, char *err, size_t n)
-{
-    char cmd[2048], errfile[128];
-    snprintf(errfile, sizeof(errfile), "%s/stderr.txt", dir);
-    snprintf(cmd, sizeof(cmd), "%s %s 2> %s%s", VKNMT_BIN, args, errfile, strchr(args, '>') ? "" : " > /dev/null");
-    int st = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    size_t got = f ? fread(err, 1, n - 1, f) : 0;
-    err[got] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+static int run(const char *args, char *err, size_t n) { return th_run_vknmt(dir, args, err, n); }
 
 static bool cli_setup(void)
 {

@@ -157,20 +157,7 @@ static void test_verse_align(th_env *env)
 
 static char dir[64];
 
-/* Runs vknmt with `args`; returns its exit status, its stderr in `err`. */
-static int run(const char *args, char *err, size_t n)
-{
-    char cmd[2048], errfile[128];
-    snprintf(errfile, sizeof(errfile), "%s/stderr.txt", dir);
-    snprintf(cmd, sizeof(cmd), "%s %s 2> %s > /dev/null", VKNMT_BIN, args, errfile);
-    int st = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    size_t got = f ? fread(err, 1, n - 1, f) : 0;
-    err[got] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+static int run(const char *args, char *err, size_t n) { return th_run_vknmt(dir, args, err, n); }
 
 static bool make_dir(void)
 {

@@ -1,6 +1,7 @@
 /* Corpus BLEU as sacreBLEU 2.x computes it (see bleu.h). Each step follows
  * the Python code it mirrors; the comments name it. */
 #include "bleu.h"
+#include "strbuf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,43 +16,11 @@ struct vknmt_bleu {
     size_t nrefs_min, nrefs_max; /* non-empty references per sentence */
 };
 
-/* ---- a growable byte buffer ---- */
+/* ---- growable byte buffers (strbuf.h) ---- */
 
-typedef struct buf {
-    char *p; /* owned */
-    size_t len, cap;
-} buf;
-
-static bool buf_reserve(buf *b, size_t extra)
+static void buf_swap(vknmt_strbuf *a, vknmt_strbuf *b)
 {
-    if (b->len + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return false;
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-static bool buf_put(buf *b, const char *s, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return false;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return true;
-}
-
-static bool buf_putc(buf *b, char c) { return buf_put(b, &c, 1); }
-
-static void buf_swap(buf *a, buf *b)
-{
-    buf t = *a;
+    vknmt_strbuf t = *a;
     *a = *b;
     *b = t;
 }
@@ -138,13 +107,13 @@ static bool is_case_ignorable(utf8proc_int32_t c)
 /* Python's str.lower() of valid UTF-8 s[0..len), appended to out: full
  * mappings (SpecialCasing: U+0130 -> i U+0307; Final_Sigma, as CPython's
  * handle_capital_sigma), else the simple mapping. */
-static bool py_lower(const char *s, size_t len, buf *out)
+static bool py_lower(const char *s, size_t len, vknmt_strbuf *out)
 {
     for (size_t i = 0; i < len;) {
         size_t n;
         utf8proc_int32_t c = cp_at(s, len, i, &n), lc;
         if (c == 0x130) {
-            if (!buf_put(out, "i\xCC\x87", 3))
+            if (!vknmt_strbuf_put(out, "i\xCC\x87", 3))
                 return false;
             i += n;
             continue;
@@ -179,7 +148,7 @@ static bool py_lower(const char *s, size_t len, buf *out)
         }
         utf8proc_uint8_t enc[4];
         utf8proc_ssize_t k = utf8proc_encode_char(lc, enc);
-        if (!buf_put(out, (const char *)enc, (size_t)k))
+        if (!vknmt_strbuf_put(out, (const char *)enc, (size_t)k))
             return false;
         i += n;
     }
@@ -187,20 +156,20 @@ static bool py_lower(const char *s, size_t len, buf *out)
 }
 
 /* str.replace(from, to): non-overlapping, left to right. */
-static bool replace_all(const buf *in, const char *from, const char *to, buf *out)
+static bool replace_all(const vknmt_strbuf *in, const char *from, const char *to, vknmt_strbuf *out)
 {
     size_t fl = strlen(from), tl = strlen(to);
     out->len = 0;
-    if (!buf_reserve(out, in->len))
+    if (!vknmt_strbuf_reserve(out, in->len))
         return false;
     out->p[0] = '\0';
     for (size_t i = 0; i < in->len;) {
         if (in->len - i >= fl && memcmp(in->p + i, from, fl) == 0) {
-            if (!buf_put(out, to, tl))
+            if (!vknmt_strbuf_put(out, to, tl))
                 return false;
             i += fl;
         } else {
-            if (!buf_putc(out, in->p[i]))
+            if (!vknmt_strbuf_putc(out, in->p[i]))
                 return false;
             i++;
         }
@@ -224,13 +193,13 @@ static bool is_13a_symbol(char ch)
  * only class that matches non-ASCII, [^0-9], then matches the first or
  * last byte of a multi-byte character, which gives the same output and the
  * same resumption point as matching the whole character. */
-static bool regex_passes(buf *a, buf *b)
+static bool regex_passes(vknmt_strbuf *a, vknmt_strbuf *b)
 {
     /* ([\{-\~\[-\` -\&\(-\+\:-\@\/]) -> ' \1 ' */
     b->len = 0;
     for (size_t i = 0; i < a->len; i++) {
         char c = a->p[i];
-        bool ok = is_13a_symbol(c) ? buf_putc(b, ' ') && buf_putc(b, c) && buf_putc(b, ' ') : buf_putc(b, c);
+        bool ok = is_13a_symbol(c) ? vknmt_strbuf_putc(b, ' ') && vknmt_strbuf_putc(b, c) && vknmt_strbuf_putc(b, ' ') : vknmt_strbuf_putc(b, c);
         if (!ok)
             return false;
     }
@@ -240,10 +209,10 @@ static bool regex_passes(buf *a, buf *b)
     for (size_t i = 0; i < a->len;) {
         if (i + 1 < a->len && !is_digit(a->p[i]) && is_dot_comma(a->p[i + 1])) {
             char t[4] = {a->p[i], ' ', a->p[i + 1], ' '};
-            if (!buf_put(b, t, 4))
+            if (!vknmt_strbuf_put(b, t, 4))
                 return false;
             i += 2;
-        } else if (!buf_putc(b, a->p[i++])) {
+        } else if (!vknmt_strbuf_putc(b, a->p[i++])) {
             return false;
         }
     }
@@ -253,10 +222,10 @@ static bool regex_passes(buf *a, buf *b)
     for (size_t i = 0; i < a->len;) {
         if (i + 1 < a->len && is_dot_comma(a->p[i]) && !is_digit(a->p[i + 1])) {
             char t[4] = {' ', a->p[i], ' ', a->p[i + 1]};
-            if (!buf_put(b, t, 4))
+            if (!vknmt_strbuf_put(b, t, 4))
                 return false;
             i += 2;
-        } else if (!buf_putc(b, a->p[i++])) {
+        } else if (!vknmt_strbuf_putc(b, a->p[i++])) {
             return false;
         }
     }
@@ -266,10 +235,10 @@ static bool regex_passes(buf *a, buf *b)
     for (size_t i = 0; i < a->len;) {
         if (i + 1 < a->len && is_digit(a->p[i]) && a->p[i + 1] == '-') {
             char t[4] = {a->p[i], ' ', '-', ' '};
-            if (!buf_put(b, t, 4))
+            if (!vknmt_strbuf_put(b, t, 4))
                 return false;
             i += 2;
-        } else if (!buf_putc(b, a->p[i++])) {
+        } else if (!vknmt_strbuf_putc(b, a->p[i++])) {
             return false;
         }
     }
@@ -278,10 +247,10 @@ static bool regex_passes(buf *a, buf *b)
 }
 
 /* ' '.join(s.split()) of valid UTF-8 into out. */
-static bool py_split_join(const buf *in, buf *out)
+static bool py_split_join(const vknmt_strbuf *in, vknmt_strbuf *out)
 {
     out->len = 0;
-    if (!buf_reserve(out, in->len))
+    if (!vknmt_strbuf_reserve(out, in->len))
         return false;
     out->p[0] = '\0';
     bool in_word = false;
@@ -291,10 +260,10 @@ static bool py_split_join(const buf *in, buf *out)
         if (py_isspace(c)) {
             in_word = false;
         } else {
-            if (!in_word && out->len && !buf_putc(out, ' '))
+            if (!in_word && out->len && !vknmt_strbuf_putc(out, ' '))
                 return false;
             in_word = true;
-            if (!buf_put(out, in->p + i, n))
+            if (!vknmt_strbuf_put(out, in->p + i, n))
                 return false;
         }
         i += n;
@@ -303,7 +272,7 @@ static bool py_split_join(const buf *in, buf *out)
 }
 
 /* BLEU._preprocess_segment: lower() when asked, rstrip(), Tokenizer13a. */
-static vknmt_status tokenize_13a(const char *line, size_t len, bool lowercase, buf *out, char *err, size_t err_size)
+static vknmt_status tokenize_13a(const char *line, size_t len, bool lowercase, vknmt_strbuf *out, char *err, size_t err_size)
 {
     size_t bad;
     if (!utf8_valid(line, len, &bad)) {
@@ -311,8 +280,8 @@ static vknmt_status tokenize_13a(const char *line, size_t len, bool lowercase, b
         return VKNMT_ERR_INPUT;
     }
     vknmt_status s = VKNMT_ERR_OOM_HOST;
-    buf a = {0}, b = {0};
-    if (lowercase ? !py_lower(line, len, &a) : !buf_put(&a, line, len))
+    vknmt_strbuf a = {0}, b = {0};
+    if (lowercase ? !py_lower(line, len, &a) : !vknmt_strbuf_put(&a, line, len))
         goto free_bufs;
     /* rstrip(): drop trailing white space, one code point at a time */
     while (a.len) {
@@ -333,7 +302,7 @@ static vknmt_status tokenize_13a(const char *line, size_t len, bool lowercase, b
     }
     /* " {} ".format(line) only matters to the regexes at the edges */
     b.len = 0;
-    if (!buf_putc(&b, ' ') || !buf_put(&b, a.p ? a.p : "", a.len) || !buf_putc(&b, ' '))
+    if (!vknmt_strbuf_putc(&b, ' ') || !vknmt_strbuf_put(&b, a.p ? a.p : "", a.len) || !vknmt_strbuf_putc(&b, ' '))
         goto free_bufs;
     buf_swap(&a, &b);
     if (!regex_passes(&a, &b) || !py_split_join(&a, out))
@@ -353,9 +322,9 @@ vknmt_status vknmt_bleu_tokenize_13a(const char *line, size_t len, bool lowercas
     *out = NULL;
     if (!line && len)
         return VKNMT_ERR_USAGE;
-    buf o = {0};
+    vknmt_strbuf o = {0};
     vknmt_status s = tokenize_13a(line ? line : "", len, lowercase, &o, err, err_size);
-    if (s == VKNMT_OK && !o.p && !buf_reserve(&o, 0))
+    if (s == VKNMT_OK && !o.p && !vknmt_strbuf_reserve(&o, 0))
         s = VKNMT_ERR_OOM_HOST;
     if (s != VKNMT_OK) {
         free(o.p);
@@ -388,7 +357,7 @@ static int ngram_cmp(const void *x, const void *y)
 /* extract_all_word_ngrams(line, 1, 4): the distinct n-grams of the
  * tokenized line `t` with their counts, sorted by ngram_cmp, malloc'ed into
  * *out; *ntok tokens. */
-static bool count_ngrams(const buf *t, ngram **out, size_t *nout, uint64_t *ntok)
+static bool count_ngrams(const vknmt_strbuf *t, ngram **out, size_t *nout, uint64_t *ntok)
 {
     *out = NULL;
     *nout = 0;
@@ -471,7 +440,7 @@ vknmt_status vknmt_bleu_add(vknmt_bleu *b, const char *hyp, const char *const *r
         }
     char why[128];
     vknmt_status s;
-    buf htok = {0}, rtok = {0}; /* the tokenized hypothesis and reference: hg and rg point into them */
+    vknmt_strbuf htok = {0}, rtok = {0}; /* the tokenized hypothesis and reference: hg and rg point into them */
     ngram *hg = NULL, *rg = NULL;
     size_t nh = 0, nr = 0, used = 0;
     uint64_t hyp_len = 0, ref_len = 0, closest_diff = 0, *best = NULL;

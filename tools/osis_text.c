@@ -5,40 +5,13 @@
  * the dropped containers (<note>, <title>, <speaker>) are tracked until
  * their end tag. */
 #include "osis_text.h"
+#include "strbuf.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
-
-/* A growing output string. */
-typedef struct text_buf {
-    char *s; /* owned */
-    size_t len, cap;
-    bool oom;
-} text_buf;
-
-static void buf_put(text_buf *b, const char *p, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
 
 /* The code point that starts at s[i] (-1 if invalid), its length in *n. */
 static utf8proc_int32_t cp_at(const char *s, size_t len, size_t i, size_t *n)
@@ -214,7 +187,7 @@ static size_t element_end(const char *s, size_t len, size_t i, const osis_tag *t
 
 /* Decodes the entity at s[i] == '&' into b; returns its length, 0 if it is
  * not one (the '&' is then literal). */
-static size_t entity_put(const char *s, size_t len, size_t i, text_buf *b)
+static size_t entity_put(const char *s, size_t len, size_t i, vknmt_strbuf *b)
 {
     static const struct {
         const char *name, *text;
@@ -222,7 +195,7 @@ static size_t entity_put(const char *s, size_t len, size_t i, text_buf *b)
     for (size_t k = 0; k < sizeof(named) / sizeof(named[0]); k++) {
         size_t n = strlen(named[k].name);
         if (len - i >= n && memcmp(s + i, named[k].name, n) == 0) {
-            buf_put(b, named[k].text, strlen(named[k].text));
+            vknmt_strbuf_put(b, named[k].text, strlen(named[k].text));
             return n;
         }
     }
@@ -242,7 +215,7 @@ static size_t entity_put(const char *s, size_t len, size_t i, text_buf *b)
         if (digits && k < len && s[k] == ';' && utf8proc_codepoint_valid((utf8proc_int32_t)v) && v > 0) {
             utf8proc_uint8_t enc[4];
             utf8proc_ssize_t n = utf8proc_encode_char((utf8proc_int32_t)v, enc);
-            buf_put(b, (const char *)enc, (size_t)n);
+            vknmt_strbuf_put(b, (const char *)enc, (size_t)n);
             return k + 1 - i;
         }
     }
@@ -258,16 +231,16 @@ static size_t leading_word_len(const char *s, size_t len, size_t i)
     return k - i;
 }
 
-static bool ends_with_letter(const text_buf *b)
+static bool ends_with_letter(const vknmt_strbuf *b)
 {
     size_t n;
-    return b->len > 0 && is_letter(cp_at(b->s, b->len, cp_start_before(b->s, b->len), &n));
+    return b->len > 0 && is_letter(cp_at(b->p, b->len, cp_start_before(b->p, b->len), &n));
 }
 
-static bool has_text(const text_buf *b)
+static bool has_text(const vknmt_strbuf *b)
 {
     for (size_t i = 0; i < b->len; i++)
-        if (!strchr(" \t\r\n", b->s[i]))
+        if (!strchr(" \t\r\n", b->p[i]))
             return true;
     return false;
 }
@@ -279,7 +252,7 @@ vknmt_status vknmt_osis_to_text(const char *osis, size_t len, const vknmt_osis_o
     *out = NULL;
     if (!opt)
         opt = &none;
-    text_buf b = {0};
+    vknmt_strbuf b = {0};
     /* What lay between the last text and the next: a block boundary or a
      * dropped element (a space if letters meet), or inline tags only. */
     bool gap_block = false, gap_inline = false;
@@ -290,7 +263,7 @@ vknmt_status vknmt_osis_to_text(const char *osis, size_t len, const vknmt_osis_o
             osis_tag t;
             if (!tag_read(osis, len, i, &t)) {
                 snprintf(err, err_size, "unterminated tag at byte %zu", i + 1);
-                free(b.s);
+                free(b.p);
                 return VKNMT_ERR_INPUT;
             }
             if (strcmp(t.name, "div") == 0 && !t.closing && !tag_has_attr(&t, "eID") &&
@@ -327,7 +300,7 @@ vknmt_status vknmt_osis_to_text(const char *osis, size_t len, const vknmt_osis_o
         utf8proc_int32_t c = cp_at(osis, len, i, &n);
         if (c < 0) {
             snprintf(err, err_size, "invalid UTF-8 at byte %zu", i + 1);
-            free(b.s);
+            free(b.p);
             return VKNMT_ERR_INPUT;
         }
         if ((gap_block || gap_inline) && is_letter(c) && ends_with_letter(&b)) {
@@ -335,10 +308,10 @@ vknmt_status vknmt_osis_to_text(const char *osis, size_t len, const vknmt_osis_o
             if (!space && opt->space_glued_words) {
                 size_t wl = leading_word_len(osis, len, i);
                 bool added = opened_added && i + wl + 1 < len && osis[i + wl] == '<' && osis[i + wl + 1] == '/';
-                space = !(opt->join && opt->join(opt->join_user, b.s, b.len, osis + i, wl, added));
+                space = !(opt->join && opt->join(opt->join_user, b.p, b.len, osis + i, wl, added));
             }
             if (space)
-                buf_put(&b, " ", 1);
+                vknmt_strbuf_put(&b, " ", 1);
         }
         gap_block = gap_inline = opened_added = false;
         if (c == '&') {
@@ -348,19 +321,19 @@ vknmt_status vknmt_osis_to_text(const char *osis, size_t len, const vknmt_osis_o
                 continue;
             }
         }
-        buf_put(&b, osis + i, n);
+        vknmt_strbuf_put(&b, osis + i, n);
         i += n;
     }
-    if (b.oom || !b.s) {
-        free(b.s);
+    if (b.oom || !b.p) {
+        free(b.p);
         if (b.oom) {
             snprintf(err, err_size, "out of memory");
             return VKNMT_ERR_OOM_HOST;
         }
-        b.s = NULL;
+        b.p = NULL;
     }
-    utf8proc_uint8_t *nfc = utf8proc_NFC((const utf8proc_uint8_t *)(b.s ? b.s : ""));
-    free(b.s);
+    utf8proc_uint8_t *nfc = utf8proc_NFC((const utf8proc_uint8_t *)(b.p ? b.p : ""));
+    free(b.p);
     if (!nfc) {
         snprintf(err, err_size, "out of memory");
         return VKNMT_ERR_OOM_HOST;

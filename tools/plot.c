@@ -1,5 +1,6 @@
 /* The paper's figures with Cairo (see plot.h). */
 #include "plot.h"
+#include "strbuf.h"
 
 #include <cairo-svg.h>
 #include <cairo.h>
@@ -362,34 +363,6 @@ vknmt_status vknmt_plot_alignment(const char *path, const char *const *src_words
 
 /* ---- Figure 3 as text ---- */
 
-typedef struct strbuf {
-    char *p; /* owned */
-    size_t len, cap;
-    bool oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 /* Terminal columns of a UTF-8 string, counted as code points (choice: wide
  * CJK characters count one). */
@@ -416,7 +389,7 @@ vknmt_status vknmt_plot_alignment_text(FILE *out, const char *const *src_words, 
     static const char *const shades_unicode[5] = {" ", "\u2591", "\u2592", "\u2593", "\u2588"};
     static const char *const shades_ascii[5] = {" ", ".", ":", "*", "#"};
     const char *const *shades = unicode ? shades_unicode : shades_ascii;
-    strbuf b = {0};
+    vknmt_strbuf b = {0};
     char num[32];
 
     /* The legend, wrapped before 80 columns. */
@@ -425,18 +398,18 @@ vknmt_status vknmt_plot_alignment_text(FILE *out, const char *const *src_words, 
         int n = snprintf(num, sizeof(num), "%u ", j + 1);
         size_t w = (size_t)n + display_width(src_words[j]);
         if (col && col + 2 + w > 79) {
-            sb_str(&b, "\n");
+            vknmt_strbuf_puts(&b, "\n");
             col = 0;
         }
         if (col) {
-            sb_str(&b, "  ");
+            vknmt_strbuf_puts(&b, "  ");
             col += 2;
         }
-        sb_str(&b, num);
-        sb_str(&b, src_words[j]);
+        vknmt_strbuf_puts(&b, num);
+        vknmt_strbuf_puts(&b, src_words[j]);
         col += w;
     }
-    sb_str(&b, "\n");
+    vknmt_strbuf_puts(&b, "\n");
 
     /* Column numbers, one line per digit, most significant first. */
     uint32_t top = 1;
@@ -446,9 +419,9 @@ vknmt_status vknmt_plot_alignment_text(FILE *out, const char *const *src_words, 
         for (uint32_t j = 0; j < nsrc; j++) {
             uint32_t n = j + 1;
             char cell[3] = {' ', n >= place ? (char)('0' + n / place % 10) : ' ', '\0'};
-            sb_str(&b, cell);
+            vknmt_strbuf_puts(&b, cell);
         }
-        sb_str(&b, "\n");
+        vknmt_strbuf_puts(&b, "\n");
     }
 
     for (uint32_t i = 0; i < nout; i++) {
@@ -456,12 +429,12 @@ vknmt_status vknmt_plot_alignment_text(FILE *out, const char *const *src_words, 
             int level = (int)(clamp01(alpha[(size_t)i * nsrc + j]) * 5);
             if (level > 4)
                 level = 4;
-            sb_str(&b, shades[level]);
-            sb_str(&b, shades[level]);
+            vknmt_strbuf_puts(&b, shades[level]);
+            vknmt_strbuf_puts(&b, shades[level]);
         }
-        sb_str(&b, " ");
-        sb_str(&b, out_words[i]);
-        sb_str(&b, "\n");
+        vknmt_strbuf_puts(&b, " ");
+        vknmt_strbuf_puts(&b, out_words[i]);
+        vknmt_strbuf_puts(&b, "\n");
     }
 
     if (b.oom) {

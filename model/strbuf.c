@@ -1,0 +1,43 @@
+#include "strbuf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool vknmt_strbuf_reserve(vknmt_strbuf *b, size_t extra)
+{
+    if (b->oom)
+        return false;
+    if (b->p && b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+bool vknmt_strbuf_put(vknmt_strbuf *b, const char *s, size_t n)
+{
+    if (!vknmt_strbuf_reserve(b, n))
+        return false;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return true;
+}
+
+bool vknmt_strbuf_puts(vknmt_strbuf *b, const char *s) { return vknmt_strbuf_put(b, s, strlen(s)); }
+
+bool vknmt_strbuf_putc(vknmt_strbuf *b, char c) { return vknmt_strbuf_put(b, &c, 1); }
+
+void vknmt_strbuf_free(vknmt_strbuf *b)
+{
+    free(b->p);
+    *b = (vknmt_strbuf){0};
+}
