@@ -1,5 +1,6 @@
 #include "strbuf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,4 +41,21 @@ void vknmt_strbuf_free(vknmt_strbuf *b)
 {
     free(b->p);
     *b = (vknmt_strbuf){0};
+}
+
+bool vknmt_array_reserve(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    if (elem && n > SIZE_MAX / elem)
+        return false;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = n;
+    return true;
 }

@@ -1,6 +1,7 @@
 /* Byte-pair encoding: learning with incremental pair counts, applying with
  * a per-word cache, and the text form of the merges. */
 #include "bpe.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -73,25 +74,10 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 33);
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return false;
-    *p = q;
-    *cap = n;
-    return true;
-}
-
 static bool grow32(void **p, uint32_t *cap, size_t need, size_t elem)
 {
     size_t c = *cap;
-    if (need > UINT32_MAX / 2 || !grow(p, &c, need, elem))
+    if (need > UINT32_MAX / 2 || !vknmt_array_reserve(p, &c, need, elem))
         return false;
     *cap = (uint32_t)c;
     return true;
@@ -392,7 +378,7 @@ static bool heap_before(const learner *l, const hentry *x, const hentry *y)
 
 static bool heap_push(learner *l, uint32_t pair)
 {
-    if (!grow((void **)&l->heap, &l->cap_heap, l->n_heap + 1, sizeof(hentry)))
+    if (!vknmt_array_reserve((void **)&l->heap, &l->cap_heap, l->n_heap + 1, sizeof(hentry)))
         return false;
     hentry e = {l->pairs[pair].count, pair};
     size_t i = l->n_heap++;
@@ -442,7 +428,7 @@ static bool pair_add(learner *l, uint32_t x, uint32_t y, int64_t delta, uint32_t
     }
     if (q->pushed != l->step) {
         q->pushed = l->step;
-        if (!grow((void **)&l->raised, &l->cap_raised, l->n_raised + 1, sizeof(uint32_t)))
+        if (!vknmt_array_reserve((void **)&l->raised, &l->cap_raised, l->n_raised + 1, sizeof(uint32_t)))
             return false;
         l->raised[l->n_raised++] = p;
     }
@@ -758,7 +744,7 @@ static bool cache_rehash(vknmt_bpe *b, uint32_t slots)
 /* Appends n bytes to the arena. */
 static bool arena_put(vknmt_bpe *b, const char *s, size_t n)
 {
-    if (!grow((void **)&b->arena, &b->arena_cap, b->arena_len + n, 1))
+    if (!vknmt_array_reserve((void **)&b->arena, &b->arena_cap, b->arena_len + n, 1))
         return false;
     memcpy(b->arena + b->arena_len, s, n);
     b->arena_len += n;

@@ -2,6 +2,7 @@
  * the kept pairs, build (or take) the vocabularies, then turn the stored
  * type numbers into ids. */
 #include "corpus.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -51,26 +52,11 @@ void vknmt_corpus_destroy(vknmt_corpus *c)
     free(c);
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t n = *cap ? *cap : 1024;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return false;
-    *p = q;
-    *cap = n;
-    return true;
-}
-
 /* Room for one more pair with `n` ids; returns the record (off, line set). */
 static pair_rec *pair_new(vknmt_corpus *c, size_t n, uint64_t line)
 {
-    if (!grow((void **)&c->ids, &c->cap_ids, c->n_ids + n, sizeof(*c->ids)) ||
-        !grow((void **)&c->pairs, &c->cap_pairs, c->n_pairs + 1, sizeof(*c->pairs)))
+    if (!vknmt_array_reserve((void **)&c->ids, &c->cap_ids, c->n_ids + n, sizeof(*c->ids)) ||
+        !vknmt_array_reserve((void **)&c->pairs, &c->cap_pairs, c->n_pairs + 1, sizeof(*c->pairs)))
         return NULL;
     pair_rec *p = &c->pairs[c->n_pairs++];
     *p = (pair_rec){.off = c->n_ids, .line = line};
@@ -200,8 +186,8 @@ static vknmt_status side_segment(side *s, vknmt_bpe *bpe)
         return st;
     for (size_t i = 0; i < n; i++)
         bytes += strlen(units[i]) + 1;
-    if (!grow((void **)&s->units, &s->units_cap, bytes, 1) ||
-        !grow((void **)&s->unit_ptr, &s->unit_ptr_cap, n, sizeof(char *)))
+    if (!vknmt_array_reserve((void **)&s->units, &s->units_cap, bytes, 1) ||
+        !vknmt_array_reserve((void **)&s->unit_ptr, &s->unit_ptr_cap, n, sizeof(char *)))
         return VKNMT_ERR_OOM_HOST;
     char *p = s->units;
     for (size_t i = 0; i < n; i++) {
