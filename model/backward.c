@@ -53,8 +53,11 @@ static vknmt_status readout_backward(vknmt_model *m)
     if (c->readout == VKNMT_READOUT_LINEAR)
         return VKNMT_OK; /* the output chunks already wrote ds, dctx, dey */
     vknmt_ref s1 = vknmt_rows(w->s, b, n);
+    vknmt_dropout_window win = {yb, c->l, c->l, c->l, 0};
     vknmt_status s;
-    if ((s = vknmt_maxout_backward(seq, yb, c->l, w->tt, w->dt, w->dtt)) ||
+    /* dt reached the masked t: the mask again gives the gradient of t */
+    if ((m->drop_on && (s = vknmt_dropout_apply(seq, &m->drop, w->dt, &win))) ||
+        (s = vknmt_maxout_backward(seq, yb, c->l, w->tt, w->dt, w->dtt)) ||
         (s = vknmt_mm(seq, l2, n, yb, w->dtt, l2, true, s1, n, false, vknmt_model_grad(m, "out.U"), n, 1)) ||
         (s = vknmt_mm(seq, l2, c->m, yb, w->dtt, l2, true, w->ey, c->m, false, vknmt_model_grad(m, "out.V"), c->m,
                       1)) ||

@@ -134,9 +134,45 @@ static vknmt_status deep_output(vknmt_model *m)
         (s = vknmt_mm(m->seq, yb, l2, c->m, w->ey, c->m, false, vknmt_model_param(m, "out.V"), c->m, true, w->tt, l2,
                       1)) ||
         (s = vknmt_mm(m->seq, yb, l2, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "out.C"), 2 * n, true, w->tt,
-                      l2, 1)))
+                      l2, 1)) ||
+        (s = vknmt_maxout_forward(m->seq, yb, c->l, w->tt, w->t)))
         return s;
-    return vknmt_maxout_forward(m->seq, yb, c->l, w->tt, w->t);
+    if (!m->drop_on)
+        return VKNMT_OK;
+    vknmt_dropout_window win = {yb, c->l, c->l, c->l, 0};
+    return vknmt_dropout_apply(m->seq, &m->drop, w->t, &win);
+}
+
+/* Dropout with the linear readout: its input [s_i; c_i; E y_{i-1}] copied
+ * into w->t and masked there as one vector per word (s, c and E y also
+ * feed the recurrence, which keeps them whole). */
+static vknmt_status linear_readout_input(vknmt_model *m)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    vknmt_seq *seq = m->seq;
+    uint32_t yb = m->y * m->b, n = c->n, lin = 3 * n + c->m;
+    vknmt_status s;
+    if ((s = vknmt_copy2d(seq, vknmt_rows(w->s, m->b, n), n, w->t, lin, yb, n)) ||
+        (s = vknmt_copy2d(seq, w->ctx, 2 * n, vknmt_at(w->t.buf, w->t.off + n), lin, yb, 2 * n)) ||
+        (s = vknmt_copy2d(seq, w->ey, c->m, vknmt_at(w->t.buf, w->t.off + 3 * n), lin, yb, c->m)))
+        return s;
+    vknmt_dropout_window win = {yb, lin, lin, lin, 0};
+    return vknmt_dropout_apply(seq, &m->drop, w->t, &win);
+}
+
+/* The same masks on the gradients the output layer sent to s, c and E y. */
+static vknmt_status linear_readout_input_backward(vknmt_model *m)
+{
+    const vknmt_model_config *c = &m->cfg;
+    vknmt_ws *w = &m->w;
+    uint32_t yb = m->y * m->b, n = c->n, lin = 3 * n + c->m;
+    vknmt_dropout_window ws = {yb, n, n, lin, 0}, wc = {yb, 2 * n, 2 * n, lin, n}, we = {yb, c->m, c->m, lin, 3 * n};
+    vknmt_status s;
+    if ((s = vknmt_dropout_apply(m->seq, &m->drop, vknmt_rows(w->ds, m->b, n), &ws)) ||
+        (s = vknmt_dropout_apply(m->seq, &m->drop, w->dctx, &wc)))
+        return s;
+    return vknmt_dropout_apply(m->seq, &m->drop, w->dey, &we);
 }
 
 /* Logits for rows [r0, r0 + rows) of the target words, their loss, and
@@ -152,7 +188,7 @@ static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, boo
     vknmt_ref s_rows = vknmt_rows(w->s, (uint64_t)b + r0, n);
     vknmt_status s;
     /* The readout's inputs, as (activation, its gradient, width, column of out.W). */
-    struct { vknmt_ref x, dx; uint32_t dim, col; } in[3];
+    struct { vknmt_ref x, dx; uint32_t dim, col, ld; } in[3];
     uint32_t nin, ldw;
     if (c->readout == VKNMT_READOUT_MAXOUT) {
         nin = 1;
@@ -161,6 +197,7 @@ static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, boo
         in[0].dx = vknmt_rows(w->dt, r0, c->l);
         in[0].dim = c->l;
         in[0].col = 0;
+        in[0].ld = c->l;
     } else { /* out.W on [s_i; c_i; E y_{i-1}] */
         nin = 3;
         ldw = 3 * n + c->m;
@@ -176,10 +213,18 @@ static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, boo
         in[2].dx = vknmt_rows(w->dey, r0, c->m);
         in[2].dim = c->m;
         in[2].col = 3 * n;
+        for (uint32_t i = 0; i < 3; i++)
+            in[i].ld = in[i].dim;
+        if (m->drop_on) /* the masked copy of the three (linear_readout_input) */
+            for (uint32_t i = 0; i < 3; i++) {
+                in[i].x = vknmt_at(w->t.buf, w->t.off + (uint64_t)r0 * ldw + in[i].col);
+                in[i].ld = ldw;
+            }
     }
     for (uint32_t i = 0; i < nin; i++) {
         vknmt_gemm_args g = {.m = rows, .n = v, .k = in[i].dim, .trans_b = true, .alpha = 1, .beta = i ? 1.0f : 0.0f,
-                             .a = in[i].x, .b = vknmt_at(W.buf, W.off + in[i].col), .ldb = ldw, .c = w->logits,
+                             .a = in[i].x, .lda = in[i].ld, .b = vknmt_at(W.buf, W.off + in[i].col), .ldb = ldw,
+                             .c = w->logits,
                              .bias = i ? (vknmt_ref){0} : vknmt_model_param(m, "out.bW")};
         if ((s = vknmt_gemm(seq, &g)))
             return s;
@@ -193,7 +238,7 @@ static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, boo
     for (uint32_t i = 0; i < nin; i++) {
         vknmt_ref wcol = vknmt_at(W.buf, W.off + in[i].col), dwcol = vknmt_at(dW.buf, dW.off + in[i].col);
         if ((s = vknmt_mm(seq, rows, in[i].dim, v, w->logits, v, false, wcol, ldw, false, in[i].dx, in[i].dim, 0)) ||
-            (s = vknmt_mm(seq, v, in[i].dim, rows, w->logits, v, true, in[i].x, in[i].dim, false, dwcol, ldw, 1)))
+            (s = vknmt_mm(seq, v, in[i].dim, rows, w->logits, v, true, in[i].x, in[i].ld, false, dwcol, ldw, 1)))
             return s;
     }
     return vknmt_mm(seq, 1, v, rows, w->ones, rows, false, w->logits, v, false, vknmt_model_grad(m, "out.bW"), v, 1);
@@ -204,10 +249,15 @@ vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward)
     vknmt_status s;
     if ((s = vknmt_model_record_encoder(m)) || (s = decoder(m)))
         return s;
-    if (m->cfg.readout == VKNMT_READOUT_MAXOUT && (s = deep_output(m)))
+    bool maxout = m->cfg.readout == VKNMT_READOUT_MAXOUT;
+    if (maxout && (s = deep_output(m)))
+        return s;
+    if (!maxout && m->drop_on && (s = linear_readout_input(m)))
         return s;
     uint32_t yb = m->y * m->b;
     for (uint32_t r0 = 0; r0 < yb && !s; r0 += m->chunk_rows)
         s = output_chunk(m, r0, yb - r0 < m->chunk_rows ? yb - r0 : m->chunk_rows, backward);
+    if (!s && backward && !maxout && m->drop_on)
+        s = linear_readout_input_backward(m);
     return s;
 }

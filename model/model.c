@@ -130,8 +130,9 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
     TAKE(ws, yb * c->na);
     TAKE(alpha, yb * x);
     TAKE(ctx, yb * 2 * n);
-    TAKE(tt, yb * 2 * c->l);
-    TAKE(t, yb * c->l);
+    bool maxout = c->readout == VKNMT_READOUT_MAXOUT;
+    TAKE(tt, maxout ? yb * 2 * c->l : 0);
+    TAKE(t, maxout ? yb * c->l : yb * (3 * n + c->m)); /* linear: the readout input, for dropout */
     TAKE(logits, (uint64_t)m->chunk_rows * c->vt);
     TAKE(nll, yb);
     TAKE(loss, 1);
@@ -197,16 +198,18 @@ static vknmt_status upload_ints(vknmt_ref at, const int32_t *v, uint64_t n)
 static vknmt_status upload_batch(vknmt_model *m, const vknmt_batch *bt)
 {
     uint32_t b = bt->batch, x = bt->tx, y = bt->ty;
-    uint64_t xb = (uint64_t)x * b, yb = (uint64_t)y * b;
-    int32_t *ints = malloc((xb * 4 + yb * 6 + 2 * b + 4) * sizeof(int32_t));
+    uint64_t xb = (uint64_t)x * b, yb = (uint64_t)y * b, most = xb > yb ? xb : yb;
+    /* order, uniq and starts serve both CSRs: room for the longer side (a
+     * target longer than its source overlapped them before) */
+    int32_t *ints = malloc((xb + 2 * yb + 3 * most + 1) * sizeof(int32_t));
     float *f = malloc((yb + (x > y ? xb : yb)) * sizeof(float));
     if (!ints || !f) {
         free(ints);
         free(f);
         return VKNMT_ERR_OOM_HOST;
     }
-    int32_t *src = ints, *tin = src + xb, *tout = tin + yb, *order = tout + yb, *uniq = order + xb,
-            *starts = uniq + xb;
+    int32_t *src = ints, *tin = src + xb, *tout = tin + yb, *order = tout + yb, *uniq = order + most,
+            *starts = uniq + most;
     float *weight = f, *ones = f + yb;
     for (uint32_t t = 0; t < x; t++)
         for (uint32_t k = 0; k < b; k++)
@@ -329,7 +332,7 @@ vknmt_status vknmt_model_loss(vknmt_model *m, const vknmt_batch *bt, bool backwa
 
 vknmt_train_options vknmt_train_defaults(void)
 {
-    vknmt_train_options o = {VKNMT_ADADELTA, 1.0f, 0.95f, 1e-6f, 1e-3f, 0.9f, 0.999f, 1e-8f};
+    vknmt_train_options o = {VKNMT_ADADELTA, 1.0f, 0.95f, 1e-6f, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0};
     return o;
 }
 
@@ -354,10 +357,17 @@ static vknmt_status ensure_train_state(vknmt_model *m)
 vknmt_status vknmt_model_train_step(vknmt_model *m, const vknmt_batch *bt, const vknmt_train_options *opt,
                                     vknmt_step_result *out)
 {
+    if (!(opt->dropout >= 0.0f && opt->dropout < 1.0f))
+        return vknmt_seq_fail(m->seq, VKNMT_ERR_USAGE, "dropout %g outside [0, 1)", (double)opt->dropout);
     vknmt_status s = ensure_train_state(m);
     if (s)
         return s;
+    /* P = 0 records exactly the paper's step: no dropout dispatch at all. */
+    m->drop_on = opt->dropout > 0.0f;
+    m->drop = vknmt_dropout_key_make(opt->dropout, opt->dropout_seed, (uint32_t)(m->updates + 1),
+                                     VKNMT_DROPOUT_SALT_READOUT);
     s = record_loss(m, bt, true);
+    m->drop_on = false;
     vknmt_ref norm = vknmt_at(m->train_stats, 0), skipped = vknmt_at(m->train_stats, 1);
     if (!s)
         s = vknmt_norm2(m->seq, vknmt_at(m->grads, 0), m->lay.total, norm, vknmt_at(m->train_stats, 2));

@@ -2,6 +2,7 @@
 #ifndef VKNMT_MODEL_INTERNAL_H
 #define VKNMT_MODEL_INTERNAL_H
 
+#include "dropout.h"
 #include "rnnsearch.h"
 
 /* Every per-batch tensor, as places in one workspace buffer. Time-major:
@@ -30,7 +31,8 @@ typedef struct vknmt_ws {
     vknmt_ref alpha;                       /* [Y*B, X] */
     vknmt_ref ctx;                         /* [Y*B, 2n] */
     /* readout */
-    vknmt_ref tt, t;                       /* [Y*B, 2l], [Y*B, l] (maxout) */
+    vknmt_ref tt, t;                       /* [Y*B, 2l], [Y*B, l] (maxout); linear readout: t
+                                            * is its input [Y*B, 3n+m] after dropout, tt unused */
     vknmt_ref logits;                      /* [rows_chunk, Vt] */
     vknmt_ref nll;                         /* [Y*B] */
     vknmt_ref loss, scratch;               /* [1], reduce scratch */
@@ -65,6 +67,8 @@ struct vknmt_model {
     /* the batch being recorded */
     uint32_t b, x, y;
     uint32_t src_uniq_count, tgt_uniq_count; /* distinct ids in the embedding CSRs */
+    bool drop_on;                 /* a training step with dropout is being recorded */
+    vknmt_dropout_key drop;       /* its readout mask */
 };
 
 /* A parameter's (or its gradient's) place; the name must exist. */

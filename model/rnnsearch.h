@@ -51,10 +51,14 @@ typedef struct vknmt_train_options {
     float lr, beta1, beta2;     /* Adam */
     float adam_eps;             /* Adam's own (Kingma & Ba: 1e-8); clipped gradients of
                                    millions of weights are far below Adadelta's 1e-6 */
+    float dropout;              /* 0 <= P < 1 (paper: 0, none). Inverted dropout on the
+                                   deep output t_i (maxout), or on the linear readout's
+                                   input [s_i; c_i; E y_{i-1}], in training steps only */
+    uint32_t dropout_seed;      /* the masks are a function of (seed, update number, index) */
 } vknmt_train_options;
 
-/* The paper's settings: Adadelta rho 0.95, eps 1e-6, clip 1 (Adam: lr 1e-3,
- * betas 0.9 and 0.999, eps 1e-8). */
+/* The paper's settings: Adadelta rho 0.95, eps 1e-6, clip 1, no dropout
+ * (Adam: lr 1e-3, betas 0.9 and 0.999, eps 1e-8). */
 vknmt_train_options vknmt_train_defaults(void);
 
 typedef struct vknmt_step_result {

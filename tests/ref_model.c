@@ -569,10 +569,27 @@ static void work_free(work *w)
     free(w->iblock);
 }
 
+/* Dropout on the readout of sentence `b` of a batch of `B` (NULL: none). */
+typedef struct drop_ctx {
+    const vknmt_dropout_key *key;
+    int b, B;
+} drop_ctx;
+
+/* Multiplies v[0..width) of target word i by its mask (the forward's
+ * values, and on the way back their gradient). */
+static void drop_apply(const drop_ctx *d, int i, int width, double *v)
+{
+    if (!d->key)
+        return;
+    uint32_t base = (uint32_t)(((uint64_t)i * (uint64_t)d->B + (uint64_t)d->b) * (uint64_t)width);
+    for (int j = 0; j < width; j++)
+        v[j] *= vknmt_dropout_keep(d->key, base + (uint32_t)j) ? (double)d->key->scale : 0.0;
+}
+
 /* One sentence: returns its summed NLL and writes the token NLLs to nll[0..S).
  * With G, adds scale * d(summed NLL)/d(param) to G. */
 static double sentence(const ref_config *c, const roles *P, const int32_t *src, int T, const int32_t *tgt, int S,
-                       double *nll, const roles *G, double scale, work *w)
+                       double *nll, const roles *G, double scale, work *w, const drop_ctx *drop)
 {
     const int n = c->n, m = c->m, na = c->na, l = c->l, V = c->Vt, n2 = 2 * n, n3 = 3 * n;
     const bool att = c->attention == REF_ATT_ADDITIVE, maxout = c->readout == REF_READOUT_MAXOUT;
@@ -666,12 +683,14 @@ static double sentence(const ref_config *c, const roles *P, const int32_t *src, 
                 arg[k] = tt[2 * k + 1] > tt[2 * k];
                 t[k] = tt[2 * k + arg[k]];
             }
+            drop_apply(drop, i, l, t);
             mv(P->oW, V, l, t, lg);
         } else {
             double *v = w->t + (size_t)i * lin;
             memcpy(v, sn, sizeof(double) * n);
             memcpy(v + n, ci, sizeof(double) * n2);
             memcpy(v + n3, ey, sizeof(double) * m);
+            drop_apply(drop, i, lin, v);
             mv(P->oW, V, lin, v, lg);
         }
         double lmax = -INFINITY, z = 0;
@@ -719,6 +738,7 @@ static double sentence(const ref_config *c, const roles *P, const int32_t *src, 
             outer(G->oW, V, l, dl, t);
             memset(dt, 0, sizeof(double) * l);
             mtv(P->oW, V, l, dl, dt);
+            drop_apply(drop, i, l, dt);
             memset(dtt, 0, sizeof(double) * 2 * l);
             for (int k = 0; k < l; k++)
                 dtt[2 * k + arg[k]] = dt[k];
@@ -735,6 +755,7 @@ static double sentence(const ref_config *c, const roles *P, const int32_t *src, 
             outer(G->oW, V, lin, dl, v);
             memset(dv, 0, sizeof(double) * lin);
             mtv(P->oW, V, lin, dl, dv);
+            drop_apply(drop, i, lin, dv);
             axpy(n, 1, dv, ds);
             axpy(n2, 1, dv + n, dc);
             axpy(m, 1, dv + n3, dey);
@@ -837,7 +858,8 @@ void ref_grads_free(ref_grads *g)
     ref_model_free(&g->grad);
 }
 
-static vknmt_status run(const ref_model *m, const ref_batch *b, ref_grads *out, bool backward, char *err, size_t n)
+static vknmt_status run(const ref_model *m, const ref_batch *b, ref_grads *out, bool backward,
+                        const vknmt_dropout_key *key, char *err, size_t n)
 {
     vknmt_status s = ref_batch_check(b, &m->cfg, err, n);
     if (s)
@@ -873,8 +895,9 @@ static vknmt_status run(const ref_model *m, const ref_batch *b, ref_grads *out, 
     double total = 0;
     long ntok = 0;
     for (int k = 0; k < b->B; k++) {
+        drop_ctx d = {key, k, b->B};
         total += sentence(&m->cfg, &P, b->src + (size_t)k * b->Tx, b->src_len[k], b->tgt + (size_t)k * b->Ty,
-                          b->tgt_len[k], out->nll + (size_t)k * b->Ty, backward ? &G : NULL, 1.0 / b->B, &w);
+                          b->tgt_len[k], out->nll + (size_t)k * b->Ty, backward ? &G : NULL, 1.0 / b->B, &w, &d);
         ntok += b->tgt_len[k];
     }
     work_free(&w);
@@ -886,12 +909,24 @@ static vknmt_status run(const ref_model *m, const ref_batch *b, ref_grads *out, 
 
 vknmt_status ref_model_loss(const ref_model *m, const ref_batch *b, ref_grads *out, char *err, size_t n)
 {
-    return run(m, b, out, false, err, n);
+    return run(m, b, out, false, NULL, err, n);
 }
 
 vknmt_status ref_model_loss_grad(const ref_model *m, const ref_batch *b, ref_grads *out, char *err, size_t n)
 {
-    return run(m, b, out, true, err, n);
+    return run(m, b, out, true, NULL, err, n);
+}
+
+vknmt_status ref_model_loss_dropout(const ref_model *m, const ref_batch *b, const vknmt_dropout_key *key,
+                                    ref_grads *out, char *err, size_t n)
+{
+    return run(m, b, out, false, key, err, n);
+}
+
+vknmt_status ref_model_loss_grad_dropout(const ref_model *m, const ref_batch *b, const vknmt_dropout_key *key,
+                                         ref_grads *out, char *err, size_t n)
+{
+    return run(m, b, out, true, key, err, n);
 }
 
 vknmt_status ref_fixture_path(const char *file, char *out, size_t n)

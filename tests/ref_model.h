@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dropout.h"
 #include "vknmt_status.h"
 
 enum { REF_PAD = 0, REF_UNK = 1, REF_BOS = 2, REF_EOS = 3 };
@@ -103,6 +104,18 @@ vknmt_status ref_model_loss(const ref_model *m, const ref_batch *b, ref_grads *o
  * zeroed (or come from an earlier call) before the first call. */
 vknmt_status ref_model_loss_grad(const ref_model *m, const ref_batch *b, ref_grads *out, char *err,
                                  size_t err_size);
+
+/* The same with inverted dropout on the readout, as the device's training
+ * step applies it (model/dropout.h): on t_i (maxout) or on the linear
+ * readout's input [s_i; c_i; E y_{i-1}], element j of target word i of
+ * sentence b kept (and scaled by key->scale) iff vknmt_dropout_keep(key,
+ * (i * B + b) * width + j), width l or 3n + m: the device's time-major rows.
+ * The mask is a fixed function of the key, so finite differences of
+ * ref_model_loss_dropout hold it fixed. */
+vknmt_status ref_model_loss_dropout(const ref_model *m, const ref_batch *b, const vknmt_dropout_key *key,
+                                    ref_grads *out, char *err, size_t err_size);
+vknmt_status ref_model_loss_grad_dropout(const ref_model *m, const ref_batch *b, const vknmt_dropout_key *key,
+                                         ref_grads *out, char *err, size_t err_size);
 
 /* The path of shared/fixtures/<file>: under $VKNMT_SHARED (set by ctest), else
  * found from this source file's location. VKNMT_ERR_USAGE if it does not fit. */

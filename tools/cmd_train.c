@@ -29,6 +29,8 @@ typedef struct train_args {
     uint32_t m, n, na, l;  /* 0: the preset's */
     const char *readout, *attention, *optimizer;
     float lr, clip;
+    float dropout;         /* 0 <= P < 1 */
+    bool dropout_given;
     uint64_t seed;
     uint64_t valid_every, save_every, patience;
 } train_args;
@@ -73,6 +75,18 @@ static uint64_t parse_u64(const char *opt, const char *v)
     return x;
 }
 
+/* --dropout P: a probability 0 <= P < 1. */
+static bool parse_dropout(const char *v, float *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= 0 && x < 1) || (float)x >= 1.0f)
+        return false;
+    *out = (float)x;
+    return true;
+}
+
 /* --bpe N: a positive count that fits 32 bits. */
 static bool parse_merges(const char *v, uint32_t *out)
 {
@@ -99,6 +113,8 @@ static void usage(void)
             "  --batch 80 | --batch-tokens N   sentences per minibatch, or a token budget\n"
             "  --max-len 50              pairs longer than this are skipped\n"
             "  --optimizer adadelta|adam --lr X --clip 1   (adadelta: the paper, rho 0.95, eps 1e-6)\n"
+            "  --dropout P               inverted dropout on the deep output t_i while training (0 <= P < 1;\n"
+            "                            default 0, the paper); with --readout linear on [s_i; c_i; E y_{i-1}]\n"
             "  --valid-every N (500) --save-every N (500) --patience P (10 validations)\n"
             "  --lowercase --pretokenized --seed S --quiet\n"
             "  --resume                  continue exactly from DIR/train_state.safetensors\n");
@@ -141,7 +157,14 @@ static int parse(int argc, char **argv, train_args *a)
         else if (!strcmp(o, "--patience")) a->patience = parse_u64(o, VAL);
         else if (!strcmp(o, "--lr")) a->lr = strtof(VAL, NULL);
         else if (!strcmp(o, "--clip")) a->clip = strtof(VAL, NULL);
-        else if (!strcmp(o, "--bpe")) {
+        else if (!strcmp(o, "--dropout")) {
+            const char *v = VAL;
+            if (!parse_dropout(v, &a->dropout)) {
+                fprintf(stderr, "vknmt train: --dropout expects a probability 0 <= P < 1 (e.g. 0.3), not '%s'\n", v);
+                return 2;
+            }
+            a->dropout_given = true;
+        } else if (!strcmp(o, "--bpe")) {
             const char *v = VAL;
             if (!parse_merges(v, &a->bpe)) {
                 fprintf(stderr, "vknmt train: --bpe expects a positive number of merge operations (e.g. 8000), "
@@ -305,6 +328,14 @@ static int setup(trainer *t)
             fprintf(stderr, "vknmt train: %s\n", err);
             return 1;
         }
+        /* Another P would change the masks of the steps to come: a resumed
+         * run would no longer be the run it continues. */
+        if (a->dropout_given && a->dropout != r.prog.dropout) {
+            fprintf(stderr, "vknmt train: %s was trained with --dropout %g, not %g: resume with the same value\n",
+                    path, (double)r.prog.dropout, (double)a->dropout);
+            vknmt_train_resume_free(&r);
+            return 2;
+        }
         t->meta = r.meta;
         t->own_src_vocab = r.src_vocab;
         t->own_tgt_vocab = r.tgt_vocab;
@@ -315,6 +346,7 @@ static int setup(trainer *t)
         a->pretokenized = r.meta.pretokenized;
         a->max_len = r.meta.max_len;
         a->seed = r.prog.data.seed;
+        a->dropout = r.prog.dropout;
     } else if (config_from_args(a, &t->meta.cfg)) {
         return 2;
     }
@@ -402,6 +434,7 @@ static int setup(trainer *t)
         s = vknmt_model_params_upload(t->model, t->host_params);
         t->prog.best_dev = INFINITY;
         t->prog.data.seed = a->seed;
+        t->prog.dropout = a->dropout;
     }
     /* the resume struct lent its vocabularies to t->own_*; free the rest */
     r.src_vocab = r.tgt_vocab = NULL;
@@ -419,6 +452,14 @@ static int setup(trainer *t)
         return 2;
     }
     t->opt.clip = a->clip;
+    t->opt.dropout = a->dropout;
+    t->opt.dropout_seed = (uint32_t)(a->seed ^ (a->seed >> 32));
+    if (!a->quiet)
+        fprintf(stderr, "training: %s, clip %g, dropout %g%s\n", t->opt.optimizer == VKNMT_ADAM ? "adam" : "adadelta",
+                (double)t->opt.clip, (double)t->opt.dropout,
+                t->opt.dropout > 0 ? (t->meta.cfg.readout == VKNMT_READOUT_MAXOUT ? " on the deep output t_i"
+                                                                                   : " on the readout input [s; c; E y]")
+                                   : " (none, the paper)");
     path_in(path, sizeof(path), a->out, "metrics.jsonl");
     t->metrics = fopen(path, "a");
     if (!t->metrics) {

@@ -83,6 +83,9 @@ vknmt_status vknmt_train_save_state(const char *path, const vknmt_train_meta *me
     snprintf(num, sizeof(num), "%a", p->elapsed);
     if (!s)
         s = vknmt_st_writer_set_metadata(w, "train.elapsed", num);
+    snprintf(num, sizeof(num), "%a", (double)p->dropout);
+    if (!s)
+        s = vknmt_st_writer_set_metadata(w, "train.dropout", num);
     if (s)
         snprintf(err, err_size, "%s: %s", path, vknmt_st_writer_errmsg(w));
     else
@@ -202,6 +205,13 @@ vknmt_status vknmt_train_load_state(const char *path, vknmt_train_resume *r, cha
         snprintf(why, sizeof(why), "training metadata missing or malformed (not written by vknmt train?)");
         goto bad;
     }
+    double dropout = 0; /* files from before --dropout trained without it */
+    if (vknmt_st_metadata(st, "train.dropout") &&
+        (!meta_double(st, "train.dropout", &dropout) || !(dropout >= 0 && dropout < 1))) {
+        snprintf(why, sizeof(why), "train.dropout is not a probability below 1");
+        goto bad;
+    }
+    p->dropout = (float)dropout;
     vknmt_st_destroy(st);
     return VKNMT_OK;
 bad:

@@ -40,6 +40,7 @@ typedef struct vknmt_train_progress {
     double best_dev;            /* best dev cross-entropy (INFINITY: none yet) */
     uint64_t bad_validations;   /* validations since the best */
     vknmt_batcher_state data;   /* the batcher's position */
+    float dropout;              /* --dropout (`train.dropout`; absent in older files: 0) */
 } vknmt_train_progress;
 
 /* Writes a model file (model.safetensors or best.safetensors). */
