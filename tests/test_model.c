@@ -209,6 +209,8 @@ static void test_random_tiny(th_env *env)
     vknmt_model_config cfg;
     vknmt_config_preset("tiny", &cfg);
     for_combinations(env, cfg, 7, 9, 8);
+    if (!th_failed()) /* targets longer than sources (dec.emb's gradient once went astray there) */
+        for_combinations(env, cfg, 6, 4, 11);
 }
 
 static void test_random_small_shapes(th_env *env)
