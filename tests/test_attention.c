@@ -389,6 +389,10 @@ static void for_paths(th_env *env, void (*body)(th_env *))
 /* -------------------------------------------------------------- forward */
 
 #define TOL 1e-5
+/* dws and dv are sums over positions of de[j] (1 - u^2) v, and the de[j] sum
+ * to exactly 0: when u varies little over j the result is a small remainder
+ * of cancelling fp32 terms, so relative to its own size it is looser. */
+#define TOL_SUMS 5e-5
 
 static void check_forward(th_env *env, vknmt_att_shape sh)
 {
@@ -468,9 +472,9 @@ static void check_backward(th_env *env, vknmt_att_shape sh)
         free(tofree[i]);
     att_bufs_destroy(&g);
     att_data_free(&d);
-    CHECK(e_ws <= TOL && e_v <= TOL && e_uh <= TOL && e_h <= TOL,
-          "%s B%u Tx%u na%u 2n%u: relative errors dws %g dv %g duh %g dh %g > %g", PATH_NAME, sh.batch, sh.tx,
-          sh.na, sh.ctx_dim, e_ws, e_v, e_uh, e_h, TOL);
+    CHECK(e_ws <= TOL_SUMS && e_v <= TOL_SUMS && e_uh <= TOL && e_h <= TOL,
+          "%s B%u Tx%u na%u 2n%u: relative errors dws %g dv %g (> %g?) duh %g dh %g (> %g?)", PATH_NAME, sh.batch,
+          sh.tx, sh.na, sh.ctx_dim, e_ws, e_v, TOL_SUMS, e_uh, e_h, TOL);
     CHECK(pad_kept, "%s B%u Tx%u: a padded position's gradient changed", PATH_NAME, sh.batch, sh.tx);
     CHECK(guards, "%s B%u Tx%u na%u 2n%u: write outside an output", PATH_NAME, sh.batch, sh.tx, sh.na,
           sh.ctx_dim);
@@ -569,8 +573,11 @@ static void check_gradient(vknmt_att_shape sh)
     for (size_t i = 0; i < sizeof(tofree) / sizeof(tofree[0]); i++)
         free(tofree[i]);
     att_data_free(&d);
-    CHECK(e_ws <= 1e-7 && e_uh <= 1e-7 && e_v <= 1e-7 && e_h <= 1e-7,
-          "B%u Tx%u na%u 2n%u: C backward vs finite differences: dws %g duh %g dv %g dh %g > 1e-7", sh.batch,
+    /* central differences at eps 1e-5 in double: truncation and rounding
+     * reach ~5e-7 of the largest entry when the sums over positions cancel
+     * (B = 1); a wrong formula is off by O(1) */
+    CHECK(e_ws <= 2e-6 && e_uh <= 2e-6 && e_v <= 2e-6 && e_h <= 2e-6,
+          "B%u Tx%u na%u 2n%u: C backward vs finite differences: dws %g duh %g dv %g dh %g > 2e-6", sh.batch,
           sh.tx, sh.na, sh.ctx_dim, e_ws, e_uh, e_v, e_h);
 }
 
