@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "safetensors.h"
+
 #define MAX_TESTS 256
 #define SENTINEL 0x7fc0beefu /* a quiet NaN no kernel produces */
 
@@ -236,4 +238,31 @@ int th_run_vknmt(const char *dir, const char *args, char *err, size_t n)
     if (f)
         fclose(f);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+bool th_same_safetensors(const char *a, const char *b, char *why, size_t n)
+{
+    vknmt_st *x = NULL, *y = NULL;
+    char err[512] = "";
+    bool same = vknmt_st_open(a, &x, err, sizeof(err)) == VKNMT_OK && vknmt_st_open(b, &y, err, sizeof(err)) == VKNMT_OK &&
+                vknmt_st_count(x) == vknmt_st_count(y);
+    if (!same)
+        snprintf(why, n, "cannot open, or tensor counts differ: %.200s", err);
+    for (size_t i = 0; same && i < vknmt_st_count(x); i++) {
+        const vknmt_st_tensor *t = vknmt_st_at(x, i), *u = vknmt_st_find(y, t->name);
+        same = u && u->nbytes == t->nbytes && memcmp(u->data, t->data, t->nbytes) == 0;
+        if (!same)
+            snprintf(why, n, "tensor %s differs", t->name);
+    }
+    vknmt_st_destroy(x);
+    vknmt_st_destroy(y);
+    return same;
+}
+
+void th_remove_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
 }

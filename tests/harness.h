@@ -63,6 +63,13 @@ bool th_gbuf_download(const th_gbuf *g, float *data);
 /* True when both guard regions still hold the sentinel. */
 bool th_gbuf_guards_ok(const th_gbuf *g);
 
+/* Whether two safetensors files hold the same tensors bit for bit (the
+ * metadata aside); why says which tensor differs. */
+bool th_same_safetensors(const char *a, const char *b, char *why, size_t n);
+
+/* rm -rf dir (a test's temporary folder); a failure is printed, not fatal. */
+void th_remove_dir(const char *dir);
+
 /* Runs the vknmt binary under test with `args` (a shell fragment: stdout
  * goes to /dev/null unless args redirect it with '>'); its stderr is kept in
  * dir/stderr.txt and copied into err. Returns the exit status (128 when it

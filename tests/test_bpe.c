@@ -499,13 +499,7 @@ static bool cli_setup(void)
     return write_corpus(src, tgt, 300);
 }
 
-static void cli_cleanup(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
+static void cli_cleanup(void) { th_remove_dir(dir); }
 
 /* The metadata value `key` of a file, malloc'd, or NULL. */
 static char *meta_of(const char *path, const char *key)

@@ -165,13 +165,7 @@ static bool make_dir(void)
     return mkdtemp(dir) != NULL;
 }
 
-static void remove_dir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
+static void remove_dir(void) { th_remove_dir(dir); }
 
 static bool write_text(const char *path, const char *text)
 {

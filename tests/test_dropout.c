@@ -393,25 +393,6 @@ static char dir[64];
 
 static int run(const char *args, char *err, size_t n) { return th_run_vknmt(dir, args, err, n); }
 
-static bool same_file_tensors(const char *a, const char *b, char *why, size_t n)
-{
-    vknmt_st *x = NULL, *y = NULL;
-    char err[512];
-    bool same = vknmt_st_open(a, &x, err, sizeof(err)) == VKNMT_OK && vknmt_st_open(b, &y, err, sizeof(err)) == VKNMT_OK &&
-                vknmt_st_count(x) == vknmt_st_count(y);
-    if (!same)
-        snprintf(why, n, "cannot open, or tensor counts differ: %.200s", err);
-    for (size_t i = 0; same && i < vknmt_st_count(x); i++) {
-        const vknmt_st_tensor *t = vknmt_st_at(x, i), *u = vknmt_st_find(y, t->name);
-        same = u && u->nbytes == t->nbytes && memcmp(u->data, t->data, t->nbytes) == 0;
-        if (!same)
-            snprintf(why, n, "tensor %s differs", t->name);
-    }
-    vknmt_st_destroy(x);
-    vknmt_st_destroy(y);
-    return same;
-}
-
 static bool write_corpus(void)
 {
     char src[128], tgt[128];
@@ -461,7 +442,7 @@ static void test_cli(th_env *env)
         CHECK(run(args, err, sizeof(err)) == 0, "resumed half: %s", err);
         snprintf(a, sizeof(a), "%s/straight/train_state.safetensors", dir);
         snprintf(b, sizeof(b), "%s/resumed%d/train_state.safetensors", dir, again);
-        CHECK(same_file_tensors(a, b, why, sizeof(why)), "resumed run (%s --dropout) differs from the straight one: %s",
+        CHECK(th_same_safetensors(a, b, why, sizeof(why)), "resumed run (%s --dropout) differs from the straight one: %s",
               again ? "with" : "without", why);
     }
     /* the value is in the state, and dropout changed the training */
@@ -474,7 +455,7 @@ static void test_cli(th_env *env)
     snprintf(args, sizeof(args), COMMON " --steps 8 --out %s/plain", dir, dir, dir);
     CHECK(run(args, err, sizeof(err)) == 0, "run without dropout: %s", err);
     snprintf(b, sizeof(b), "%s/plain/train_state.safetensors", dir);
-    CHECK(!same_file_tensors(a, b, why, sizeof(why)), "--dropout 0.3 trained exactly as without dropout");
+    CHECK(!th_same_safetensors(a, b, why, sizeof(why)), "--dropout 0.3 trained exactly as without dropout");
     /* resuming with another value is refused in one line */
     snprintf(args, sizeof(args), COMMON " --dropout 0.5 --steps 9 --resume --out %s/straight", dir, dir, dir);
     CHECK(run(args, err, sizeof(err)) == 2 && strstr(err, "--dropout") && lines_of(err) == 1,
@@ -493,8 +474,7 @@ static void test_cli(th_env *env)
              "train --preset tiny --batch 16 --src %s/train.src --tgt %s/train.tgt --dropout 0.25 --steps 1 --out %s/shown",
              dir, dir, dir);
     CHECK(run(args, err, sizeof(err)) == 0 && strstr(err, "dropout 0.25"), "startup line: %s", err);
-    snprintf(args, sizeof(args), "rm -rf %s", dir);
-    CHECK(system(args) == 0, "rm");
+    th_remove_dir(dir);
 }
 
 void th_register_dropout(void)

@@ -37,23 +37,6 @@ static bool write_corpus(const char *src, const char *tgt, int lines)
 
 static int run(const char *args, char *err, size_t n) { return th_run_vknmt(dir, args, err, n); }
 
-static bool same_tensors(const char *a, const char *b, char *why, size_t n)
-{
-    vknmt_st *x = NULL, *y = NULL;
-    char err[512];
-    bool same = vknmt_st_open(a, &x, err, sizeof(err)) == VKNMT_OK && vknmt_st_open(b, &y, err, sizeof(err)) == VKNMT_OK &&
-                vknmt_st_count(x) == vknmt_st_count(y);
-    for (size_t i = 0; same && i < vknmt_st_count(x); i++) {
-        const vknmt_st_tensor *t = vknmt_st_at(x, i), *u = vknmt_st_find(y, t->name);
-        same = u && u->nbytes == t->nbytes && memcmp(u->data, t->data, t->nbytes) == 0;
-        if (!same)
-            snprintf(why, n, "tensor %s differs", t->name);
-    }
-    vknmt_st_destroy(x);
-    vknmt_st_destroy(y);
-    return same;
-}
-
 static bool setup(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/vknmt-train-XXXXXX");
@@ -65,13 +48,7 @@ static bool setup(void)
     return write_corpus(src, tgt, 300);
 }
 
-static void cleanup(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
+static void cleanup(void) { th_remove_dir(dir); }
 
 #define COMMON "train --preset tiny --batch 16 --quiet --src %s/train.src --tgt %s/train.tgt"
 
@@ -92,7 +69,7 @@ static void test_resume_exact(th_env *env)
         char a[128], b[128];
         snprintf(a, sizeof(a), "%s/straight/train_state.safetensors", dir);
         snprintf(b, sizeof(b), "%s/resumed/train_state.safetensors", dir);
-        CHECK(same_tensors(a, b, why, sizeof(why)), "%s: resumed run differs from the straight one: %s",
+        CHECK(th_same_safetensors(a, b, why, sizeof(why)), "%s: resumed run differs from the straight one: %s",
               o ? "adam" : "adadelta", why);
         snprintf(args, sizeof(args), "rm -rf %s/straight %s/resumed", dir, dir);
         CHECK(system(args) == 0, "rm");
