@@ -18,7 +18,8 @@ typedef struct shape {
 
 /* The issue's shapes: the model's output layer (2400x8000x256: 30 sentences
  * x 80 words by an 8000-word vocabulary), a decoder step's gate GEMM
- * (80x768x256), awkward sizes, and the classic squares. */
+ * (80x768x256), awkward sizes, the classic squares, and the weight gradients
+ * of training (dW = dY^T X: op TN, K = the batch's tokens). */
 static const shape shapes[] = {
     {1, 1, 1, "1x1x1"},
     {7, 13, 5, "awkward"},
@@ -28,7 +29,13 @@ static const shape shapes[] = {
     {2400, 8000, 256, "output layer"},
     {1024, 1024, 1024, "square"},
     {2048, 2048, 2048, "square"},
+    {2400, 256, 8000, "output input grad"},
+    {8000, 256, 2400, "output weight grad"},
+    {768, 256, 2400, "gate weight grad"},
 };
+
+/* op(A) op(B): NN, NT (B is W[out,in]) and TN (A is dY[tokens,out]). */
+static const char *const ops[] = {"NN", "NT", "TN"};
 
 double vknmt_bench_now(void)
 {
@@ -59,14 +66,15 @@ static vknmt_status time_device(vknmt_context *ctx, vknmt_seq *seq, const vknmt_
     return VKNMT_OK;
 }
 
-static double time_blas(const shape *sh, bool tb, const float *a, const float *b, float *c, int reps)
+static double time_blas(const shape *sh, bool ta, bool tb, const float *a, const float *b, float *c, int reps)
 {
     double t[RUNS];
     for (int r = 0; r < RUNS; r++) {
         double t0 = vknmt_bench_now();
         for (int i = 0; i < reps; i++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)sh->m, (int)sh->n,
-                        (int)sh->k, 1.0f, a, (int)sh->k, b, tb ? (int)sh->k : (int)sh->n, 0.0f, c, (int)sh->n);
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)sh->m,
+                        (int)sh->n, (int)sh->k, 1.0f, a, ta ? (int)sh->m : (int)sh->k, b, tb ? (int)sh->k : (int)sh->n,
+                        0.0f, c, (int)sh->n);
         t[r] = (vknmt_bench_now() - t0) / reps;
     }
     qsort(t, RUNS, sizeof(double), vknmt_bench_cmp_double);
@@ -106,10 +114,11 @@ int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out)
             (s = vknmt_buffer_create(ctx, nc * 4, &bc)) || (s = vknmt_buffer_upload(ba, 0, a, na * 4)) ||
             (s = vknmt_buffer_upload(bb, 0, b, nb * 4)))
             goto next;
-        for (int tb = 0; tb < 2 && s == VKNMT_OK; tb++) {
-            /* B holds the same numbers either way; transposed means read as
-             * [N,K], the W[out,in] layout of the model's layers. */
-            vknmt_gemm_args g = {.m = sh->m, .n = sh->n, .k = sh->k, .trans_b = tb, .alpha = 1, .beta = 0,
+        for (int op = 0; op < 3 && s == VKNMT_OK; op++) {
+            /* A and B hold the same numbers either way; transposed means read
+             * as [K,M] or [N,K]. */
+            bool ta = op == 2, tb = op == 1;
+            vknmt_gemm_args g = {.m = sh->m, .n = sh->n, .k = sh->k, .trans_a = ta, .trans_b = tb, .alpha = 1, .beta = 0,
                                  .a = vknmt_at(ba, 0), .b = vknmt_at(bb, 0), .c = vknmt_at(bc, 0)};
             double flops = 2.0 * sh->m * sh->n * sh->k, t_dev, t_blas;
             if ((s = time_device(ctx, seq, &g, 1, &t_dev)))
@@ -117,8 +126,8 @@ int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out)
             int reps = (int)fmin(50, fmax(1, TARGET_SECONDS / fmax(t_dev, 1e-6)));
             if ((s = time_device(ctx, seq, &g, reps, &t_dev)) || (s = vknmt_buffer_download(bc, 0, dev, nc * 4)))
                 break;
-            t_blas = time_blas(sh, tb, a, b, c, 1);
-            t_blas = time_blas(sh, tb, a, b, c, (int)fmin(200, fmax(1, TARGET_SECONDS / fmax(t_blas, 1e-7))));
+            t_blas = time_blas(sh, ta, tb, a, b, c, 1);
+            t_blas = time_blas(sh, ta, tb, a, b, c, (int)fmin(200, fmax(1, TARGET_SECONDS / fmax(t_blas, 1e-7))));
             double err = 0, scale = 1e-30;
             for (size_t i = 0; i < nc; i++) {
                 err = fmax(err, fabs((double)dev[i] - c[i]));
@@ -138,12 +147,12 @@ int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out)
                         ",\"shape\":[%u,%u,%u],\"op\":\"%s\",\"gflops\":%.2f,\"openblas_gflops\":%.2f,"
                         "\"ratio\":%.4f,\"openblas_kernel\":\"%s\",\"openblas_threads\":%d,\"ms\":%.4f,"
                         "\"dispatches\":1,\"min_bytes\":%zu,\"rel_err\":%.2e}\n",
-                        sh->m, sh->n, sh->k, tb ? "NT" : "NN", gf, gf_blas, gf / gf_blas, corename, threads,
+                        sh->m, sh->n, sh->k, ops[op], gf, gf_blas, gf / gf_blas, corename, threads,
                         t_dev * 1e3, (na + nb + nc) * 4, err / scale);
             } else {
                 char dims[32];
                 snprintf(dims, sizeof(dims), "%ux%ux%u", sh->m, sh->n, sh->k);
-                fprintf(out, "%-16s %-2s %10.2f %10.2f %6.1f%% %9.1e  %s\n", dims, tb ? "NT" : "NN", gf, gf_blas,
+                fprintf(out, "%-16s %-2s %10.2f %10.2f %6.1f%% %9.1e  %s\n", dims, ops[op], gf, gf_blas,
                         100 * gf / gf_blas, err / scale, sh->what);
             }
             fflush(out);

@@ -26,8 +26,9 @@ typedef struct ssbo_tile {
 } ssbo_tile;
 static const ssbo_tile SSBO_LARGE = {64, 64, 16, 4, 4}, SSBO_SMALL = {32, 32, 8, 4, 4};
 /* CPU-class texel variant: one subgroup per workgroup, RM rows per lane,
- * TN columns per workgroup (shared/notes/lavapipe-kernels.md). */
-enum { TEXEL_RM = 2, TEXEL_TN = 16 };
+ * TN columns per workgroup (shared/notes/lavapipe-kernels.md). With A
+ * transposed in RGBA32F views a lane takes 4 rows, one texel per k-step. */
+enum { TEXEL_RM = 2, TEXEL_RM_QUADS = 4, TEXEL_TN = 16 };
 
 /* Elements spanned by a rows x cols matrix with leading dimension ld. */
 static uint64_t extent(uint32_t rows, uint32_t cols, uint32_t ld) { return (uint64_t)(rows - 1) * ld + cols; }
@@ -85,9 +86,10 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     uint64_t gx, gy;
     if (texel) {
         spec[0] = caps->subgroup_size;
-        spec[3] = TEXEL_RM;
+        uint32_t rm = g->trans_a && k == &K_GEMM_TEXEL ? TEXEL_RM_QUADS : TEXEL_RM;
+        spec[3] = rm;
         spec[4] = TEXEL_TN;
-        gx = (g->m + caps->subgroup_size * TEXEL_RM - 1) / (caps->subgroup_size * TEXEL_RM);
+        gx = (g->m + caps->subgroup_size * rm - 1) / (caps->subgroup_size * rm);
         gy = (g->n + TEXEL_TN - 1) / TEXEL_TN;
     } else {
         bool vec4 = p.lda % 4 == 0 && p.ldb % 4 == 0 && p.off_a % 4 == 0 && p.off_b % 4 == 0;

@@ -22,7 +22,8 @@
 //   LP_NATIVE_VECTOR_WIDTH=512) and the device must support subgroup shuffle in compute.
 //   Each invocation owns RM consecutive rows; the workgroup shares TN columns whose B values are
 //   fetched once per workgroup (one texel per lane) and broadcast with subgroupShuffle.
-//   id 3 = RM  rows per invocation   (default 2; lavapipe: 2)
+//   id 3 = RM  rows per invocation   (default 2; lavapipe: 2, and 4 for TRANS_A in RGBA32F views, where a
+//              multiple of 4 reads A a quad of rows per texel)
 //   id 4 = TN  columns per workgroup (default 16, multiple of 4; lavapipe: 24, or 16 when N % 24 != 0)
 //   Dispatch: groups_x = ceil(M / (local_size_x * RM)), groups_y = ceil(N / TN).
 //
@@ -77,6 +78,13 @@ layout(std430, set = 0, binding = 2) buffer CBuf4 { vec4 C4[]; };  // alias of b
 const int SG = int(gl_WorkGroupSize.x);
 const int BF = (TN + SG - 1) / SG;  // B fetches per lane per 4-k block
 const int TQ = TN / 4;
+// With A stored [K,M] (TRANS_A) in an RGBA32F view and RM a multiple of 4, each lane's rows come a
+// quad per texel: RM/4 fetches per k instead of RM scalar ones (the weight-gradient GEMMs).
+#ifdef GEMM_TEXEL_SCALAR
+#define A_QUADS false
+#else
+#define A_QUADS (TRANS_A == 1 && RM % 4 == 0)
+#endif
 
 // Everything below indexes A/B in ELEMENTS; fetch4 reads elements e..e+3 (e % 4 == 0 in vec4 mode).
 #ifdef GEMM_TEXEL_SCALAR
@@ -118,6 +126,15 @@ void kblock(int kb, uint l, bool tail) {
   vec4 bv[BF];
   if (TRANS_A == 0) {
     UNR for (int r = 0; r < RM; r++) av[r] = fetchA4(ia[r] + kb * 4);
+  } else if (A_QUADS) {
+    // A stored [K,M]: one texel holds 4 of this lane's consecutive rows at one k.
+    int lda = int(pc.lda);
+    UNR for (int i = 0; i < RM / 4; i++)
+      UNR for (int kk = 0; kk < 4; kk++) {
+        int k = tail ? min(kb * 4 + kk, K - 1) : kb * 4 + kk;
+        vec4 t = fetchA4(ia[i] + k * lda);
+        UNR for (int e = 0; e < 4; e++) av[i * 4 + e][kk] = t[e];
+      }
   } else {
     int lda = int(pc.lda);
     UNR for (int r = 0; r < RM; r++)
@@ -168,9 +185,17 @@ void main() {
   lastB = textureSize(tB) - 1;
 #endif
   UNR for (int r = 0; r < RM; r++) UNR for (int q = 0; q < TQ; q++) acc[r][q] = vec4(0.0);
-  UNR for (int r = 0; r < RM; r++) {
-    uint m = min(m0 + l * uint(RM) + uint(r), pc.M - 1u);  // clamped rows: results discarded
-    ia[r] = int(TRANS_A == 0 ? pc.off_a + m * pc.lda : pc.off_a + m);
+  if (A_QUADS) {
+    UNR for (int i = 0; i < RM / 4; i++) {
+      uint m = m0 + l * uint(RM) + uint(4 * i);
+      if (m >= pc.M) m = (pc.M - 1u) & ~3u;  // clamped quads: results discarded
+      ia[i] = int(pc.off_a + m);
+    }
+  } else {
+    UNR for (int r = 0; r < RM; r++) {
+      uint m = min(m0 + l * uint(RM) + uint(r), pc.M - 1u);  // clamped rows: results discarded
+      ia[r] = int(TRANS_A == 0 ? pc.off_a + m * pc.lda : pc.off_a + m);
+    }
   }
   UNR for (int j = 0; j < BF; j++) {
     uint t = l + uint(SG * j);

@@ -184,6 +184,11 @@ static void for_variants(th_env *env, void (*body)(th_env *, const char *))
     }
 }
 
+/* Operand offset that puts every operand on a 4-float boundary inside its
+ * guarded buffer: with 4-aligned leading dimensions too, the texel path then
+ * runs its RGBA32F (vec4) kernel, the one the model uses, not the scalar one. */
+#define ALIGNED_OFF ((4 - TH_GUARD % 4) % 4)
+
 static const uint32_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {129, 257, 63}, {80, 768, 256}, {3, 1, 17},
                                      {1, 40, 9}, {33, 8, 4}};
 
@@ -191,11 +196,13 @@ static void body_shapes(th_env *env, const char *variant)
 {
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
         for (int t = 0; t < 4; t++) {
-            gemm_case c = {shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, 0, 0, 0, 0, 1.0f, 0.0f,
-                           false, VKNMT_ACT_NONE};
-            run_case(env, &c, variant);
-            if (th_failed())
-                return;
+            for (int aligned = 0; aligned < 2; aligned++) {
+                gemm_case c = {shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t >> 1, 0, 0, 0,
+                               aligned ? ALIGNED_OFF : 0, 1.0f, 0.0f, false, VKNMT_ACT_NONE};
+                run_case(env, &c, variant);
+                if (th_failed())
+                    return;
+            }
         }
 }
 
@@ -222,6 +229,21 @@ static void body_strides(th_env *env, const char *variant)
         }
 }
 
+/* A transposed with 4-aligned rows (the weight gradients dW = dY^T X): the
+ * texel path reads A a quad of rows per texel. Row counts off the quad and
+ * the workgroup, the last quad partly past M, K with a tail, both B layouts. */
+static void body_a_quads(th_env *env, const char *variant)
+{
+    static const uint32_t sizes[][3] = {{45, 33, 7}, {1, 16, 30}, {70, 5, 1}, {4, 20, 13}, {98, 17, 64}};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !th_failed(); i++)
+        for (int tb = 0; tb < 2 && !th_failed(); tb++) {
+            uint32_t m = sizes[i][0], n = sizes[i][1], k = sizes[i][2], b_cols = tb ? k : n;
+            gemm_case c = {m, n, k, true, tb, (4 - m % 4) % 4, (4 - b_cols % 4) % 4, 0, ALIGNED_OFF + 4 * (i % 2), 1.0f,
+                           i % 2 ? 0.5f : 0.0f, i == 2, VKNMT_ACT_NONE};
+            run_case(env, &c, variant);
+        }
+}
+
 static void body_output_layer(th_env *env, const char *variant)
 {
     /* The model's output layer: 2400 target words x 8000-word vocabulary.
@@ -230,7 +252,7 @@ static void body_output_layer(th_env *env, const char *variant)
     if (!run_big)
         return;
     for (int t = native_variant ? 0 : 2; t < 4 && !th_failed(); t += native_variant ? 1 : 4) {
-        gemm_case c = {2400, 8000, 256, t & 1, t >> 1, 0, 0, 0, 0, 1.0f, 0.0f, t == 2, VKNMT_ACT_NONE};
+        gemm_case c = {2400, 8000, 256, t & 1, t >> 1, 0, 0, 0, ALIGNED_OFF, 1.0f, 0.0f, t == 2, VKNMT_ACT_NONE};
         run_case(env, &c, variant);
     }
 }
@@ -238,6 +260,7 @@ static void body_output_layer(th_env *env, const char *variant)
 static void test_shapes(th_env *env) { for_variants(env, body_shapes); }
 static void test_epilogue(th_env *env) { for_variants(env, body_epilogue); }
 static void test_strides(th_env *env) { for_variants(env, body_strides); }
+static void test_a_quads(th_env *env) { for_variants(env, body_a_quads); }
 static void test_output_layer(th_env *env) { for_variants(env, body_output_layer); }
 
 static void test_bad_shapes(th_env *env)
@@ -282,6 +305,7 @@ void th_register_gemm(void)
     th_add("gemm", "shapes_and_transposes", test_shapes);
     th_add("gemm", "alpha_beta_bias_act", test_epilogue);
     th_add("gemm", "offsets_and_strides", test_strides);
+    th_add("gemm", "transposed_a_quads", test_a_quads);
     th_add("gemm", "output_layer_2400x8000x256", test_output_layer);
     th_add("gemm", "bad_shapes", test_bad_shapes);
 }
