@@ -2,6 +2,7 @@
  * a per-word cache, and the text form of the merges. */
 #include "bpe.h"
 #include "strbuf.h"
+#include "u64_map.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -39,9 +40,7 @@ struct vknmt_bpe {
     uint32_t sym_slots; /* a power of two */
     merge *merges;      /* owned, in rank order */
     uint32_t n_merges, cap_merges;
-    uint64_t *pair_key; /* open addressing: (a << 32 | b) + 1, 0 = empty */
-    uint32_t *pair_rank;
-    uint32_t pair_slots, n_pairs;
+    vknmt_u64_map rank; /* pair_key(a, b) -> the merge's rank */
     /* the segmentation cache */
     char *arena;
     size_t arena_len, arena_cap;
@@ -65,14 +64,6 @@ static uint64_t hash_bytes(const char *s, size_t n, uint64_t h)
     return h;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
 
 static bool grow32(void **p, uint32_t *cap, size_t need, size_t elem)
 {
@@ -183,42 +174,12 @@ static uint32_t sym_concat(vknmt_bpe *b, uint32_t x, uint32_t y)
 
 static uint64_t pair_key(uint32_t a, uint32_t b) { return ((uint64_t)a << 32 | b) + 1; }
 
-static bool rank_rehash(vknmt_bpe *b, uint32_t slots)
-{
-    uint64_t *k = calloc(slots, sizeof(*k));
-    uint32_t *r = malloc((size_t)slots * sizeof(*r));
-    if (!k || !r) {
-        free(k);
-        free(r);
-        return false;
-    }
-    for (uint32_t i = 0; i < b->pair_slots; i++)
-        if (b->pair_key[i]) {
-            size_t j = mix64(b->pair_key[i]) & (slots - 1);
-            while (k[j])
-                j = (j + 1) & (slots - 1);
-            k[j] = b->pair_key[i];
-            r[j] = b->pair_rank[i];
-        }
-    free(b->pair_key);
-    free(b->pair_rank);
-    b->pair_key = k;
-    b->pair_rank = r;
-    b->pair_slots = slots;
-    return true;
-}
-
 static uint32_t rank_find(const vknmt_bpe *b, uint32_t x, uint32_t y)
 {
-    if (!b->pair_slots || x == NONE || y == NONE)
+    if (x == NONE || y == NONE)
         return NONE;
-    uint64_t key = pair_key(x, y);
-    for (size_t j = mix64(key) & (b->pair_slots - 1);; j = (j + 1) & (b->pair_slots - 1)) {
-        if (b->pair_key[j] == key)
-            return b->pair_rank[j];
-        if (!b->pair_key[j])
-            return NONE;
-    }
+    const uint32_t *r = vknmt_u64_map_find(&b->rank, pair_key(x, y));
+    return r ? *r : NONE;
 }
 
 /* Appends the merge x y (a merge already there keeps its rank). */
@@ -229,15 +190,10 @@ static vknmt_status merge_add(vknmt_bpe *b, uint32_t x, uint32_t y)
     uint32_t xy = sym_concat(b, x, y);
     if (xy == NONE || !grow32((void **)&b->merges, &b->cap_merges, (size_t)b->n_merges + 1, sizeof(merge)))
         return VKNMT_ERR_OOM_HOST;
-    if ((size_t)(b->n_pairs + 1) * 2 > b->pair_slots && !rank_rehash(b, b->pair_slots ? 2 * b->pair_slots : 256))
+    uint32_t *rank = vknmt_u64_map_slot(&b->rank, pair_key(x, y), NULL);
+    if (!rank)
         return VKNMT_ERR_OOM_HOST;
-    uint64_t key = pair_key(x, y);
-    size_t j = mix64(key) & (b->pair_slots - 1);
-    while (b->pair_key[j])
-        j = (j + 1) & (b->pair_slots - 1);
-    b->pair_key[j] = key;
-    b->pair_rank[j] = b->n_merges;
-    b->n_pairs++;
+    *rank = b->n_merges;
     b->merges[b->n_merges++] = (merge){x, y, xy};
     return VKNMT_OK;
 }
@@ -257,8 +213,7 @@ void vknmt_bpe_destroy(vknmt_bpe *b)
     free(b->sym);
     free(b->sym_slot);
     free(b->merges);
-    free(b->pair_key);
-    free(b->pair_rank);
+    vknmt_u64_map_free(&b->rank);
     free(b->arena);
     free(b->cache);
     free(b->cache_slot);
@@ -311,9 +266,7 @@ typedef struct learner {
     uint32_t *seen; /* per word: the step that last rewrote it */
     lpair *pairs;
     uint32_t n_pairs, cap_pairs;
-    uint64_t *slot_key; /* (a << 32 | b) + 1, 0 = empty */
-    uint32_t *slot_pair;
-    uint32_t slots;
+    vknmt_u64_map pair_of; /* pair_key(a, b) -> index in pairs */
     hentry *heap;
     size_t n_heap, cap_heap;
     uint32_t *raised; /* pairs whose count rose in this step */
@@ -321,45 +274,18 @@ typedef struct learner {
     uint32_t step;
 } learner;
 
-static bool pair_rehash(learner *l, uint32_t slots)
-{
-    uint64_t *k = calloc(slots, sizeof(*k));
-    uint32_t *p = malloc((size_t)slots * sizeof(*p));
-    if (!k || !p) {
-        free(k);
-        free(p);
-        return false;
-    }
-    for (uint32_t i = 0; i < l->slots; i++)
-        if (l->slot_key[i]) {
-            size_t j = mix64(l->slot_key[i]) & (slots - 1);
-            while (k[j])
-                j = (j + 1) & (slots - 1);
-            k[j] = l->slot_key[i];
-            p[j] = l->slot_pair[i];
-        }
-    free(l->slot_key);
-    free(l->slot_pair);
-    l->slot_key = k;
-    l->slot_pair = p;
-    l->slots = slots;
-    return true;
-}
-
 /* The pair (x, y), made when new; NONE when out of memory. */
 static uint32_t pair_get(learner *l, uint32_t x, uint32_t y)
 {
-    if ((size_t)(l->n_pairs + 1) * 2 > l->slots && !pair_rehash(l, l->slots ? 2 * l->slots : 1024))
+    bool is_new;
+    uint32_t *p = vknmt_u64_map_slot(&l->pair_of, pair_key(x, y), &is_new);
+    if (!p)
         return NONE;
-    uint64_t key = pair_key(x, y);
-    size_t j = mix64(key) & (l->slots - 1);
-    for (; l->slot_key[j]; j = (j + 1) & (l->slots - 1))
-        if (l->slot_key[j] == key)
-            return l->slot_pair[j];
+    if (!is_new)
+        return *p;
     if (!grow32((void **)&l->pairs, &l->cap_pairs, (size_t)l->n_pairs + 1, sizeof(lpair)))
         return NONE;
-    l->slot_key[j] = key;
-    l->slot_pair[j] = l->n_pairs;
+    *p = l->n_pairs;
     l->pairs[l->n_pairs] = (lpair){.a = x, .b = y, .pushed = UINT32_MAX};
     return l->n_pairs++;
 }
@@ -469,8 +395,7 @@ static void learner_free(learner *l)
     free(l->words);
     free(l->pool);
     free(l->seen);
-    free(l->slot_key);
-    free(l->slot_pair);
+    vknmt_u64_map_free(&l->pair_of);
     free(l->heap);
     free(l->raised);
 }

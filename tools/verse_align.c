@@ -7,6 +7,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "u64_map.h"
+
 /* Partners kept per word, and the least Dice coefficient that counts. */
 #define LEX_TOP 3
 #define LEX_MIN_DICE 0.15
@@ -18,88 +20,6 @@
 #define MERGE_PENALTY 1.2
 #define LENGTH_WEIGHT 0.5
 #define LENGTH_SMOOTH 20.0
-
-/* ---- u64 -> u32 open-addressing map; key 0 is never stored (keys are
- * (a+1) << 32 | (b+1)) ---- */
-typedef struct u64_map {
-    uint64_t *keys; /* owned */
-    uint32_t *vals; /* owned */
-    size_t cap, count;
-} u64_map;
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
-
-static void map_free(u64_map *m)
-{
-    free(m->keys);
-    free(m->vals);
-    *m = (u64_map){0};
-}
-
-static bool map_grow(u64_map *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    uint64_t *keys = calloc(cap, sizeof(*keys));
-    uint32_t *vals = calloc(cap, sizeof(*vals));
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return false;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
-        size_t h = mix64(m->keys[i]) & (cap - 1);
-        while (keys[h])
-            h = (h + 1) & (cap - 1);
-        keys[h] = m->keys[i];
-        vals[h] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = keys;
-    m->vals = vals;
-    m->cap = cap;
-    return true;
-}
-
-/* The value slot of `key`, inserted as 0 when new; NULL when out of memory. */
-static uint32_t *map_slot(u64_map *m, uint64_t key)
-{
-    if ((m->count + 1) * 2 > m->cap && !map_grow(m))
-        return NULL;
-    size_t h = mix64(key) & (m->cap - 1);
-    while (m->keys[h] && m->keys[h] != key)
-        h = (h + 1) & (m->cap - 1);
-    if (!m->keys[h]) {
-        m->keys[h] = key;
-        m->vals[h] = 0;
-        m->count++;
-    }
-    return &m->vals[h];
-}
-
-static const uint32_t *map_find(const u64_map *m, uint64_t key)
-{
-    if (!m->cap)
-        return NULL;
-    size_t h = mix64(key) & (m->cap - 1);
-    while (m->keys[h]) {
-        if (m->keys[h] == key)
-            return &m->vals[h];
-        h = (h + 1) & (m->cap - 1);
-    }
-    return NULL;
-}
-
-/* ---- words ---- */
 
 /* A word is hashed, not stored: 64-bit FNV-1a of its lower-cased code
  * points; a collision would only blur the lexicon a little. */
@@ -176,7 +96,7 @@ static uint32_t sort_unique(uint32_t *w, uint32_t n)
 /* The distinct words of `text` as ids of `ids` (a map hash -> id + 1, new
  * words numbered from *next_id on), sorted, in *out (malloc'd); false when
  * out of memory. */
-static bool verse_words(const char *text, u64_map *ids, uint32_t *next_id, uint32_t **out, uint32_t *n)
+static bool verse_words(const char *text, vknmt_u64_map *ids, uint32_t *next_id, uint32_t **out, uint32_t *n)
 {
     uint64_t *hashes;
     *out = NULL;
@@ -184,7 +104,7 @@ static bool verse_words(const char *text, u64_map *ids, uint32_t *next_id, uint3
         return false;
     uint32_t *w = malloc((*n ? *n : 1) * sizeof(*w));
     for (uint32_t k = 0; w && k < *n; k++) {
-        uint32_t *slot = map_slot(ids, hashes[k]);
+        uint32_t *slot = vknmt_u64_map_slot(ids, hashes[k], NULL);
         if (!slot) {
             free(w);
             w = NULL;
@@ -205,7 +125,7 @@ static bool verse_words(const char *text, u64_map *ids, uint32_t *next_id, uint3
 /* ---- the lexicon ---- */
 
 typedef struct lex_side {
-    u64_map ids;     /* word hash -> id + 1 */
+    vknmt_u64_map ids;     /* word hash -> id + 1 */
     uint32_t nwords;
     uint32_t *df;    /* owned: verses (pairs) with the word, by id */
     size_t df_cap;
@@ -216,7 +136,7 @@ typedef struct lex_side {
 
 struct vknmt_verse_lexicon {
     lex_side side[2];
-    u64_map pairs; /* (src id + 1) << 32 | (tgt id + 1) -> co-occurrences */
+    vknmt_u64_map pairs; /* (src id + 1) << 32 | (tgt id + 1) -> co-occurrences */
     bool built;
 };
 
@@ -231,11 +151,11 @@ void vknmt_verse_lexicon_destroy(vknmt_verse_lexicon *lex)
     if (!lex)
         return;
     for (int s = 0; s < 2; s++) {
-        map_free(&lex->side[s].ids);
+        vknmt_u64_map_free(&lex->side[s].ids);
         free(lex->side[s].df);
         free(lex->side[s].partners);
     }
-    map_free(&lex->pairs);
+    vknmt_u64_map_free(&lex->pairs);
     free(lex);
 }
 
@@ -266,7 +186,7 @@ vknmt_status vknmt_verse_lexicon_add(vknmt_verse_lexicon *lex, const char *src, 
               verse_words(tgt, &lex->side[1].ids, &lex->side[1].nwords, &wt, &nt) && df_count(&lex->side[0], ws, ns) && df_count(&lex->side[1], wt, nt);
     for (uint32_t i = 0; ok && i < ns; i++)
         for (uint32_t j = 0; ok && j < nt; j++) {
-            uint32_t *c = map_slot(&lex->pairs, (uint64_t)(ws[i] + 1) << 32 | (wt[j] + 1));
+            uint32_t *c = vknmt_u64_map_slot(&lex->pairs, (uint64_t)(ws[i] + 1) << 32 | (wt[j] + 1), NULL);
             ok = c != NULL;
             if (c)
                 ++*c;
@@ -320,7 +240,7 @@ vknmt_status vknmt_verse_lexicon_build(vknmt_verse_lexicon *lex)
     }
     free(dice[0]);
     free(dice[1]);
-    map_free(&lex->pairs); /* the counts are not needed any more */
+    vknmt_u64_map_free(&lex->pairs); /* the counts are not needed any more */
     lex->built = true;
     return VKNMT_OK;
 }
@@ -354,7 +274,7 @@ static bool verse_info_make(const vknmt_verse_lexicon *lex, int s, const char *t
         return false;
     }
     for (uint32_t k = 0; k < n; k++) {
-        const uint32_t *id = map_find(&side->ids, hashes[k]);
+        const uint32_t *id = vknmt_u64_map_find(&side->ids, hashes[k]);
         if (!id)
             continue;
         v->words[v->nwords++] = *id - 1;
