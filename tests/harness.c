@@ -259,6 +259,39 @@ bool th_same_safetensors(const char *a, const char *b, char *why, size_t n)
     return same;
 }
 
+bool th_make_temp_dir(char *dir, size_t n, const char *tag)
+{
+    int len = snprintf(dir, n, "/tmp/vknmt-%s-XXXXXX", tag);
+    return len > 0 && (size_t)len < n && mkdtemp(dir) != NULL;
+}
+
+bool th_write_reverse_corpus(const char *dir, int lines)
+{
+    char src[600], tgt[600];
+    snprintf(src, sizeof(src), "%s/train.src", dir);
+    snprintf(tgt, sizeof(tgt), "%s/train.tgt", dir);
+    FILE *s = fopen(src, "w"), *t = fopen(tgt, "w");
+    if (!s || !t) {
+        if (s)
+            fclose(s);
+        if (t)
+            fclose(t);
+        return false;
+    }
+    for (int i = 0; i < lines; i++) {
+        int len = 1 + (int)(th_rand_u64() % 9), w[9];
+        for (int k = 0; k < len; k++) {
+            w[k] = (int)(th_rand_u64() % 30);
+            fprintf(s, "%sw%d", k ? " " : "", w[k]);
+        }
+        for (int k = len - 1; k >= 0; k--)
+            fprintf(t, "%sv%d", k < len - 1 ? " " : "", w[k]);
+        fputc('\n', s);
+        fputc('\n', t);
+    }
+    return fclose(s) == 0 && fclose(t) == 0;
+}
+
 void th_remove_dir(const char *dir)
 {
     char cmd[600];

@@ -67,6 +67,14 @@ bool th_gbuf_guards_ok(const th_gbuf *g);
  * metadata aside); why says which tensor differs. */
 bool th_same_safetensors(const char *a, const char *b, char *why, size_t n);
 
+/* A new folder /tmp/vknmt-TAG-XXXXXX for a test's files, its path in dir
+ * (n bytes); false when it cannot be made. */
+bool th_make_temp_dir(char *dir, size_t n, const char *tag);
+
+/* dir/train.src and dir/train.tgt: `lines` random sentences of 1-9 "words"
+ * w0..w29 and their "translations" (the words reversed, renamed v0..v29). */
+bool th_write_reverse_corpus(const char *dir, int lines);
+
 /* rm -rf dir (a test's temporary folder); a failure is printed, not fatal. */
 void th_remove_dir(const char *dir);
 

@@ -490,8 +490,7 @@ static int run(const char *args, char *err, size_t n) { return th_run_vknmt(dir,
 
 static bool cli_setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/vknmt-bpe-XXXXXX");
-    if (!mkdtemp(dir))
+    if (!th_make_temp_dir(dir, sizeof(dir), "bpe"))
         return false;
     char src[128], tgt[128];
     snprintf(src, sizeof(src), "%s/train.src", dir);

@@ -393,28 +393,6 @@ static char dir[64];
 
 static int run(const char *args, char *err, size_t n) { return th_run_vknmt(dir, args, err, n); }
 
-static bool write_corpus(void)
-{
-    char src[128], tgt[128];
-    snprintf(src, sizeof(src), "%s/train.src", dir);
-    snprintf(tgt, sizeof(tgt), "%s/train.tgt", dir);
-    FILE *s = fopen(src, "w"), *t = fopen(tgt, "w");
-    if (!s || !t)
-        return false;
-    for (int i = 0; i < 200; i++) {
-        int len = 1 + (int)(th_rand_u64() % 9), w[9];
-        for (int k = 0; k < len; k++) {
-            w[k] = (int)(th_rand_u64() % 30);
-            fprintf(s, "%sw%d", k ? " " : "", w[k]);
-        }
-        for (int k = len - 1; k >= 0; k--)
-            fprintf(t, "%sv%d", k < len - 1 ? " " : "", w[k]);
-        fputc('\n', s);
-        fputc('\n', t);
-    }
-    return fclose(s) == 0 && fclose(t) == 0;
-}
-
 static int lines_of(const char *text)
 {
     int n = 0;
@@ -428,8 +406,7 @@ static int lines_of(const char *text)
 static void test_cli(th_env *env)
 {
     (void)env;
-    snprintf(dir, sizeof(dir), "/tmp/vknmt-dropout-XXXXXX");
-    CHECK(mkdtemp(dir) && write_corpus(), "temporary corpus");
+    CHECK(th_make_temp_dir(dir, sizeof(dir), "dropout") && th_write_reverse_corpus(dir, 200), "temporary corpus");
     char args[1024], err[4096], why[256] = "", a[160], b[160];
     /* 4 steps, resume (with the value given again, and without it), 4 more == 8 straight */
     snprintf(args, sizeof(args), COMMON " --dropout 0.3 --steps 8 --out %s/straight", dir, dir, dir);

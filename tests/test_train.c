@@ -14,39 +14,9 @@
 
 static char dir[64];
 
-/* A parallel corpus: random "words" w0..w29 and their "translation" (the
- * words reversed, renamed), lines of 1-9 words. */
-static bool write_corpus(const char *src, const char *tgt, int lines)
-{
-    FILE *s = fopen(src, "w"), *t = fopen(tgt, "w");
-    if (!s || !t)
-        return false;
-    for (int i = 0; i < lines; i++) {
-        int len = 1 + (int)(th_rand_u64() % 9), w[9];
-        for (int k = 0; k < len; k++) {
-            w[k] = (int)(th_rand_u64() % 30);
-            fprintf(s, "%sw%d", k ? " " : "", w[k]);
-        }
-        for (int k = len - 1; k >= 0; k--)
-            fprintf(t, "%sv%d", k < len - 1 ? " " : "", w[k]);
-        fputc('\n', s);
-        fputc('\n', t);
-    }
-    return fclose(s) == 0 && fclose(t) == 0;
-}
-
 static int run(const char *args, char *err, size_t n) { return th_run_vknmt(dir, args, err, n); }
 
-static bool setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/vknmt-train-XXXXXX");
-    if (!mkdtemp(dir))
-        return false;
-    char src[128], tgt[128];
-    snprintf(src, sizeof(src), "%s/train.src", dir);
-    snprintf(tgt, sizeof(tgt), "%s/train.tgt", dir);
-    return write_corpus(src, tgt, 300);
-}
+static bool setup(void) { return th_make_temp_dir(dir, sizeof(dir), "train") && th_write_reverse_corpus(dir, 300); }
 
 static void cleanup(void) { th_remove_dir(dir); }
 
