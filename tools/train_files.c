@@ -164,34 +164,42 @@ static bool load_common(const vknmt_st *st, vknmt_train_resume *r, char *why, si
     return true;
 }
 
-vknmt_status vknmt_model_file_load(const char *path, vknmt_train_resume *r, char *err, size_t err_size)
+/* Opens `path` and reads what a model file and a training state share; *st
+ * stays open for the rest. A file that lacks it gets "PATH: <what>: why". */
+static vknmt_status open_common(const char *path, const char *what, vknmt_train_resume *r, vknmt_st **st, char *err,
+                                size_t err_size)
 {
     memset(r, 0, sizeof(*r));
-    vknmt_st *st = NULL;
     char why[512] = "";
-    vknmt_status s = vknmt_st_open(path, &st, err, err_size);
+    vknmt_status s = vknmt_st_open(path, st, err, err_size);
     if (s)
         return s;
-    if (!load_common(st, r, why, sizeof(why))) {
-        snprintf(err, err_size, "%s: not a usable vknmt model: %s", path, why);
+    if (!load_common(*st, r, why, sizeof(why))) {
+        snprintf(err, err_size, "%s: %s: %s", path, what, why);
         vknmt_train_resume_free(r);
-        s = VKNMT_ERR_INPUT;
+        vknmt_st_destroy(*st);
+        *st = NULL;
+        return VKNMT_ERR_INPUT;
     }
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_model_file_load(const char *path, vknmt_train_resume *r, char *err, size_t err_size)
+{
+    vknmt_st *st = NULL;
+    vknmt_status s = open_common(path, "not a usable vknmt model", r, &st, err, err_size);
     vknmt_st_destroy(st);
     return s;
 }
 
 vknmt_status vknmt_train_load_state(const char *path, vknmt_train_resume *r, char *err, size_t err_size)
 {
-    memset(r, 0, sizeof(*r));
     vknmt_st *st = NULL;
     char why[512] = "";
-    vknmt_status s = vknmt_st_open(path, &st, err, err_size);
+    vknmt_status s = open_common(path, "cannot resume from it", r, &st, err, err_size);
     if (s)
         return s;
     s = VKNMT_ERR_INPUT;
-    if (!load_common(st, r, why, sizeof(why)))
-        goto bad;
     if (!(r->state1 = flat_tensor(st, "optim.state1", r->lay.total, why, sizeof(why))) ||
         !(r->state2 = flat_tensor(st, "optim.state2", r->lay.total, why, sizeof(why))))
         goto bad;
