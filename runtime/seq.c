@@ -163,13 +163,15 @@ vknmt_status vknmt_seq_begin(vknmt_seq *seq)
     return VKNMT_OK;
 }
 
+/* The commands of a sequence: dispatches and buffer fills (transfers). */
+#define SEQ_STAGES (VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT)
+#define SEQ_ACCESS (VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT)
+
 static void barrier(vknmt_seq *seq)
 {
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
-                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-    vkCmdPipelineBarrier(seq->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
-                         1, &mb, 0, NULL, 0, NULL);
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = SEQ_ACCESS,
+                          .dstAccessMask = SEQ_ACCESS};
+    vkCmdPipelineBarrier(seq->cmd, SEQ_STAGES, SEQ_STAGES, 0, 1, &mb, 0, NULL, 0, NULL);
     seq->acc_count = 0;
     seq->stats.barriers++;
 }
@@ -186,6 +188,24 @@ static bool hazard(const vknmt_seq *seq, const vknmt_binding *b)
             return true;
     }
     return false;
+}
+
+/* Waits for earlier commands when `b` overlaps what they touch (a write on
+ * either side), then notes b's access. */
+static vknmt_status note_access(vknmt_seq *seq, const vknmt_binding *b, uint32_t count)
+{
+    bool conflict = false;
+    for (uint32_t i = 0; i < count && !conflict; i++)
+        conflict = hazard(seq, &b[i]);
+    if (conflict)
+        barrier(seq);
+    for (uint32_t i = 0; i < count; i++) {
+        if (!vknmt_grow((void **)&seq->acc, &seq->acc_cap, seq->acc_count, sizeof(access_rec)))
+            return VKNMT_ERR_OOM_HOST;
+        seq->acc[seq->acc_count++] =
+            (access_rec){b[i].buf, b[i].hz_off, b[i].hz_off + b[i].hz_size, (b[i].access & VKNMT_WRITE) != 0};
+    }
+    return VKNMT_OK;
 }
 
 static vknmt_status alloc_set(vknmt_seq *seq, VkDescriptorSetLayout layout, VkDescriptorSet *set)
@@ -273,18 +293,8 @@ vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d)
     }
     vkUpdateDescriptorSets(ctx->device, kd->binding_count, writes, 0, NULL);
 
-    bool conflict = false;
-    for (uint32_t i = 0; i < kd->binding_count && !conflict; i++)
-        conflict = hazard(seq, &d->bindings[i]);
-    if (conflict)
-        barrier(seq);
-    for (uint32_t i = 0; i < kd->binding_count; i++) {
-        const vknmt_binding *b = &d->bindings[i];
-        if (!vknmt_grow((void **)&seq->acc, &seq->acc_cap, seq->acc_count, sizeof(access_rec)))
-            return VKNMT_ERR_OOM_HOST;
-        seq->acc[seq->acc_count++] =
-            (access_rec){b->buf, b->hz_off, b->hz_off + b->hz_size, (b->access & VKNMT_WRITE) != 0};
-    }
+    if ((s = note_access(seq, d->bindings, kd->binding_count)))
+        return s;
 
     bool timed = ctx->profile && seq->qpool && seq->q_used + 2 <= QUERY_CAP &&
                  vknmt_grow((void **)&seq->prof, &seq->prof_cap, seq->prof_count, sizeof(prof_rec));
@@ -301,6 +311,25 @@ vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d)
         seq->prof[seq->prof_count++] = (prof_rec){ks_index, q0};
     }
     seq->stats.dispatches++;
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_seq_fill(vknmt_seq *seq, vknmt_ref y, uint64_t n, uint32_t word)
+{
+    vknmt_context *ctx = seq->ctx;
+    if (!seq->recording)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "fill: not recording (call vknmt_seq_begin)");
+    if (!y.buf || y.buf->ctx != ctx)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "fill: missing buffer, or one of another context");
+    if (n == 0 || y.off > y.buf->size / 4 || n > y.buf->size / 4 - y.off)
+        return CTX_FAIL(ctx, VKNMT_ERR_RANGE, "fill: %llu floats at float offset %llu in a buffer of %llu floats",
+                        (unsigned long long)n, (unsigned long long)y.off, (unsigned long long)(y.buf->size / 4));
+    vknmt_binding b = {.buf = y.buf, .access = VKNMT_WRITE, .hz_off = y.off * 4, .hz_size = n * 4};
+    vknmt_status s = note_access(seq, &b, 1);
+    if (s)
+        return s;
+    vkCmdFillBuffer(seq->cmd, y.buf->buffer, y.off * 4, n * 4, word);
+    seq->stats.fills++;
     return VKNMT_OK;
 }
 
@@ -374,12 +403,12 @@ vknmt_status vknmt_seq_submit(vknmt_seq *seq)
     if (seq->open_region >= 0)
         vknmt_seq_region_end(seq);
     seq->recording = false;
-    /* Make every shader write visible to the host (downloads, mapped reads). */
+    /* Make every write visible to the host (downloads, mapped reads). */
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT};
-    vkCmdPipelineBarrier(seq->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    vkCmdPipelineBarrier(seq->cmd, SEQ_STAGES, VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1,
+                         &mb, 0, NULL, 0, NULL);
     vknmt_status s = vknmt_submit_wait(ctx, seq->cmd, seq->fence);
     if (s)
         return s;

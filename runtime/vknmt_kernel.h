@@ -61,6 +61,9 @@ typedef struct vknmt_dispatch {
 } vknmt_dispatch;
 
 vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d);
+/* Sets n floats at y to the 32-bit pattern `word` with vkCmdFillBuffer: a
+ * transfer command, ordered against dispatches like one. */
+vknmt_status vknmt_seq_fill(vknmt_seq *seq, vknmt_ref y, uint64_t n, uint32_t word);
 vknmt_context *vknmt_seq_context(vknmt_seq *seq);
 /* Records a failure message on the sequence's context and returns status. */
 vknmt_status vknmt_seq_fail(vknmt_seq *seq, vknmt_status status, const char *fmt, ...)

@@ -179,6 +179,7 @@ double vknmt_seq_region_ms(const vknmt_seq *seq, const char *name);
 typedef struct vknmt_seq_stats {
     uint32_t dispatches; /* recorded since begin */
     uint32_t barriers;   /* placed since begin */
+    uint32_t fills;      /* buffer fills (transfer commands) recorded since begin */
 } vknmt_seq_stats;
 vknmt_seq_stats vknmt_seq_stats_get(const vknmt_seq *seq);
 

@@ -55,7 +55,7 @@ static void test_bad_calls(th_env *env)
     CHECK(s6 == VKNMT_ERR_USAGE, "not recording: %s", vknmt_status_name(s6));
     CHECK(s7 == VKNMT_ERR_RANGE && s8 == VKNMT_ERR_RANGE, "transfers out of range: %s %s", vknmt_status_name(s7),
           vknmt_status_name(s8));
-    CHECK(st.dispatches == 0, "bad calls recorded %u dispatches", st.dispatches);
+    CHECK(st.dispatches == 0 && st.fills == 0, "bad calls recorded %u dispatches, %u fills", st.dispatches, st.fills);
 }
 
 /* One binding over maxStorageBufferRange is refused, not truncated (ops
@@ -188,14 +188,16 @@ static void test_barriers(th_env *env)
               "element %d: %g %g %g %g", i, host[i], host[100 + i], host[200 + i], host[300 + i]);
 }
 
-static bool run_fill(vknmt_context *ctx)
+/* A fill and a dispatch (a pipeline, made or taken from the cache). */
+static bool run_fill_scale(vknmt_context *ctx)
 {
     vknmt_seq *seq = NULL;
     vknmt_buffer *buf = NULL;
     float v = 0;
     bool ok = vknmt_seq_create(ctx, &seq) == VKNMT_OK && vknmt_buffer_create(ctx, 64, &buf) == VKNMT_OK &&
               vknmt_seq_begin(seq) == VKNMT_OK && vknmt_fill(seq, vknmt_at(buf, 0), 16, 5.0f) == VKNMT_OK &&
-              vknmt_seq_submit(seq) == VKNMT_OK && vknmt_buffer_download(buf, 60, &v, 4) == VKNMT_OK && v == 5.0f;
+              vknmt_scale(seq, vknmt_at(buf, 0), 16, 2.0f) == VKNMT_OK && vknmt_seq_submit(seq) == VKNMT_OK &&
+              vknmt_buffer_download(buf, 60, &v, 4) == VKNMT_OK && v == 10.0f;
     vknmt_buffer_destroy(buf);
     vknmt_seq_destroy(seq);
     return ok;
@@ -228,9 +230,9 @@ static void test_pipeline_cache(th_env *env)
         vknmt_context *ctx = NULL;
         vknmt_status s = vknmt_context_create(env->inst, dev, &co, &ctx);
         CHECK(s == VKNMT_OK, "round %d: %s", round, vknmt_context_errmsg(ctx));
-        bool ok = run_fill(ctx);
+        bool ok = run_fill_scale(ctx);
         vknmt_context_destroy(ctx);
-        CHECK(ok, "round %d: fill failed", round);
+        CHECK(ok, "round %d: fill and scale failed", round);
         long n = file_size(dir);
         CHECK(n >= 32, "round %d: cache file of %ld bytes", round, n);
         char cmd[512];
@@ -263,14 +265,14 @@ static void test_timing(th_env *env)
     if (s == VKNMT_OK)
         s = vknmt_seq_begin(seq);
     if (s == VKNMT_OK)
-        s = vknmt_seq_region_begin(seq, "fills");
+        s = vknmt_seq_region_begin(seq, "scales");
     for (int i = 0; i < 3 && s == VKNMT_OK; i++)
-        s = vknmt_fill(seq, vknmt_at(buf, 0), 1 << 18, (float)i);
+        s = vknmt_scale(seq, vknmt_at(buf, 0), 1 << 18, (float)i);
     if (s == VKNMT_OK)
         s = vknmt_seq_region_end(seq);
     if (s == VKNMT_OK)
         s = vknmt_seq_submit(seq);
-    double ms = vknmt_seq_region_ms(seq, "fills"), none = vknmt_seq_region_ms(seq, "other");
+    double ms = vknmt_seq_region_ms(seq, "scales"), none = vknmt_seq_region_ms(seq, "other");
     char report[4096] = "";
     FILE *f = fmemopen(report, sizeof(report) - 1, "w");
     if (f) {
@@ -282,7 +284,7 @@ static void test_timing(th_env *env)
     vknmt_seq_destroy(seq);
     vknmt_context_destroy(ctx);
     CHECK(ms > 0 && ms < 10000 && none < 0, "region ms %g, unknown region %g", ms, none);
-    CHECK(strstr(report, "fill") && strstr(report, "total"), "profile report:\n%s", report);
+    CHECK(strstr(report, "scale") && strstr(report, "total"), "profile report:\n%s", report);
 }
 
 /* The harness fails a test on any validation message: prove the hook sees one. */
