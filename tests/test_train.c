@@ -1,6 +1,7 @@
 /* The train command end to end on a small synthetic corpus: exact resume,
  * checkpoints that survive a kill at any moment, bad input refused with a
  * line that names the file (and line). Runs the built vknmt binary. */
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,51 @@ static void test_eval(th_env *env)
     cleanup();
 }
 
+/* The number after `key` in the first line of `path` that has it; NAN when none. */
+static double number_after(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    double v = NAN;
+    while (f && isnan(v) && fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, key);
+        if (at)
+            v = strtod(at + strlen(key), NULL);
+    }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* --valid-bleu N: the BLEU printed at a validation is vknmt eval's greedy
+ * BLEU of the same model on the same N dev sentences. */
+static void test_valid_bleu(th_env *env)
+{
+    (void)env;
+    CHECK(setup(), "temporary corpus");
+    char args[1024], err[4096], path[160];
+    snprintf(args, sizeof(args), COMMON " --steps 200 --valid-every 200 --optimizer adam --lr 0.003 --dev-src %s/train.src --dev-tgt %s/train.tgt "
+             "--valid-bleu 40 --out %s/vb", dir, dir, dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "train --valid-bleu: %s", err);
+    CHECK(strstr(err, "BLEU") && strstr(err, "(greedy, 40 sentences)"), "no BLEU in the validation line: %s", err);
+    snprintf(path, sizeof(path), "%s/vb/metrics.jsonl", dir);
+    double during = number_after(path, "\"dev_bleu\":");
+    snprintf(args, sizeof(args), "head -n 40 %s/train.src > %s/d.src && head -n 40 %s/train.tgt > %s/d.tgt", dir, dir,
+             dir, dir);
+    CHECK(system(args) == 0, "%s", args);
+    snprintf(args, sizeof(args), "eval -m %s/vb/model.safetensors --src %s/d.src --ref %s/d.tgt --beam 1 --json > %s/vb.json",
+             dir, dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "eval: %s", err);
+    snprintf(path, sizeof(path), "%s/vb.json", dir);
+    double after = number_after(path, "\"bleu\":");
+    CHECK(during > 0 && fabs(during - after) < 0.006, "dev BLEU while training %g, vknmt eval --beam 1 %g", during,
+          after);
+    /* without a dev set there is nothing to score */
+    snprintf(args, sizeof(args), COMMON " --steps 1 --valid-bleu 5 --out %s/vb2", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 2 && strstr(err, "--valid-bleu"), "--valid-bleu without a dev set: %s", err);
+    cleanup();
+}
+
 void th_register_train(void)
 {
     th_add("train", "resume_exact", test_resume_exact);
@@ -296,4 +342,5 @@ void th_register_train(void)
     th_add("train", "bad_input", test_bad_input);
     th_add("train", "translate", test_translate);
     th_add("train", "eval", test_eval);
+    th_add("train", "valid_bleu", test_valid_bleu);
 }

@@ -14,6 +14,7 @@
 #include "plot.h"
 #include "source_line.h"
 #include "train_files.h"
+#include "translate_lines.h"
 
 #define MAX_SYSTEMS 8
 #define BUCKETS 6 /* 0-10, 10-20, ..., 50+ source words */
@@ -31,42 +32,6 @@ typedef struct system_eval {
     double seconds;
     uint64_t out_words;
 } system_eval;
-
-static char **read_lines(const char *path, uint32_t *n, char *err, size_t err_size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "cannot open %s", path);
-        return NULL;
-    }
-    char **lines = NULL, *buf = NULL;
-    size_t cap = 0, len = 0;
-    ssize_t got;
-    uint32_t count = 0;
-    while ((got = getline(&buf, &cap, f)) >= 0) {
-        if (count == len) {
-            len = len ? 2 * len : 256;
-            char **more = realloc(lines, len * sizeof(char *));
-            if (!more)
-                break;
-            lines = more;
-        }
-        while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
-            buf[--got] = '\0';
-        lines[count++] = strdup(buf);
-    }
-    free(buf);
-    fclose(f);
-    *n = count;
-    return lines;
-}
-
-static void free_lines(char **l, uint32_t n)
-{
-    for (uint32_t i = 0; l && i < n; i++)
-        free(l[i]);
-    free(l);
-}
 
 static double now(void)
 {
@@ -93,49 +58,6 @@ static bool has_unk(vknmt_tokenizer *tok, vknmt_bpe *bpe, const vknmt_vocab *tv,
         if (vknmt_vocab_id(tv, toks[i]) == 1)
             return true;
     return false;
-}
-
-/* Translates the lines (no_unk as asked) in batches; texts[i] malloc'd. */
-static int translate_all(vknmt_model *model, const vknmt_beam_options *opt, vknmt_source_line *lines, uint32_t n,
-                         const vknmt_vocab *tv, bool units, char **texts, uint64_t *words, vknmt_cli *cli)
-{
-    uint32_t batch = vknmt_model_max_decode_rows(model) / opt->beam;
-    batch = batch < 1 ? 1 : batch > 32 ? 32 : batch;
-    vknmt_translation tr[32];
-    for (uint32_t at = 0; at < n; at += batch) {
-        uint32_t m = n - at < batch ? n - at : batch;
-        if (vknmt_source_lines_decode(model, opt, lines + at, m, tr) != VKNMT_OK) {
-            fprintf(stderr, "vknmt eval: %s\n", vknmt_context_errmsg(cli->ctx));
-            return 1;
-        }
-        for (uint32_t k = 0; k < m; k++) {
-            texts[at + k] = units ? vknmt_translation_text_units(&tr[k], tv, NULL, NULL) /* --bpe: joined */
-                                  : vknmt_translation_text(&tr[k], tv, NULL, NULL);
-            *words += tr[k].len;
-            vknmt_translation_free(&tr[k]);
-        }
-    }
-    return 0;
-}
-
-static double bleu_of(char **hyps, char **refs, const bool *pick, uint32_t n)
-{
-    vknmt_bleu *b = NULL;
-    vknmt_bleu_options o = {0};
-    char err[256];
-    if (vknmt_bleu_create(&o, &b))
-        return NAN;
-    uint32_t used = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (pick && !pick[i])
-            continue;
-        const char *r[1] = {refs[i]};
-        if (vknmt_bleu_add(b, hyps[i] ? hyps[i] : "", r, 1, err, sizeof(err)) == VKNMT_OK)
-            used++;
-    }
-    double score = used ? vknmt_bleu_corpus_score(b).score : NAN;
-    vknmt_bleu_destroy(b);
-    return score;
 }
 
 /* Decodes every line with the model (beam search), and the sentences
@@ -176,8 +98,10 @@ static int eval_model(system_eval *e, char **src, char **ref, uint32_t n, uint32
         clean[i] = !lines[i].bad && !has_unk(tok, file.bpe, file.tgt_vocab, &lines[i], ref[i]);
     vknmt_beam_options opt = {beam, 0, false, 1};
     double t0 = now();
-    if (translate_all(model, &opt, lines, n, file.tgt_vocab, file.bpe != NULL, e->hyps, &e->out_words, cli))
+    if (vknmt_lines_translate(model, &opt, lines, n, file.tgt_vocab, file.bpe != NULL, e->hyps, &e->out_words)) {
+        fprintf(stderr, "vknmt eval: %s\n", vknmt_context_errmsg(cli->ctx));
         goto done;
+    }
     e->seconds = now() - t0;
     /* the no-UNK column: the clean sentences, decoded without <unk> */
     uint32_t ns = 0;
@@ -188,10 +112,12 @@ static int eval_model(system_eval *e, char **src, char **ref, uint32_t n, uint32
             sub_ref[ns++] = ref[i];
         }
     opt.no_unk = true;
-    if (translate_all(model, &opt, sub, ns, file.tgt_vocab, file.bpe != NULL, sub_hyp, &unused, cli))
+    if (vknmt_lines_translate(model, &opt, sub, ns, file.tgt_vocab, file.bpe != NULL, sub_hyp, &unused)) {
+        fprintf(stderr, "vknmt eval: %s\n", vknmt_context_errmsg(cli->ctx));
         goto done;
+    }
     e->n_nounk = ns;
-    e->bleu_nounk = bleu_of(sub_hyp, sub_ref, NULL, ns);
+    e->bleu_nounk = vknmt_lines_bleu(sub_hyp, sub_ref, NULL, ns);
     if (clean_out)
         memcpy(clean_out, clean, n * sizeof(bool));
     rc = 0;
@@ -200,7 +126,7 @@ done:
         vknmt_source_line_free(&lines[i]);
     free(lines);
     free(sub);
-    free_lines(sub_hyp, n);
+    vknmt_lines_free(sub_hyp, n);
     free(sub_ref);
     free(clean);
     vknmt_model_destroy(model);
@@ -231,7 +157,7 @@ static bool count_source_words(char **src, uint32_t n, uint32_t *words)
 
 static void score_by_length(system_eval *e, char **ref, const uint32_t *words, uint32_t n, bool *pick)
 {
-    e->bleu_all = bleu_of(e->hyps, ref, NULL, n);
+    e->bleu_all = vknmt_lines_bleu(e->hyps, ref, NULL, n);
     for (int k = 0; k < BUCKETS; k++) {
         uint32_t count = 0;
         for (uint32_t i = 0; i < n; i++) {
@@ -240,7 +166,7 @@ static void score_by_length(system_eval *e, char **ref, const uint32_t *words, u
             count += pick[i];
         }
         e->n_by_len[k] = count;
-        e->by_len[k] = count ? bleu_of(e->hyps, ref, pick, n) : NAN;
+        e->by_len[k] = count ? vknmt_lines_bleu(e->hyps, ref, pick, n) : NAN;
     }
 }
 
@@ -358,7 +284,7 @@ int vknmt_cmd_eval(vknmt_cli *cli, int argc, char **argv)
     }
     char err[1024];
     uint32_t n = 0, nr = 0;
-    char **src = read_lines(src_path, &n, err, sizeof(err)), **ref = src ? read_lines(ref_path, &nr, err, sizeof(err)) : NULL;
+    char **src = vknmt_lines_read(src_path, 0, &n, err, sizeof(err)), **ref = src ? vknmt_lines_read(ref_path, 0, &nr, err, sizeof(err)) : NULL;
     uint32_t *words = NULL;
     bool *clean = NULL, *pick = NULL, have_clean = false, opened = false;
     int rc = 1;
@@ -391,13 +317,13 @@ int vknmt_cmd_eval(vknmt_cli *cli, int argc, char **argv)
             }
         } else {
             uint32_t nh = 0;
-            if (!(e->hyps = read_lines(e->hyp, &nh, err, sizeof(err)))) {
+            if (!(e->hyps = vknmt_lines_read(e->hyp, 0, &nh, err, sizeof(err)))) {
                 fprintf(stderr, "vknmt eval: %s\n", err);
                 goto done;
             }
             if (nh != n) {
                 fprintf(stderr, "vknmt eval: %s has %u lines but %s has %u\n", e->hyp, nh, src_path, n);
-                free_lines(e->hyps, nh);
+                vknmt_lines_free(e->hyps, nh);
                 e->hyps = NULL;
                 goto done;
             }
@@ -413,7 +339,7 @@ int vknmt_cmd_eval(vknmt_cli *cli, int argc, char **argv)
                 e->n_nounk = 0;
                 for (uint32_t i = 0; i < n; i++)
                     e->n_nounk += clean[i];
-                e->bleu_nounk = bleu_of(e->hyps, ref, clean, n);
+                e->bleu_nounk = vknmt_lines_bleu(e->hyps, ref, clean, n);
             }
         }
         score_by_length(e, ref, words, n, pick);
@@ -438,11 +364,11 @@ int vknmt_cmd_eval(vknmt_cli *cli, int argc, char **argv)
     rc = 0;
 done:
     for (uint32_t k = 0; k < ns_sys; k++)
-        free_lines(sys[k].hyps, sys[k].hyps ? n : 0);
+        vknmt_lines_free(sys[k].hyps, sys[k].hyps ? n : 0);
     free(words);
     free(clean);
     free(pick);
-    free_lines(src, n);
-    free_lines(ref, nr);
+    vknmt_lines_free(src, n);
+    vknmt_lines_free(ref, nr);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "bpe.h"
 #include "cli.h"
 #include "corpus.h"
+#include "dev_bleu.h"
 #include "params.h"
 #include "rnnsearch.h"
 #include "train_files.h"
@@ -32,7 +33,7 @@ typedef struct train_args {
     float dropout;         /* 0 <= P < 1 */
     bool dropout_given;
     uint64_t seed;
-    uint64_t valid_every, save_every, patience;
+    uint64_t valid_every, save_every, patience, valid_bleu;
 } train_args;
 
 static volatile sig_atomic_t interrupted;
@@ -116,6 +117,7 @@ static void usage(void)
             "  --dropout P               inverted dropout on the deep output t_i while training (0 <= P < 1;\n"
             "                            default 0, the paper); with --readout linear on [s_i; c_i; E y_{i-1}]\n"
             "  --valid-every N (500) --save-every N (500) --patience P (10 validations)\n"
+            "  --valid-bleu N            also BLEU of greedy translations of the first N dev sentences\n"
             "  --lowercase --pretokenized --seed S --quiet\n"
             "  --resume                  continue exactly from DIR/train_state.safetensors\n");
 }
@@ -153,6 +155,7 @@ static int parse(int argc, char **argv, train_args *a)
         else if (!strcmp(o, "--l")) a->l = (uint32_t)parse_u64(o, VAL);
         else if (!strcmp(o, "--seed")) a->seed = parse_u64(o, VAL);
         else if (!strcmp(o, "--valid-every")) a->valid_every = parse_u64(o, VAL);
+        else if (!strcmp(o, "--valid-bleu")) a->valid_bleu = parse_u64(o, VAL);
         else if (!strcmp(o, "--save-every")) a->save_every = parse_u64(o, VAL);
         else if (!strcmp(o, "--patience")) a->patience = parse_u64(o, VAL);
         else if (!strcmp(o, "--lr")) a->lr = strtof(VAL, NULL);
@@ -197,6 +200,10 @@ static int parse(int argc, char **argv, train_args *a)
     }
     if (!!a->dev_src != !!a->dev_tgt) {
         fprintf(stderr, "vknmt train: --dev-src and --dev-tgt go together\n");
+        return 2;
+    }
+    if (a->valid_bleu && (!a->dev_src || a->valid_bleu > UINT32_MAX)) {
+        fprintf(stderr, "vknmt train: --valid-bleu N needs --dev-src and --dev-tgt (and N < 2^32)\n");
         return 2;
     }
     return 0;
@@ -278,6 +285,7 @@ typedef struct trainer {
     vknmt_vocab *own_src_vocab, *own_tgt_vocab;
     vknmt_bpe *bpe; /* owned: the merges, or NULL */
     vknmt_corpus *train, *dev;
+    vknmt_dev_bleu *dev_bleu; /* --valid-bleu, else NULL */
     vknmt_batcher *batcher;
     vknmt_model *model;
     vknmt_train_options opt;
@@ -398,7 +406,9 @@ static int setup(trainer *t)
         dco.src_vocab = t->meta.src_vocab;
         dco.tgt_vocab = t->meta.tgt_vocab;
         dco.max_len = 0;
-        if (vknmt_corpus_load(a->dev_src, a->dev_tgt, &dco, &t->dev, err, sizeof(err))) {
+        if (vknmt_corpus_load(a->dev_src, a->dev_tgt, &dco, &t->dev, err, sizeof(err)) ||
+            (a->valid_bleu && vknmt_dev_bleu_create(a->dev_src, a->dev_tgt, (uint32_t)a->valid_bleu, &t->meta, t->bpe,
+                                                    &t->dev_bleu, err, sizeof(err)))) {
             fprintf(stderr, "vknmt train: %s\n", err);
             vknmt_train_resume_free(&r);
             return 1;
@@ -477,6 +487,7 @@ static void teardown(trainer *t)
     vknmt_batcher_destroy(t->batcher);
     vknmt_corpus_destroy(t->train);
     vknmt_corpus_destroy(t->dev);
+    vknmt_dev_bleu_destroy(t->dev_bleu);
     vknmt_vocab_destroy(t->own_src_vocab);
     vknmt_vocab_destroy(t->own_tgt_vocab);
     vknmt_bpe_destroy(t->bpe);
@@ -567,6 +578,18 @@ int vknmt_cmd_train(vknmt_cli *cli, int argc, char **argv)
                 rc = 1;
                 break;
             }
+            double bleu = NAN;
+            if (t.dev_bleu && vknmt_dev_bleu_score(t.dev_bleu, t.model, &bleu)) {
+                fprintf(stderr, "\nvknmt train: validation BLEU: %s\n", vknmt_context_errmsg(cli->ctx));
+                rc = 1;
+                break;
+            }
+            char bleu_text[96] = "", bleu_json[32] = "";
+            if (t.dev_bleu) {
+                snprintf(bleu_text, sizeof(bleu_text), ", BLEU %.2f (greedy, %u sentences)", bleu,
+                         vknmt_dev_bleu_lines(t.dev_bleu));
+                snprintf(bleu_json, sizeof(bleu_json), isnan(bleu) ? ",\"dev_bleu\":null" : ",\"dev_bleu\":%.2f", bleu);
+            }
             best = dce < t.prog.best_dev;
             if (best) {
                 t.prog.best_dev = dce;
@@ -574,10 +597,10 @@ int vknmt_cmd_train(vknmt_cli *cli, int argc, char **argv)
             } else {
                 t.prog.bad_validations++;
             }
-            fprintf(stderr, "%svalidation at step %llu: dev loss/token %.4f (ppl %.2f)%s\n", tty ? "\r\033[K" : "",
-                    (unsigned long long)t.prog.step, dce, exp(dce), best ? "  best so far, saved" : "");
-            fprintf(t.metrics, "{\"step\":%llu,\"dev_ce\":%.6f,\"best\":%s,\"time_s\":%.1f}\n",
-                    (unsigned long long)t.prog.step, dce, best ? "true" : "false", t.prog.elapsed);
+            fprintf(stderr, "%svalidation at step %llu: dev loss/token %.4f (ppl %.2f)%s%s\n", tty ? "\r\033[K" : "",
+                    (unsigned long long)t.prog.step, dce, exp(dce), bleu_text, best ? "  best so far, saved" : "");
+            fprintf(t.metrics, "{\"step\":%llu,\"dev_ce\":%.6f%s,\"best\":%s,\"time_s\":%.1f}\n",
+                    (unsigned long long)t.prog.step, dce, bleu_json, best ? "true" : "false", t.prog.elapsed);
             fflush(t.metrics);
         }
         if (best || (a->save_every && t.prog.step % a->save_every == 0)) {
