@@ -67,7 +67,7 @@ demo() {
     echo "== training RNNsearch (small: 256-wide, 8000-word vocabularies, Adam) for at most $minutes min on a $type device"
     [ ${#resume[@]} -gt 0 ] && echo "resuming $model (DEMO_FRESH=1 starts again; a finished run goes straight to evaluation)"
     "$vknmt" train --src $corpus/train.es --tgt $corpus/train.en --dev-src $corpus/dev.es --dev-tgt $corpus/dev.en \
-        --preset small --batch 40 --optimizer adam --lr 0.001 --valid-every 100 --save-every 50 \
+        --preset small --batch 40 --optimizer adam --lr 0.001 --valid-every 100 --valid-bleu 100 --save-every 50 \
         --time-limit "${minutes}m" --seed 1234 --out $model "${resume[@]}"
     local pick=$model/best.safetensors
     [ -f $pick ] || pick=$model/model.safetensors
