@@ -24,6 +24,8 @@ static const shape shapes[] = {
     {1, 1, 1, "1x1x1"},
     {7, 13, 5, "awkward"},
     {129, 257, 63, "awkward"},
+    {1, 768, 256, "gates, one sentence"},
+    {1, 8000, 256, "logits, one sentence"},
     {80, 768, 256, "decoder gates"},
     {80, 3000, 256, "small vocab slice"},
     {2400, 8000, 256, "output layer"},

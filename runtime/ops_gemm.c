@@ -7,6 +7,9 @@ static const vknmt_kernel_desc K_GEMM = {"gemm", VKNMT_SPIRV(gemm), 4, {SSBO, SS
 static const vknmt_kernel_desc K_GEMM_VEC4 = {"gemm_vec4", VKNMT_SPIRV(gemm_vec4), 4, {SSBO, SSBO, SSBO, SSBO}, 56, 8};
 static const vknmt_kernel_desc K_GEMM_TEXEL = {
     "gemm_texel", VKNMT_SPIRV(gemm_texel), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO}, 56, 5};
+static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY = {
+    "gemm_texel_skinny", VKNMT_SPIRV(gemm_texel_skinny), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO},
+    56, 4};
 static const vknmt_kernel_desc K_GEMM_TEXEL_SCALAR = {
     "gemm_texel_scalar", VKNMT_SPIRV(gemm_texel_scalar), 4, {VKNMT_BIND_TEXEL_R32F, VKNMT_BIND_TEXEL_R32F, SSBO, SSBO},
     56, 5};
@@ -29,6 +32,10 @@ static const ssbo_tile SSBO_LARGE = {64, 64, 16, 4, 4}, SSBO_SMALL = {32, 32, 8,
  * TN columns per workgroup (shared/notes/lavapipe-kernels.md). With A
  * transposed in RGBA32F views a lane takes 4 rows, one texel per k-step. */
 enum { TEXEL_RM = 2, TEXEL_RM_QUADS = 4, TEXEL_TN = 16 };
+/* x W^T with at most SKINNY_ROWS rows (greedy decoding of one sentence): one
+ * column per invocation, SKINNY_LOCAL invocations per workgroup. Measured
+ * on lavapipe, the tiled kernel is as fast from 4 rows up. */
+enum { SKINNY_ROWS = 4, SKINNY_LOCAL = 64 };
 
 /* Elements spanned by a rows x cols matrix with leading dimension ld. */
 static uint64_t extent(uint32_t rows, uint32_t cols, uint32_t ld) { return (uint64_t)(rows - 1) * ld + cols; }
@@ -84,7 +91,13 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     uint32_t spec[8] = {0, g->trans_a, g->trans_b};
     vknmt_dispatch d = {.spec = spec, .push = &p, .bindings = b};
     uint64_t gx, gy;
-    if (texel) {
+    if (k == &K_GEMM_TEXEL && !g->trans_a && g->trans_b && g->m <= SKINNY_ROWS) {
+        k = &K_GEMM_TEXEL_SKINNY;
+        spec[0] = SKINNY_LOCAL;
+        spec[3] = g->m == 1 ? 1 : g->m == 2 ? 2 : 4;
+        gx = (g->n + SKINNY_LOCAL - 1) / SKINNY_LOCAL;
+        gy = 1;
+    } else if (texel) {
         spec[0] = caps->subgroup_size;
         uint32_t rm = g->trans_a && k == &K_GEMM_TEXEL ? TEXEL_RM_QUADS : TEXEL_RM;
         spec[3] = rm;

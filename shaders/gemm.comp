@@ -2,6 +2,7 @@
 // vknmt-variant: gemm_vec4 GEMM_VEC4
 // vknmt-variant: gemm_texel GEMM_TEXEL
 // vknmt-variant: gemm_texel_scalar GEMM_TEXEL GEMM_TEXEL_SCALAR
+// vknmt-variant: gemm_texel_skinny GEMM_TEXEL_SKINNY
 // vknmt fp32 GEMM:  C[M,N] = act(alpha * op(A) * op(B) + beta * C + bias[n])
 // Row-major. op(A) = A[M,K] (lda) if TRANS_A == 0, else A stored [K,M] (lda).
 //            op(B) = B[K,N] (ldb) if TRANS_B == 0, else B stored [N,K] (ldb)  (W[out,in] of y = x W^T).
@@ -26,6 +27,13 @@
 //              multiple of 4 reads A a quad of rows per texel)
 //   id 4 = TN  columns per workgroup (default 16, multiple of 4; lavapipe: 24, or 16 when N % 24 != 0)
 //   Dispatch: groups_x = ceil(M / (local_size_x * RM)), groups_y = ceil(N / TN).
+//
+// ---- GEMM_TEXEL_SKINNY (CPU class, a few rows: decoding one sentence) ----------------------------
+//   Only TRANS_A == 0, TRANS_B == 1 (x W^T) with M <= MR, A and B in RGBA32F texel views (the same
+//   alignment rules as GEMM_TEXEL). Each invocation owns one column n and all M rows: per 4 k-steps one
+//   texel of W[n] and MR uniform texels of A. The tiled kernel gives 16 rows to a workgroup and so does
+//   16x the work a single row needs.
+//   id 3 = MR  rows (M <= MR; 1, 2 or 4).  Dispatch: groups_x = ceil(N / local_size_x).
 //
 // ---- default: SSBO variant (portable, discrete GPUs) --------------------------------------------
 //   A, B bound as storage buffers of float (GEMM_VEC4: read as vec4 where possible; REQUIRES lda, ldb,
@@ -63,7 +71,45 @@ float act1(float v) {
   return v;
 }
 
-#ifdef GEMM_TEXEL
+#if defined(GEMM_TEXEL_SKINNY)
+// =================================================================================================
+layout(constant_id = 3) const int MR = 4;
+layout(set = 0, binding = 0) uniform samplerBuffer tA;
+layout(set = 0, binding = 1) uniform samplerBuffer tB;
+
+void main() {
+  uint n = gl_GlobalInvocationID.x;
+  int M = int(pc.M), K = int(pc.K);
+  int bq = int((pc.off_b + min(n, pc.N - 1u) * pc.ldb) >> 2);  // clamped columns: results discarded
+  int aq[MR];
+  UNR for (int m = 0; m < MR; m++) aq[m] = int((pc.off_a + uint(min(m, M - 1)) * pc.lda) >> 2);
+  vec4 acc[MR];
+  UNR for (int m = 0; m < MR; m++) acc[m] = vec4(0.0);
+  int nq = K >> 2;
+  for (int q = 0; q < nq; q++) {
+    vec4 b = texelFetch(tB, bq + q);
+    vec4 a[MR];
+    UNR for (int m = 0; m < MR; m++) a[m] = texelFetch(tA, aq[m] + q);
+    UNR for (int m = 0; m < MR; m++) acc[m] += a[m] * b;
+  }
+  if ((K & 3) != 0) {  // the last texel runs past K: select, so what lies beyond cannot leak (NaN * 0)
+    bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(K & 3));
+    vec4 b = mix(vec4(0.0), texelFetch(tB, bq + nq), in_k);
+    UNR for (int m = 0; m < MR; m++) acc[m] += mix(vec4(0.0), texelFetch(tA, aq[m] + nq), in_k) * b;
+  }
+  if (n >= pc.N) return;
+  UNR for (int m = 0; m < MR; m++) {
+    if (m < M) {
+      uint idx = pc.off_c + uint(m) * pc.ldc + n;
+      float v = pc.alpha * dot(acc[m], vec4(1.0));
+      if (pc.beta != 0.0) v += pc.beta * Cm[idx];
+      if (pc.has_bias != 0u) v += biasv[pc.off_bias + n];
+      Cm[idx] = act1(v);
+    }
+  }
+}
+
+#elif defined(GEMM_TEXEL)
 // =================================================================================================
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require

@@ -244,6 +244,21 @@ static void body_a_quads(th_env *env, const char *variant)
         }
 }
 
+/* x W^T with 1-4 rows in 4-aligned operands (decoding one sentence): the
+ * texel path's one-column-per-invocation kernel. K with and without a tail,
+ * N off the workgroup, the epilogue (beta, bias, activations). */
+static void body_skinny(th_env *env, const char *variant)
+{
+    static const uint32_t nk[][2] = {{1, 4}, {13, 7}, {70, 1}, {130, 256}, {5, 30}};
+    for (uint32_t m = 1; m <= 4 && !th_failed(); m++)
+        for (size_t i = 0; i < sizeof(nk) / sizeof(nk[0]) && !th_failed(); i++) {
+            uint32_t n = nk[i][0], k = nk[i][1], pad = (4 - k % 4) % 4;
+            gemm_case c = {m, n, k, false, true, pad, pad, 0, ALIGNED_OFF, 1.0f, i % 2 ? 0.5f : 0.0f, i >= 3,
+                           (vknmt_act)(i % 4)};
+            run_case(env, &c, variant);
+        }
+}
+
 static void body_output_layer(th_env *env, const char *variant)
 {
     /* The model's output layer: 2400 target words x 8000-word vocabulary.
@@ -261,6 +276,7 @@ static void test_shapes(th_env *env) { for_variants(env, body_shapes); }
 static void test_epilogue(th_env *env) { for_variants(env, body_epilogue); }
 static void test_strides(th_env *env) { for_variants(env, body_strides); }
 static void test_a_quads(th_env *env) { for_variants(env, body_a_quads); }
+static void test_skinny(th_env *env) { for_variants(env, body_skinny); }
 static void test_output_layer(th_env *env) { for_variants(env, body_output_layer); }
 
 static void test_bad_shapes(th_env *env)
@@ -306,6 +322,7 @@ void th_register_gemm(void)
     th_add("gemm", "alpha_beta_bias_act", test_epilogue);
     th_add("gemm", "offsets_and_strides", test_strides);
     th_add("gemm", "transposed_a_quads", test_a_quads);
+    th_add("gemm", "few_rows_x_wt", test_skinny);
     th_add("gemm", "output_layer_2400x8000x256", test_output_layer);
     th_add("gemm", "bad_shapes", test_bad_shapes);
 }
