@@ -83,25 +83,29 @@ void main() {
   int bq = int((pc.off_b + min(n, pc.N - 1u) * pc.ldb) >> 2);  // clamped columns: results discarded
   int aq[MR];
   UNR for (int m = 0; m < MR; m++) aq[m] = int((pc.off_a + uint(min(m, M - 1)) * pc.lda) >> 2);
-  vec4 acc[MR];
-  UNR for (int m = 0; m < MR; m++) acc[m] = vec4(0.0);
+  // Scalar sums in k order, zeros added past K: bit for bit what the tiled kernel computes, so a
+  // sentence decodes the same alone as inside a batch.
+  float acc[MR];
+  UNR for (int m = 0; m < MR; m++) acc[m] = 0.0;
   int nq = K >> 2;
   for (int q = 0; q < nq; q++) {
     vec4 b = texelFetch(tB, bq + q);
     vec4 a[MR];
     UNR for (int m = 0; m < MR; m++) a[m] = texelFetch(tA, aq[m] + q);
-    UNR for (int m = 0; m < MR; m++) acc[m] += a[m] * b;
+    UNR for (int kk = 0; kk < 4; kk++) UNR for (int m = 0; m < MR; m++) acc[m] += a[m][kk] * b[kk];
   }
   if ((K & 3) != 0) {  // the last texel runs past K: select, so what lies beyond cannot leak (NaN * 0)
     bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(K & 3));
     vec4 b = mix(vec4(0.0), texelFetch(tB, bq + nq), in_k);
-    UNR for (int m = 0; m < MR; m++) acc[m] += mix(vec4(0.0), texelFetch(tA, aq[m] + nq), in_k) * b;
+    vec4 a[MR];
+    UNR for (int m = 0; m < MR; m++) a[m] = mix(vec4(0.0), texelFetch(tA, aq[m] + nq), in_k);
+    UNR for (int kk = 0; kk < 4; kk++) UNR for (int m = 0; m < MR; m++) acc[m] += a[m][kk] * b[kk];
   }
   if (n >= pc.N) return;
   UNR for (int m = 0; m < MR; m++) {
     if (m < M) {
       uint idx = pc.off_c + uint(m) * pc.ldc + n;
-      float v = pc.alpha * dot(acc[m], vec4(1.0));
+      float v = pc.alpha * acc[m];
       if (pc.beta != 0.0) v += pc.beta * Cm[idx];
       if (pc.has_bias != 0u) v += biasv[pc.off_bias + n];
       Cm[idx] = act1(v);

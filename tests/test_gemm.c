@@ -259,6 +259,41 @@ static void body_skinny(th_env *env, const char *variant)
         }
 }
 
+/* A sentence decodes the same alone as inside a batch only if x W^T of its
+ * rows does not depend on how many rows are computed with them: the few-rows
+ * kernel must give the tiled kernel's bits. */
+static void test_rows_alone_equal_batch(th_env *env)
+{
+    enum { M = 9, N = 37, K = 7, LD = 8 };
+    float a[M * LD], b[N * LD], big[M * N], small[3 * N];
+    th_fill_uniform(a, M * LD, -1, 1);
+    th_fill_uniform(b, N * LD, -1, 1);
+    th_gbuf ga, gb, gc;
+    CHECK(th_gbuf_create(env, M * LD + ALIGNED_OFF, &ga) && th_gbuf_create(env, N * LD + ALIGNED_OFF, &gb) &&
+              th_gbuf_create(env, M * N, &gc),
+          "buffers");
+    vknmt_ref ra = th_gbuf_ref(&ga), rb = th_gbuf_ref(&gb);
+    ra.off += ALIGNED_OFF;
+    rb.off += ALIGNED_OFF;
+    CHECK_OK(env, vknmt_buffer_upload(ga.buf, ra.off * 4, a, sizeof(a)));
+    CHECK_OK(env, vknmt_buffer_upload(gb.buf, rb.off * 4, b, sizeof(b)));
+    for (uint32_t rows = 1; rows <= 4 && !th_failed(); rows++) {
+        float *out[2] = {big, small};
+        for (int pass = 0; pass < 2; pass++) {
+            vknmt_gemm_args g = {.m = pass ? rows : M, .n = N, .k = K, .trans_b = true, .alpha = 1, .a = ra, .b = rb,
+                                 .c = th_gbuf_ref(&gc), .lda = LD, .ldb = LD};
+            CHECK_OK(env, vknmt_seq_begin(env->seq));
+            CHECK_OK(env, vknmt_gemm(env->seq, &g));
+            CHECK_OK(env, vknmt_seq_submit(env->seq));
+            CHECK_OK(env, vknmt_buffer_download(gc.buf, th_gbuf_ref(&gc).off * 4, out[pass], (pass ? rows : M) * N * 4));
+        }
+        CHECK(memcmp(big, small, rows * N * 4) == 0, "%u rows alone differ from the same rows among %d", rows, M);
+    }
+    th_gbuf_destroy(&ga);
+    th_gbuf_destroy(&gb);
+    th_gbuf_destroy(&gc);
+}
+
 static void body_output_layer(th_env *env, const char *variant)
 {
     /* The model's output layer: 2400 target words x 8000-word vocabulary.
@@ -323,6 +358,7 @@ void th_register_gemm(void)
     th_add("gemm", "offsets_and_strides", test_strides);
     th_add("gemm", "transposed_a_quads", test_a_quads);
     th_add("gemm", "few_rows_x_wt", test_skinny);
+    th_add("gemm", "rows_alone_equal_batch", test_rows_alone_equal_batch);
     th_add("gemm", "output_layer_2400x8000x256", test_output_layer);
     th_add("gemm", "bad_shapes", test_bad_shapes);
 }
