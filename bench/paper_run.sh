@@ -10,7 +10,8 @@
 # Environment: VKNMT (binary, default build/vknmt), DATA (the corpus folder:
 # train/dev/test .es/.en, default ../shared/data/bible-es-en or demo/corpus),
 # OUT (default bench/paper-run), STEPS (updates per model), TRAIN_OPTS (model
-# and optimiser options passed to both), BEAM (default 12), NICE (default 10).
+# and optimiser options passed to both), BEAM (default 12), NICE (default 10),
+# FIGS (where the two pictures go: bench/ for the default OUT, else OUT).
 # Hours on lavapipe: run it in the background (nohup ... &).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ OUT=${OUT:-bench/paper-run}
 STEPS=${STEPS:-600}
 TRAIN_OPTS=${TRAIN_OPTS:-"--preset small --batch 40 --optimizer adam --lr 0.001"}
 BEAM=${BEAM:-12}
+if [ "$OUT" = bench/paper-run ]; then FIGS=${FIGS:-bench}; else FIGS=${FIGS:-$OUT}; fi
 NICE=${NICE:-10}
 mkdir -p "$OUT"
 
@@ -58,10 +60,10 @@ fi
     -m "$OUT/rnnsearch/best.safetensors" --label RNNsearch --save-hyp "$OUT/test.rnnsearch.en" \
     -m "$OUT/rnnencdec/best.safetensors" --label RNNencdec --save-hyp "$OUT/test.rnnencdec.en" \
     --hyp "$ape" --label Apertium \
-    --plot bench/bleu_by_length.png | tee "$OUT/eval.txt"
+    --plot "$FIGS/bleu_by_length.png" | tee "$OUT/eval.txt"
 
 # The attention of a long verse (the longest test verse of at most 50 words).
 line=$(awk '{ n = NF } n <= 50 && n > best { best = n; at = NR } END { print at }' "$DATA/test.es")
 "$VKNMT" align -m "$OUT/rnnsearch/best.safetensors" -i "$DATA/test.es" --line "$line" \
-    -o bench/alignment_long.png --ascii >"$OUT/alignment_long.txt"
+    -o "$FIGS/alignment_long.png" --ascii >"$OUT/alignment_long.txt"
 date -u +"evaluated %F %T UTC" >>"$OUT/times.txt"
