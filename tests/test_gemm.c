@@ -265,7 +265,7 @@ static void body_skinny(th_env *env, const char *variant)
 static void test_rows_alone_equal_batch(th_env *env)
 {
     enum { M = 9, N = 37, K = 7, LD = 8 };
-    float a[M * LD], b[N * LD], big[M * N], small[3 * N];
+    float a[M * LD], b[N * LD], big[M * N], small[4 * N];
     th_fill_uniform(a, M * LD, -1, 1);
     th_fill_uniform(b, N * LD, -1, 1);
     th_gbuf ga, gb, gc;
