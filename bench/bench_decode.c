@@ -208,7 +208,8 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         ssize_t len;
         while (f && lines && n < (uint32_t)nsent && (len = getline(&buf, &cap, f)) >= 0) {
             vknmt_source_line l;
-            if (!vknmt_source_line_read(tok, vknmt_corpus_src_vocab(corpus), buf, (size_t)len, &l, err, sizeof(err)) ||
+            if (!vknmt_source_line_read(tok, vknmt_corpus_src_vocab(corpus), NULL, buf, (size_t)len, &l, err,
+                                        sizeof(err)) ||
                 !l.ntok) {
                 vknmt_source_line_free(&l);
                 continue;

@@ -79,8 +79,7 @@ int vknmt_cmd_align(vknmt_cli *cli, int argc, char **argv)
     }
     vknmt_tokenize_options to = {file.meta.lowercase, file.meta.pretokenized};
     if (vknmt_tokenizer_create(&to, &tok) ||
-        !vknmt_source_line_read(tok, file.src_vocab, text, strlen(text), &line, err, sizeof(err)) ||
-        (file.bpe && !vknmt_source_line_apply_bpe(&line, file.bpe, file.src_vocab))) {
+        !vknmt_source_line_read(tok, file.src_vocab, file.bpe, text, strlen(text), &line, err, sizeof(err))) {
         fprintf(stderr, "vknmt align: %s%s%llu: %s\n", in_path ? in_path : "the sentence", in_path ? ":" : "",
                 in_path ? (unsigned long long)lineno : 0ull, line.bad ? err : "out of memory");
         goto done;

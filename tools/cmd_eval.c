@@ -87,12 +87,13 @@ static int eval_model(system_eval *e, char **src, char **ref, uint32_t n, uint32
         goto done;
     }
     for (uint32_t i = 0; i < n; i++)
-        if (!vknmt_source_line_read(tok, file.src_vocab, src[i], strlen(src[i]), &lines[i], err, sizeof(err)) &&
-            lines[i].bad)
+        if (!vknmt_source_line_read(tok, file.src_vocab, file.bpe, src[i], strlen(src[i]), &lines[i], err,
+                                    sizeof(err))) {
+            if (!lines[i].bad) {
+                fprintf(stderr, "vknmt eval: out of memory\n");
+                goto done;
+            }
             fprintf(stderr, "vknmt eval: source line %u: %s\n", i + 1, err);
-        else if (file.bpe && !vknmt_source_line_apply_bpe(&lines[i], file.bpe, file.src_vocab)) {
-            fprintf(stderr, "vknmt eval: out of memory\n");
-            goto done;
         }
     for (uint32_t i = 0; i < n; i++)
         clean[i] = !lines[i].bad && !has_unk(tok, file.bpe, file.tgt_vocab, &lines[i], ref[i]);

@@ -238,7 +238,8 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     while (lines && rc == 0 && (got = getline(&buf, &cap, in)) >= 0) {
         lineno++;
         char err2[256];
-        if (!vknmt_source_line_read(t.tok, t.file.src_vocab, buf, (size_t)got, &lines[n], err2, sizeof(err2))) {
+        if (!vknmt_source_line_read(t.tok, t.file.src_vocab, t.file.bpe, buf, (size_t)got, &lines[n], err2,
+                                    sizeof(err2))) {
             if (!lines[n].bad) {
                 fprintf(stderr, "vknmt translate: out of memory\n");
                 rc = 1;
@@ -247,10 +248,6 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             fprintf(stderr, "vknmt translate: %s:%llu: %s (an empty line is written for it)\n",
                     in_path ? in_path : "stdin", (unsigned long long)lineno, err2);
             bad_input = true;
-        } else if (t.file.bpe && !vknmt_source_line_apply_bpe(&lines[n], t.file.bpe, t.file.src_vocab)) {
-            fprintf(stderr, "vknmt translate: out of memory\n");
-            rc = 1;
-            break;
         }
         if (++n == batch) {
             rc = flush(&t, lines, n, lineno - n, cli);

@@ -45,9 +45,8 @@ vknmt_status vknmt_dev_bleu_create(const char *src_path, const char *ref_path, u
         vknmt_source_line *l = &d->src[i];
         char why[256];
         /* An invalid line stays empty (bad) and translates to nothing. */
-        if ((!vknmt_source_line_read(tok, meta->src_vocab, src[i], strlen(src[i]), l, why, sizeof(why)) &&
-             !l->bad) ||
-            (bpe && !vknmt_source_line_apply_bpe(l, bpe, meta->src_vocab)))
+        if (!vknmt_source_line_read(tok, meta->src_vocab, bpe, src[i], strlen(src[i]), l, why, sizeof(why)) &&
+            !l->bad)
             goto done;
     }
     s = VKNMT_OK;

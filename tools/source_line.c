@@ -20,7 +20,9 @@ void vknmt_source_line_free(vknmt_source_line *l)
     memset(l, 0, sizeof(*l));
 }
 
-bool vknmt_source_line_apply_bpe(vknmt_source_line *l, vknmt_bpe *bpe, const vknmt_vocab *vocab)
+/* Splits the line's words into subword units and keeps the words; false
+ * means out of memory (the line is then freed). */
+static bool apply_bpe(vknmt_source_line *l, vknmt_bpe *bpe, const vknmt_vocab *vocab)
 {
     if (l->bad || !l->ntok || l->words)
         return true;
@@ -59,7 +61,7 @@ bool vknmt_source_line_apply_bpe(vknmt_source_line *l, vknmt_bpe *bpe, const vkn
     return true;
 }
 
-bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, char *text, size_t len,
+bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, vknmt_bpe *bpe, char *text, size_t len,
                             vknmt_source_line *l, char *err, size_t err_size)
 {
     memset(l, 0, sizeof(*l));
@@ -87,7 +89,7 @@ bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, char
         l->ids[i] = vknmt_vocab_id(vocab, toks[i]);
     }
     l->ids[n] = 3; /* </s> */
-    return true;
+    return !bpe || apply_bpe(l, bpe, vocab);
 }
 
 vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_options *opt,

@@ -16,23 +16,20 @@ typedef struct vknmt_source_line {
     uint32_t ntok;
     int32_t *ids;    /* owned: token ids (unknown: <unk>) then </s> */
     bool bad;        /* invalid UTF-8 */
-    /* With BPE (vknmt_source_line_apply_bpe), else NULL and 0: */
+    /* With BPE (read with merges), else NULL and 0: */
     char **words;      /* owned: the words the units came from */
     uint32_t nwords;
     uint32_t *word_of; /* owned: tokens[j] is a piece of words[word_of[j]] */
 } vknmt_source_line;
 
 /* Tokenizes `text` (a trailing newline is dropped) with the model's
- * tokenizer and vocabulary. On invalid UTF-8 returns false with `bad` set
- * and the reason in err; false without `bad` means out of memory. */
-bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, char *text, size_t len,
+ * tokenizer and vocabulary; for a model trained with --bpe (bpe not NULL)
+ * the words are then split into subword units (tokens, ids) and kept
+ * (words, word_of). On invalid UTF-8 returns false with `bad` set and the
+ * reason in err; false without `bad` means out of memory. */
+bool vknmt_source_line_read(vknmt_tokenizer *tok, const vknmt_vocab *vocab, vknmt_bpe *bpe, char *text, size_t len,
                             vknmt_source_line *l, char *err, size_t err_size);
 void vknmt_source_line_free(vknmt_source_line *l);
-
-/* For a model trained with --bpe: splits the line's words into subword
- * units (tokens, ids) and keeps the words (words, word_of). Does nothing to
- * an empty or bad line. False means out of memory (the line is then freed). */
-bool vknmt_source_line_apply_bpe(vknmt_source_line *l, vknmt_bpe *bpe, const vknmt_vocab *vocab);
 
 /* Decodes lines[0..n) (invalid or empty ones get an empty translation)
  * with greedy decoding when opt->beam is 1 (and no_unk is off), else beam
