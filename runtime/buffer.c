@@ -221,21 +221,30 @@ vknmt_status vknmt_buffer_texel_view(vknmt_buffer *buf, VkFormat format, uint64_
     return VKNMT_OK;
 }
 
-vknmt_status vknmt_bind(vknmt_context *ctx, vknmt_ref ref, uint64_t count, uint8_t access, vknmt_bind_type type,
-                        vknmt_binding *b, uint32_t *elem_off)
+vknmt_status vknmt_region_check(vknmt_context *ctx, vknmt_ref ref, uint64_t count)
 {
-    memset(b, 0, sizeof(*b));
     if (!ref.buf)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "missing buffer");
     if (ref.buf->ctx != ctx)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "buffer belongs to another context");
     uint64_t need = count ? count : 1;
-    uint64_t first = ref.off * 4, end = (ref.off + need) * 4;
     if (ref.off > ref.buf->size / 4 || need > ref.buf->size / 4 - ref.off)
         return CTX_FAIL(ctx, VKNMT_ERR_RANGE,
                         "region of %llu floats at float offset %llu lies outside a buffer of %llu floats",
                         (unsigned long long)need, (unsigned long long)ref.off,
                         (unsigned long long)(ref.buf->size / 4));
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_bind(vknmt_context *ctx, vknmt_ref ref, uint64_t count, uint8_t access, vknmt_bind_type type,
+                        vknmt_binding *b, uint32_t *elem_off)
+{
+    memset(b, 0, sizeof(*b));
+    vknmt_status s = vknmt_region_check(ctx, ref, count);
+    if (s)
+        return s;
+    uint64_t need = count ? count : 1;
+    uint64_t first = ref.off * 4, end = (ref.off + need) * 4;
     b->buf = ref.buf;
     b->access = access;
     b->hz_off = first;

@@ -81,6 +81,9 @@ struct vknmt_buffer {
     uint32_t view_count, view_cap;
 };
 
+/* `count` floats (at least one) at ref lie inside ref's buffer, which is of
+ * this context; else the error, recorded on the context. */
+vknmt_status vknmt_region_check(vknmt_context *ctx, vknmt_ref ref, uint64_t count);
 vknmt_status vknmt_buffer_texel_view(vknmt_buffer *buf, VkFormat format, uint64_t off,
                                      uint64_t range, VkBufferView *out);
 

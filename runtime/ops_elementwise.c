@@ -78,9 +78,6 @@ static vknmt_ref shift(vknmt_ref r, uint64_t by) { return vknmt_at(r.buf, r.off 
 
 vknmt_status vknmt_fill(vknmt_seq *seq, vknmt_ref y, uint64_t n, float value)
 {
-    vknmt_status s = check_n(vknmt_seq_context(seq), n, "fill");
-    if (s)
-        return s;
     uint32_t word;
     memcpy(&word, &value, sizeof(word));
     return vknmt_seq_fill(seq, y, n, word);

@@ -319,14 +319,13 @@ vknmt_status vknmt_seq_fill(vknmt_seq *seq, vknmt_ref y, uint64_t n, uint32_t wo
     vknmt_context *ctx = seq->ctx;
     if (!seq->recording)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "fill: not recording (call vknmt_seq_begin)");
-    if (!y.buf || y.buf->ctx != ctx)
-        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "fill: missing buffer, or one of another context");
-    if (n == 0 || y.off > y.buf->size / 4 || n > y.buf->size / 4 - y.off)
-        return CTX_FAIL(ctx, VKNMT_ERR_RANGE, "fill: %llu floats at float offset %llu in a buffer of %llu floats",
-                        (unsigned long long)n, (unsigned long long)y.off, (unsigned long long)(y.buf->size / 4));
-    vknmt_binding b = {.buf = y.buf, .access = VKNMT_WRITE, .hz_off = y.off * 4, .hz_size = n * 4};
-    vknmt_status s = note_access(seq, &b, 1);
+    if (n == 0)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "fill of 0 floats");
+    vknmt_status s = vknmt_region_check(ctx, y, n);
     if (s)
+        return s;
+    vknmt_binding b = {.buf = y.buf, .access = VKNMT_WRITE, .hz_off = y.off * 4, .hz_size = n * 4};
+    if ((s = note_access(seq, &b, 1)))
         return s;
     vkCmdFillBuffer(seq->cmd, y.buf->buffer, y.off * 4, n * 4, word);
     seq->stats.fills++;
