@@ -261,7 +261,8 @@ bool th_same_safetensors(const char *a, const char *b, char *why, size_t n)
 
 bool th_make_temp_dir(char *dir, size_t n, const char *tag)
 {
-    int len = snprintf(dir, n, "/tmp/vknmt-%s-XXXXXX", tag);
+    const char *base = getenv("TMPDIR");
+    int len = snprintf(dir, n, "%s/vknmt-%s-XXXXXX", base && *base ? base : "/tmp", tag);
     return len > 0 && (size_t)len < n && mkdtemp(dir) != NULL;
 }
 

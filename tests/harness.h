@@ -67,8 +67,8 @@ bool th_gbuf_guards_ok(const th_gbuf *g);
  * metadata aside); why says which tensor differs. */
 bool th_same_safetensors(const char *a, const char *b, char *why, size_t n);
 
-/* A new folder /tmp/vknmt-TAG-XXXXXX for a test's files, its path in dir
- * (n bytes); false when it cannot be made. */
+/* A new folder $TMPDIR/vknmt-TAG-XXXXXX ($TMPDIR defaulting to /tmp) for a
+ * test's files, its path in dir (n bytes); false when it cannot be made. */
 bool th_make_temp_dir(char *dir, size_t n, const char *tag);
 
 /* dir/train.src and dir/train.tgt: `lines` random sentences of 1-9 "words"

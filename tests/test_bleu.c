@@ -382,9 +382,7 @@ static void test_command(th_env *env)
     (void)env;
     cmd_run *c = calloc(1, sizeof(*c));
     CHECK(c, "out of memory");
-    const char *base = getenv("TMPDIR");
-    snprintf(c->dir, sizeof(c->dir), "%s/vknmt_bleu_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(c->dir)) {
+    if (!th_make_temp_dir(c->dir, sizeof(c->dir), "bleu")) {
         free(c);
         CHECK(false, "cannot make a temp directory");
     }

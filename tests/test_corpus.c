@@ -159,11 +159,7 @@ static char dir[64];
 
 static int run(const char *args, char *err, size_t n) { return th_run_vknmt(dir, args, err, n); }
 
-static bool make_dir(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/vknmt-corpus-XXXXXX");
-    return mkdtemp(dir) != NULL;
-}
+static bool make_dir(void) { return th_make_temp_dir(dir, sizeof(dir), "corpus"); }
 
 static void remove_dir(void) { th_remove_dir(dir); }
 

@@ -18,9 +18,7 @@ typedef struct tmpdir {
 
 static bool tmp_make(tmpdir *t)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(t->dir, sizeof(t->dir), "%s/vknmt_plot_XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(t->dir) != NULL;
+    return th_make_temp_dir(t->dir, sizeof(t->dir), "plot");
 }
 
 /* dir/name into buf; the file is removed first (and by tmp_remove). */

@@ -267,9 +267,7 @@ static void test_checkpoint(th_env *env)
 {
     (void)env;
     char dir[512], path[700], err[512];
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/vknmt-ref-XXXXXX", base && base[0] ? base : "/tmp");
-    CHECK(mkdtemp(dir), "mkdtemp failed");
+    CHECK(th_make_temp_dir(dir, sizeof(dir), "ref"), "mkdtemp failed");
     snprintf(path, sizeof(path), "%s/ckpt.safetensors", dir);
     ref_config cfgs[3] = {
         {.Vs = 9, .Vt = 11, .m = 3, .n = 4, .na = 5, .l = 2, .readout = REF_READOUT_MAXOUT},

@@ -221,8 +221,8 @@ static long file_size(const char *dir)
  * stale or corrupt files are ignored. */
 static void test_pipeline_cache(th_env *env)
 {
-    char dir[] = "/tmp/vknmt-cache-XXXXXX";
-    CHECK(mkdtemp(dir), "mkdtemp");
+    char dir[128];
+    CHECK(th_make_temp_dir(dir, sizeof(dir), "cache"), "mkdtemp");
     uint32_t dev = 0;
     CHECK_OK(env, vknmt_instance_select(env->inst, NULL, &dev));
     vknmt_context_options co = {.cache_dir = dir};

@@ -10,14 +10,6 @@
 #include "ref_model.h"
 #include "safetensors.h"
 
-/* A fresh directory under $TMPDIR (or /tmp); rm_tree removes it. */
-static bool make_tmpdir(char *out, size_t n)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(out, n, "%s/vknmt-st-XXXXXX", base && base[0] ? base : "/tmp");
-    return mkdtemp(out) != NULL;
-}
-
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -29,21 +21,6 @@ static int count_entries(const char *dir)
             k++;
     closedir(d);
     return k;
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    char p[1024];
-    for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(dir);
 }
 
 static bool write_file(const char *path, const void *bytes, size_t n)
@@ -119,7 +96,7 @@ static void test_roundtrip(th_env *env)
 {
     (void)env;
     char dir[512], path[600], err[512];
-    CHECK(make_tmpdir(dir, sizeof(dir)), "mkdtemp failed");
+    CHECK(th_make_temp_dir(dir, sizeof(dir), "st"), "mkdtemp failed");
     snprintf(path, sizeof(path), "%s/rt.safetensors", dir);
     vknmt_st_writer *w = NULL;
     vknmt_st *st = NULL;
@@ -239,7 +216,7 @@ done:
     free(bytes);
     vknmt_st_destroy(st);
     vknmt_st_writer_destroy(w);
-    rm_tree(dir);
+    th_remove_dir(dir);
 }
 
 /* ------------------------------------------------------------------ fixtures */
@@ -351,7 +328,7 @@ static void test_refusals(th_env *env)
 {
     (void)env;
     char dir[512], err[512];
-    CHECK(make_tmpdir(dir, sizeof(dir)), "mkdtemp failed");
+    CHECK(th_make_temp_dir(dir, sizeof(dir), "st"), "mkdtemp failed");
     static const bad_case cases[] = {
         {"bad JSON", "not valid JSON", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", 4},
         {"bad JSON 2", "not valid JSON", "{\"a\" \"F32\"}", 0},
@@ -503,7 +480,7 @@ static void test_refusals(th_env *env)
 done:
     free(valid);
     vknmt_st_writer_destroy(w);
-    rm_tree(dir);
+    th_remove_dir(dir);
 }
 
 void th_register_safetensors(void)

@@ -22,10 +22,8 @@ typedef struct tmpdir {
 
 static bool tmp_make(tmpdir *t)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(t->dir, sizeof(t->dir), "%s/vknmt_text_XXXXXX", base && *base ? base : "/tmp");
     t->n = 0;
-    return mkdtemp(t->dir) != NULL;
+    return th_make_temp_dir(t->dir, sizeof(t->dir), "text");
 }
 
 /* Writes `len` bytes into dir/name and returns the path (kept in t). */
