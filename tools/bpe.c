@@ -64,7 +64,6 @@ static uint64_t hash_bytes(const char *s, size_t n, uint64_t h)
     return h;
 }
 
-
 static bool grow32(void **p, uint32_t *cap, size_t need, size_t elem)
 {
     size_t c = *cap;
