@@ -67,6 +67,27 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new)
 
 static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
 
+/* Steps recorded per submission. Between submissions the host checks whether
+ * every sentence has ended: a trained model ends most sentences near their
+ * source length, well before the 2 * len + 10 limit the batch would otherwise
+ * run to. A round trip costs far less than a step (~20 dispatches). */
+enum { STEPS_PER_SUBMIT = 4 };
+
+/* Marks the sentences that emitted </s> or reached their limit in steps
+ * [from, to) (tok row i + 1 holds step i's word); true once all have. */
+static bool greedy_ended(const int32_t *tok, uint32_t batch, const int32_t *src_len, uint32_t from, uint32_t to,
+                         bool *ended)
+{
+    bool all = true;
+    for (uint32_t k = 0; k < batch; k++) {
+        for (uint32_t i = from; i < to && !ended[k]; i++)
+            ended[k] = i >= max_len_of(src_len[k]) || tok[(size_t)(i + 1) * batch + k] == 3;
+        ended[k] = ended[k] || to >= max_len_of(src_len[k]);
+        all = all && ended[k];
+    }
+    return all;
+}
+
 vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src,
                                 const int32_t *src_len, vknmt_translation *out)
 {
@@ -108,8 +129,14 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     vknmt_ref ids = vknmt_at(m->dec_work, 0), lp = vknmt_at(m->dec_work, n_ids),
               al = vknmt_at(m->dec_work, n_ids + n_lp);
     uint32_t *host = malloc((size_t)batch * sizeof(uint32_t));
-    if (!host)
+    int32_t *tok = malloc(n_ids * sizeof(int32_t));
+    bool *ended = calloc(batch, sizeof(bool));
+    if (!host || !tok || !ended) {
+        free(host);
+        free(tok);
+        free(ended);
         return VKNMT_ERR_OOM_HOST;
+    }
     for (uint32_t k = 0; k < batch; k++)
         host[k] = 2; /* <s> */
     s = vknmt_buffer_upload(ids.buf, ids.off * 4, host, batch * 4);
@@ -118,16 +145,19 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     if (!s)
         s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, host, batch * 4);
     free(host);
-    if (s || (s = vknmt_seq_begin(m->seq)))
-        return s;
+    if (!s)
+        s = vknmt_seq_begin(m->seq);
 
     vknmt_ws *w = &m->w;
-    uint32_t b = batch, n = c->n;
+    uint32_t b = batch, n = c->n, ran = 0, checked = 0;
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
-    s = vknmt_model_record_encoder(m);
+    vknmt_seq_stats total = {0};
+    if (!s)
+        s = vknmt_model_record_encoder(m);
     if (!s && !att)
         s = vknmt_encdec_context(m->seq, b, tx, n, w->h, w->src_len, w->ctx);
-    for (uint32_t i = 0; i < steps && !s; i++) {
+    while (ran < steps && !s) {
+        uint32_t i = ran;
         vknmt_gemm_args proj = {.m = b, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
@@ -137,27 +167,50 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
             (s = vknmt_gemm(m->seq, &proj)) ||
             (!att && (s = vknmt_mm(m->seq, b, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n,
                                    true, w->adec, 3 * n, 1))) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new)))
+            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new)) ||
+            (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
             break;
-        s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b));
+        ran++;
+        if (ran % STEPS_PER_SUBMIT && ran < steps)
+            continue;
+        /* a submission ends here: stop once every sentence has ended */
+        vknmt_seq_stats st = vknmt_seq_stats_get(m->seq);
+        total.dispatches += st.dispatches;
+        total.barriers += st.barriers;
+        total.fills += st.fills;
+        if ((s = vknmt_seq_submit(m->seq)) ||
+            (s = vknmt_buffer_download(ids.buf, (ids.off + (uint64_t)(checked + 1) * b) * 4,
+                                       tok + (size_t)(checked + 1) * b, (uint64_t)(ran - checked) * b * 4)))
+            break;
+        if (greedy_ended(tok, b, src_len, checked, ran, ended))
+            break;
+        checked = ran;
+        if (ran < steps)
+            s = vknmt_seq_begin(m->seq);
     }
-    m->last_stats = vknmt_seq_stats_get(m->seq);
-    vknmt_status s2 = vknmt_seq_submit(m->seq);
-    if (s || (s = s2))
+    m->last_stats = total;
+    if (vknmt_seq_recording(m->seq)) { /* an error left a submission open */
+        vknmt_status s2 = vknmt_seq_submit(m->seq);
+        s = s ? s : s2;
+    }
+    free(ended);
+    if (s) {
+        free(tok);
         return s;
+    }
 
-    int32_t *tok = malloc(n_ids * sizeof(int32_t));
+    n_lp = (uint64_t)ran * batch;
+    n_al = n_lp * tx;
     float *lps = malloc(n_lp * sizeof(float)), *alpha = att ? malloc(n_al * sizeof(float)) : NULL;
-    if (!tok || !lps || (att && !alpha))
+    if (!lps || (att && !alpha))
         s = VKNMT_ERR_OOM_HOST;
-    if (!s)
-        s = vknmt_buffer_download(ids.buf, ids.off * 4, tok, n_ids * 4);
     if (!s)
         s = vknmt_buffer_download(lp.buf, lp.off * 4, lps, n_lp * 4);
     if (!s && att)
         s = vknmt_buffer_download(al.buf, al.off * 4, alpha, n_al * 4);
     for (uint32_t k = 0; k < batch && !s; k++) {
         uint32_t limit = max_len_of(src_len[k]), len = 0, sl = (uint32_t)src_len[k];
+        limit = limit < ran ? limit : ran; /* ran stops only once every sentence has ended */
         double sum = 0;
         while (len < limit) {
             int32_t t = tok[(size_t)(len + 1) * batch + k];
