@@ -1,5 +1,5 @@
 /* vknmt translate: one sentence per line in, one translation per line out,
- * in input order, decoded on the device in batches. */
+ * in input order, decoded on the device in batches of similar lengths. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,12 @@ typedef struct translator {
     bool replace_unk;
     vknmt_dict *dict; /* owned, or NULL */
     FILE *out;
+    uint32_t batch; /* sentences decoded together (--batch, within the model's rows) */
 } translator;
+
+/* Lines read before decoding, in batches: enough to sort by length into
+ * batches of similar sentences, few enough to keep output flowing. */
+enum { WINDOW_BATCHES = 8 };
 
 /* Moses/Marian hard alignment: " src-out" index pairs, each output token
  * with the source token it attends to most. With BPE the pairs are between
@@ -115,13 +120,13 @@ static void write_translation(translator *t, const vknmt_source_line *l, const v
     free(text);
 }
 
-/* Decodes the non-empty, valid lines of a batch together and writes all of
- * them in input order. */
+/* Decodes the non-empty, valid lines of a window in batches of similar
+ * lengths and writes all of them in input order. */
 static int flush(translator *t, vknmt_source_line *lines, uint32_t n, uint64_t first_line, vknmt_cli *cli)
 {
     uint32_t nb = t->opt.nbest > 1 ? t->opt.nbest : 1;
     vknmt_translation *tr = calloc((size_t)n * nb, sizeof(*tr));
-    if (!tr || vknmt_source_lines_decode(t->model, &t->opt, lines, n, tr) != VKNMT_OK) {
+    if (!tr || vknmt_source_lines_decode_sorted(t->model, &t->opt, lines, n, t->batch, tr) != VKNMT_OK) {
         fprintf(stderr, "vknmt translate: %s\n", tr ? vknmt_context_errmsg(cli->ctx) : "out of memory");
         free(tr);
         return 1;
@@ -227,7 +232,11 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         rc = 1;
         goto done;
     }
-    vknmt_source_line *lines = calloc(batch, sizeof(vknmt_source_line));
+    uint32_t rows = vknmt_model_max_decode_rows(t.model) / beam;
+    t.batch = batch < rows ? batch : rows ? rows : 1;
+    /* someone typing at a terminal gets each line's translation at once */
+    uint32_t window = isatty(fileno(in)) ? 1 : t.batch * WINDOW_BATCHES;
+    vknmt_source_line *lines = calloc(window, sizeof(vknmt_source_line));
     char *buf = NULL;
     size_t cap = 0;
     ssize_t got;
@@ -249,7 +258,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
                     in_path ? in_path : "stdin", (unsigned long long)lineno, err2);
             bad_input = true;
         }
-        if (++n == batch) {
+        if (++n == window) {
             rc = flush(&t, lines, n, lineno - n, cli);
             for (uint32_t k = 0; k < n; k++)
                 vknmt_source_line_free(&lines[k]);

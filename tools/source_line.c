@@ -127,6 +127,54 @@ vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_opti
     return s;
 }
 
+typedef struct len_at {
+    uint32_t len, at;
+} len_at;
+
+/* shortest first; equal lengths in input order, so the batches are the same every run */
+static int cmp_len_at(const void *pa, const void *pb)
+{
+    const len_at *a = pa, *b = pb;
+    if (a->len != b->len)
+        return (a->len > b->len) - (a->len < b->len);
+    return (a->at > b->at) - (a->at < b->at);
+}
+
+vknmt_status vknmt_source_lines_decode_sorted(vknmt_model *model, const vknmt_beam_options *opt,
+                                              const vknmt_source_line *lines, uint32_t n, uint32_t batch,
+                                              vknmt_translation *tr)
+{
+    uint32_t nb = opt->nbest > 1 ? opt->nbest : 1;
+    memset(tr, 0, (size_t)n * nb * sizeof(*tr));
+    if (!n)
+        return VKNMT_OK;
+    batch = batch < 1 ? 1 : batch;
+    len_at *order = malloc((size_t)n * sizeof(*order));
+    vknmt_source_line *chunk = malloc((size_t)batch * sizeof(*chunk));
+    vknmt_translation *got = malloc((size_t)batch * nb * sizeof(*got));
+    vknmt_status s = order && chunk && got ? VKNMT_OK : VKNMT_ERR_OOM_HOST;
+    for (uint32_t k = 0; k < n && !s; k++)
+        order[k] = (len_at){lines[k].bad ? 0 : lines[k].ntok, k};
+    if (!s)
+        qsort(order, n, sizeof(*order), cmp_len_at);
+    for (uint32_t at = 0; at < n && !s; at += batch) {
+        uint32_t m = n - at < batch ? n - at : batch;
+        for (uint32_t k = 0; k < m; k++)
+            chunk[k] = lines[order[at + k].at];
+        if ((s = vknmt_source_lines_decode(model, opt, chunk, m, got)))
+            break;
+        for (uint32_t k = 0; k < m; k++) /* ownership moves */
+            memcpy(&tr[(size_t)order[at + k].at * nb], &got[(size_t)k * nb], nb * sizeof(*got));
+    }
+    if (s)
+        for (size_t k = 0; k < (size_t)n * nb; k++)
+            vknmt_translation_free(&tr[k]);
+    free(order);
+    free(chunk);
+    free(got);
+    return s;
+}
+
 struct vknmt_dict {
     vknmt_vocab_counter *src; /* borrowed as a string -> index map */
     char **tgt;               /* owned, by the source word's index */

@@ -38,6 +38,14 @@ void vknmt_source_line_free(vknmt_source_line *l);
 vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_options *opt,
                                        const vknmt_source_line *lines, uint32_t n, vknmt_translation *tr);
 
+/* The same for any number of lines: they are decoded in batches of at most
+ * `batch` lines of similar length (shortest first), since a batch pads every
+ * source to its longest and runs until its last sentence ends; tr is in the
+ * lines' order. A sentence's translation does not depend on its batch. */
+vknmt_status vknmt_source_lines_decode_sorted(vknmt_model *model, const vknmt_beam_options *opt,
+                                              const vknmt_source_line *lines, uint32_t n, uint32_t batch,
+                                              vknmt_translation *tr);
+
 /* A word-for-word dictionary for replacing <unk>: "source target" per line. */
 typedef struct vknmt_dict vknmt_dict;
 vknmt_status vknmt_dict_load(const char *path, vknmt_dict **out, char *err, size_t err_size);

@@ -64,25 +64,21 @@ vknmt_status vknmt_lines_translate(vknmt_model *model, const vknmt_beam_options 
     enum { MAX_BATCH = 32 };
     uint32_t batch = vknmt_model_max_decode_rows(model) / opt->beam;
     batch = batch < 1 ? 1 : batch > MAX_BATCH ? MAX_BATCH : batch;
-    vknmt_translation tr[MAX_BATCH];
-    for (uint32_t at = 0; at < n; at += batch) {
-        uint32_t m = n - at < batch ? n - at : batch;
-        vknmt_status s = vknmt_source_lines_decode(model, opt, lines + at, m, tr);
-        if (s)
-            return s;
-        for (uint32_t k = 0; k < m; k++) {
-            texts[at + k] = units ? vknmt_translation_text_units(&tr[k], tgt_vocab, NULL, NULL)
-                                  : vknmt_translation_text(&tr[k], tgt_vocab, NULL, NULL);
-            *words += tr[k].len;
-            vknmt_translation_free(&tr[k]);
-            if (!texts[at + k]) {
-                for (uint32_t j = k + 1; j < m; j++)
-                    vknmt_translation_free(&tr[j]);
-                return VKNMT_ERR_OOM_HOST;
-            }
-        }
+    size_t nb = opt->nbest > 1 ? opt->nbest : 1; /* the best of an n-best list is the translation */
+    vknmt_translation *tr = calloc(n ? n * nb : 1, sizeof(*tr));
+    vknmt_status s = tr ? vknmt_source_lines_decode_sorted(model, opt, lines, n, batch, tr) : VKNMT_ERR_OOM_HOST;
+    for (uint32_t k = 0; k < n && !s; k++) {
+        const vknmt_translation *best = &tr[k * nb];
+        texts[k] = units ? vknmt_translation_text_units(best, tgt_vocab, NULL, NULL)
+                         : vknmt_translation_text(best, tgt_vocab, NULL, NULL);
+        *words += best->len;
+        if (!texts[k])
+            s = VKNMT_ERR_OOM_HOST;
     }
-    return VKNMT_OK;
+    for (size_t k = 0; tr && k < n * nb; k++)
+        vknmt_translation_free(&tr[k]);
+    free(tr);
+    return s;
 }
 
 double vknmt_lines_bleu(char *const *hyps, char *const *refs, const bool *pick, uint32_t n)
