@@ -34,7 +34,8 @@ static void bench_usage(void)
     fprintf(stderr, "usage: vknmt bench gemm [--json]\n"
                     "       vknmt bench train [--json] [--preset small|paper|all] [--steps N] [--reference]\n"
                     "                         [--src FILE --tgt FILE]\n"
-                    "       vknmt bench decode [--json] [--preset small|paper|all] [--sentences N] [--reference]\n");
+                    "       vknmt bench decode [--json] [--preset small|paper|all | --model F] [--sentences N]\n"
+                    "                          [--reference]\n");
 }
 
 int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
@@ -42,7 +43,7 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
     vknmt_bench_train_options to = {0};
     bool json = false, train_args = false, decode_args = false;
     int sentences = 0;
-    const char *what = NULL;
+    const char *what = NULL, *model = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = true;
@@ -71,6 +72,9 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
             }
             sentences = (int)n;
             decode_args = true;
+        } else if (strcmp(argv[i], "--model") == 0) {
+            model = vknmt_cli_value(argc, argv, &i);
+            decode_args = true;
         } else if (strcmp(argv[i], "--src") == 0) {
             to.src = vknmt_cli_value(argc, argv, &i);
             train_args = true;
@@ -88,7 +92,7 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
     bool gemm = what && strcmp(what, "gemm") == 0, train = what && strcmp(what, "train") == 0,
          decode = what && strcmp(what, "decode") == 0;
     if ((!gemm && !train && !decode) || (gemm && (train_args || decode_args)) || (train && decode_args) ||
-        (decode && (to.steps || to.src || to.tgt))) {
+        (decode && (to.steps || to.src || to.tgt || (model && to.preset)))) {
         bench_usage();
         return 2;
     }
@@ -105,7 +109,7 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
         return 1;
     if (decode) {
         vknmt_bench_decode_options dopt = {.json = json, .reference = to.reference, .preset = to.preset,
-                                           .sentences = sentences};
+                                           .sentences = sentences, .model = model};
         return vknmt_bench_decode(cli, &dopt, stdout);
     }
     if (train) {

@@ -1,13 +1,15 @@
 /* vknmt bench decode: greedy and beam-search decoding speed of RNNsearch
- * (the spec's random initialisation, vocabularies from the training corpus)
  * on the first N sentences of the test set, beside the PyTorch reference's
  * decoding measurement (shared/ref/bench_cpu.py --no-train), run in the same
- * process tree or as recorded in its README.
+ * process tree or as recorded in its README. The model is a preset with the
+ * spec's random initialisation (vocabularies from the training corpus) or,
+ * with --model, a trained model file.
  *
- * The random model never emits </s>: here every sentence decodes to its
- * length limit, 2 * src_len + 10 words, while the reference decodes each for
- * exactly its reference length (about 24 words). Words/s is the comparable
- * figure; sentences/s is printed beside the mean output length. */
+ * The random model never emits </s>: every sentence decodes to its length
+ * limit, 2 * src_len + 10 words, while the reference decodes each for
+ * exactly its reference length (about 24 words), so words/s is the
+ * comparable figure there. A trained model ends its sentences itself, as a
+ * user's does: its sentences/s is the user's figure. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -21,6 +23,7 @@
 #include "corpus.h"
 #include "rnnsearch.h"
 #include "source_line.h"
+#include "train_files.h"
 
 #define DEC_SEED 1234
 #define DEC_MAX_LEN 50
@@ -38,7 +41,9 @@ typedef struct dec_plan {
 static const dec_plan plans[] = {
     {"small", {7.6, 45, 4.4, 2.8}, {32.5, 245, 18.8, 11.6}},
     {"paper", {NAN, NAN, NAN, NAN}, {NAN, NAN, NAN, NAN}},
+    {"other sizes", {NAN, NAN, NAN, NAN}, {NAN, NAN, NAN, NAN}}, /* a model file of neither preset's widths */
 };
+#define NPLANS (sizeof(plans) / sizeof(plans[0]))
 #define RECORDED_STEPS 24.2
 
 /* The reference's four decoding figures (sent/s and target steps/s):
@@ -138,6 +143,130 @@ static vknmt_status decode_all(vknmt_model *model, const vknmt_beam_options *opt
     return s;
 }
 
+/* What is timed: a model on the device and the sentences it decodes. */
+typedef struct dec_setup {
+    vknmt_model *model;
+    vknmt_source_line *lines; /* n, each with at least one token */
+    uint32_t n;
+    uint64_t src_words;
+    char what[PATH_MAX + 128]; /* one line saying which model */
+} dec_setup;
+
+/* The first nsent non-empty lines of `test`, read with the model's
+ * tokenizer, vocabulary and BPE merges (NULL: words). */
+static bool read_test_lines(const char *test, int nsent, const vknmt_tokenize_options *to, const vknmt_vocab *vocab,
+                            vknmt_bpe *bpe, dec_setup *su)
+{
+    vknmt_tokenizer *tok = NULL;
+    char err[512];
+    su->lines = calloc((size_t)nsent, sizeof(*su->lines));
+    if (!su->lines || vknmt_tokenizer_create(to, &tok))
+        return false;
+    FILE *f = fopen(test, "r");
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while (f && su->n < (uint32_t)nsent && (len = getline(&buf, &cap, f)) >= 0) {
+        vknmt_source_line l;
+        if (!vknmt_source_line_read(tok, vocab, bpe, buf, (size_t)len, &l, err, sizeof(err)) || !l.ntok) {
+            vknmt_source_line_free(&l);
+            continue;
+        }
+        su->src_words += l.ntok;
+        su->lines[su->n++] = l;
+    }
+    free(buf);
+    if (f)
+        fclose(f);
+    vknmt_tokenizer_destroy(tok);
+    if (!su->n)
+        fprintf(stderr, "vknmt bench decode: no sentence read from %s\n", test);
+    return su->n > 0;
+}
+
+static void setup_free(dec_setup *su)
+{
+    for (uint32_t i = 0; su->lines && i < su->n; i++)
+        vknmt_source_line_free(&su->lines[i]);
+    free(su->lines);
+    vknmt_model_destroy(su->model);
+    memset(su, 0, sizeof(*su));
+}
+
+/* The preset with the spec's random initialisation and vocabularies from
+ * the training corpus; 0 or 1 (said on stderr). */
+static int setup_random(vknmt_context *ctx, const char *preset, const char *src, const char *tgt, const char *test,
+                        int nsent, dec_setup *su)
+{
+    memset(su, 0, sizeof(*su));
+    vknmt_model_config cfg;
+    char err[512];
+    if (vknmt_config_preset(preset, &cfg)) {
+        fprintf(stderr, "vknmt bench decode: no preset %s\n", preset);
+        return 1;
+    }
+    vknmt_corpus_options co = {.tok = {.lowercase = false, .pretokenized = true},
+                               .max_len = DEC_MAX_LEN,
+                               .src_vocab_size = cfg.vs,
+                               .tgt_vocab_size = cfg.vt};
+    vknmt_corpus *corpus = NULL;
+    if (vknmt_corpus_load(src, tgt, &co, &corpus, err, sizeof(err))) {
+        fprintf(stderr, "vknmt bench decode: corpus: %s\n", err);
+        return 1;
+    }
+    bool ok = read_test_lines(test, nsent, &co.tok, vknmt_corpus_src_vocab(corpus), NULL, su);
+    vknmt_corpus_destroy(corpus);
+    vknmt_status s = ok ? vknmt_model_create(ctx, &cfg, &su->model) : VKNMT_ERR_USAGE;
+    if (!s) {
+        const vknmt_param_layout *lay = vknmt_model_layout(su->model);
+        float *flat = malloc(lay->total * sizeof(float));
+        if (!flat)
+            s = VKNMT_ERR_OOM_HOST;
+        else {
+            vknmt_params_init(lay, DEC_SEED, flat);
+            s = vknmt_model_params_upload(su->model, flat);
+        }
+        free(flat);
+    }
+    if (s) {
+        if (ok)
+            fprintf(stderr, "vknmt bench decode: %s: %s\n", preset, vknmt_context_errmsg(ctx));
+        setup_free(su);
+        return 1;
+    }
+    snprintf(su->what, sizeof(su->what), "preset %s, spec random init (seed %d), vocabularies from %s", preset,
+             DEC_SEED, src);
+    return 0;
+}
+
+/* A model file written by vknmt train, with its own vocabularies, tokenizer
+ * settings and BPE merges; 0 or 1 (said on stderr). */
+static int setup_file(vknmt_context *ctx, const vknmt_train_resume *file, const char *path, const char *test,
+                      int nsent, dec_setup *su)
+{
+    memset(su, 0, sizeof(*su));
+    vknmt_tokenize_options to = {file->meta.lowercase, file->meta.pretokenized};
+    if (!read_test_lines(test, nsent, &to, file->meta.src_vocab, file->bpe, su) ||
+        vknmt_model_create(ctx, &file->meta.cfg, &su->model) || vknmt_model_params_upload(su->model, file->params)) {
+        if (su->n)
+            fprintf(stderr, "vknmt bench decode: %s: %s\n", path, vknmt_context_errmsg(ctx));
+        setup_free(su);
+        return 1;
+    }
+    const vknmt_model_config *c = &file->meta.cfg;
+    snprintf(su->what, sizeof(su->what), "trained model %s (Vs %u, Vt %u, m %u, n %u, na %u, l %u%s)", path, c->vs,
+             c->vt, c->m, c->n, c->na, c->l, file->bpe ? ", subword units" : "");
+    return 0;
+}
+
+/* Whether the model has the preset's widths (vocabulary sizes may differ). */
+static bool same_widths(const vknmt_model_config *c, const char *preset)
+{
+    vknmt_model_config p;
+    return !vknmt_config_preset(preset, &p) && c->m == p.m && c->n == p.n && c->na == p.na && c->l == p.l &&
+           c->readout == p.readout && c->attention == p.attention;
+}
+
 int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE *out)
 {
     char shared[PATH_MAX] = "", src[PATH_MAX + 32], tgt[PATH_MAX + 32], test[PATH_MAX + 32],
@@ -150,9 +279,9 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         snprintf(test, sizeof(test), "%s", o->test);
     else
         snprintf(test, sizeof(test), "%s/data/bible-es-en/test.es", shared);
-    if (!vknmt_bench_is_file(src) || !vknmt_bench_is_file(tgt) || !vknmt_bench_is_file(test)) {
-        fprintf(stderr, "vknmt bench decode: corpus not found (%s, %s, %s): set VKNMT_SHARED to the shared/ folder\n",
-                src, tgt, test);
+    if ((!o->model && (!vknmt_bench_is_file(src) || !vknmt_bench_is_file(tgt))) || !vknmt_bench_is_file(test)) {
+        fprintf(stderr, "vknmt bench decode: corpus not found (%s%s%s%s%s): set VKNMT_SHARED to the shared/ folder\n",
+                o->model ? "" : src, o->model ? "" : ", ", o->model ? "" : tgt, o->model ? "" : ", ", test);
         return 1;
     }
     snprintf(ref_dir, sizeof(ref_dir), "%s/ref", shared);
@@ -160,12 +289,23 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         fprintf(stderr, "vknmt bench decode: --reference needs shared/ref (set VKNMT_SHARED)\n");
         return 1;
     }
+    vknmt_train_resume file = {0};
+    char err[512];
+    if (o->model && vknmt_model_file_load(o->model, &file, err, sizeof(err))) {
+        fprintf(stderr, "vknmt bench decode: %s\n", err);
+        return 1;
+    }
+    /* a model file runs once, under the preset of its widths (the reference's figures) */
+    size_t model_plan = NPLANS - 1;
+    for (size_t pi = 0; o->model && pi + 1 < NPLANS; pi++)
+        if (same_widths(&file.meta.cfg, plans[pi].name))
+            model_plan = pi;
     int nsent = o->sentences > 0 ? o->sentences : 200;
     int rc = 0, ran = 0;
-    for (size_t pi = 0; pi < sizeof(plans) / sizeof(plans[0]); pi++) {
+    for (size_t pi = 0; pi < NPLANS && !rc; pi++) {
         const dec_plan *p = &plans[pi];
         const char *want = o->preset ? o->preset : "small";
-        if (strcmp(want, "all") != 0 && strcmp(want, p->name) != 0)
+        if (o->model ? pi != model_plan : strcmp(want, "all") != 0 && strcmp(want, p->name) != 0)
             continue;
         if (ran++) {
             uint32_t index = vknmt_context_caps(cli->ctx)->info.index;
@@ -178,70 +318,16 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         }
         vknmt_context *ctx = cli->ctx;
         const vknmt_caps *caps = vknmt_context_caps(ctx);
-        vknmt_model_config cfg;
-        char err[512];
-        if (vknmt_config_preset(p->name, &cfg)) {
-            fprintf(stderr, "vknmt bench decode: no preset %s\n", p->name);
-            return 1;
+        dec_setup su;
+        if (o->model ? setup_file(ctx, &file, o->model, test, nsent, &su)
+                     : setup_random(ctx, p->name, src, tgt, test, nsent, &su)) {
+            rc = 1;
+            break;
         }
-        vknmt_corpus_options co = {.tok = {.lowercase = false, .pretokenized = true},
-                                   .max_len = DEC_MAX_LEN,
-                                   .src_vocab_size = cfg.vs,
-                                   .tgt_vocab_size = cfg.vt};
-        vknmt_corpus *corpus = NULL;
-        if (vknmt_corpus_load(src, tgt, &co, &corpus, err, sizeof(err))) {
-            fprintf(stderr, "vknmt bench decode: corpus: %s\n", err);
-            return 1;
-        }
-        vknmt_tokenizer *tok = NULL;
-        if (vknmt_tokenizer_create(&co.tok, &tok)) {
-            vknmt_corpus_destroy(corpus);
-            return 1;
-        }
-        /* the first N non-empty lines of the test set */
-        vknmt_source_line *lines = calloc((size_t)nsent, sizeof(*lines));
-        uint32_t n = 0;
-        uint64_t src_words = 0;
-        FILE *f = fopen(test, "r");
-        char *buf = NULL;
-        size_t cap = 0;
-        ssize_t len;
-        while (f && lines && n < (uint32_t)nsent && (len = getline(&buf, &cap, f)) >= 0) {
-            vknmt_source_line l;
-            if (!vknmt_source_line_read(tok, vknmt_corpus_src_vocab(corpus), NULL, buf, (size_t)len, &l, err,
-                                        sizeof(err)) ||
-                !l.ntok) {
-                vknmt_source_line_free(&l);
-                continue;
-            }
-            src_words += l.ntok;
-            lines[n++] = l;
-        }
-        free(buf);
-        if (f)
-            fclose(f);
-        vknmt_tokenizer_destroy(tok);
-        if (!n) {
-            fprintf(stderr, "vknmt bench decode: no sentence read from %s\n", test);
-            vknmt_corpus_destroy(corpus);
-            free(lines);
-            return 1;
-        }
-
-        vknmt_model *model = NULL;
-        vknmt_status s = vknmt_model_create(ctx, &cfg, &model);
-        float *flat = NULL;
-        if (!s) {
-            const vknmt_param_layout *lay = vknmt_model_layout(model);
-            flat = malloc(lay->total * sizeof(float));
-            if (!flat)
-                s = VKNMT_ERR_OOM_HOST;
-            else {
-                vknmt_params_init(lay, DEC_SEED, flat);
-                s = vknmt_model_params_upload(model, flat);
-            }
-            free(flat);
-        }
+        vknmt_model *model = su.model;
+        vknmt_source_line *lines = su.lines;
+        uint32_t n = su.n;
+        vknmt_status s = VKNMT_OK;
         uint32_t *order = malloc(n * sizeof(uint32_t)), *sorted = malloc(n * sizeof(uint32_t));
         for (uint32_t i = 0; order && sorted && i < n; i++)
             order[i] = sorted[i] = i;
@@ -344,6 +430,8 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                 double rs = ref.sent[r->ref_index], rw = ref.steps[r->ref_index];
                 fprintf(out, "{\"bench\":\"decode\",\"device\":");
                 vknmt_bench_json_string(out, caps->info.name);
+                fprintf(out, ",\"model\":");
+                vknmt_bench_json_string(out, o->model ? o->model : "random");
                 fprintf(out, ",\"preset\":\"%s\",\"sentences\":%u,\"beam\":%u,\"batch\":%u,\"ok\":%s", p->name, n,
                         r->beam, r->batch, r->ok ? "true" : "false");
                 fprintf(out, ",\"seconds\":%.3f,\"sent_per_s\":%.3f,\"words_per_s\":%.1f,\"mean_out_words\":%.2f",
@@ -369,12 +457,11 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
             }
         } else {
             fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
-            fprintf(out,
-                    "preset %s, spec random init (seed %d), vocabularies from %s; first %u sentences of %s "
-                    "(mean %.1f source words)\n",
-                    p->name, DEC_SEED, src, n, test, (double)src_words / n);
-            fprintf(out, "NOTE: the random model never emits </s>: each sentence here decodes 2*len+10 words; the\n"
-                         "reference decodes each for exactly its reference length (~24 words). Compare words/s.\n");
+            fprintf(out, "%s; first %u sentences of %s (mean %.1f source tokens)\n", su.what, n, test,
+                    (double)su.src_words / n);
+            if (!o->model)
+                fprintf(out, "NOTE: the random model never emits </s>: each sentence here decodes 2*len+10 words; the\n"
+                             "reference decodes each for exactly its reference length (~24 words). Compare words/s.\n");
             if (measured)
                 fprintf(out, "reference: shared/ref/bench_cpu.py --no-train (PyTorch, 2 threads, plain), measured in "
                              "this run (%d random train sentences)\n",
@@ -417,11 +504,8 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         fflush(out);
         free(order);
         free(sorted);
-        for (uint32_t i = 0; i < n; i++)
-            vknmt_source_line_free(&lines[i]);
-        free(lines);
-        vknmt_model_destroy(model);
-        vknmt_corpus_destroy(corpus);
+        setup_free(&su);
     }
+    vknmt_train_resume_free(&file);
     return rc;
 }
