@@ -100,35 +100,34 @@ static vknmt_status replicate(vknmt_seq *seq, vknmt_ref table, uint32_t rows, ui
     return vknmt_embed_gather(seq, table, rows, dim, ids, n, out);
 }
 
-/* Runs the encoder once per sentence (batch rows), then copies each
- * sentence's annotations, keys and s_0 to its `beam` hypothesis rows. The
- * workspace is laid out for batch * beam rows; the copies go to its
- * backward-pass tensors, which decoding does not use, and w->h / w->uh
- * point there for the decoder's steps (model.c lays them out anew for the
- * next batch). */
+/* The encoder's output for the batch's sentences, rows of [tx, batch]. */
+typedef struct enc_out {
+    vknmt_ref h, uh;
+    uint32_t batch;
+} enc_out;
+
+/* Runs the encoder once per sentence (batch rows) and gives each of a
+ * sentence's `beam` hypothesis rows its s_0. The workspace is laid out for
+ * batch * beam rows; lay_out_rows then copies the annotations and keys to
+ * the rows of the sentences still decoding. */
 static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uint32_t beam, const int32_t *src,
-                                const int32_t *src_len, const int32_t *rep_len)
+                                const int32_t *src_len, enc_out *e)
 {
-    const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
-    uint32_t bk = batch * beam, n = c->n;
-    int32_t *tm = malloc(((size_t)tx * batch + (size_t)tx * bk + bk) * sizeof(int32_t));
+    uint32_t bk = batch * beam, n = m->cfg.n;
+    int32_t *tm = malloc(((size_t)tx * batch + bk) * sizeof(int32_t));
     if (!tm)
         return VKNMT_ERR_OOM_HOST;
-    int32_t *hid = tm + (size_t)tx * batch, *sid = hid + (size_t)tx * bk;
+    int32_t *sid = tm + (size_t)tx * batch;
     for (uint32_t t = 0; t < tx; t++)
-        for (uint32_t b = 0; b < batch; b++) {
+        for (uint32_t b = 0; b < batch; b++)
             tm[t * batch + b] = src[(size_t)b * tx + t];
-            for (uint32_t j = 0; j < beam; j++)
-                hid[(size_t)t * bk + b * beam + j] = (int32_t)(t * batch + b);
-        }
     for (uint32_t r = 0; r < bk; r++)
         sid[r] = (int32_t)(r / beam);
-    /* index tables in tensors decoding leaves unused: the embedding CSRs */
+    /* an index table in a tensor decoding leaves unused: an embedding CSR */
     vknmt_status s;
     if ((s = vknmt_buffer_upload(w->src.buf, w->src.off * 4, tm, (uint64_t)tx * batch * 4)) ||
         (s = vknmt_buffer_upload(w->src_len.buf, w->src_len.off * 4, src_len, batch * 4)) ||
-        (s = vknmt_buffer_upload(w->src_order.buf, w->src_order.off * 4, hid, (uint64_t)tx * bk * 4)) ||
         (s = vknmt_buffer_upload(w->tgt_order.buf, w->tgt_order.off * 4, sid, bk * 4))) {
         free(tm);
         return s;
@@ -139,24 +138,42 @@ static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uin
     if (!s)
         s = vknmt_model_record_encoder(m);
     if (!s)
-        s = replicate(m->seq, w->h, tx * batch, 2 * n, w->src_order, tx * bk, w->dh);
-    if (!s && c->attention == VKNMT_ATTENTION_ADDITIVE)
-        s = replicate(m->seq, w->uh, tx * batch, c->na, w->src_order, tx * bk, w->duh);
-    if (!s)
         s = replicate(m->seq, w->s, batch, n, w->tgt_order, bk, w->tmp);
     if (!s)
         s = vknmt_copy(m->seq, w->tmp, w->s, (uint64_t)bk * n);
     vknmt_status s2 = vknmt_seq_recording(m->seq) ? vknmt_seq_submit(m->seq) : VKNMT_OK;
-    m->b = bk;
+    *e = (enc_out){w->h, w->uh, batch};
+    return s ? s : s2;
+}
+
+/* Gives the hypothesis rows of `packed` sentences (sentence pos[k] on rows
+ * k * beam .. k * beam + beam - 1) their source: annotations and keys
+ * copied from the encoder's output into tensors decoding leaves unused (the
+ * backward pass's), where w->h and w->uh then point, the source lengths,
+ * and for RNNencdec the fixed context. Uploads its index tables now and
+ * records into the open submission. */
+static vknmt_status lay_out_rows(vknmt_model *m, const enc_out *e, uint32_t tx, uint32_t beam, const uint32_t *pos,
+                                 uint32_t packed, const int32_t *src_len, int32_t *scratch)
+{
+    vknmt_ws *w = &m->w;
+    uint32_t rows = packed * beam, n = m->cfg.n;
+    int32_t *len = scratch + (size_t)tx * rows;
+    for (uint32_t k = 0; k < packed; k++)
+        for (uint32_t j = 0; j < beam; j++) {
+            for (uint32_t t = 0; t < tx; t++)
+                scratch[(size_t)t * rows + k * beam + j] = (int32_t)(t * e->batch + pos[k]);
+            len[k * beam + j] = src_len[pos[k]];
+        }
+    vknmt_status s;
+    if ((s = vknmt_buffer_upload(w->src_order.buf, w->src_order.off * 4, scratch, (uint64_t)tx * rows * 4)) ||
+        (s = vknmt_buffer_upload(w->src_len.buf, w->src_len.off * 4, len, rows * 4)) ||
+        (s = replicate(m->seq, e->h, tx * e->batch, 2 * n, w->src_order, tx * rows, w->dh)))
+        return s;
     w->h = w->dh;
+    if (m->cfg.attention == VKNMT_ATTENTION_NONE)
+        return vknmt_encdec_context(m->seq, rows, tx, n, w->h, w->src_len, w->ctx);
     w->uh = w->duh;
-    if (s || (s = s2) || (s = vknmt_buffer_upload(w->src_len.buf, w->src_len.off * 4, rep_len, bk * 4)))
-        return s;
-    if (c->attention == VKNMT_ATTENTION_ADDITIVE)
-        return VKNMT_OK;
-    if ((s = vknmt_seq_begin(m->seq)) || (s = vknmt_encdec_context(m->seq, bk, tx, n, w->h, w->src_len, w->ctx)))
-        return s;
-    return vknmt_seq_submit(m->seq);
+    return replicate(m->seq, e->uh, tx * e->batch, m->cfg.na, w->src_order, tx * rows, w->duh);
 }
 
 static double hyp_key(const hyp *h, float length_alpha)
@@ -200,9 +217,10 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     float *hs = malloc(bk * sizeof(float)), *scores = malloc(bk * sizeof(float)),
           *alpha = NULL; /* every step's attention, read back once at the end */
     int32_t *ints = malloc((size_t)bk * 4 * sizeof(int32_t));
-    uint32_t *lv = malloc(2 * (size_t)batch * sizeof(uint32_t));
+    uint32_t *lv = malloc(2 * (size_t)batch * sizeof(uint32_t)), *pos = malloc(batch * sizeof(uint32_t));
+    int32_t *lay = malloc(((size_t)tx + 1) * bk * sizeof(int32_t)); /* lay_out_rows' index tables */
     vknmt_status s = VKNMT_OK;
-    if (!rsrc || !rlen || !dummy || !sts || !hs || !scores || !ints || !lv) {
+    if (!rsrc || !rlen || !dummy || !sts || !hs || !scores || !ints || !lv || !pos || !lay) {
         s = VKNMT_ERR_OOM_HOST;
         goto done;
     }
@@ -252,69 +270,97 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
               oal = vknmt_at(opa.buf, opa.off + 3 * (uint64_t)bk);
     for (uint32_t r = 0; r < bk; r++)
         ints[r] = (int32_t)steps; /* the decoder's GRU never masks a step */
+    enc_out enc;
     if ((s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, ints, bk * 4)) ||
-        (s = encode_once(m, batch, tx, beam, src, src_len, rlen)))
+        (s = encode_once(m, batch, tx, beam, src, src_len, &enc)))
         goto done;
 
+    /* Only the sentences still decoding take device rows: sentence pos[k]'s
+     * hypotheses are on rows k * beam .. (k + 1) * beam - 1 of the `packed`
+     * sentences laid out. Once a quarter of them have ended the rest are laid
+     * out again (a copy of their annotations, about the cost of a step), so
+     * a batch whose sentences end at different lengths does not run its
+     * longest sentence's steps for all of them. A hypothesis's state moves
+     * with the parent gather every step anyway. */
     vknmt_ws *w = &m->w;
-    uint32_t n = c->n, steps_run = 0;
+    uint32_t n = c->n, steps_run = 0, packed = batch, rows_before = bk;
+    for (uint32_t b = 0; b < batch; b++)
+        pos[b] = b;
     for (uint32_t step = 0; step < steps; step++) {
-        /* this step's inputs: each sentence's live hypotheses in its first slots */
-        bool any = false;
-        for (uint32_t b = 0; b < batch; b++) {
-            sentence *st = &sts[b];
-            lv[b] = st->nlive;
-            lv[batch + b] = st->nlive ? beam - st->ndone : 0;
-            any |= st->nlive > 0;
+        uint32_t nlive = 0;
+        for (uint32_t k = 0; k < packed; k++)
+            nlive += sts[pos[k]].nlive > 0;
+        if (!nlive)
+            break;
+        bool lay_out = step == 0 || 4 * nlive <= 3 * packed;
+        if (lay_out && nlive < packed) {
+            uint32_t kept = 0;
+            for (uint32_t k = 0; k < packed; k++)
+                if (sts[pos[k]].nlive)
+                    pos[kept++] = pos[k];
+            packed = kept;
+        }
+        uint32_t rows = packed * beam;
+        /* this step's inputs: each sentence's live hypotheses in its first slots;
+         * parents are rows of the previous step's layout */
+        for (uint32_t k = 0; k < packed; k++) {
+            sentence *st = &sts[pos[k]];
+            lv[k] = st->nlive;
+            lv[packed + k] = st->nlive ? beam - st->ndone : 0;
             for (uint32_t j = 0; j < beam; j++) {
-                uint32_t slot = b * beam + j;
+                uint32_t slot = k * beam + j;
                 bool alive = j < st->nlive;
                 ints[slot] = alive && st->live[j].len ? st->live[j].tokens[st->live[j].len - 1] : 2; /* <s> first */
                 ints[bk + slot] = (int32_t)(alive ? st->live_row[j] : slot);
                 hs[slot] = alive ? (float)st->live[j].score : -INFINITY;
             }
         }
-        if (!any)
-            break;
         if ((s = vknmt_buffer_upload(y.buf, y.off * 4, ints, 2 * (uint64_t)bk * 4)) ||
-            (s = vknmt_buffer_upload(hsr.buf, hsr.off * 4, hs, bk * 4)) ||
-            (s = vknmt_buffer_upload(lvr.buf, lvr.off * 4, lv, 2 * (uint64_t)batch * 4)) ||
+            (s = vknmt_buffer_upload(hsr.buf, hsr.off * 4, hs, rows * 4)) ||
+            (s = vknmt_buffer_upload(lvr.buf, lvr.off * 4, lv, 2 * (uint64_t)packed * 4)) ||
             (s = vknmt_seq_begin(m->seq)))
             goto done;
-        vknmt_gemm_args proj = {.m = bk, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
+        if (lay_out && (s = lay_out_rows(m, &enc, tx, beam, pos, packed, src_len, lay))) {
+            vknmt_seq_submit(m->seq);
+            goto done;
+        }
+        m->b = rows;
+        vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
         vknmt_dec_step d = {step, w->tmp, w->s, w->adec, w->gdec, w->rhdec, w->ws,
                             vknmt_rows(oal, (uint64_t)step * bk, tx), w->ctx};
         /* reorder: each slot continues the state of its parent row */
-        if ((s = bk > 1 ? vknmt_embed_gather(m->seq, w->s, bk, n, par, bk, w->tmp)
-                        : vknmt_copy(m->seq, w->s, w->tmp, n)) || /* one row: its own parent */
-            (s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, bk, w->ey)) ||
+        if ((s = rows_before > 1 ? vknmt_embed_gather(m->seq, w->s, rows_before, n, par, rows, w->tmp)
+                                 : vknmt_copy(m->seq, w->s, w->tmp, n)) || /* one row: its own parent */
+            (s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey)) ||
             (s = vknmt_gemm(m->seq, &proj)) ||
             (c->attention == VKNMT_ATTENTION_NONE &&
-             (s = vknmt_mm(m->seq, bk, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true,
-                           w->adec, 3 * n, 1))) ||
+             (s = vknmt_mm(m->seq, rows, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n,
+                           true, w->adec, 3 * n, 1))) ||
             (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s)) ||
-            (s = topk(m->seq, batch, beam, c->vt, no_unk, w->logits, hsr, lvr, opa, otk, osc))) {
+            (s = topk(m->seq, packed, beam, c->vt, no_unk, w->logits, hsr, lvr, opa, otk, osc))) {
             vknmt_seq_submit(m->seq);
             goto done;
         }
-        if ((s = vknmt_seq_submit(m->seq)) || (s = vknmt_buffer_download(opa.buf, opa.off * 4, ints, 2 * (uint64_t)bk * 4)) ||
-            (s = vknmt_buffer_download(osc.buf, osc.off * 4, scores, bk * 4)))
+        if ((s = vknmt_seq_submit(m->seq)) ||
+            (s = vknmt_buffer_download(opa.buf, opa.off * 4, ints, 2 * (uint64_t)bk * 4)) ||
+            (s = vknmt_buffer_download(osc.buf, osc.off * 4, scores, rows * 4)))
             goto done;
         steps_run = step + 1;
+        rows_before = rows;
         /* ended hypotheses leave the beam; the rest are the next step's */
-        for (uint32_t b = 0; b < batch; b++) {
-            sentence *st = &sts[b];
+        for (uint32_t k = 0; k < packed; k++) {
+            sentence *st = &sts[pos[k]];
             if (!st->nlive)
                 continue;
             hyp next[MAX_BEAM];
-            uint32_t next_row[MAX_BEAM], nnext = 0, take = lv[batch + b];
+            uint32_t next_row[MAX_BEAM], nnext = 0, take = lv[packed + k];
             for (uint32_t j = 0; j < take; j++) {
-                uint32_t slot = b * beam + j;
+                uint32_t slot = k * beam + j;
                 int32_t prow = ints[slot], tok = ints[bk + slot];
                 if (prow < 0 || tok < 0)
                     continue; /* fewer candidates than asked for */
-                const hyp *parent = &st->live[(uint32_t)prow - b * beam];
+                const hyp *parent = &st->live[(uint32_t)prow - k * beam];
                 hyp h = {0};
                 if (!hyp_extend(parent, tok, scores[slot], (uint32_t)prow, st->max_len, &h)) {
                     hyp_free(&h);
@@ -391,6 +437,8 @@ done:
     free(alpha);
     free(ints);
     free(lv);
+    free(pos);
+    free(lay);
     return s;
 }
 
