@@ -183,7 +183,7 @@ static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, boo
     const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
     vknmt_seq *seq = m->seq;
-    uint32_t n = c->n, v = c->vt, b = m->b;
+    uint32_t n = c->n, v = c->vt, b = m->b, ldl = vknmt_logits_ld(c);
     vknmt_ref W = vknmt_model_param(m, "out.W"), dW = vknmt_model_grad(m, "out.W");
     vknmt_ref s_rows = vknmt_rows(w->s, (uint64_t)b + r0, n);
     vknmt_status s;
@@ -224,12 +224,12 @@ static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, boo
     for (uint32_t i = 0; i < nin; i++) {
         vknmt_gemm_args g = {.m = rows, .n = v, .k = in[i].dim, .trans_b = true, .alpha = 1, .beta = i ? 1.0f : 0.0f,
                              .a = in[i].x, .lda = in[i].ld, .b = vknmt_at(W.buf, W.off + in[i].col), .ldb = ldw,
-                             .c = w->logits,
+                             .c = w->logits, .ldc = ldl,
                              .bias = i ? (vknmt_ref){0} : vknmt_model_param(m, "out.bW")};
         if ((s = vknmt_gemm(seq, &g)))
             return s;
     }
-    if ((s = vknmt_logsoftmax_xent(seq, rows, v, w->logits, vknmt_rows(w->tgt_out, r0, 1),
+    if ((s = vknmt_logsoftmax_xent(seq, rows, v, ldl, w->logits, vknmt_rows(w->tgt_out, r0, 1),
                                    vknmt_rows(w->weight, r0, 1), vknmt_rows(w->nll, r0, 1))))
         return s;
     if (!backward)
@@ -237,11 +237,11 @@ static vknmt_status output_chunk(vknmt_model *m, uint32_t r0, uint32_t rows, boo
     /* w->logits now holds d(loss)/d(logits) */
     for (uint32_t i = 0; i < nin; i++) {
         vknmt_ref wcol = vknmt_at(W.buf, W.off + in[i].col), dwcol = vknmt_at(dW.buf, dW.off + in[i].col);
-        if ((s = vknmt_mm(seq, rows, in[i].dim, v, w->logits, v, false, wcol, ldw, false, in[i].dx, in[i].dim, 0)) ||
-            (s = vknmt_mm(seq, v, in[i].dim, rows, w->logits, v, true, in[i].x, in[i].ld, false, dwcol, ldw, 1)))
+        if ((s = vknmt_mm(seq, rows, in[i].dim, v, w->logits, ldl, false, wcol, ldw, false, in[i].dx, in[i].dim, 0)) ||
+            (s = vknmt_mm(seq, v, in[i].dim, rows, w->logits, ldl, true, in[i].x, in[i].ld, false, dwcol, ldw, 1)))
             return s;
     }
-    return vknmt_mm(seq, 1, v, rows, w->ones, rows, false, w->logits, v, false, vknmt_model_grad(m, "out.bW"), v, 1);
+    return vknmt_mm(seq, 1, v, rows, w->ones, rows, false, w->logits, ldl, false, vknmt_model_grad(m, "out.bW"), v, 1);
 }
 
 vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward)

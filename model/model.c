@@ -133,7 +133,7 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
     bool maxout = c->readout == VKNMT_READOUT_MAXOUT;
     TAKE(tt, maxout ? yb * 2 * c->l : 0);
     TAKE(t, maxout ? yb * c->l : yb * (3 * n + c->m)); /* linear: the readout input, for dropout */
-    TAKE(logits, (uint64_t)m->chunk_rows * c->vt);
+    TAKE(logits, (uint64_t)m->chunk_rows * vknmt_logits_ld(c));
     TAKE(nll, yb);
     TAKE(loss, 1);
     TAKE(scratch, vknmt_reduce_scratch_elems(yb));

@@ -33,7 +33,7 @@ typedef struct vknmt_ws {
     /* readout */
     vknmt_ref tt, t;                       /* [Y*B, 2l], [Y*B, l] (maxout); linear readout: t
                                             * is its input [Y*B, 3n+m] after dropout, tt unused */
-    vknmt_ref logits;                      /* [rows_chunk, Vt] */
+    vknmt_ref logits;                      /* [rows_chunk, Vt], rows vknmt_logits_ld apart in training */
     vknmt_ref nll;                         /* [Y*B] */
     vknmt_ref loss, scratch;               /* [1], reduce scratch */
     /* backward */
@@ -79,6 +79,12 @@ static inline vknmt_ref vknmt_rows(vknmt_ref r, uint64_t rows, uint64_t dim)
 {
     return vknmt_at(r.buf, r.off + rows * dim);
 }
+
+/* Training's logits (and their gradient) have rows this many floats apart:
+ * Vt rounded up to a quad, so the GEMMs reading them take the quad (vec4,
+ * RGBA32F) paths. A vocabulary of odd size (a BPE model's) sent them to the
+ * scalar kernels: a quarter of such a step on lavapipe. */
+static inline uint32_t vknmt_logits_ld(const vknmt_model_config *c) { return (c->vt + 3u) & ~3u; }
 
 /* C = alpha op(A) op(B) + beta C, with explicit leading dimensions. */
 vknmt_status vknmt_mm(vknmt_seq *seq, uint32_t m, uint32_t n, uint32_t k, vknmt_ref a, uint32_t lda, bool ta,

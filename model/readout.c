@@ -9,7 +9,7 @@ static const vknmt_kernel_desc K_MAXOUT_FWD = {"maxout", VKNMT_SPIRV(maxout), 2,
 static const vknmt_kernel_desc K_MAXOUT_BWD = {"maxout_backward", VKNMT_SPIRV(maxout_backward), 3,
                                                {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 16, 1};
 static const vknmt_kernel_desc K_XENT = {"logsoftmax_xent", VKNMT_SPIRV(logsoftmax_xent), 4,
-                                         {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
+                                         {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 28, 1};
 static const vknmt_kernel_desc K_TANH_BWD = {"tanh_backward", VKNMT_SPIRV(tanh_backward), 3,
                                              {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 16, 1};
 
@@ -60,16 +60,17 @@ vknmt_status vknmt_maxout_backward(vknmt_seq *seq, uint32_t rows, uint32_t l, vk
     return run(seq, &K_MAXOUT_BWD, &p, b, n);
 }
 
-vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab, vknmt_ref logits,
+vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab, uint32_t ld, vknmt_ref logits,
                                    vknmt_ref target, vknmt_ref weight, vknmt_ref nll)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
-    if (rows == 0 || vocab == 0 || (uint64_t)rows * vocab > UINT32_MAX)
-        return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "logsoftmax_xent: %u rows x %u vocabulary", rows, vocab);
+    if (rows == 0 || vocab == 0 || ld < vocab || (uint64_t)rows * ld > UINT32_MAX)
+        return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "logsoftmax_xent: %u rows x %u vocabulary, rows %u apart", rows,
+                              vocab, ld);
     vknmt_binding b[4];
-    struct { uint32_t off_x, off_target, off_weight, off_nll, rows, vocab; } p;
+    struct { uint32_t off_x, off_target, off_weight, off_nll, rows, vocab, ld; } p;
     vknmt_status s;
-    if ((s = vknmt_bind(ctx, logits, (uint64_t)rows * vocab, VKNMT_READ | VKNMT_WRITE, VKNMT_BIND_SSBO, &b[0],
+    if ((s = vknmt_bind(ctx, logits, (uint64_t)rows * ld, VKNMT_READ | VKNMT_WRITE, VKNMT_BIND_SSBO, &b[0],
                         &p.off_x)) ||
         (s = vknmt_bind(ctx, target, rows, VKNMT_READ, VKNMT_BIND_SSBO, &b[1], &p.off_target)) ||
         (s = vknmt_bind(ctx, weight, rows, VKNMT_READ, VKNMT_BIND_SSBO, &b[2], &p.off_weight)) ||
@@ -77,6 +78,7 @@ vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab
         return s;
     p.rows = rows;
     p.vocab = vocab;
+    p.ld = ld;
     /* Small vocabularies (tests, toy models) waste fewer lanes in small groups. */
     uint32_t spec[1] = {vocab <= 32 ? 32 : vocab <= 128 ? 128 : 256};
     vknmt_dispatch d = {.kernel = &K_XENT, .spec = spec, .push = &p, .bindings = b};

@@ -12,12 +12,14 @@ vknmt_status vknmt_maxout_forward(vknmt_seq *seq, uint32_t rows, uint32_t l, vkn
 vknmt_status vknmt_maxout_backward(vknmt_seq *seq, uint32_t rows, uint32_t l, vknmt_ref tt, vknmt_ref dt,
                                    vknmt_ref dtt);
 
-/* For each row r of logits [rows, vocab] (already including the bias):
+/* For each row r of logits [rows, vocab], rows ld >= vocab floats apart
+ * (already including the bias):
  * nll[r] = logsumexp(logits[r]) - logits[r, target[r]], times weight[r];
  * then, in place, logits[r, :] = weight[r] * (softmax(logits[r]) - onehot(target[r])),
  * the gradient of weight[r] * nll. target int32 [rows], weight float [rows]
- * (0 for padding: its row becomes all zeros and its nll 0). nll [rows]. */
-vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab, vknmt_ref logits,
+ * (0 for padding: its row becomes all zeros and its nll 0). nll [rows].
+ * The ld - vocab columns after each row become 0. */
+vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab, uint32_t ld, vknmt_ref logits,
                                    vknmt_ref target, vknmt_ref weight, vknmt_ref nll);
 
 /* dx[i] = dy[i] * (1 - y[i]^2) for i < n, where y = tanh(x). */

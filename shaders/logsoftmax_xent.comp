@@ -1,5 +1,7 @@
 #version 450
-// Output layer loss and its gradient, one workgroup per row r of logits[rows, vocab]:
+// Output layer loss and its gradient, one workgroup per row r of logits[rows, vocab]
+// (rows ld floats apart; the ld - vocab padding columns are set to 0, so a GEMM
+// that reads the gradient a quad at a time reads zeros there):
 //   nll[r] = weight[r] * (logsumexp(logits[r]) - logits[r, target[r]])
 //   logits[r, :] = weight[r] * (softmax(logits[r]) - onehot(target[r]))   (in place)
 // The max is subtracted before exp, so large logits neither overflow nor lose
@@ -14,7 +16,7 @@ layout(std430, binding = 0) buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer T { int target[]; };
 layout(std430, binding = 2) readonly buffer W { float weight[]; };
 layout(std430, binding = 3) writeonly buffer N { float nll[]; };
-layout(push_constant) uniform P { uint off_x, off_target, off_weight, off_nll, rows, vocab; } p;
+layout(push_constant) uniform P { uint off_x, off_target, off_weight, off_nll, rows, vocab, ld; } p;
 
 shared float red[gl_WorkGroupSize.x];
 
@@ -54,7 +56,9 @@ void main()
     if (row >= p.rows)
         return; // uniform across the workgroup
     uint t = gl_LocalInvocationID.x;
-    uint xb = p.off_x + row * p.vocab;
+    uint xb = p.off_x + row * p.ld;
+    for (uint c = p.vocab + t; c < p.ld; c += gl_WorkGroupSize.x)
+        x[xb + c] = 0.0;
     float w = weight[p.off_weight + row];
     if (w == 0.0) { // uniform: padding rows are all zeros, nll 0
         for (uint c = t; c < p.vocab; c += gl_WorkGroupSize.x)

@@ -168,7 +168,7 @@ static void check_xent(th_env *env, uint32_t rows, uint32_t vocab, float offset)
     for (int run = 0; run < 2; run++) {
         CHECK(th_gbuf_upload(&gx, x) && th_gbuf_poison(&gn), "upload");
         CHECK_OK(env, vknmt_seq_begin(env->seq));
-        CHECK_OK(env, vknmt_logsoftmax_xent(env->seq, rows, vocab, th_gbuf_ref(&gx), th_gbuf_ref(&gtg),
+        CHECK_OK(env, vknmt_logsoftmax_xent(env->seq, rows, vocab, vocab, th_gbuf_ref(&gx), th_gbuf_ref(&gtg),
                                             th_gbuf_ref(&gw), th_gbuf_ref(&gn)));
         CHECK_OK(env, vknmt_seq_submit(env->seq));
         CHECK(th_gbuf_download(&gx, run ? got2 : got) && th_gbuf_download(&gn, run ? nll2 : nll), "download");
@@ -179,6 +179,34 @@ static void check_xent(th_env *env, uint32_t rows, uint32_t vocab, float offset)
     CHECK(!memcmp(got, got2, n * 4) && !memcmp(nll, nll2, rows * 4), "xent: two runs differ in their bits");
     CHECK(th_gbuf_guards_ok(&gx) && th_gbuf_guards_ok(&gtg) && th_gbuf_guards_ok(&gw) && th_gbuf_guards_ok(&gn),
           "write outside the output");
+
+    /* rows 3 floats further apart, NaN between them: the same rows, the gaps 0 */
+    uint32_t ld = vocab + 3;
+    uint64_t np = (uint64_t)rows * ld;
+    float *xp = malloc(np * 4), *gotp = malloc(np * 4);
+    th_gbuf gp;
+    CHECK(xp && gotp && th_gbuf_create(env, np, &gp), "padded buffers");
+    for (uint64_t i = 0; i < np; i++)
+        xp[i] = i % ld < vocab ? x[i / ld * vocab + i % ld] : NAN;
+    CHECK(th_gbuf_upload(&gp, xp) && th_gbuf_poison(&gn), "upload");
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_logsoftmax_xent(env->seq, rows, vocab, ld, th_gbuf_ref(&gp), th_gbuf_ref(&gtg),
+                                        th_gbuf_ref(&gw), th_gbuf_ref(&gn)));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    CHECK(th_gbuf_download(&gp, gotp) && th_gbuf_download(&gn, nll2), "download");
+    bool same = !memcmp(nll, nll2, rows * 4), gaps_zero = true;
+    for (uint64_t i = 0; i < np; i++) {
+        if (i % ld < vocab)
+            same &= !memcmp(&gotp[i], &got[i / ld * vocab + i % ld], 4);
+        else
+            gaps_zero &= gotp[i] == 0;
+    }
+    CHECK(same, "xent %ux%u with rows %u apart: results differ from the dense layout", rows, vocab, ld);
+    CHECK(gaps_zero, "xent %ux%u with rows %u apart: the gaps are not 0", rows, vocab, ld);
+    CHECK(th_gbuf_guards_ok(&gp), "padded: write outside the output");
+    th_gbuf_destroy(&gp);
+    free(xp);
+    free(gotp);
     th_gbuf_destroy(&gx);
     th_gbuf_destroy(&gtg);
     th_gbuf_destroy(&gw);
@@ -216,7 +244,7 @@ static void test_xent_extreme(th_env *env)
           "buffers");
     CHECK(th_gbuf_upload(&gx, x) && th_gbuf_upload(&gt, (const float *)tg) && th_gbuf_upload(&gw, w), "upload");
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    CHECK_OK(env, vknmt_logsoftmax_xent(env->seq, 2, 4, th_gbuf_ref(&gx), th_gbuf_ref(&gt), th_gbuf_ref(&gw),
+    CHECK_OK(env, vknmt_logsoftmax_xent(env->seq, 2, 4, 4, th_gbuf_ref(&gx), th_gbuf_ref(&gt), th_gbuf_ref(&gw),
                                         th_gbuf_ref(&gn)));
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     CHECK(th_gbuf_download(&gx, got) && th_gbuf_download(&gn, nll), "download");
@@ -282,16 +310,20 @@ static void test_shapes(th_env *env)
     CHECK_OK(env, vknmt_buffer_create(env->ctx, 4096, &b));
     vknmt_ref r = vknmt_at(b, 0);
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    vknmt_status s[6] = {
-        vknmt_maxout_forward(env->seq, 0, 4, r, r),         vknmt_maxout_backward(env->seq, 3, 0, r, r, r),
-        vknmt_logsoftmax_xent(env->seq, 0, 10, r, r, r, r), vknmt_logsoftmax_xent(env->seq, 2, 0, r, r, r, r),
-        vknmt_tanh_backward(env->seq, 0, r, r, r),          vknmt_logsoftmax_xent(env->seq, 2, 1000, r, r, r, r),
+    vknmt_status s[7] = {
+        vknmt_maxout_forward(env->seq, 0, 4, r, r),
+        vknmt_maxout_backward(env->seq, 3, 0, r, r, r),
+        vknmt_logsoftmax_xent(env->seq, 0, 10, 10, r, r, r, r),
+        vknmt_logsoftmax_xent(env->seq, 2, 0, 0, r, r, r, r),
+        vknmt_tanh_backward(env->seq, 0, r, r, r),
+        vknmt_logsoftmax_xent(env->seq, 2, 10, 9, r, r, r, r), /* rows closer than their length */
+        vknmt_logsoftmax_xent(env->seq, 2, 1000, 1000, r, r, r, r),
     };
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     vknmt_buffer_destroy(b);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         CHECK(s[i] == VKNMT_ERR_SHAPE, "call %d: %s, want VKNMT_ERR_SHAPE", i, vknmt_status_name(s[i]));
-    CHECK(s[5] == VKNMT_ERR_RANGE, "logits beyond the buffer: %s", vknmt_status_name(s[5]));
+    CHECK(s[6] == VKNMT_ERR_RANGE, "logits beyond the buffer: %s", vknmt_status_name(s[6]));
 }
 
 void th_register_readout(void)
