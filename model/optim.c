@@ -15,6 +15,15 @@ static const vknmt_kernel_desc K_ADAM = {"optim_adam", VKNMT_SPIRV(optim_adam), 
                                          {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO,
                                           VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
                                          64, 1};
+/* The same a quad per invocation, where the four arrays start on quads. */
+static const vknmt_kernel_desc K_ADADELTA_VEC4 = {"optim_vec4", VKNMT_SPIRV(optim_vec4), 6,
+                                                  {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO,
+                                                   VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
+                                                  64, 1};
+static const vknmt_kernel_desc K_ADAM_VEC4 = {"optim_adam_vec4", VKNMT_SPIRV(optim_adam_vec4), 6,
+                                              {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO,
+                                               VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
+                                              64, 1};
 
 typedef struct optim_push {
     uint32_t off_x, off_g, off_s1, off_s2, off_norm, off_skip, n, count_skip;
@@ -55,10 +64,10 @@ vknmt_status vknmt_optim_step(vknmt_seq *seq, const vknmt_optim_args *a)
     } else {
         p.rho = a->rho;
     }
-    const vknmt_kernel_desc *k = a->kind == VKNMT_ADAM ? &K_ADAM : &K_ADADELTA;
+    bool adam = a->kind == VKNMT_ADAM;
     uint32_t spec[1] = {LOCAL};
     vknmt_status s = VKNMT_OK;
-    for (uint64_t done = 0; done < a->n && s == VKNMT_OK; done += window) {
+    for (uint64_t done = 0; done < a->n && s == VKNMT_OK;) {
         uint64_t len = a->n - done < window ? a->n - done : window;
         bool first = done == 0;
         vknmt_binding b[6];
@@ -74,11 +83,23 @@ vknmt_status vknmt_optim_step(vknmt_seq *seq, const vknmt_optim_args *a)
             (s = vknmt_bind(ctx, a->skipped, 1, first ? VKNMT_READ | VKNMT_WRITE : VKNMT_READ, VKNMT_BIND_SSBO,
                             &b[5], &p.off_skip)))
             break;
-        p.n = (uint32_t)len;
+        /* Quads when the four arrays start on one; a tail of 1-3 floats
+         * is the next window, in floats. */
+        bool quads = len >= 4 && (p.off_x | p.off_g | p.off_s1 | p.off_s2) % 4 == 0;
+        uint64_t items = quads ? len / 4 : len;
+        if (quads) {
+            p.off_x /= 4;
+            p.off_g /= 4;
+            p.off_s1 /= 4;
+            p.off_s2 /= 4;
+        }
+        p.n = (uint32_t)items;
         p.count_skip = first;
+        const vknmt_kernel_desc *k = quads ? (adam ? &K_ADAM_VEC4 : &K_ADADELTA_VEC4) : (adam ? &K_ADAM : &K_ADADELTA);
         vknmt_dispatch d = {.kernel = k, .spec = spec, .push = &p, .bindings = b};
-        vknmt_grid_1d((len + LOCAL - 1) / LOCAL, d.groups);
+        vknmt_grid_1d((items + LOCAL - 1) / LOCAL, d.groups);
         s = vknmt_seq_dispatch(seq, &d);
+        done += quads ? items * 4 : len;
     }
     return s;
 }
