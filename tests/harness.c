@@ -259,6 +259,26 @@ bool th_same_safetensors(const char *a, const char *b, char *why, size_t n)
     return same;
 }
 
+char *th_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    char *s = size >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)size + 1) : NULL;
+    if (s && fread(s, 1, (size_t)size, f) != (size_t)size) {
+        free(s);
+        s = NULL;
+    }
+    fclose(f);
+    if (s) {
+        s[size] = '\0';
+        if (n)
+            *n = (size_t)size;
+    }
+    return s;
+}
+
 bool th_make_temp_dir(char *dir, size_t n, const char *tag)
 {
     const char *base = getenv("TMPDIR");

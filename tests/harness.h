@@ -71,6 +71,10 @@ bool th_same_safetensors(const char *a, const char *b, char *why, size_t n);
  * test's files, its path in dir (n bytes); false when it cannot be made. */
 bool th_make_temp_dir(char *dir, size_t n, const char *tag);
 
+/* A whole file, malloc'd with a '\0' after its bytes (a text file is a
+ * string); its size in *n unless n is NULL. NULL when it cannot be read. */
+char *th_read_file(const char *path, size_t *n);
+
 /* dir/train.src and dir/train.tgt: `lines` random sentences of 1-9 "words"
  * w0..w29 and their "translations" (the words reversed, renamed v0..v29). */
 bool th_write_reverse_corpus(const char *dir, int lines);

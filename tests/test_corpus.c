@@ -217,19 +217,10 @@ typedef struct lines {
 static bool lines_read(const char *path, lines *l)
 {
     *l = (lines){0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    size_t size;
+    if (!(l->text = th_read_file(path, &size)))
         return false;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    l->text = malloc((size_t)size + 1);
-    bool ok = l->text && fread(l->text, 1, (size_t)size, f) == (size_t)size;
-    fclose(f);
-    if (!ok)
-        return false;
-    l->text[size] = '\0';
-    for (long i = 0; i < size; i++)
+    for (size_t i = 0; i < size; i++)
         l->count += l->text[i] == '\n';
     l->line = malloc((l->count + 1) * sizeof(char *));
     if (!l->line)

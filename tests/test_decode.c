@@ -9,25 +9,6 @@
 #include "harness.h"
 #include "rnnsearch.h"
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static vknmt_model *load_model(th_env *env, const char *name)
 {
     char path[1024], err[512];
@@ -53,7 +34,7 @@ static bool open_fixture(th_env *env, const char *name, cJSON **root, vknmt_mode
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/fixtures/%s.beam.json", th_shared_dir(), name);
-    char *text = slurp(path);
+    char *text = th_read_file(path, NULL);
     *root = text ? cJSON_Parse(text) : NULL;
     free(text);
     *model = *root ? load_model(env, name) : NULL;

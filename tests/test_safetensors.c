@@ -32,24 +32,6 @@ static bool write_file(const char *path, const void *bytes, size_t n)
     return fclose(f) == 0 && ok;
 }
 
-static unsigned char *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(sz > 0 ? (size_t)sz : 1);
-    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
-
 /* ----------------------------------------------------------------- round trip */
 
 static const char *meta_odd = "quote \" backslash \\ newline \n tab \t unicode \xc3\xa9\xe2\x82\xac";
@@ -131,7 +113,7 @@ static void test_roundtrip(th_env *env)
         goto done;
     }
     size_t size;
-    bytes = read_file(path, &size);
+    bytes = (unsigned char *)th_read_file(path, &size);
     if (!bytes || size < 8) {
         th_fail_at(__FILE__, __LINE__, "cannot read back %s", path);
         goto done;
@@ -425,7 +407,8 @@ static void test_refusals(th_env *env)
         goto done;
     }
     snprintf(path, sizeof(path), "%s/valid.safetensors", dir);
-    if (vknmt_st_writer_save(w, path, err, sizeof(err)) != VKNMT_OK || !(valid = read_file(path, &vn))) {
+    if (vknmt_st_writer_save(w, path, err, sizeof(err)) != VKNMT_OK ||
+        !(valid = (unsigned char *)th_read_file(path, &vn))) {
         th_fail_at(__FILE__, __LINE__, "save: %s", err);
         goto done;
     }

@@ -233,25 +233,6 @@ static void test_translate(th_env *env)
     cleanup();
 }
 
-static char *slurp_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Many lines of mixed lengths are decoded in batches sorted by length over
  * windows of several batches: the output keeps the input order and equals
  * decoding every line alone (--batch 1), greedy and beam. */
@@ -275,7 +256,7 @@ static void test_translate_order(th_env *env)
         snprintf(args, sizeof(args), "translate -m %s/t/model.safetensors -i %s -o %s --beam %d --batch 1 --scores",
                  dir, in, b, beam);
         CHECK(run(args, err, sizeof(err)) == 0, "alone: %s", err);
-        char *x = slurp_file(a), *y = slurp_file(b);
+        char *x = th_read_file(a, NULL), *y = th_read_file(b, NULL);
         int lines = 0;
         for (const char *p = x; p && *p; p++)
             lines += *p == '\n';
