@@ -16,10 +16,15 @@ typedef struct gru_push {
     uint32_t off[5], off_len, batch, n, t, has_len;
 } gru_push;
 
-static const vknmt_kernel_desc K_FWD_A = GRU_DESC("gru_fwd_a", gru_cell);
-static const vknmt_kernel_desc K_FWD_B = GRU_DESC("gru_fwd_b", gru_fwd_b);
-static const vknmt_kernel_desc K_BWD_A = GRU_DESC("gru_bwd_a", gru_bwd_a);
-static const vknmt_kernel_desc K_BWD_B = GRU_DESC("gru_bwd_b", gru_bwd_b);
+/* Each kernel a unit per invocation, and a quad of units where n and every
+ * tensor's offset allow. */
+typedef struct gru_kernel {
+    vknmt_kernel_desc units, quads;
+} gru_kernel;
+static const gru_kernel K_FWD_A = {GRU_DESC("gru_fwd_a", gru_cell), GRU_DESC("gru_fwd_a_vec4", gru_fwd_a_vec4)};
+static const gru_kernel K_FWD_B = {GRU_DESC("gru_fwd_b", gru_fwd_b), GRU_DESC("gru_fwd_b_vec4", gru_fwd_b_vec4)};
+static const gru_kernel K_BWD_A = {GRU_DESC("gru_bwd_a", gru_bwd_a), GRU_DESC("gru_bwd_a_vec4", gru_bwd_a_vec4)};
+static const gru_kernel K_BWD_B = {GRU_DESC("gru_bwd_b", gru_bwd_b), GRU_DESC("gru_bwd_b_vec4", gru_bwd_b_vec4)};
 
 /* One tensor of a GRU op: where it is, how many units wide each of its
  * B rows is (n, 2n or 3n), and whether the kernel reads and/or writes it. */
@@ -29,10 +34,11 @@ typedef struct gru_arg {
     uint8_t access;
 } gru_arg;
 
-static vknmt_status gru_run(vknmt_seq *seq, const vknmt_kernel_desc *k, const vknmt_gru_step *st,
+static vknmt_status gru_run(vknmt_seq *seq, const gru_kernel *kernel, const vknmt_gru_step *st,
                             const gru_arg args[5])
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
+    const vknmt_kernel_desc *k = &kernel->units;
     if (!st)
         return vknmt_seq_fail(seq, VKNMT_ERR_USAGE, "%s: no step description", k->name);
     /* The shader indexes [B, 3n] arrays with 32-bit integers. */
@@ -52,9 +58,18 @@ static vknmt_status gru_run(vknmt_seq *seq, const vknmt_kernel_desc *k, const vk
     vknmt_ref len = p.has_len ? st->lengths : args[0].ref;
     if ((s = vknmt_bind(ctx, len, p.has_len ? st->batch : 1, VKNMT_READ, SSBO, &b[5], &p.off_len)))
         return s;
+    bool quads = st->n % 4 == 0;
+    for (int i = 0; i < 5; i++)
+        quads = quads && p.off[i] % 4 == 0;
+    if (quads) {
+        k = &kernel->quads;
+        p.n /= 4;
+        for (int i = 0; i < 5; i++)
+            p.off[i] /= 4;
+    }
     uint32_t spec[1] = {LOCAL};
     vknmt_dispatch d = {.kernel = k, .spec = spec, .push = &p, .bindings = b};
-    vknmt_grid_1d(((uint64_t)st->batch * st->n + LOCAL - 1) / LOCAL, d.groups);
+    vknmt_grid_1d(((uint64_t)st->batch * p.n + LOCAL - 1) / LOCAL, d.groups);
     return vknmt_seq_dispatch(seq, &d);
 }
 

@@ -2,11 +2,18 @@
 // vknmt-variant: gru_fwd_b GRU_FWD_B
 // vknmt-variant: gru_bwd_a GRU_BWD_A
 // vknmt-variant: gru_bwd_b GRU_BWD_B
+// vknmt-variant: gru_fwd_a_vec4 GRU_VEC4
+// vknmt-variant: gru_fwd_b_vec4 GRU_FWD_B GRU_VEC4
+// vknmt-variant: gru_bwd_a_vec4 GRU_BWD_A GRU_VEC4
+// vknmt-variant: gru_bwd_b_vec4 GRU_BWD_B GRU_VEC4
 // The elementwise halves of the paper's GRU cell (spec/rnnsearch.md; reset
 // applied before the recurrent product) around the recurrent GEMMs, for one
 // time step of B rows of n units; model/gru_cell.h defines each variant.
 // One invocation per (row b, unit j); gate order r, z, h~ along [B, 3n].
 // A row is masked (h' = h) when has_len != 0 and t >= lengths[b].
+// GRU_VEC4: one invocation per quad of units (n, the offsets and j count
+// quads; every tensor starts on a quad): on CPU devices a buffer load costs
+// about the same for a vec4 as for a float.
 //
 //   base       (fwd_a): 0 a, 1 hu_rz [B,2n], 2 h, 3 gates (writes r, z), 4 rh
 //   GRU_FWD_B  (fwd_b): 0 a, 1 hu_h [B,n], 2 gates (reads z, writes h~), 3 h, 4 h_new
@@ -17,11 +24,16 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
-layout(std430, binding = 0) buffer B0 { float b0[]; };
-layout(std430, binding = 1) buffer B1 { float b1[]; };
-layout(std430, binding = 2) buffer B2 { float b2[]; };
-layout(std430, binding = 3) buffer B3 { float b3[]; };
-layout(std430, binding = 4) buffer B4 { float b4[]; };
+#ifdef GRU_VEC4
+#define VEC vec4
+#else
+#define VEC float
+#endif
+layout(std430, binding = 0) buffer B0 { VEC b0[]; };
+layout(std430, binding = 1) buffer B1 { VEC b1[]; };
+layout(std430, binding = 2) buffer B2 { VEC b2[]; };
+layout(std430, binding = 3) buffer B3 { VEC b3[]; };
+layout(std430, binding = 4) buffer B4 { VEC b4[]; };
 layout(std430, binding = 5) readonly buffer L { uint lengths[]; };
 layout(push_constant) uniform P {
     uint off0, off1, off2, off3, off4, off_len, batch, n, t, has_len;
@@ -36,16 +48,16 @@ void main()
     uint g = b * 3u * n + j; // the r column j of row b in [B, 3n] arrays
     bool live = p.has_len == 0u || p.t < lengths[p.off_len + b];
 #if defined(GRU_FWD_B)
-    float hh = vk_tanh(b0[p.off0 + g + 2u * n] + b1[p.off1 + i]);
-    float z = b2[p.off2 + g + n];
-    float h = b3[p.off3 + i];
+    VEC hh = vk_tanh(b0[p.off0 + g + 2u * n] + b1[p.off1 + i]);
+    VEC z = b2[p.off2 + g + n];
+    VEC h = b3[p.off3 + i];
     b2[p.off2 + g + 2u * n] = hh;
     b4[p.off4 + i] = live ? (1.0 - z) * h + z * hh : h;
 #elif defined(GRU_BWD_A)
-    float dhn = b0[p.off0 + i];
-    float z = b1[p.off1 + g + n], hh = b1[p.off1 + g + 2u * n];
-    float h = b2[p.off2 + i];
-    float da_z = 0.0, da_h = 0.0, dh = dhn;
+    VEC dhn = b0[p.off0 + i];
+    VEC z = b1[p.off1 + g + n], hh = b1[p.off1 + g + 2u * n];
+    VEC h = b2[p.off2 + i];
+    VEC da_z = VEC(0.0), da_h = VEC(0.0), dh = dhn;
     if (live) {
         da_z = dhn * (hh - h) * z * (1.0 - z);
         da_h = dhn * z * (1.0 - hh * hh);
@@ -55,18 +67,18 @@ void main()
     b3[p.off3 + g + 2u * n] = da_h;
     b4[p.off4 + i] = dh;
 #elif defined(GRU_BWD_B)
-    float da_r = 0.0;
+    VEC da_r = VEC(0.0);
     if (live) {
-        float drh = b0[p.off0 + i];
-        float r = b1[p.off1 + g];
+        VEC drh = b0[p.off0 + i];
+        VEC r = b1[p.off1 + g];
         da_r = drh * b2[p.off2 + i] * r * (1.0 - r);
         b4[p.off4 + i] += drh * r;
     }
     b3[p.off3 + g] = da_r;
 #else
     uint u = b * 2u * n + j; // column j of row b in hu_rz [B, 2n]
-    float r = vk_sigmoid(b0[p.off0 + g] + b1[p.off1 + u]);
-    float z = vk_sigmoid(b0[p.off0 + g + n] + b1[p.off1 + u + n]);
+    VEC r = vk_sigmoid(b0[p.off0 + g] + b1[p.off1 + u]);
+    VEC z = vk_sigmoid(b0[p.off0 + g + n] + b1[p.off1 + u + n]);
     b3[p.off3 + g] = r;
     b3[p.off3 + g + n] = z;
     b4[p.off4 + i] = r * b2[p.off2 + i];

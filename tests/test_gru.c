@@ -129,10 +129,16 @@ static void fill_inputs(int kind, uint32_t B, uint32_t n, float *const x[5])
     }
 }
 
-static void check_kernel(th_env *env, int kind, uint32_t B, uint32_t n, int phase, bool with_len)
+/* Float offset in a guarded buffer that puts a tensor on a quad. */
+#define QUAD_OFF ((4 - TH_GUARD % 4) % 4)
+
+/* One kernel on random inputs against ref_step; with `quads` every tensor
+ * starts on a quad (the kernels' vec4 forms, when n is a multiple of 4). */
+static void check_kernel(th_env *env, int kind, uint32_t B, uint32_t n, int phase, bool with_len, bool quads)
 {
     const uint32_t t = 3;
-    float *x[5] = {0}, *got = NULL;
+    uint64_t sh = quads ? QUAD_OFF : 0; /* each tensor starts sh floats into its buffer */
+    float *xs[5] = {0}, *x[5] = {0}, *gots = NULL;
     double *want[5] = {0};
     uint32_t *len = malloc(B * 4);
     bool *live = malloc(B);
@@ -140,9 +146,11 @@ static void check_kernel(th_env *env, int kind, uint32_t B, uint32_t n, int phas
     bool ok = len && live;
     for (int k = 0; k < 5 && ok; k++) {
         uint64_t m = (uint64_t)B * n * WIDTH[kind][k];
-        ok = (x[k] = malloc(m * 4)) && (want[k] = malloc(m * 8));
+        ok = (xs[k] = calloc(m + sh, 4)) && (want[k] = malloc(m * 8));
+        x[k] = xs[k] + sh;
     }
-    CHECK(ok && (got = malloc((uint64_t)B * 3 * n * 4)), "out of memory");
+    CHECK(ok && (gots = malloc(((uint64_t)B * 3 * n + sh) * 4)), "out of memory");
+    float *got = gots + sh;
     for (uint32_t b = 0; b < B; b++) { /* alternate live and masked rows */
         live[b] = !with_len || (b + phase) % 2 == 0;
         len[b] = live[b] ? t + 1 + (uint32_t)(th_rand_u64() % 3) : (uint32_t)(th_rand_u64() % (t + 1));
@@ -152,7 +160,7 @@ static void check_kernel(th_env *env, int kind, uint32_t B, uint32_t n, int phas
         uint64_t m = (uint64_t)B * n * WIDTH[kind][k];
         for (uint64_t e = 0; e < m; e++)
             want[k][e] = x[k][e];
-        CHECK(th_gbuf_create(env, m, &g[k]) && th_gbuf_upload(&g[k], x[k]), "buffer");
+        CHECK(th_gbuf_create(env, m + sh, &g[k]) && th_gbuf_upload(&g[k], xs[k]), "buffer");
     }
     CHECK(th_gbuf_create(env, B, &gl) && th_gbuf_upload(&gl, (const float *)len), "buffer");
     ref_step(kind, B, n, live, want);
@@ -160,7 +168,7 @@ static void check_kernel(th_env *env, int kind, uint32_t B, uint32_t n, int phas
     vknmt_gru_step st = {.batch = B, .n = n, .t = t, .lengths = with_len ? th_gbuf_ref(&gl) : (vknmt_ref){0}};
     vknmt_ref r[5];
     for (int k = 0; k < 5; k++)
-        r[k] = th_gbuf_ref(&g[k]);
+        r[k] = vknmt_at(g[k].buf, th_gbuf_ref(&g[k]).off + sh);
     CHECK_OK(env, vknmt_seq_begin(env->seq));
     if (kind == FWD_A)
         CHECK_OK(env, vknmt_gru_fwd_a(env->seq, &st, r[0], r[1], r[2], r[3], r[4]));
@@ -172,41 +180,51 @@ static void check_kernel(th_env *env, int kind, uint32_t B, uint32_t n, int phas
         CHECK_OK(env, vknmt_gru_bwd_b(env->seq, &st, r[0], r[1], r[2], r[3], r[4]));
     CHECK_OK(env, vknmt_seq_submit(env->seq));
 
+    const char *form = quads ? " (quads)" : "";
     for (int k = 0; k < 5; k++) {
         uint64_t m = (uint64_t)B * n * WIDTH[kind][k];
-        CHECK(th_gbuf_download(&g[k], got), "download");
-        CHECK(th_gbuf_guards_ok(&g[k]), "%s B=%u n=%u: write outside argument %d", KIND_NAME[kind], B, n, k);
+        CHECK(th_gbuf_download(&g[k], gots), "download");
+        CHECK(th_gbuf_guards_ok(&g[k]), "%s%s B=%u n=%u: write outside argument %d", KIND_NAME[kind], form, B, n, k);
+        CHECK(memcmp(gots, xs[k], sh * 4) == 0, "%s%s B=%u n=%u: wrote before argument %d", KIND_NAME[kind], form, B,
+              n, k);
         if (!WRITES[kind][k]) {
-            CHECK(memcmp(got, x[k], m * 4) == 0, "%s B=%u n=%u: input %d changed", KIND_NAME[kind], B, n, k);
+            CHECK(memcmp(got, x[k], m * 4) == 0, "%s%s B=%u n=%u: input %d changed", KIND_NAME[kind], form, B, n, k);
             continue;
         }
         bool stray;
         double err = cmp_out(got, want[k], m, &stray);
-        CHECK(!stray, "%s B=%u n=%u: wrote an element of argument %d it must leave alone", KIND_NAME[kind], B, n, k);
-        CHECK(err <= 2e-6, "%s B=%u n=%u len=%d: argument %d relative error %g > 2e-6", KIND_NAME[kind], B, n,
+        CHECK(!stray, "%s%s B=%u n=%u: wrote an element of argument %d it must leave alone", KIND_NAME[kind], form, B,
+              n, k);
+        CHECK(err <= 2e-6, "%s%s B=%u n=%u len=%d: argument %d relative error %g > 2e-6", KIND_NAME[kind], form, B, n,
               with_len, k, err);
     }
     CHECK(th_gbuf_guards_ok(&gl), "lengths guard");
     for (int k = 0; k < 5; k++) {
         th_gbuf_destroy(&g[k]);
-        free(x[k]);
+        free(xs[k]);
         free(want[k]);
     }
     th_gbuf_destroy(&gl);
-    free(got);
+    free(gots);
     free(len);
     free(live);
 }
 
 static void for_shapes(th_env *env, int kind)
 {
-    static const uint32_t Bs[] = {1, 3, 80}, ns[] = {1, 7, 33};
+    static const uint32_t Bs[] = {1, 3, 80}, ns[] = {1, 7, 33}, quad_ns[] = {4, 36};
     for (int bi = 0; bi < 3; bi++)
         for (int ni = 0; ni < 3; ni++)
             for (int phase = 0; phase < 2 && !th_failed(); phase++) /* B = 1: once live, once masked */
-                check_kernel(env, kind, Bs[bi], ns[ni], phase, true);
+                check_kernel(env, kind, Bs[bi], ns[ni], phase, true, false);
+    for (int bi = 0; bi < 3; bi++)
+        for (int ni = 0; ni < 2; ni++)
+            for (int phase = 0; phase < 2 && !th_failed(); phase++)
+                check_kernel(env, kind, Bs[bi], quad_ns[ni], phase, true, true);
     if (!th_failed())
-        check_kernel(env, kind, 5, 9, 0, false); /* no lengths: every row live */
+        check_kernel(env, kind, 5, 9, 0, false, false); /* no lengths: every row live */
+    if (!th_failed())
+        check_kernel(env, kind, 5, 12, 0, false, true);
 }
 
 static void test_fwd_a(th_env *env) { for_shapes(env, FWD_A); }
