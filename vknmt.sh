@@ -62,12 +62,21 @@ demo() {
     local minutes=${DEMO_MINUTES:-}
     [ -n "$minutes" ] || { [ "$type" = cpu ] && minutes=20 || minutes=5; }
     [ "${DEMO_FRESH:-0}" = 1 ] && rm -rf $model
+    # A model of another recipe (an older demo's) cannot be resumed with this one.
+    local recipe="small bpe8000 dropout0.2 adam0.001 batch40 seed1234"
+    if [ -f $model/train_state.safetensors ] && [ "$(cat $model/recipe 2>/dev/null)" != "$recipe" ]; then
+        echo "$model was trained with another recipe: starting again"
+        rm -rf $model
+    fi
+    mkdir -p $model
+    echo "$recipe" >$model/recipe
     local resume=()
     [ -f $model/train_state.safetensors ] && resume=(--resume)
-    echo "== training RNNsearch (small: 256-wide, 8000-word vocabularies, Adam) for at most $minutes min on a $type device"
+    echo "== training RNNsearch (small: 256-wide, 8000 BPE merges, dropout 0.2, Adam) for at most $minutes min on a $type device"
     [ ${#resume[@]} -gt 0 ] && echo "resuming $model (DEMO_FRESH=1 starts again; a finished run goes straight to evaluation)"
     "$vknmt" train --src $corpus/train.es --tgt $corpus/train.en --dev-src $corpus/dev.es --dev-tgt $corpus/dev.en \
-        --preset small --batch 40 --optimizer adam --lr 0.001 --valid-every 100 --valid-bleu 100 --save-every 50 \
+        --preset small --bpe 8000 --src-vocab 8004 --tgt-vocab 8004 --dropout 0.2 --batch 40 --optimizer adam \
+        --lr 0.001 --valid-every 100 --valid-bleu 100 --save-every 50 \
         --time-limit "${minutes}m" --seed 1234 --out $model "${resume[@]}"
     local pick=$model/best.safetensors
     [ -f $pick ] || pick=$model/model.safetensors
