@@ -26,14 +26,16 @@ static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, v
         (s = vknmt_bind(ctx, ids, rows, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_ids)) ||
         (s = vknmt_bind(ctx, logprob, rows, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[2], &p.off_lp)))
         return s;
-    uint32_t spec[1] = {256};
+    /* CPU devices: one subgroup per row (see beam.c's topk) */
+    const vknmt_caps *caps = vknmt_context_caps(ctx);
+    uint32_t spec[1] = {caps->quirk_cpu_lanes ? caps->subgroup_size : 256};
     vknmt_dispatch d = {.kernel = &K_ARGMAX, .spec = spec, .push = &p, .bindings = b};
     vknmt_grid_1d(rows, d.groups);
     return vknmt_seq_dispatch(seq, &d);
 }
 
-/* logits [B, Vt] of one step from s_i, c_i and E y_{i-1}. */
-vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new)
+/* logits [B, Vt] of one step from s_i, c_i and E y_{i-1}, rows ld floats apart. */
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld)
 {
     const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
@@ -46,7 +48,7 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new)
         vknmt_gemm_args g = {.m = b, .n = l2, .k = n, .trans_b = true, .alpha = 1, .a = s_new,
                              .b = vknmt_model_param(m, "out.U"), .c = w->tt, .bias = vknmt_model_param(m, "out.b")};
         vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t, .b = W,
-                             .c = w->logits, .bias = vknmt_model_param(m, "out.bW")};
+                             .c = w->logits, .ldc = ld, .bias = vknmt_model_param(m, "out.bW")};
         if ((s = vknmt_gemm(seq, &g)) ||
             (s = vknmt_mm(seq, b, l2, c->m, w->ey, c->m, false, vknmt_model_param(m, "out.V"), c->m, true, w->tt, l2,
                           1)) ||
@@ -58,11 +60,11 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new)
     }
     uint32_t ldw = 3 * n + c->m;
     vknmt_gemm_args g = {.m = b, .n = v, .k = n, .trans_b = true, .alpha = 1, .a = s_new, .b = W, .ldb = ldw,
-                         .c = w->logits, .bias = vknmt_model_param(m, "out.bW")};
+                         .c = w->logits, .ldc = ld, .bias = vknmt_model_param(m, "out.bW")};
     if ((s = vknmt_gemm(seq, &g)) ||
-        (s = vknmt_mm(seq, b, v, 2 * n, w->ctx, 2 * n, false, vknmt_at(W.buf, W.off + n), ldw, true, w->logits, v, 1)))
+        (s = vknmt_mm(seq, b, v, 2 * n, w->ctx, 2 * n, false, vknmt_at(W.buf, W.off + n), ldw, true, w->logits, ld, 1)))
         return s;
-    return vknmt_mm(seq, b, v, c->m, w->ey, c->m, false, vknmt_at(W.buf, W.off + 3 * n), ldw, true, w->logits, v, 1);
+    return vknmt_mm(seq, b, v, c->m, w->ey, c->m, false, vknmt_at(W.buf, W.off + 3 * n), ldw, true, w->logits, ld, 1);
 }
 
 static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
@@ -167,7 +169,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
             (s = vknmt_gemm(m->seq, &proj)) ||
             (!att && (s = vknmt_mm(m->seq, b, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n,
                                    true, w->adec, 3 * n, 1))) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new)) ||
+            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new, c->vt)) ||
             (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
             break;
         ran++;

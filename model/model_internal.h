@@ -119,7 +119,7 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
 
 /* One decoding step's logits [B, Vt] (in w->logits) from s_i (s_new),
  * w->ctx and w->ey. */
-vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new);
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld);
 
 vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward);
 vknmt_status vknmt_model_record_backward(vknmt_model *m);
