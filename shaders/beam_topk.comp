@@ -35,14 +35,12 @@ shared float lse[KMAX];
 bool better(float a, uint ia, float b, uint ib) { return a > b || (a == b && ia < ib); }
 
 // Candidate (score SC, index C) into this invocation's sorted best `take`
-// (a macro: a function would copy the arrays in and out). Most candidates
-// lose to the worst kept one, held in registers (thr_s, thr_i): a private
-// array indexed at run time is slow memory on CPU devices.
+// (a macro: a function would copy the arrays in and out).
 #define CONSIDER(SC, C)                                                  \
     {                                                                    \
         float sc_ = (SC);                                                \
         uint c_ = (C);                                                   \
-        if (better(sc_, c_, thr_s, thr_i)) {                             \
+        if (better(sc_, c_, bs[take - 1], bi[take - 1])) {                             \
             uint k = take - 1;                                           \
             while (k > 0 && better(sc_, c_, bs[k - 1], bi[k - 1])) {     \
                 bs[k] = bs[k - 1];                                       \
@@ -51,8 +49,6 @@ bool better(float a, uint ia, float b, uint ib) { return a > b || (a == b && ia 
             }                                                            \
             bs[k] = sc_;                                                 \
             bi[k] = c_;                                                  \
-            thr_s = bs[take - 1];                                        \
-            thr_i = bi[take - 1];                                        \
         }                                                                \
     }
 
@@ -118,8 +114,6 @@ void main()
         bs[k] = -3.402823e38;
         bi[k] = 0xffffffffu;
     }
-    float thr_s = -3.402823e38;
-    uint thr_i = 0xffffffffu;
 #ifdef TOPK_TEXEL
     uint nq = (p.vocab + 3u) / 4u;
     for (uint cq = t; cq < nlive * nq && take > 0; cq += WG) {
