@@ -40,7 +40,7 @@ bool better(float a, uint ia, float b, uint ib) { return a > b || (a == b && ia 
     {                                                                    \
         float sc_ = (SC);                                                \
         uint c_ = (C);                                                   \
-        if (better(sc_, c_, bs[take - 1], bi[take - 1])) {                             \
+        if (better(sc_, c_, bs[take - 1], bi[take - 1])) {               \
             uint k = take - 1;                                           \
             while (k > 0 && better(sc_, c_, bs[k - 1], bi[k - 1])) {     \
                 bs[k] = bs[k - 1];                                       \
