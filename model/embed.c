@@ -8,6 +8,8 @@
 
 static const vknmt_kernel_desc K_GATHER = {"embed_gather", VKNMT_SPIRV(embed_gather), 3,
                                            {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
+static const vknmt_kernel_desc K_GATHER_VEC4 = {"embed_gather_vec4", VKNMT_SPIRV(embed_gather_vec4), 3,
+                                                {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
 static const vknmt_kernel_desc K_SCATTER = {
     "embed_scatter", VKNMT_SPIRV(embed_scatter), 5,
     {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 40, 1};
@@ -38,6 +40,12 @@ vknmt_status vknmt_embed_gather(vknmt_seq *seq, vknmt_ref table, uint32_t vocab,
     p.vocab = vocab;
     p.dim = dim;
     p.n = n;
+    if (dim % 4 == 0 && p.off_table % 4 == 0 && p.off_out % 4 == 0) { /* a quad per invocation */
+        p.dim /= 4;
+        p.off_table /= 4;
+        p.off_out /= 4;
+        return run(seq, &K_GATHER_VEC4, &p, b, (uint64_t)n * p.dim);
+    }
     return run(seq, &K_GATHER, &p, b, (uint64_t)n * dim);
 }
 

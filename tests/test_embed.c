@@ -15,12 +15,19 @@ static void random_ids(int32_t *ids, uint32_t n, uint32_t vocab)
         ids[i] = (int32_t)(th_rand_u64() % (vocab + 6)) - 3;
 }
 
-static void check_gather(th_env *env, uint32_t vocab, uint32_t dim, uint32_t n)
+/* Float offset in a guarded buffer that puts an array on a quad. */
+#define QUAD_OFF ((4 - TH_GUARD % 4) % 4)
+
+/* With `quads`, table and out start on a quad (the vec4 kernel when dim
+ * is a multiple of 4). */
+static void check_gather(th_env *env, uint32_t vocab, uint32_t dim, uint32_t n, bool quads)
 {
-    float *table = malloc((size_t)vocab * dim * 4), *got = malloc((size_t)n * dim * 4);
+    uint64_t sh = quads ? QUAD_OFF : 0;
+    float *tables = calloc((size_t)vocab * dim + sh, 4), *gots = malloc(((size_t)n * dim + sh) * 4);
     double *want = malloc((size_t)n * dim * 8);
     int32_t *ids = malloc((size_t)n * 4);
-    CHECK(table && got && want && ids, "out of memory");
+    CHECK(tables && gots && want && ids, "out of memory");
+    float *table = tables + sh, *got = gots + sh;
     th_fill_uniform(table, (uint64_t)vocab * dim, -1, 1);
     random_ids(ids, n, vocab);
     if (n > 2) {
@@ -31,31 +38,37 @@ static void check_gather(th_env *env, uint32_t vocab, uint32_t dim, uint32_t n)
         for (uint32_t d = 0; d < dim; d++)
             want[(size_t)i * dim + d] = table[(size_t)row_of(ids[i], vocab) * dim + d];
     th_gbuf gt, gi, go;
-    CHECK(th_gbuf_create(env, (uint64_t)vocab * dim, &gt) && th_gbuf_create(env, n, &gi) &&
-              th_gbuf_create(env, (uint64_t)n * dim, &go),
+    CHECK(th_gbuf_create(env, (uint64_t)vocab * dim + sh, &gt) && th_gbuf_create(env, n, &gi) &&
+              th_gbuf_create(env, (uint64_t)n * dim + sh, &go),
           "buffers");
-    CHECK(th_gbuf_upload(&gt, table) && th_gbuf_upload(&gi, (const float *)ids), "upload");
+    CHECK(th_gbuf_upload(&gt, tables) && th_gbuf_upload(&gi, (const float *)ids), "upload");
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    CHECK_OK(env, vknmt_embed_gather(env->seq, th_gbuf_ref(&gt), vocab, dim, th_gbuf_ref(&gi), n, th_gbuf_ref(&go)));
+    CHECK_OK(env, vknmt_embed_gather(env->seq, vknmt_at(gt.buf, th_gbuf_ref(&gt).off + sh), vocab, dim,
+                                     th_gbuf_ref(&gi), n, vknmt_at(go.buf, th_gbuf_ref(&go).off + sh)));
     CHECK_OK(env, vknmt_seq_submit(env->seq));
-    CHECK(th_gbuf_download(&go, got), "download");
+    CHECK(th_gbuf_download(&go, gots), "download");
     double err = th_rel_err(got, want, (uint64_t)n * dim, 1e-30);
-    CHECK(err == 0, "gather vocab %u dim %u n %u: relative error %g (a copy must be exact)", vocab, dim, n, err);
+    CHECK(err == 0, "gather vocab %u dim %u n %u%s: relative error %g (a copy must be exact)", vocab, dim, n,
+          quads ? " (quads)" : "", err);
+    for (uint64_t i = 0; i < sh; i++)
+        CHECK(isnan(gots[i]), "gather: wrote before the output");
     CHECK(th_gbuf_guards_ok(&gt) && th_gbuf_guards_ok(&gi) && th_gbuf_guards_ok(&go), "write outside the output");
     th_gbuf_destroy(&gt);
     th_gbuf_destroy(&gi);
     th_gbuf_destroy(&go);
-    free(table);
-    free(got);
+    free(tables);
+    free(gots);
     free(want);
     free(ids);
 }
 
 static void test_gather(th_env *env)
 {
-    static const uint32_t shapes[][3] = {{2, 1, 1}, {11, 7, 13}, {50, 70, 1}, {300, 33, 97}, {8003, 5, 200}};
+    static const uint32_t shapes[][3] = {{2, 1, 1},    {11, 7, 13},  {50, 70, 1},  {300, 33, 97},
+                                         {8003, 5, 200}, {2, 4, 1},    {11, 8, 13},  {300, 36, 97}};
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]) && !th_failed(); i++)
-        check_gather(env, shapes[i][0], shapes[i][1], shapes[i][2]);
+        for (int quads = 0; quads < 2 && !th_failed(); quads++)
+            check_gather(env, shapes[i][0], shapes[i][1], shapes[i][2], quads);
 }
 
 /* Checks the CSR's invariants for ids[n] with `skip`. */
