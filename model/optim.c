@@ -7,23 +7,13 @@
 
 #define LOCAL 64
 
-static const vknmt_kernel_desc K_ADADELTA = {"optim_adadelta", VKNMT_SPIRV(optim), 6,
-                                             {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO,
-                                              VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
-                                             64, 1};
-static const vknmt_kernel_desc K_ADAM = {"optim_adam", VKNMT_SPIRV(optim_adam), 6,
-                                         {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO,
-                                          VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
-                                         64, 1};
+#define SSBO VKNMT_BIND_SSBO
+#define OPTIM_DESC(name_, variant_) {name_, VKNMT_SPIRV(variant_), 6, {SSBO, SSBO, SSBO, SSBO, SSBO, SSBO}, 64, 1}
+static const vknmt_kernel_desc K_ADADELTA = OPTIM_DESC("optim_adadelta", optim);
+static const vknmt_kernel_desc K_ADAM = OPTIM_DESC("optim_adam", optim_adam);
 /* The same a quad per invocation, where the four arrays start on quads. */
-static const vknmt_kernel_desc K_ADADELTA_VEC4 = {"optim_vec4", VKNMT_SPIRV(optim_vec4), 6,
-                                                  {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO,
-                                                   VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
-                                                  64, 1};
-static const vknmt_kernel_desc K_ADAM_VEC4 = {"optim_adam_vec4", VKNMT_SPIRV(optim_adam_vec4), 6,
-                                              {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO,
-                                               VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
-                                              64, 1};
+static const vknmt_kernel_desc K_ADADELTA_VEC4 = OPTIM_DESC("optim_vec4", optim_vec4);
+static const vknmt_kernel_desc K_ADAM_VEC4 = OPTIM_DESC("optim_adam_vec4", optim_adam_vec4);
 
 typedef struct optim_push {
     uint32_t off_x, off_g, off_s1, off_s2, off_norm, off_skip, n, count_skip;
@@ -71,16 +61,16 @@ vknmt_status vknmt_optim_step(vknmt_seq *seq, const vknmt_optim_args *a)
         uint64_t len = a->n - done < window ? a->n - done : window;
         bool first = done == 0;
         vknmt_binding b[6];
-        if ((s = vknmt_bind(ctx, shifted(a->param, done), len, VKNMT_READ | VKNMT_WRITE, VKNMT_BIND_SSBO, &b[0],
+        if ((s = vknmt_bind(ctx, shifted(a->param, done), len, VKNMT_READ | VKNMT_WRITE, SSBO, &b[0],
                             &p.off_x)) ||
-            (s = vknmt_bind(ctx, shifted(a->grad, done), len, VKNMT_READ, VKNMT_BIND_SSBO, &b[1], &p.off_g)) ||
-            (s = vknmt_bind(ctx, shifted(a->state1, done), len, VKNMT_READ | VKNMT_WRITE, VKNMT_BIND_SSBO, &b[2],
+            (s = vknmt_bind(ctx, shifted(a->grad, done), len, VKNMT_READ, SSBO, &b[1], &p.off_g)) ||
+            (s = vknmt_bind(ctx, shifted(a->state1, done), len, VKNMT_READ | VKNMT_WRITE, SSBO, &b[2],
                             &p.off_s1)) ||
-            (s = vknmt_bind(ctx, shifted(a->state2, done), len, VKNMT_READ | VKNMT_WRITE, VKNMT_BIND_SSBO, &b[3],
+            (s = vknmt_bind(ctx, shifted(a->state2, done), len, VKNMT_READ | VKNMT_WRITE, SSBO, &b[3],
                             &p.off_s2)) ||
-            (s = vknmt_bind(ctx, a->norm, 1, VKNMT_READ, VKNMT_BIND_SSBO, &b[4], &p.off_norm)) ||
+            (s = vknmt_bind(ctx, a->norm, 1, VKNMT_READ, SSBO, &b[4], &p.off_norm)) ||
             /* Only the first window may count a skipped step. */
-            (s = vknmt_bind(ctx, a->skipped, 1, first ? VKNMT_READ | VKNMT_WRITE : VKNMT_READ, VKNMT_BIND_SSBO,
+            (s = vknmt_bind(ctx, a->skipped, 1, first ? VKNMT_READ | VKNMT_WRITE : VKNMT_READ, SSBO,
                             &b[5], &p.off_skip)))
             break;
         /* Quads when the four arrays start on one; a tail of 1-3 floats
