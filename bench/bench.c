@@ -31,7 +31,7 @@ void vknmt_bench_prepare(char **argv)
 
 static void bench_usage(void)
 {
-    fprintf(stderr, "usage: vknmt bench gemm [--json]\n"
+    fprintf(stderr, "usage: vknmt bench gemm [--json] [--shape MxNxK ...]\n"
                     "       vknmt bench train [--json] [--preset small|paper|all] [--steps N] [--reference]\n"
                     "                         [--src FILE --tgt FILE]\n"
                     "       vknmt bench decode [--json] [--preset small|paper|all | --model F] [--sentences N]\n"
@@ -44,9 +44,29 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
     bool json = false, train_args = false, decode_args = false;
     int sentences = 0;
     const char *what = NULL, *model = NULL;
+    enum { MAX_SHAPES = 16 };
+    vknmt_bench_shape shapes[MAX_SHAPES];
+    size_t n_shapes = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = true;
+        else if (strcmp(argv[i], "--shape") == 0) {
+            const char *v = vknmt_cli_value(argc, argv, &i);
+            unsigned m, n, k;
+            char tail;
+            if (sscanf(v, "%ux%ux%u%c", &m, &n, &k, &tail) != 3 || !m || !n || !k || m > 65536 || n > 65536 ||
+                k > 65536 || (uint64_t)m * n > (1u << 27) || (uint64_t)m * k > (1u << 27) ||
+                (uint64_t)n * k > (1u << 27)) {
+                fprintf(stderr, "vknmt bench gemm: --shape wants MxNxK (each 1-65536, no matrix over 2^27 "
+                                "floats), not '%s'\n", v);
+                return 2;
+            }
+            if (n_shapes == MAX_SHAPES) {
+                fprintf(stderr, "vknmt bench gemm: at most %d --shape\n", MAX_SHAPES);
+                return 2;
+            }
+            shapes[n_shapes++] = (vknmt_bench_shape){m, n, k, "--shape"};
+        }
         else if (strcmp(argv[i], "--reference") == 0)
             to.reference = train_args = true;
         else if (strcmp(argv[i], "--preset") == 0) {
@@ -91,7 +111,7 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
     }
     bool gemm = what && strcmp(what, "gemm") == 0, train = what && strcmp(what, "train") == 0,
          decode = what && strcmp(what, "decode") == 0;
-    if ((!gemm && !train && !decode) || (gemm && (train_args || decode_args)) || (train && decode_args) ||
+    if ((!gemm && !train && !decode) || (gemm && (train_args || decode_args)) || (!gemm && n_shapes) || (train && decode_args) ||
         (decode && (to.steps || to.src || to.tgt || (model && to.preset)))) {
         bench_usage();
         return 2;
@@ -116,7 +136,7 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
         to.json = json;
         return vknmt_bench_train(cli, &to, stdout);
     }
-    return vknmt_bench_gemm(cli->ctx, json, stdout);
+    return vknmt_bench_gemm(cli->ctx, shapes, n_shapes, json, stdout);
 }
 
 int vknmt_bench_cmp_double(const void *a, const void *b)

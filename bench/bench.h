@@ -12,8 +12,14 @@
  * yardstick runs its best kernels. Returns only if no re-exec happened. */
 void vknmt_bench_prepare(char **argv);
 
-/* GEMM on the device vs cblas_sgemm, one line per shape and transpose. */
-int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out);
+typedef struct vknmt_bench_shape {
+    uint32_t m, n, k;
+    const char *what;
+} vknmt_bench_shape;
+
+/* GEMM on the device vs cblas_sgemm, one line per shape and transpose: the
+ * n_only shapes of `only`, or (n_only 0) the built-in list. */
+int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n_only, bool json, FILE *out);
 
 typedef struct vknmt_bench_train_options {
     bool json;

@@ -11,21 +11,21 @@
 #define TARGET_SECONDS 0.4
 #define RUNS 3
 
-typedef struct shape {
-    uint32_t m, n, k;
-    const char *what;
-} shape;
+typedef vknmt_bench_shape shape;
 
 /* The issue's shapes: the model's output layer (2400x8000x256: 30 sentences
  * x 80 words by an 8000-word vocabulary), a decoder step's gate GEMM
  * (80x768x256), awkward sizes, the classic squares, and the weight gradients
- * of training (dW = dY^T X: op TN, K = the batch's tokens). */
+ * of training (dW = dY^T X: op TN, K = the batch's tokens), and the few
+ * rows of decoding one sentence (1 row greedy, K rows with beam K). */
 static const shape shapes[] = {
     {1, 1, 1, "1x1x1"},
     {7, 13, 5, "awkward"},
     {129, 257, 63, "awkward"},
     {1, 768, 256, "gates, one sentence"},
     {1, 8000, 256, "logits, one sentence"},
+    {5, 8000, 512, "deep output, beam 5"},
+    {12, 768, 256, "gates, beam 12"},
     {80, 768, 256, "decoder gates"},
     {80, 3000, 256, "small vocab slice"},
     {2400, 8000, 256, "output layer"},
@@ -83,7 +83,7 @@ static double time_blas(const shape *sh, bool ta, bool tb, const float *a, const
     return t[RUNS / 2];
 }
 
-int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out)
+int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n_only, bool json, FILE *out)
 {
     const vknmt_caps *caps = vknmt_context_caps(ctx);
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -98,8 +98,10 @@ int vknmt_bench_gemm(vknmt_context *ctx, bool json, FILE *out)
     vknmt_seq *seq = NULL;
     vknmt_status s = vknmt_seq_create(ctx, &seq);
     int rc = 0;
-    for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]) && s == VKNMT_OK; si++) {
-        const shape *sh = &shapes[si];
+    const shape *list = n_only ? only : shapes;
+    size_t n_list = n_only ? n_only : sizeof(shapes) / sizeof(shapes[0]);
+    for (size_t si = 0; si < n_list && s == VKNMT_OK; si++) {
+        const shape *sh = &list[si];
         size_t na = (size_t)sh->m * sh->k, nb = (size_t)sh->k * sh->n, nc = (size_t)sh->m * sh->n;
         float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4), *dev = malloc(nc * 4);
         vknmt_buffer *ba = NULL, *bb = NULL, *bc = NULL;

@@ -31,9 +31,11 @@
 // ---- GEMM_TEXEL_SKINNY (CPU class, a few rows: decoding one sentence) ----------------------------
 //   Only TRANS_A == 0, TRANS_B == 1 (x W^T) with M <= MR, A and B in RGBA32F texel views (the same
 //   alignment rules as GEMM_TEXEL). Each invocation owns one column n and all M rows: per 4 k-steps one
-//   texel of W[n] and MR uniform texels of A. The tiled kernel gives 16 rows to a workgroup and so does
-//   16x the work a single row needs.
-//   id 3 = MR  rows (M <= MR; 1, 2 or 4).  Dispatch: groups_x = ceil(N / local_size_x).
+//   texel of W[n], and lane l of each subgroup fetches one texel of A's rows l, SG + l, ..., which
+//   subgroupShuffle hands to every lane. The tiled kernel gives 16 rows to a workgroup and so does up
+//   to 16x the work a few rows need.
+//   id 3 = MR  rows (M <= MR).  id 4 = SG  the subgroup size (local_size_x a multiple of it, full
+//   subgroups of consecutive invocations).  Dispatch: groups_x = ceil(N / local_size_x).
 //
 // ---- default: SSBO variant (portable, discrete GPUs) --------------------------------------------
 //   A, B bound as storage buffers of float (GEMM_VEC4: read as vec4 where possible; REQUIRES lda, ldb,
@@ -73,34 +75,48 @@ float act1(float v) {
 
 #if defined(GEMM_TEXEL_SKINNY)
 // =================================================================================================
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 layout(constant_id = 3) const int MR = 4;
+layout(constant_id = 4) const int SG = 8;
 layout(set = 0, binding = 0) uniform samplerBuffer tA;
 layout(set = 0, binding = 1) uniform samplerBuffer tB;
 
+// A texel fetch costs the same for 8 different addresses as for one, so lane l fetches row l's quad
+// (rows f * SG + l for f < AF) and the rows reach every lane by subgroupShuffle: per 4 k-steps
+// 1 + AF fetches instead of 1 + MR.
+const int AF = (MR + SG - 1) / SG;
+float acc[MR];
+int aq[AF];  // quad index of the start of this lane's rows of A
+
+// acc[m] += A[m, 4q..4q+3] . B[n, 4q..4q+3]; a tail block past K adds zeros: selected, so what lies
+// beyond cannot leak (NaN * 0).
+void kblock(int bt, int q, bool tail) {
+  vec4 b = texelFetch(tB, bt);
+  vec4 a[AF];
+  UNR for (int f = 0; f < AF; f++) a[f] = texelFetch(tA, aq[f] + q);
+  if (tail) {
+    bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(int(pc.K) & 3));
+    b = mix(vec4(0.0), b, in_k);
+    UNR for (int f = 0; f < AF; f++) a[f] = mix(vec4(0.0), a[f], in_k);
+  }
+  UNR for (int m = 0; m < MR; m++) {
+    vec4 am = MR == 1 ? a[0] : subgroupShuffle(a[m / SG], uint(m % SG));  // one row: every lane has it
+    UNR for (int kk = 0; kk < 4; kk++) acc[m] += am[kk] * b[kk];
+  }
+}
+
 void main() {
   uint n = gl_GlobalInvocationID.x;
-  int M = int(pc.M), K = int(pc.K);
+  int M = int(pc.M), K = int(pc.K), lane = int(gl_SubgroupInvocationID);
   int bq = int((pc.off_b + min(n, pc.N - 1u) * pc.ldb) >> 2);  // clamped columns: results discarded
-  int aq[MR];
-  UNR for (int m = 0; m < MR; m++) aq[m] = int((pc.off_a + uint(min(m, M - 1)) * pc.lda) >> 2);
+  UNR for (int f = 0; f < AF; f++) aq[f] = int((pc.off_a + uint(min(f * SG + lane, M - 1)) * pc.lda) >> 2);
   // Scalar sums in k order, zeros added past K: bit for bit what the tiled kernel computes, so a
   // sentence decodes the same alone as inside a batch.
-  float acc[MR];
   UNR for (int m = 0; m < MR; m++) acc[m] = 0.0;
   int nq = K >> 2;
-  for (int q = 0; q < nq; q++) {
-    vec4 b = texelFetch(tB, bq + q);
-    vec4 a[MR];
-    UNR for (int m = 0; m < MR; m++) a[m] = texelFetch(tA, aq[m] + q);
-    UNR for (int kk = 0; kk < 4; kk++) UNR for (int m = 0; m < MR; m++) acc[m] += a[m][kk] * b[kk];
-  }
-  if ((K & 3) != 0) {  // the last texel runs past K: select, so what lies beyond cannot leak (NaN * 0)
-    bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(K & 3));
-    vec4 b = mix(vec4(0.0), texelFetch(tB, bq + nq), in_k);
-    vec4 a[MR];
-    UNR for (int m = 0; m < MR; m++) a[m] = mix(vec4(0.0), texelFetch(tA, aq[m] + nq), in_k);
-    UNR for (int kk = 0; kk < 4; kk++) UNR for (int m = 0; m < MR; m++) acc[m] += a[m][kk] * b[kk];
-  }
+  for (int q = 0; q < nq; q++) kblock(bq + q, q, false);
+  if ((K & 3) != 0) kblock(bq + nq, nq, true);
   if (n >= pc.N) return;
   UNR for (int m = 0; m < MR; m++) {
     if (m < M) {

@@ -244,13 +244,14 @@ static void body_a_quads(th_env *env, const char *variant)
         }
 }
 
-/* x W^T with 1-4 rows in 4-aligned operands (decoding one sentence): the
- * texel path's one-column-per-invocation kernel. K with and without a tail,
+/* x W^T with 1-8 rows in 4-aligned operands (decoding one sentence, greedy
+ * or beam 5): the texel path's one-column-per-invocation kernel, rows
+ * rounded up to 1, 2, 4 or 8 (lanes past M read a clamped row). K with and without a tail,
  * N off the workgroup, the epilogue (beta, bias, activations). */
 static void body_skinny(th_env *env, const char *variant)
 {
     static const uint32_t nk[][2] = {{1, 4}, {13, 7}, {70, 1}, {130, 256}, {5, 30}};
-    for (uint32_t m = 1; m <= 4 && !th_failed(); m++)
+    for (uint32_t m = 1; m <= 8 && !th_failed(); m++)
         for (size_t i = 0; i < sizeof(nk) / sizeof(nk[0]) && !th_failed(); i++) {
             uint32_t n = nk[i][0], k = nk[i][1], pad = (4 - k % 4) % 4;
             gemm_case c = {m, n, k, false, true, pad, pad, 0, ALIGNED_OFF, 1.0f, i % 2 ? 0.5f : 0.0f, i >= 3,
@@ -265,7 +266,7 @@ static void body_skinny(th_env *env, const char *variant)
 static void test_rows_alone_equal_batch(th_env *env)
 {
     enum { M = 9, N = 37, K = 7, LD = 8 };
-    float a[M * LD], b[N * LD], big[M * N], small[4 * N];
+    float a[M * LD], b[N * LD], big[M * N], small[8 * N];
     th_fill_uniform(a, M * LD, -1, 1);
     th_fill_uniform(b, N * LD, -1, 1);
     th_gbuf ga, gb, gc;
@@ -277,7 +278,7 @@ static void test_rows_alone_equal_batch(th_env *env)
     rb.off += ALIGNED_OFF;
     CHECK_OK(env, vknmt_buffer_upload(ga.buf, ra.off * 4, a, sizeof(a)));
     CHECK_OK(env, vknmt_buffer_upload(gb.buf, rb.off * 4, b, sizeof(b)));
-    for (uint32_t rows = 1; rows <= 4 && !th_failed(); rows++) {
+    for (uint32_t rows = 1; rows <= 8 && !th_failed(); rows++) {
         float *out[2] = {big, small};
         for (int pass = 0; pass < 2; pass++) {
             /* poisoned, so an element the pass does not write cannot keep the other's value */
