@@ -28,7 +28,6 @@
 #define DEC_SEED 1234
 #define DEC_MAX_LEN 50
 #define DEC_BATCH 64
-#define DEC_MAX_ROWS 384 /* hypothesis rows per call, as vknmt eval takes (32 x 12) */
 #define LAT_RUNS 5
 
 typedef struct dec_plan {
@@ -347,10 +346,6 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                 uint32_t beam = beams[bi], batch = wi == 0 ? 1 : DEC_BATCH;
                 if (batch * beam > maxrows)
                     batch = maxrows / beam ? maxrows / beam : 1;
-                /* the annotations are copied to every hypothesis row, tx x rows x 2n floats in one
-                 * storage range: 64 x 12 rows of 90-unit sources exceed lavapipe's 128 MiB */
-                if (batch * beam > DEC_MAX_ROWS)
-                    batch = DEC_MAX_ROWS / beam;
                 if (wi == 1 && batch == 1)
                     continue;
                 dec_row *r = &rows[nrows++];

@@ -23,10 +23,10 @@
 /* push constants of attention.comp: off[i] is binding i's element offset */
 typedef struct att_push {
     uint32_t off[8];
-    uint32_t batch, tx, na, dim;
+    uint32_t batch, tx, na, dim, src_batch, has_col;
 } att_push;
 
-static const vknmt_kernel_desc K_ATT_FWD = {"attention", VKNMT_SPIRV(attention), 7, {S4, SS, SS, SS},
+static const vknmt_kernel_desc K_ATT_FWD = {"attention", VKNMT_SPIRV(attention), 8, {S4, S4},
                                             sizeof(att_push), 1};
 static const vknmt_kernel_desc K_ATT_BWD_DV = {"attention_bwd_dv", VKNMT_SPIRV(attention_bwd_dv), 8, {S4, S4},
                                                sizeof(att_push), 1};
@@ -35,8 +35,8 @@ static const vknmt_kernel_desc K_ATT_BWD_DUH = {"attention_bwd_duh", VKNMT_SPIRV
 static const vknmt_kernel_desc K_ATT_BWD_DWS = {"attention_bwd_dws", VKNMT_SPIRV(attention_bwd_dws), 8, {S4, S4},
                                                 sizeof(att_push), 1};
 /* The same interfaces with Ws, UH, H, v and dctx as RGBA32F texel views. */
-static const vknmt_kernel_desc K_ATT_TEXEL_FWD = {"attention_texel", VKNMT_SPIRV(attention_texel), 7,
-                                                  {T4, T4, T4, SS, T4, SS, SS}, sizeof(att_push), 2};
+static const vknmt_kernel_desc K_ATT_TEXEL_FWD = {"attention_texel", VKNMT_SPIRV(attention_texel), 8,
+                                                  {T4, T4, T4, SS, T4, SS, SS, SS}, sizeof(att_push), 2};
 static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DV = {"attention_texel_bwd_dv", VKNMT_SPIRV(attention_texel_bwd_dv), 8,
                                                      {T4, T4, T4, SS, SS, T4, SS, SS}, sizeof(att_push), 2};
 static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DUH = {"attention_texel_bwd_duh",
@@ -83,7 +83,8 @@ static vknmt_status check_att_shape(vknmt_seq *seq, const vknmt_att_shape *sh, c
     if (sh->batch == 0 || sh->tx == 0 || sh->na == 0 || sh->ctx_dim == 0)
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "%s: batch %u, tx %u, na %u, ctx_dim %u (all must be > 0)", op,
                               sh->batch, sh->tx, sh->na, sh->ctx_dim);
-    uint64_t big = (uint64_t)sh->tx * sh->batch * (sh->na > sh->ctx_dim ? sh->na : sh->ctx_dim);
+    uint64_t cols = sh->src_batch > sh->batch ? sh->src_batch : sh->batch;
+    uint64_t big = (uint64_t)sh->tx * cols * (sh->na > sh->ctx_dim ? sh->na : sh->ctx_dim);
     if (big > UINT32_MAX)
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "%s: %llu elements in one tensor (more than 2^32-1)", op,
                               (unsigned long long)big);
@@ -98,7 +99,8 @@ static bool att_texel_wanted(const vknmt_caps *caps, const vknmt_att_shape *sh)
 {
     if (!caps->quirk_cpu_lanes || !caps->texel_buffers || sh->na % 4 || sh->ctx_dim % 4)
         return false;
-    uint64_t quads = (uint64_t)sh->tx * sh->batch * (sh->na > sh->ctx_dim ? sh->na : sh->ctx_dim) / 4;
+    uint64_t cols = sh->src_batch > sh->batch ? sh->src_batch : sh->batch;
+    uint64_t quads = cols * sh->tx * (sh->na > sh->ctx_dim ? sh->na : sh->ctx_dim) / 4;
     return quads + caps->min_texel_offset_align / 4 + 1 <= caps->max_texel_buffer_elements;
 }
 
@@ -113,7 +115,8 @@ static vknmt_status att_prepare(vknmt_context *c, const vknmt_att_shape *sh, con
         bool quads = true;
         for (uint32_t i = 0; i < n; i++) {
             k[i] = texel ? ks[i].texel : ks[i].ssbo;
-            p[i] = (att_push){.batch = sh->batch, .tx = sh->tx, .na = sh->na, .dim = sh->ctx_dim};
+            p[i] = (att_push){.batch = sh->batch, .tx = sh->tx, .na = sh->na, .dim = sh->ctx_dim,
+                              .src_batch = sh->src_batch ? sh->src_batch : sh->batch, .has_col = sh->src_batch != 0};
             for (uint32_t j = 0; j < k[i]->binding_count; j++) {
                 vknmt_status s = vknmt_bind(c, args[i][j].ref, args[i][j].count, args[i][j].access,
                                             k[i]->bindings[j], &b[i][j], &p[i].off[j]);
@@ -140,21 +143,26 @@ static vknmt_status att_dispatch(vknmt_seq *seq, const vknmt_kernel_desc *k, con
 }
 
 vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
-                               vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref ctx)
+                               vknmt_ref h, vknmt_ref src_len, vknmt_ref src_col, vknmt_ref alpha, vknmt_ref ctx)
 {
     vknmt_status s = check_att_shape(seq, sh, "attention");
     if (s)
         return s;
-    uint64_t B = sh->batch, tx = sh->tx, na = sh->na, dim = sh->ctx_dim;
+    if ((sh->src_batch != 0) != (src_col.buf != NULL))
+        return vknmt_seq_fail(seq, VKNMT_ERR_USAGE, "attention: src_batch %u %s a column map", sh->src_batch,
+                              sh->src_batch ? "without" : "with");
+    uint64_t B = sh->batch, S = sh->src_batch ? sh->src_batch : B, tx = sh->tx, na = sh->na, dim = sh->ctx_dim;
     /* alpha holds the scores before they are normalised, each read back only
-     * by the invocation that wrote it: no earlier contents are read */
+     * by the invocation that wrote it: no earlier contents are read. Without
+     * a column map the kernel reads none; src_len stands in. */
     const att_arg args[1][VKNMT_MAX_BINDINGS] = {{{ws, B * na, VKNMT_READ},
-                                                  {uh, tx * B * na, VKNMT_READ},
-                                                  {h, tx * B * dim, VKNMT_READ},
+                                                  {uh, tx * S * na, VKNMT_READ},
+                                                  {h, tx * S * dim, VKNMT_READ},
                                                   {src_len, B, VKNMT_READ},
                                                   {v, na, VKNMT_READ},
                                                   {alpha, B * tx, VKNMT_WRITE},
-                                                  {ctx, B * dim, VKNMT_WRITE}}};
+                                                  {ctx, B * dim, VKNMT_WRITE},
+                                                  {src_col.buf ? src_col : src_len, B, VKNMT_READ}}};
     vknmt_binding b[1][VKNMT_MAX_BINDINGS];
     att_push p;
     const vknmt_kernel_desc *k;

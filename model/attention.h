@@ -10,12 +10,17 @@
 
 typedef struct vknmt_att_shape {
     uint32_t batch, tx, na, ctx_dim; /* ctx_dim = 2n */
+    uint32_t src_batch;              /* forward only: columns S of H and UH with a column map; 0: none */
 } vknmt_att_shape;
 
-/* e[b,j] = v . tanh(Ws[b] + UH[j,b]); alpha[b,:] = masked softmax_j(e[b,:]);
- * ctx[b] = sum_j alpha[b,j] H[j,b]. alpha [B, Tx], ctx [B, 2n]. */
+/* e[b,j] = v . tanh(Ws[b] + UH[j,c]); alpha[b,:] = masked softmax_j(e[b,:]);
+ * ctx[b] = sum_j alpha[b,j] H[j,c]. alpha [B, Tx], ctx [B, 2n]. The column
+ * c is b, or with src_batch S > 0 src_col[b] (uint32 [B], each < S) of H
+ * [Tx, S, 2n] and UH [Tx, S, na]: beam search's hypotheses of one sentence
+ * attend over its one copy of the annotations. src_col.buf is NULL exactly
+ * when src_batch is 0. */
 vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
-                               vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref ctx);
+                               vknmt_ref h, vknmt_ref src_len, vknmt_ref src_col, vknmt_ref alpha, vknmt_ref ctx);
 
 /* Backward of vknmt_att_forward given dctx [B, 2n] and its alpha:
  * dws [B, na] = d(Ws) (written), duh [Tx, B, na] += d(UH) (the scores' path),

@@ -80,7 +80,7 @@ static vknmt_status decoder_backward(vknmt_model *m)
     vknmt_seq *seq = m->seq;
     uint32_t b = m->b, x = m->x, y = m->y, yb = y * b, xb = x * b, n = c->n;
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
-    vknmt_att_shape sh = {b, x, c->na, 2 * n};
+    vknmt_att_shape sh = {b, x, c->na, 2 * n, 0};
     vknmt_status s;
     if ((s = vknmt_fill(seq, w->ds, (uint64_t)b * n, 0)) || (s = vknmt_fill(seq, w->dh, (uint64_t)xb * 2 * n, 0)) ||
         (att && (s = vknmt_fill(seq, w->duh, (uint64_t)xb * c->na, 0))))

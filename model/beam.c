@@ -115,16 +115,17 @@ static vknmt_status replicate(vknmt_seq *seq, vknmt_ref table, uint32_t rows, ui
     return vknmt_embed_gather(seq, table, rows, dim, ids, n, out);
 }
 
-/* The encoder's output for the batch's sentences, rows of [tx, batch]. */
+/* The encoder's output for the batch's sentences: annotations and keys
+ * [tx, batch, .], and for RNNencdec the fixed contexts [batch, 2n]. */
 typedef struct enc_out {
-    vknmt_ref h, uh;
+    vknmt_ref h, uh, ctx;
     uint32_t batch;
 } enc_out;
 
 /* Runs the encoder once per sentence (batch rows) and gives each of a
- * sentence's `beam` hypothesis rows its s_0. The workspace is laid out for
- * batch * beam rows; lay_out_rows then copies the annotations and keys to
- * the rows of the sentences still decoding. */
+ * sentence's `beam` hypothesis rows its s_0 (the workspace is laid out for
+ * batch * beam rows). RNNencdec's contexts go to a tensor decoding leaves
+ * unused (the backward pass's dh). */
 static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uint32_t beam, const int32_t *src,
                                 const int32_t *src_len, enc_out *e)
 {
@@ -149,6 +150,7 @@ static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uin
     }
     free(tm);
     m->b = batch;
+    *e = (enc_out){w->h, w->uh, w->dh, batch};
     s = vknmt_seq_begin(m->seq);
     if (!s)
         s = vknmt_model_record_encoder(m);
@@ -156,39 +158,36 @@ static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uin
         s = replicate(m->seq, w->s, batch, n, w->tgt_order, bk, w->tmp);
     if (!s)
         s = vknmt_copy(m->seq, w->tmp, w->s, (uint64_t)bk * n);
+    if (!s && m->cfg.attention == VKNMT_ATTENTION_NONE)
+        s = vknmt_encdec_context(m->seq, batch, tx, n, w->h, w->src_len, e->ctx);
     vknmt_status s2 = vknmt_seq_recording(m->seq) ? vknmt_seq_submit(m->seq) : VKNMT_OK;
-    *e = (enc_out){w->h, w->uh, batch};
     return s ? s : s2;
 }
 
 /* Gives the hypothesis rows of `packed` sentences (sentence pos[k] on rows
- * k * beam .. k * beam + beam - 1) their source: annotations and keys
- * copied from the encoder's output into tensors decoding leaves unused (the
- * backward pass's), where w->h and w->uh then point, the source lengths,
- * and for RNNencdec the fixed context. Uploads its index tables now and
- * records into the open submission. */
-static vknmt_status lay_out_rows(vknmt_model *m, const enc_out *e, uint32_t tx, uint32_t beam, const uint32_t *pos,
+ * k * beam .. k * beam + beam - 1) their source: the encoder column each
+ * row attends over (w->src_order, a tensor decoding leaves unused), its
+ * length, and for RNNencdec its fixed context. The annotations themselves
+ * are not copied: every hypothesis of a sentence reads the sentence's one
+ * copy. Uploads the tables now and records into the open submission. */
+static vknmt_status lay_out_rows(vknmt_model *m, const enc_out *e, uint32_t beam, const uint32_t *pos,
                                  uint32_t packed, const int32_t *src_len, int32_t *scratch)
 {
     vknmt_ws *w = &m->w;
-    uint32_t rows = packed * beam, n = m->cfg.n;
-    int32_t *len = scratch + (size_t)tx * rows;
+    uint32_t rows = packed * beam;
+    int32_t *len = scratch + rows;
     for (uint32_t k = 0; k < packed; k++)
         for (uint32_t j = 0; j < beam; j++) {
-            for (uint32_t t = 0; t < tx; t++)
-                scratch[(size_t)t * rows + k * beam + j] = (int32_t)(t * e->batch + pos[k]);
+            scratch[k * beam + j] = (int32_t)pos[k];
             len[k * beam + j] = src_len[pos[k]];
         }
     vknmt_status s;
-    if ((s = vknmt_buffer_upload(w->src_order.buf, w->src_order.off * 4, scratch, (uint64_t)tx * rows * 4)) ||
-        (s = vknmt_buffer_upload(w->src_len.buf, w->src_len.off * 4, len, rows * 4)) ||
-        (s = replicate(m->seq, e->h, tx * e->batch, 2 * n, w->src_order, tx * rows, w->dh)))
+    if ((s = vknmt_buffer_upload(w->src_order.buf, w->src_order.off * 4, scratch, (uint64_t)rows * 4)) ||
+        (s = vknmt_buffer_upload(w->src_len.buf, w->src_len.off * 4, len, rows * 4)))
         return s;
-    w->h = w->dh;
     if (m->cfg.attention == VKNMT_ATTENTION_NONE)
-        return vknmt_encdec_context(m->seq, rows, tx, n, w->h, w->src_len, w->ctx);
-    w->uh = w->duh;
-    return replicate(m->seq, e->uh, tx * e->batch, m->cfg.na, w->src_order, tx * rows, w->duh);
+        return replicate(m->seq, e->ctx, e->batch, 2 * m->cfg.n, w->src_order, rows, w->ctx);
+    return VKNMT_OK;
 }
 
 static double hyp_key(const hyp *h, float length_alpha)
@@ -233,7 +232,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
           *alpha = NULL; /* every step's attention, read back once at the end */
     int32_t *ints = malloc((size_t)bk * 4 * sizeof(int32_t));
     uint32_t *lv = malloc(2 * (size_t)batch * sizeof(uint32_t)), *pos = malloc(batch * sizeof(uint32_t));
-    int32_t *lay = malloc(((size_t)tx + 1) * bk * sizeof(int32_t)); /* lay_out_rows' index tables */
+    int32_t *lay = malloc(2 * (size_t)bk * sizeof(int32_t)); /* lay_out_rows' index tables */
     vknmt_status s = VKNMT_OK;
     if (!rsrc || !rlen || !dummy || !sts || !hs || !scores || !ints || !lv || !pos || !lay) {
         s = VKNMT_ERR_OOM_HOST;
@@ -292,11 +291,11 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
 
     /* Only the sentences still decoding take device rows: sentence pos[k]'s
      * hypotheses are on rows k * beam .. (k + 1) * beam - 1 of the `packed`
-     * sentences laid out. Once a quarter of them have ended the rest are laid
-     * out again (a copy of their annotations, about the cost of a step), so
-     * a batch whose sentences end at different lengths does not run its
-     * longest sentence's steps for all of them. A hypothesis's state moves
-     * with the parent gather every step anyway. */
+     * sentences laid out. Whenever a sentence has ended the rest are laid
+     * out again (two small tables), so a batch whose sentences end at
+     * different lengths does not run its longest sentence's steps for all of
+     * them. A hypothesis's state moves with the parent gather every step
+     * anyway. */
     vknmt_ws *w = &m->w;
     uint32_t n = c->n, steps_run = 0, packed = batch, rows_before = bk, ld = vknmt_logits_ld(c);
     for (uint32_t b = 0; b < batch; b++)
@@ -307,8 +306,8 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             nlive += sts[pos[k]].nlive > 0;
         if (!nlive)
             break;
-        bool lay_out = step == 0 || 4 * nlive <= 3 * packed;
-        if (lay_out && nlive < packed) {
+        bool lay_out = step == 0 || nlive < packed;
+        if (nlive < packed) {
             uint32_t kept = 0;
             for (uint32_t k = 0; k < packed; k++)
                 if (sts[pos[k]].nlive)
@@ -335,15 +334,15 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             (s = vknmt_buffer_upload(lvr.buf, lvr.off * 4, lv, 2 * (uint64_t)packed * 4)) ||
             (s = vknmt_seq_begin(m->seq)))
             goto done;
-        if (lay_out && (s = lay_out_rows(m, &enc, tx, beam, pos, packed, src_len, lay))) {
+        if (lay_out && (s = lay_out_rows(m, &enc, beam, pos, packed, src_len, lay))) {
             vknmt_seq_submit(m->seq);
             goto done;
         }
         m->b = rows;
         vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
-        vknmt_dec_step d = {step, w->tmp, w->s, w->adec, w->gdec, w->rhdec, w->ws,
-                            vknmt_rows(oal, (uint64_t)step * bk, tx), w->ctx};
+        vknmt_dec_step d = {step,   w->tmp, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
+                            w->ctx, w->src_order, batch};
         /* reorder: each slot continues the state of its parent row */
         if ((s = rows_before > 1 ? vknmt_embed_gather(m->seq, w->s, rows_before, n, par, rows, w->tmp)
                                  : vknmt_copy(m->seq, w->s, w->tmp, n)) || /* one row: its own parent */

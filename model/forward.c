@@ -94,7 +94,8 @@ static vknmt_status decoder(vknmt_model *m)
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)i * b, n), vknmt_rows(w->s, (uint64_t)(i + 1) * b, n),
                             vknmt_rows(w->adec, (uint64_t)i * b, 3 * n), vknmt_rows(w->gdec, (uint64_t)i * b, 3 * n),
                             vknmt_rows(w->rhdec, (uint64_t)i * b, n), vknmt_rows(w->ws, (uint64_t)i * b, c->na),
-                            vknmt_rows(w->alpha, (uint64_t)i * b, x), vknmt_rows(w->ctx, (uint64_t)i * b, 2 * n)};
+                            vknmt_rows(w->alpha, (uint64_t)i * b, x), vknmt_rows(w->ctx, (uint64_t)i * b, 2 * n),
+                            {0}, 0};
         s = vknmt_decoder_step(m, &d);
     }
     return s;
@@ -108,11 +109,11 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
     uint32_t b = m->b, n = c->n;
     vknmt_status s;
     if (c->attention == VKNMT_ATTENTION_ADDITIVE) {
-        vknmt_att_shape sh = {b, m->x, c->na, 2 * n};
+        vknmt_att_shape sh = {b, m->x, c->na, 2 * n, d->src_batch};
         if ((s = vknmt_mm(seq, b, c->na, n, d->s_prev, n, false, vknmt_model_param(m, "att.W"), n, true, d->ws, c->na,
                           0)) ||
-            (s = vknmt_att_forward(seq, &sh, d->ws, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len, d->alpha,
-                                   d->ctx)) ||
+            (s = vknmt_att_forward(seq, &sh, d->ws, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len, d->src_col,
+                                   d->alpha, d->ctx)) ||
             (s = vknmt_mm(seq, b, 3 * n, 2 * n, d->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true, d->a,
                           3 * n, 1)))
             return s;

@@ -114,6 +114,10 @@ vknmt_status vknmt_model_record_encoder(vknmt_model *m);
 typedef struct vknmt_dec_step {
     uint32_t t;
     vknmt_ref s_prev, s_new, a, gates, rh, ws, alpha, ctx;
+    /* Beam search: row b attends over column src_col[b] of w->h and w->uh,
+     * which hold src_batch sentences (0: row b over column b). */
+    vknmt_ref src_col;
+    uint32_t src_batch;
 } vknmt_dec_step;
 vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
 

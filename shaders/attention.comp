@@ -21,6 +21,8 @@
 //
 // Layout: Ws [B,na], UH [Tx,B,na], v [na], H [Tx,B,dim], src_len uint [B],
 // alpha [B,Tx], ctx and dctx [B,dim]. Offsets in elements in push constants.
+// The forward also takes src_col uint [B] (binding 7), and UH, H [Tx,S,.]
+// with S = src_batch columns (below).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in; // power of two, <= 1024
@@ -33,6 +35,7 @@ layout(std430, binding = 3) readonly buffer L { uint src_len[]; };
 layout(std430, binding = 4) readonly buffer V { float v[]; };
 layout(std430, binding = 5) buffer A { float alpha[]; }; // also holds own scores before normalising
 layout(std430, binding = 6) buffer C { float ctx[]; }; // chunk partial sums read back by their writer
+layout(std430, binding = 7) readonly buffer SC { uint src_col[]; };
 #else
 layout(std430, binding = 4) readonly buffer A { float alpha[]; };
 layout(std430, binding = 5) readonly buffer DC { float dctx[]; };
@@ -45,10 +48,13 @@ layout(std430, binding = 7) readonly buffer V { float v[]; };
 #endif
 #endif
 
-// off[i] is the element offset of binding i.
+// off[i] is the element offset of binding i. The forward's row b attends over
+// column col(b) of UH and H, which hold src_batch columns: col(b) = b, or with
+// has_col src_col[b] (beam search: a sentence's hypotheses share its
+// annotations); src_len is per row.
 layout(push_constant) uniform P {
     uint off[8];
-    uint batch, tx, na, dim;
+    uint batch, tx, na, dim, src_batch, has_col;
 } p;
 
 #define WG gl_WorkGroupSize.x
@@ -110,11 +116,12 @@ void main()
     uint len = min(src_len[p.off[3] + b], p.tx);
     uint wsb = p.off[0] + b * p.na;
 #ifndef BACKWARD
+    uint col = p.has_col != 0u ? min(src_col[p.off[7] + b], p.src_batch - 1u) : b;
     uint ab = p.off[5] + b * p.tx;
     // Scores of own positions, parked in alpha (read back only by their writer).
     float m = -3.402823e38;
     for (uint j = t; j < len; j += WG) {
-        uint ub = p.off[1] + (j * p.batch + b) * p.na;
+        uint ub = p.off[1] + (j * p.src_batch + col) * p.na;
         float e = 0.0;
         for (uint k = 0; k < p.na; k++)
             e += v[p.off[4] + k] * vk_tanh(ws[wsb + k] + uh[ub + k]);
@@ -141,7 +148,7 @@ void main()
         for (uint d = t; d < p.dim; d += WG) {
             float acc = c0 == 0 ? 0.0 : ctx[cb + d];
             for (uint j = c0; j < cend; j++)
-                acc += sh[j - c0] * h[p.off[2] + (j * p.batch + b) * p.dim + d];
+                acc += sh[j - c0] * h[p.off[2] + (j * p.src_batch + col) * p.dim + d];
             ctx[cb + d] = acc;
         }
         barrier();

@@ -35,6 +35,7 @@ layout(std430, binding = 3) readonly buffer L { uint src_len[]; };
 layout(binding = 4) uniform samplerBuffer t_v;
 layout(std430, binding = 5) buffer A { float alpha[]; }; // also holds own scores before normalising
 layout(std430, binding = 6) buffer C { vec4 ctx4[]; };   // chunk partial sums read back by their writer
+layout(std430, binding = 7) readonly buffer SC { uint src_col[]; };
 #else
 layout(std430, binding = 4) readonly buffer A { float alpha[]; };
 layout(binding = 5) uniform samplerBuffer t_dctx;
@@ -49,7 +50,7 @@ layout(binding = 7) uniform samplerBuffer t_v;
 // off[i] is the element offset of binding i (a multiple of 4 for texel and vec4 bindings).
 layout(push_constant) uniform P {
     uint off[8];
-    uint batch, tx, na, dim;
+    uint batch, tx, na, dim, src_batch, has_col;
 } p;
 
 #define WG gl_WorkGroupSize.x
@@ -116,9 +117,14 @@ void main()
     uint len = min(src_len[p.off[3] + b], p.tx);
     uint nq = p.na >> 2, dq = p.dim >> 2;
     int wsq = int((p.off[0] >> 2) + b * nq);
-    // quad index of UH[0,b,0] and H[0,b,0]; one position further is +stride
-    int uhq = int((p.off[1] >> 2) + b * nq), uh_stride = int(p.batch * nq);
-    int hq0 = int((p.off[2] >> 2) + b * dq), h_stride = int(p.batch * dq);
+#ifndef BACKWARD
+    uint col = p.has_col != 0u ? min(src_col[p.off[7] + b], p.src_batch - 1u) : b, cols = p.src_batch;
+#else
+    uint col = b, cols = p.batch;
+#endif
+    // quad index of UH[0,col,0] and H[0,col,0]; one position further is +stride
+    int uhq = int((p.off[1] >> 2) + col * nq), uh_stride = int(cols * nq);
+    int hq0 = int((p.off[2] >> 2) + col * dq), h_stride = int(cols * dq);
 #ifndef BACKWARD
     uint ab = p.off[5] + b * p.tx;
     int vq = int(p.off[4] >> 2);

@@ -25,7 +25,7 @@ static const uint32_t QUAD_SHAPES[][4] = {
 };
 #define NQUAD_SHAPES (sizeof(QUAD_SHAPES) / sizeof(QUAD_SHAPES[0]))
 
-static vknmt_att_shape shape_of(const uint32_t s[4]) { return (vknmt_att_shape){s[0], s[1], s[2], s[3]}; }
+static vknmt_att_shape shape_of(const uint32_t s[4]) { return (vknmt_att_shape){s[0], s[1], s[2], s[3], 0}; }
 
 /* ---------------------------------------------------------- C references */
 
@@ -253,7 +253,8 @@ static vknmt_status run_forward(th_env *env, const att_data *d, att_bufs *g)
     vknmt_status s = vknmt_seq_begin(env->seq);
     if (!s)
         s = vknmt_att_forward(env->seq, &d->sh, th_gbuf_ref(&g->ws), th_gbuf_ref(&g->uh), th_gbuf_ref(&g->v),
-                              th_gbuf_ref(&g->h), th_gbuf_ref(&g->len), th_gbuf_ref(&g->alpha), th_gbuf_ref(&g->ctx));
+                              th_gbuf_ref(&g->h), th_gbuf_ref(&g->len), (vknmt_ref){0}, th_gbuf_ref(&g->alpha),
+                              th_gbuf_ref(&g->ctx));
     if (!s)
         s = vknmt_seq_submit(env->seq);
     return s;
@@ -498,7 +499,7 @@ static void test_backward(th_env *env) { for_paths(env, body_backward); }
 /* Source longer than the kernels' chunk of positions (4 x 64, 256). */
 static void body_long_source(th_env *env)
 {
-    const vknmt_att_shape shapes[] = {{3, 300, 5, 7}, {3, 300, 8, 12}};
+    const vknmt_att_shape shapes[] = {{3, 300, 5, 7, 0}, {3, 300, 8, 12, 0}};
     for (size_t i = 0; i < 2 && !th_failed(); i++) {
         check_forward(env, shapes[i]);
         if (!th_failed())
@@ -514,7 +515,7 @@ static void test_long_source(th_env *env) { for_paths(env, body_long_source); }
  * either way. */
 static void body_offsets(th_env *env)
 {
-    vknmt_att_shape sh = {5, 9, 8, 12};
+    vknmt_att_shape sh = {5, 9, 8, 12, 0};
     uint32_t r0 = residue[0];
     for (size_t i = 0; i < NBUFS && !th_failed(); i++) {
         residue[i] = 1 + (uint32_t)(i & 1);
@@ -526,6 +527,90 @@ static void body_offsets(th_env *env)
 }
 
 static void test_offsets(th_env *env) { for_paths(env, body_offsets); }
+
+/* Beam search's rows: row b attends over column col[b] of S source columns
+ * (several rows per column, S = 1, a column no row reads). Against the C
+ * reference on the annotations copied out to one column per row, and bit
+ * for bit against the device's own forward on that copy. */
+static void check_column_map(th_env *env, vknmt_att_shape sh)
+{
+    uint32_t B = sh.batch, S = sh.src_batch, T = sh.tx, na = sh.na, D = sh.ctx_dim;
+    att_data d; /* the copied-out problem: B columns */
+    att_bufs g;
+    vknmt_att_shape wide = sh;
+    wide.src_batch = 0;
+    CHECK(att_data_make(&d, wide), "out of memory");
+    uint32_t *col = malloc(B * 4);
+    float *uhc = malloc((size_t)T * S * na * 4), *hc = malloc((size_t)T * S * D * 4);
+    CHECK(col && uhc && hc, "out of memory");
+    for (uint32_t b = 0; b < B; b++)
+        col[b] = (uint32_t)(th_rand_u64() % S);
+    col[0] = S - 1;
+    th_fill_uniform(uhc, (size_t)T * S * na, -1, 1);
+    th_fill_uniform(hc, (size_t)T * S * D, -1, 1);
+    for (uint32_t j = 0; j < T; j++)
+        for (uint32_t b = 0; b < B; b++) {
+            memcpy(d.uh + ((size_t)j * B + b) * na, uhc + ((size_t)j * S + col[b]) * na, na * 4);
+            memcpy(d.h + ((size_t)j * B + b) * D, hc + ((size_t)j * S + col[b]) * D, D * 4);
+        }
+    for (size_t i = 0; i < d.n_uh; i++)
+        d.uh_d[i] = d.uh[i];
+    for (size_t i = 0; i < d.n_h; i++)
+        d.h_d[i] = d.h[i];
+    ref_forward(&d.sh, d.len, d.ws_d, d.uh_d, d.v_d, d.h_d, d.alpha_d, d.ctx_d);
+    CHECK(att_bufs_make(env, &d, &g), "buffers");
+    CHECK_OK(env, run_forward(env, &d, &g)); /* on the copy */
+    float *alpha_w = download(&g.alpha), *ctx_w = download(&g.ctx);
+    CHECK(alpha_w && ctx_w, "download");
+
+    th_gbuf guh, gh, gcol;
+    CHECK(gbuf_create_at(env, (uint64_t)T * S * na, residue[1], &guh) &&
+              gbuf_create_at(env, (uint64_t)T * S * D, residue[3], &gh) && gbuf_create_at(env, B, 3, &gcol),
+          "buffers");
+    CHECK(th_gbuf_upload(&guh, uhc) && th_gbuf_upload(&gh, hc) && th_gbuf_upload(&gcol, (const float *)col) &&
+              th_gbuf_poison(&g.alpha) && th_gbuf_poison(&g.ctx),
+          "upload");
+    uint64_t before[2];
+    att_calls(env, false, before);
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_att_forward(env->seq, &sh, th_gbuf_ref(&g.ws), th_gbuf_ref(&guh), th_gbuf_ref(&g.v),
+                                    th_gbuf_ref(&gh), th_gbuf_ref(&g.len), th_gbuf_ref(&gcol), th_gbuf_ref(&g.alpha),
+                                    th_gbuf_ref(&g.ctx)));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    check_form(env, sh, false, before);
+    float *alpha = download(&g.alpha), *ctx = download(&g.ctx);
+    CHECK(alpha && ctx, "download");
+    double ea = th_rel_err(alpha, d.alpha_d, d.n_a, 1e-30), ec = th_rel_err(ctx, d.ctx_d, d.n_c, 1e-30);
+    bool same = memcmp(alpha, alpha_w, d.n_a * 4) == 0 && memcmp(ctx, ctx_w, d.n_c * 4) == 0;
+    bool guards = att_bufs_guards_ok(&g) && th_gbuf_guards_ok(&guh) && th_gbuf_guards_ok(&gh) &&
+                  th_gbuf_guards_ok(&gcol);
+    free(alpha);
+    free(ctx);
+    free(alpha_w);
+    free(ctx_w);
+    free(col);
+    free(uhc);
+    free(hc);
+    th_gbuf_destroy(&guh);
+    th_gbuf_destroy(&gh);
+    th_gbuf_destroy(&gcol);
+    att_bufs_destroy(&g);
+    att_data_free(&d);
+    CHECK(ea <= TOL && ec <= TOL, "%s B%u S%u Tx%u na%u 2n%u: alpha / ctx relative error %g / %g > %g", PATH_NAME, B,
+          S, T, na, D, ea, ec, TOL);
+    CHECK(same, "%s B%u S%u Tx%u: mapped columns differ from the same columns copied out", PATH_NAME, B, S, T);
+    CHECK(guards, "%s B%u S%u Tx%u: write outside an output", PATH_NAME, B, S, T);
+}
+
+static void body_column_map(th_env *env)
+{
+    const vknmt_att_shape shapes[] = {{5, 9, 4, 6, 2},  {10, 7, 8, 12, 3}, {1, 1, 33, 70, 1},
+                                      {12, 9, 36, 72, 1}, {7, 300, 8, 12, 4}};
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]) && !th_failed(); i++)
+        check_column_map(env, shapes[i]);
+}
+
+static void test_column_map(th_env *env) { for_paths(env, body_column_map); }
 
 /* ------------------------------------------------- finite differences (C) */
 
@@ -635,9 +720,9 @@ static void check_deterministic(th_env *env, vknmt_att_shape sh)
 
 static void body_deterministic(th_env *env)
 {
-    check_deterministic(env, (vknmt_att_shape){5, 9, 33, 70});
+    check_deterministic(env, (vknmt_att_shape){5, 9, 33, 70, 0});
     if (!th_failed())
-        check_deterministic(env, (vknmt_att_shape){5, 9, 36, 72});
+        check_deterministic(env, (vknmt_att_shape){5, 9, 36, 72, 0});
 }
 
 static void test_deterministic(th_env *env) { for_paths(env, body_deterministic); }
@@ -728,28 +813,40 @@ static void test_bad_calls(th_env *env)
     vknmt_buffer *a;
     CHECK_OK(env, vknmt_buffer_create(env->ctx, 4096 * 4, &a));
     vknmt_ref r = vknmt_at(a, 0);
-    vknmt_att_shape ok = {2, 3, 4, 6}, zero_b = {0, 3, 4, 6}, zero_t = {2, 0, 4, 6}, zero_na = {2, 3, 0, 6},
-                    zero_d = {2, 3, 4, 0}, big = {2, 3, 4, 1000};
+    vknmt_att_shape ok = {2, 3, 4, 6, 0}, zero_b = {0, 3, 4, 6, 0}, zero_t = {2, 0, 4, 6, 0},
+                    zero_na = {2, 3, 0, 6, 0}, zero_d = {2, 3, 4, 0, 0}, big = {2, 3, 4, 1000, 0},
+                    mapped = {2, 3, 4, 6, 2}, big_map = {2, 3, 4, 6, 1000};
+    vknmt_ref none = {0};
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    vknmt_status s[9];
-    s[0] = vknmt_att_forward(env->seq, &zero_b, r, r, r, r, r, r, r);
-    s[1] = vknmt_att_forward(env->seq, &zero_t, r, r, r, r, r, r, r);
+    vknmt_status s[13];
+    s[0] = vknmt_att_forward(env->seq, &zero_b, r, r, r, r, r, none, r, r);
+    s[1] = vknmt_att_forward(env->seq, &zero_t, r, r, r, r, r, none, r, r);
     s[2] = vknmt_att_backward(env->seq, &zero_na, r, r, r, r, r, r, r, r, r, r, r);
     s[3] = vknmt_att_backward(env->seq, &zero_d, r, r, r, r, r, r, r, r, r, r, r);
     s[4] = vknmt_encdec_context(env->seq, 2, 3, 0, r, r, r);
     s[5] = vknmt_encdec_context_backward(env->seq, 0, 3, 4, r, r, r);
     /* H needs 3*2*1000 floats, the buffer has 4096 */
-    s[6] = vknmt_att_forward(env->seq, &big, r, r, r, r, r, r, r);
+    s[6] = vknmt_att_forward(env->seq, &big, r, r, r, r, r, none, r, r);
     /* only the last of the backward's outputs is out of range: nothing recorded */
     s[7] = vknmt_att_backward(env->seq, &ok, r, r, r, r, r, r, r, r, r, r, vknmt_at(a, 4090));
     s[8] = vknmt_encdec_context_backward(env->seq, 2, 3, 4, r, r, vknmt_at(a, 4050));
+    /* UH of 3 positions x 1000 source columns x 4 does not fit either */
+    s[9] = vknmt_att_forward(env->seq, &big_map, r, r, r, r, r, r, r, r);
+    /* a column count without a map, a map without a count */
+    s[10] = vknmt_att_forward(env->seq, &mapped, r, r, r, r, r, none, r, r);
+    s[11] = vknmt_att_forward(env->seq, &ok, r, r, r, r, r, r, r, r);
+    /* the map must hold a column for every row */
+    s[12] = vknmt_att_forward(env->seq, &mapped, r, r, r, r, r, vknmt_at(a, 4095), r, r);
     vknmt_seq_stats st = vknmt_seq_stats_get(env->seq);
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     vknmt_buffer_destroy(a);
     for (int i = 0; i < 6; i++)
         CHECK(s[i] == VKNMT_ERR_SHAPE, "zero size %d: %s", i, vknmt_status_name(s[i]));
-    for (int i = 6; i < 9; i++)
+    for (int i = 6; i < 10; i++)
         CHECK(s[i] == VKNMT_ERR_RANGE, "out of range %d: %s", i, vknmt_status_name(s[i]));
+    CHECK(s[10] == VKNMT_ERR_USAGE && s[11] == VKNMT_ERR_USAGE, "map and column count apart: %s, %s",
+          vknmt_status_name(s[10]), vknmt_status_name(s[11]));
+    CHECK(s[12] == VKNMT_ERR_RANGE, "a map shorter than the rows: %s", vknmt_status_name(s[12]));
     CHECK(st.dispatches == 0, "bad calls recorded %u dispatches", st.dispatches);
 }
 
@@ -760,6 +857,7 @@ void th_register_attention(void)
     th_add("attention", "gradient_vs_finite_differences", test_gradient);
     th_add("attention", "long_source", test_long_source);
     th_add("attention", "operand_offsets", test_offsets);
+    th_add("attention", "column_map", test_column_map);
     th_add("attention", "deterministic", test_deterministic);
     th_add("attention", "encdec_context", test_encdec);
     th_add("attention", "encdec_gradient", test_encdec_gradient);
