@@ -155,9 +155,9 @@ static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uin
     if (!s)
         s = vknmt_model_record_encoder(m);
     if (!s)
-        s = replicate(m->seq, w->s, batch, n, w->tgt_order, bk, w->tmp);
+        s = replicate(m->seq, w->s, batch, n, w->tgt_order, bk, w->ds);
     if (!s)
-        s = vknmt_copy(m->seq, w->tmp, w->s, (uint64_t)bk * n);
+        s = vknmt_copy(m->seq, w->ds, w->s, (uint64_t)bk * n);
     if (!s && m->cfg.attention == VKNMT_ATTENTION_NONE)
         s = vknmt_encdec_context(m->seq, batch, tx, n, w->h, w->src_len, e->ctx);
     vknmt_status s2 = vknmt_seq_recording(m->seq) ? vknmt_seq_submit(m->seq) : VKNMT_OK;
@@ -224,9 +224,6 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         return vknmt_seq_fail(m->seq, VKNMT_ERR_USAGE, "beam size %u (n-best %u): must be 1 .. %u, n-best <= beam",
                               beam, nbest, MAX_BEAM);
     uint32_t bk = batch * beam, steps = 0;
-    /* every hypothesis row holds its sentence: the source replicated K times */
-    int32_t *rsrc = malloc((size_t)bk * tx * sizeof(int32_t)), *rlen = malloc(bk * sizeof(int32_t)),
-            *dummy = malloc(2 * (size_t)bk * sizeof(int32_t));
     sentence *sts = calloc(batch, sizeof(sentence));
     float *hs = malloc(bk * sizeof(float)), *scores = malloc(bk * sizeof(float)),
           *alpha = NULL; /* every step's attention, read back once at the end */
@@ -234,7 +231,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     uint32_t *lv = malloc(2 * (size_t)batch * sizeof(uint32_t)), *pos = malloc(batch * sizeof(uint32_t));
     int32_t *lay = malloc(2 * (size_t)bk * sizeof(int32_t)); /* lay_out_rows' index tables */
     vknmt_status s = VKNMT_OK;
-    if (!rsrc || !rlen || !dummy || !sts || !hs || !scores || !ints || !lv || !pos || !lay) {
+    if (!sts || !hs || !scores || !ints || !lv || !pos || !lay) {
         s = VKNMT_ERR_OOM_HOST;
         goto done;
     }
@@ -250,17 +247,8 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             s = VKNMT_ERR_OOM_HOST;
             goto done;
         }
-        for (uint32_t j = 0; j < beam; j++) {
-            memcpy(rsrc + (size_t)(b * beam + j) * tx, src + (size_t)b * tx, tx * sizeof(int32_t));
-            rlen[b * beam + j] = src_len[b];
-        }
     }
-    for (uint32_t r = 0; r < bk; r++) {
-        dummy[r] = 3;
-        dummy[bk + r] = 1;
-    }
-    vknmt_batch bt = {bk, tx, 1, rsrc, rlen, dummy, dummy + bk};
-    if ((s = vknmt_model_prepare(m, &bt)))
+    if ((s = vknmt_model_prepare_decode(m, batch, tx, beam, src, src_len)))
         goto done;
     if (m->chunk_rows < bk) {
         s = vknmt_seq_fail(m->seq, VKNMT_ERR_LIMIT, "beam: %u hypotheses over the %u rows of logits at once", bk,
@@ -341,11 +329,11 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         m->b = rows;
         vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
-        vknmt_dec_step d = {step,   w->tmp, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
+        vknmt_dec_step d = {step,   w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
                             w->ctx, w->src_order, batch};
         /* reorder: each slot continues the state of its parent row */
-        if ((s = rows_before > 1 ? vknmt_embed_gather(m->seq, w->s, rows_before, n, par, rows, w->tmp)
-                                 : vknmt_copy(m->seq, w->s, w->tmp, n)) || /* one row: its own parent */
+        if ((s = rows_before > 1 ? vknmt_embed_gather(m->seq, w->s, rows_before, n, par, rows, w->ds)
+                                 : vknmt_copy(m->seq, w->s, w->ds, n)) || /* one row: its own parent */
             (s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey)) ||
             (s = vknmt_gemm(m->seq, &proj)) ||
             (c->attention == VKNMT_ATTENTION_NONE &&
@@ -442,9 +430,6 @@ done:
     if (s)
         for (uint32_t b = 0; b < batch * nbest; b++)
             vknmt_translation_free(&out[b]);
-    free(rsrc);
-    free(rlen);
-    free(dummy);
     free(sts);
     free(hs);
     free(scores);

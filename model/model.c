@@ -82,9 +82,10 @@ vknmt_status vknmt_model_grads_download(vknmt_model *m, float *flat)
     return vknmt_buffer_download(m->grads, 0, flat, m->lay.total * 4);
 }
 
-/* Lays the workspace out for batch b, source x, target y (or, with `buf`
+/* Lays the workspace out for batch b, source x, target y, and sr >= b rows
+ * in one decoder step (b, or beam search's hypotheses) (or, with `buf`
  * NULL, only counts the floats it needs). */
-static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_t x, uint32_t y)
+static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_t x, uint32_t y, uint32_t sr)
 {
     const vknmt_model_config *c = &m->cfg;
     uint64_t at = 0, xb = (uint64_t)x * b, yb = (uint64_t)y * b, n = c->n;
@@ -94,12 +95,15 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
         w->field = vknmt_at(buf, at);                        \
         at += ((uint64_t)(count) + 63) / 64 * 64;            \
     } while (0)
+    /* What beam search indexes per hypothesis row takes sr >= b rows: the
+     * lengths, src_order (its row-to-sentence table), the GRU's recurrent
+     * products hu and hu_h. */
     TAKE(src, xb);
     TAKE(tgt_in, yb);
     TAKE(tgt_out, yb);
-    TAKE(src_len, b);
-    TAKE(tgt_len, b);
-    TAKE(src_order, xb);
+    TAKE(src_len, sr);
+    TAKE(tgt_len, sr);
+    TAKE(src_order, xb > sr ? xb : sr);
     TAKE(src_starts, xb + 1);
     TAKE(src_uniq, xb);
     TAKE(tgt_order, yb);
@@ -120,8 +124,8 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
     }
     TAKE(h, xb * 2 * n);
     TAKE(uh, xb * c->na);
-    TAKE(hu, (uint64_t)b * 2 * n);
-    TAKE(hu_h, (uint64_t)b * n);
+    TAKE(hu, (uint64_t)sr * 2 * n);
+    TAKE(hu_h, (uint64_t)sr * n);
     TAKE(ey, yb * c->m);
     TAKE(adec, yb * 3 * n);
     TAKE(gdec, yb * 3 * n);
@@ -158,23 +162,24 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
 
 /* Makes the workspace big enough for the batch; it only ever grows, so
  * steps after the first allocate nothing. */
-static vknmt_status ensure_ws(vknmt_model *m, uint32_t b, uint32_t x, uint32_t y)
+static vknmt_status ensure_ws(vknmt_model *m, uint32_t b, uint32_t x, uint32_t y, uint32_t sr)
 {
     m->chunk_rows = LOGIT_FLOATS / m->cfg.vt;
     if (m->chunk_rows == 0)
         m->chunk_rows = 1;
     if (m->chunk_rows > y * b)
         m->chunk_rows = y * b;
-    if (m->work && b <= m->cap_b && x <= m->cap_x && y <= m->cap_y) {
-        layout_ws(m, m->work, b, x, y);
+    if (m->work && b <= m->cap_b && x <= m->cap_x && y <= m->cap_y && sr <= m->cap_sr) {
+        layout_ws(m, m->work, b, x, y, sr);
         return VKNMT_OK;
     }
-    uint32_t nb = b > m->cap_b ? b : m->cap_b, nx = x > m->cap_x ? x : m->cap_x, ny = y > m->cap_y ? y : m->cap_y;
+    uint32_t nb = b > m->cap_b ? b : m->cap_b, nx = x > m->cap_x ? x : m->cap_x, ny = y > m->cap_y ? y : m->cap_y,
+             nsr = sr > m->cap_sr ? sr : m->cap_sr;
     uint32_t keep = m->chunk_rows;
     m->chunk_rows = LOGIT_FLOATS / m->cfg.vt ? LOGIT_FLOATS / m->cfg.vt : 1;
     if (m->chunk_rows > ny * nb)
         m->chunk_rows = ny * nb;
-    uint64_t floats = layout_ws(m, NULL, nb, nx, ny);
+    uint64_t floats = layout_ws(m, NULL, nb, nx, ny, nsr);
     vknmt_buffer_destroy(m->work);
     m->work = NULL;
     vknmt_status s = vknmt_buffer_create(m->ctx, floats * 4, &m->work);
@@ -183,8 +188,9 @@ static vknmt_status ensure_ws(vknmt_model *m, uint32_t b, uint32_t x, uint32_t y
     m->cap_b = nb;
     m->cap_x = nx;
     m->cap_y = ny;
+    m->cap_sr = nsr;
     m->chunk_rows = keep;
-    layout_ws(m, m->work, b, x, y);
+    layout_ws(m, m->work, b, x, y, sr);
     return VKNMT_OK;
 }
 
@@ -278,11 +284,36 @@ static vknmt_status check_batch(vknmt_model *m, const vknmt_batch *bt)
 vknmt_status vknmt_model_prepare(vknmt_model *m, const vknmt_batch *bt)
 {
     vknmt_status s = check_batch(m, bt);
-    if (s || (s = ensure_ws(m, bt->batch, bt->tx, bt->ty)) || (s = upload_batch(m, bt)))
+    if (s || (s = ensure_ws(m, bt->batch, bt->tx, bt->ty, bt->batch)) || (s = upload_batch(m, bt)))
         return s;
     m->b = bt->batch;
     m->x = bt->tx;
     m->y = bt->ty;
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_model_prepare_decode(vknmt_model *m, uint32_t batch, uint32_t tx, uint32_t rows_per,
+                                        const int32_t *src, const int32_t *src_len)
+{
+    if (!batch || !tx || !rows_per)
+        return vknmt_seq_fail(m->seq, VKNMT_ERR_SHAPE, "empty decoding batch (%u x %u, %u rows each)", batch, tx,
+                              rows_per);
+    for (uint32_t k = 0; k < batch; k++) {
+        if (src_len[k] < 1 || (uint32_t)src_len[k] > tx)
+            return vknmt_seq_fail(m->seq, VKNMT_ERR_INPUT, "sentence %u: length %d outside 1..%u", k, src_len[k], tx);
+        for (uint32_t t = 0; t < tx; t++) {
+            int32_t id = src[(size_t)k * tx + t];
+            if (id < 0 || (uint32_t)id >= m->cfg.vs)
+                return vknmt_seq_fail(m->seq, VKNMT_ERR_INPUT, "sentence %u: source id %d outside the vocabulary", k,
+                                      id);
+        }
+    }
+    vknmt_status s = ensure_ws(m, batch, tx, rows_per, batch * rows_per);
+    if (s)
+        return s;
+    m->b = batch;
+    m->x = tx;
+    m->y = rows_per;
     return VKNMT_OK;
 }
 

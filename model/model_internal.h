@@ -59,7 +59,7 @@ struct vknmt_model {
     uint64_t skipped_seen;        /* train_stats[1] after the last step */
     vknmt_buffer *dec_work;       /* owned: decoding's tokens, log-probabilities, attention */
     uint64_t dec_cap;             /* its floats */
-    uint32_t cap_b, cap_x, cap_y; /* the workspace's shape */
+    uint32_t cap_b, cap_x, cap_y, cap_sr; /* the workspace's shape (layout_ws) */
     uint32_t chunk_rows;          /* rows of logits at a time */
     vknmt_ws w;
     vknmt_seq *seq;               /* owned */
@@ -105,6 +105,11 @@ vknmt_status vknmt_gru_backward_step(vknmt_model *m, const vknmt_gru_args *g, vk
 
 /* Checks and uploads a batch into a workspace shaped for it. */
 vknmt_status vknmt_model_prepare(vknmt_model *m, const vknmt_batch *bt);
+/* Checks a source batch and shapes the workspace for beam search: the
+ * encoder's tensors for batch x tx, one decoder step's for batch x rows_per
+ * rows (each sentence's hypotheses; m->y = rows_per). Uploads nothing. */
+vknmt_status vknmt_model_prepare_decode(vknmt_model *m, uint32_t batch, uint32_t tx, uint32_t rows_per,
+                                        const int32_t *src, const int32_t *src_len);
 /* The encoder: annotations H, UH = att.U H + att.b, and s_0 in slot 0 of s. */
 vknmt_status vknmt_model_record_encoder(vknmt_model *m);
 
