@@ -34,10 +34,10 @@ static const ssbo_tile SSBO_LARGE = {64, 64, 16, 4, 4}, SSBO_SMALL = {32, 32, 8,
 enum { TEXEL_RM = 2, TEXEL_RM_QUADS = 4, TEXEL_TN = 16 };
 /* x W^T with at most SKINNY_ROWS rows (decoding one sentence: greedy, or
  * beam 5): one column per invocation, SKINNY_LOCAL invocations per
- * workgroup, rows rounded up to a power of two (a pipeline each). Measured
- * on lavapipe: 30-40 % less time than the tiled kernel at 1-4 rows, 1.4x
- * faster at 5 rows (deep output 5x4671x512), on a par at 12 and slower at 16
- * (the tiled kernel then wastes few of its 16 rows). */
+ * workgroup, a pipeline per row count (rounding 5 rows up to 8 cost ~25 %).
+ * Measured on lavapipe: 30-40 % less time than the tiled kernel at 1-4
+ * rows, 1.4x faster at 5 rows (output layer 5x4671x512), on a par at 12 and
+ * slower at 16 (the tiled kernel then wastes few of its 16 rows). */
 enum { SKINNY_ROWS = 8, SKINNY_LOCAL = 64 };
 
 /* Elements spanned by a rows x cols matrix with leading dimension ld. */
@@ -97,10 +97,7 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     if (k == &K_GEMM_TEXEL && !g->trans_a && g->trans_b && g->m <= SKINNY_ROWS) {
         k = &K_GEMM_TEXEL_SKINNY;
         spec[0] = SKINNY_LOCAL;
-        uint32_t mr = 1;
-        while (mr < g->m)
-            mr *= 2;
-        spec[3] = mr;
+        spec[3] = g->m;
         spec[4] = caps->subgroup_size;
         gx = (g->n + SKINNY_LOCAL - 1) / SKINNY_LOCAL;
         gy = 1;

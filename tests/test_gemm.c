@@ -245,8 +245,8 @@ static void body_a_quads(th_env *env, const char *variant)
 }
 
 /* x W^T with 1-8 rows in 4-aligned operands (decoding one sentence, greedy
- * or beam 5): the texel path's one-column-per-invocation kernel, rows
- * rounded up to 1, 2, 4 or 8 (lanes past M read a clamped row). K with and without a tail,
+ * or beam 5): the texel path's one-column-per-invocation kernel, a pipeline
+ * per row count (lanes past M fetch a clamped row). K with and without a tail,
  * N off the workgroup, the epilogue (beta, bias, activations). */
 static void body_skinny(th_env *env, const char *variant)
 {
