@@ -123,9 +123,9 @@ typedef struct enc_out {
 } enc_out;
 
 /* Runs the encoder once per sentence (batch rows) and gives each of a
- * sentence's `beam` hypothesis rows its s_0 (the workspace is laid out for
- * batch * beam rows). RNNencdec's contexts go to a tensor decoding leaves
- * unused (the backward pass's dh). */
+ * sentence's `beam` hypothesis rows its s_0 (vknmt_model_prepare_decode
+ * laid the workspace out). RNNencdec's contexts go to a tensor decoding
+ * leaves unused (the backward pass's dh). */
 static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uint32_t beam, const int32_t *src,
                                 const int32_t *src_len, enc_out *e)
 {
@@ -329,9 +329,10 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         m->b = rows;
         vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
-        vknmt_dec_step d = {step,   w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
-                            w->ctx, w->src_order, batch};
-        /* reorder: each slot continues the state of its parent row */
+        vknmt_dec_step d = {step, w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws,
+                            vknmt_rows(oal, (uint64_t)step * bk, tx), w->ctx, w->src_order, batch};
+        /* reorder: each slot continues the state of its parent row (into ds,
+         * the backward pass's, which decoding leaves unused) */
         if ((s = rows_before > 1 ? vknmt_embed_gather(m->seq, w->s, rows_before, n, par, rows, w->ds)
                                  : vknmt_copy(m->seq, w->s, w->ds, n)) || /* one row: its own parent */
             (s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey)) ||
