@@ -13,6 +13,7 @@
 #define BATCH 32
 #define MAXLEN 13  /* 12 symbols + </s> */
 #define STEPS 600
+#define DECAY_AT 450
 
 typedef struct task_batch {
     int32_t src[BATCH * MAXLEN], tgt[BATCH * MAXLEN], src_len[BATCH], tgt_len[BATCH];
@@ -107,6 +108,12 @@ static double train(th_env *env, vknmt_attention att, double *mirrored, double *
     opt.lr = 0.01f;
     uint64_t rng = 7;
     for (int i = 0; i < STEPS && s == VKNMT_OK; i++) {
+        /* Adam at 0.01 is at the edge of stability for this model: without
+         * the lower rate for the last steps, a loss spike near the end left
+         * 3 of 4 data seeds at 78-81 % exact (any kernel's summation order
+         * moves where the spikes fall); with it all 4 reached 100 %. */
+        if (i == DECAY_AT)
+            opt.lr = 0.002f;
         make_batch(tb, &rng);
         vknmt_step_result r;
         s = vknmt_model_train_step(model, &tb->b, &opt, &r);
