@@ -79,16 +79,14 @@ vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab
     p.rows = rows;
     p.vocab = vocab;
     p.ld = ld;
-    /* Small vocabularies (tests, toy models) waste fewer lanes in small
-     * groups; on CPU devices a real vocabulary takes one subgroup per row
-     * (see beam.c's topk). Toy vocabularies keep their groups: test_learn's
-     * reverse task, trained at the edge of stability, ends elsewhere when
-     * its loss is summed in another order. */
+    /* On CPU devices one subgroup per row (see beam.c's topk: barriers
+     * switch between a workgroup's subgroups); elsewhere small vocabularies
+     * (tests, toy models) waste fewer lanes in small groups. */
     const vknmt_caps *caps = vknmt_context_caps(ctx);
-    uint32_t spec[1] = {vocab <= 32            ? 32
-                        : vocab <= 128         ? 128
-                        : caps->quirk_cpu_lanes ? caps->subgroup_size
-                                               : 256};
+    uint32_t spec[1] = {caps->quirk_cpu_lanes ? caps->subgroup_size
+                        : vocab <= 32         ? 32
+                        : vocab <= 128        ? 128
+                                              : 256};
     vknmt_dispatch d = {.kernel = &K_XENT, .spec = spec, .push = &p, .bindings = b};
     vknmt_grid_1d(rows, d.groups);
     return vknmt_seq_dispatch(seq, &d);

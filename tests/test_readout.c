@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "internal.h" /* to force each workgroup form through the caps */
 #include "readout.h"
 
 /* ---------------------------------------------------------------- maxout */
@@ -215,13 +216,20 @@ static void check_xent(th_env *env, uint32_t rows, uint32_t vocab, float offset)
     free(target);
 }
 
+/* Both workgroup forms: one subgroup per row (CPU devices) and the GPU
+ * groups of 32, 128 or 256 by vocabulary, forced through the caps. */
 static void test_xent(th_env *env)
 {
-    static const uint32_t vocabs[] = {1, 7, 1000, 8003};
+    static const uint32_t vocabs[] = {1, 7, 100, 1000, 8003};
     static const uint32_t rows[] = {1, 5};
-    for (size_t v = 0; v < 4 && !th_failed(); v++)
-        for (size_t r = 0; r < 2 && !th_failed(); r++)
-            check_xent(env, rows[r], vocabs[v], 0);
+    vknmt_caps saved = env->ctx->caps;
+    for (int form = 0; form < 2 && !th_failed(); form++) {
+        env->ctx->caps.quirk_cpu_lanes = form == 0 ? saved.quirk_cpu_lanes : !saved.quirk_cpu_lanes;
+        for (size_t v = 0; v < 5 && !th_failed(); v++)
+            for (size_t r = 0; r < 2 && !th_failed(); r++)
+                check_xent(env, rows[r], vocabs[v], 0);
+    }
+    env->ctx->caps = saved;
 }
 
 static void test_xent_large(th_env *env)
