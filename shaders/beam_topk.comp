@@ -34,13 +34,18 @@ shared float lse[KMAX];
 
 bool better(float a, uint ia, float b, uint ib) { return a > b || (a == b && ia < ib); }
 
+// lavapipe runs the body of an `if` under a lane mask even when no lane
+// takes it, but skips a loop no lane enters: ONCE(c) runs its body only when
+// some lane's c holds. Most candidates are no better than any lane's worst.
+#define ONCE(c) for (uint once_ = 0u; once_ < ((c) ? 1u : 0u); once_++)
+
 // Candidate (score SC, index C) into this invocation's sorted best `take`
 // (a macro: a function would copy the arrays in and out).
 #define CONSIDER(SC, C)                                                  \
     {                                                                    \
         float sc_ = (SC);                                                \
         uint c_ = (C);                                                   \
-        if (better(sc_, c_, bs[take - 1], bi[take - 1])) {               \
+        ONCE(better(sc_, c_, bs[take - 1], bi[take - 1])) {              \
             uint k = take - 1;                                           \
             while (k > 0 && better(sc_, c_, bs[k - 1], bi[k - 1])) {     \
                 bs[k] = bs[k - 1];                                       \
@@ -115,16 +120,20 @@ void main()
         bi[k] = 0xffffffffu;
     }
 #ifdef TOPK_TEXEL
+    // row by row: hs and lse are read once per row (a storage or shared load is a loop over the lanes)
     uint nq = (p.vocab + 3u) / 4u;
-    for (uint cq = t; cq < nlive * nq && take > 0; cq += WG) {
-        uint r = cq / nq, q = cq - r * nq;
-        vec4 e = texelFetch(t_x, int((p.off_x + (b * p.beam + r) * p.ld) / 4u + q));
-        float h = hs[p.off_hs + b * p.beam + r], l = lse[r];
+    for (uint r = 0; r < nlive && take > 0; r++) {
+      float h = hs[p.off_hs + b * p.beam + r], l = lse[r];
+      int xq = int((p.off_x + (b * p.beam + r) * p.ld) / 4u);
+      for (uint q = t; q < nq; q += WG) {
+        vec4 e = texelFetch(t_x, xq + int(q));
         for (uint j = 0; j < 4u; j++) {
             uint v = 4u * q + j;
-            if (v < p.vocab && (p.no_unk == 0 || v != 1u)) // <unk> forbidden: the paper's "no UNK" decoding
-                CONSIDER(h + e[j] - l, r * p.vocab + v);
+            // past the vocabulary, or <unk> forbidden (the paper's "no UNK" decoding): never a candidate
+            bool ok = v < p.vocab && (p.no_unk == 0 || v != 1u);
+            CONSIDER(ok ? h + e[j] - l : uintBitsToFloat(0xff800000u), r * p.vocab + v); // -inf
         }
+      }
     }
 #else
     uint n = nlive * p.vocab;
