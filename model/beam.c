@@ -15,18 +15,13 @@
 #include <string.h>
 
 #include "attention.h"
+#include "beam_topk.h"
 #include "embed.h"
 #include "model_internal.h"
 #include "readout.h"
 #include "vknmt_kernel.h"
 
 #define MAX_BEAM 16
-#define S VKNMT_BIND_SSBO
-
-static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 6, {S, S, S, S, S, S}, 44, 2};
-/* CPU devices: the logits through an RGBA32F texel view, a quad per fetch. */
-static const vknmt_kernel_desc K_TOPK_TEXEL = {
-    "beam_topk_texel", VKNMT_SPIRV(beam_topk_texel), 6, {VKNMT_BIND_TEXEL_RGBA32F, S, S, S, S, S}, 44, 2};
 
 typedef struct hyp {
     int32_t *tokens; /* owned */
@@ -63,44 +58,6 @@ static bool hyp_extend(const hyp *parent, int32_t token, double score, uint32_t 
     out->len = parent->len + 1;
     out->score = score;
     return true;
-}
-
-/* logits: [batch * beam rows, vocab], rows ld floats apart. */
-static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, uint32_t ld, bool no_unk,
-                         vknmt_ref logits, vknmt_ref hs, vknmt_ref live, vknmt_ref parent, vknmt_ref token,
-                         vknmt_ref score)
-{
-    vknmt_context *ctx = vknmt_seq_context(seq);
-    const vknmt_caps *caps = vknmt_context_caps(ctx);
-    vknmt_binding b[6];
-    uint64_t bk = (uint64_t)batch * beam;
-    struct { uint32_t off_x, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk, ld; } p;
-    const vknmt_kernel_desc *k = &K_TOPK;
-    vknmt_status s;
-    if (caps->quirk_cpu_lanes && caps->texel_buffers && ld % 4 == 0) {
-        if ((s = vknmt_bind(ctx, logits, bk * ld, VKNMT_READ, VKNMT_BIND_TEXEL_RGBA32F, &b[0], &p.off_x)))
-            return s;
-        k = p.off_x % 4 ? &K_TOPK : &K_TOPK_TEXEL;
-    }
-    if ((k == &K_TOPK && (s = vknmt_bind(ctx, logits, bk * ld, VKNMT_READ, S, &b[0], &p.off_x))) ||
-        (s = vknmt_bind(ctx, hs, bk, VKNMT_READ, S, &b[1], &p.off_hs)) ||
-        (s = vknmt_bind(ctx, live, 2 * (uint64_t)batch, VKNMT_READ, S, &b[2], &p.off_lv)) ||
-        (s = vknmt_bind(ctx, parent, bk, VKNMT_WRITE, S, &b[3], &p.off_pa)) ||
-        (s = vknmt_bind(ctx, token, bk, VKNMT_WRITE, S, &b[4], &p.off_tk)) ||
-        (s = vknmt_bind(ctx, score, bk, VKNMT_WRITE, S, &b[5], &p.off_sc)))
-        return s;
-    p.batch = batch;
-    p.beam = beam;
-    p.vocab = vocab;
-    p.no_unk = no_unk;
-    p.ld = ld;
-    /* CPU devices: one subgroup per sentence. A barrier there switches
-     * between the workgroup's subgroups in turn, and the reductions hold
-     * dozens: 256 invocations cost 2.9x the time of 8 (beam 5, batch 64). */
-    uint32_t spec[2] = {caps->quirk_cpu_lanes ? caps->subgroup_size : 256, beam};
-    vknmt_dispatch d = {.kernel = k, .spec = spec, .push = &p, .bindings = b};
-    vknmt_grid_1d(batch, d.groups);
-    return vknmt_seq_dispatch(seq, &d);
 }
 
 static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
@@ -341,7 +298,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
              (s = vknmt_mm(m->seq, rows, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n,
                            true, w->adec, 3 * n, 1))) ||
             (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld)) ||
-            (s = topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, hsr, lvr, opa, otk, osc))) {
+            (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, hsr, lvr, opa, otk, osc))) {
             vknmt_seq_submit(m->seq);
             goto done;
         }
