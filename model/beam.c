@@ -8,8 +8,9 @@
  * keeps the hypotheses' histories; every step's attention stays on the
  * device and is read once at the end for the winners.
  *
- * The encoder runs once per sentence; its annotations, keys and s_0 are
- * then copied to the sentence's K hypothesis rows. */
+ * The encoder runs once per sentence; s_0 is copied to the sentence's K
+ * hypothesis rows, which all attend over the sentence's one copy of the
+ * annotations. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -26,7 +26,7 @@ static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, v
         (s = vknmt_bind(ctx, ids, rows, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_ids)) ||
         (s = vknmt_bind(ctx, logprob, rows, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[2], &p.off_lp)))
         return s;
-    /* CPU devices: one subgroup per row (see beam.c's topk) */
+    /* CPU devices: one subgroup per row (see beam_topk.c) */
     const vknmt_caps *caps = vknmt_context_caps(ctx);
     uint32_t spec[1] = {caps->quirk_cpu_lanes ? caps->subgroup_size : 256};
     vknmt_dispatch d = {.kernel = &K_ARGMAX, .spec = spec, .push = &p, .bindings = b};

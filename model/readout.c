@@ -79,7 +79,7 @@ vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab
     p.rows = rows;
     p.vocab = vocab;
     p.ld = ld;
-    /* On CPU devices one subgroup per row (see beam.c's topk: barriers
+    /* On CPU devices one subgroup per row (see beam_topk.c: barriers
      * switch between a workgroup's subgroups); elsewhere small vocabularies
      * (tests, toy models) waste fewer lanes in small groups. */
     const vknmt_caps *caps = vknmt_context_caps(ctx);
