@@ -250,6 +250,7 @@ vknmt_status vknmt_instance_create(const vknmt_instance_options *options, vknmt_
     inst->device_count = n;
     for (uint32_t i = 0; i < n; i++)
         read_info(inst->physical[i], i, &inst->infos[i]);
+    vknmt_pin_loaded_libraries();
     return VKNMT_OK;
 }
 
