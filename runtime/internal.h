@@ -13,10 +13,10 @@ vknmt_status vknmt_fail(char *err, size_t n, vknmt_status status, const char *fm
 #define CTX_FAIL(ctx, status, ...) vknmt_fail((ctx)->err, sizeof((ctx)->err), (status), __VA_ARGS__)
 /* Maps a failed VkResult to a status, naming the call that failed. */
 vknmt_status vknmt_vk_fail(char *err, size_t n, VkResult r, const char *call);
-/* ASan builds: keeps every loaded library (the driver) mapped until exit; see sanitizer_pin.c. */
-void vknmt_pin_loaded_libraries(void);
 #define CTX_VK(ctx, r, call) vknmt_vk_fail((ctx)->err, sizeof((ctx)->err), (r), (call))
 const char *vknmt_vk_result_name(VkResult r);
+/* ASan builds: keeps every loaded library (the driver) mapped until exit; see sanitizer_pin.c. */
+void vknmt_pin_loaded_libraries(void);
 
 /* ------------------------------------------------------------ instance */
 
