@@ -30,12 +30,12 @@
 //
 // ---- GEMM_TEXEL_SKINNY (CPU class, a few rows: decoding one sentence) ----------------------------
 //   Only TRANS_A == 0, TRANS_B == 1 (x W^T) with M <= MR, A and B in RGBA32F texel views (the same
-//   alignment rules as GEMM_TEXEL). Each invocation owns one column n and all M rows: per 4 k-steps one
-//   texel of W[n], and lane l of each subgroup fetches one texel of A's rows l, SG + l, ..., which
-//   subgroupShuffle hands to every lane. The tiled kernel gives 16 rows to a workgroup and so does up
-//   to 16x the work a few rows need.
+//   alignment rules as GEMM_TEXEL). Each invocation owns CN columns and all M rows: per 4 k-steps one
+//   texel of each of its rows of W, and A's quads reach every lane by subgroupShuffle (below). The
+//   tiled kernel gives 16 rows to a workgroup and so does up to 16x the work a few rows need.
 //   id 3 = MR  rows (M <= MR).  id 4 = SG  the subgroup size (local_size_x a multiple of it, full
-//   subgroups of consecutive invocations).  Dispatch: groups_x = ceil(N / local_size_x).
+//   subgroups of consecutive invocations).  id 5 = CN  columns per invocation.
+//   Dispatch: groups_x = ceil(N / (local_size_x * CN)).
 //
 // ---- default: SSBO variant (portable, discrete GPUs) --------------------------------------------
 //   A, B bound as storage buffers of float (GEMM_VEC4: read as vec4 where possible; REQUIRES lda, ldb,
@@ -79,52 +79,82 @@ float act1(float v) {
 #extension GL_KHR_shader_subgroup_shuffle : require
 layout(constant_id = 3) const int MR = 4;
 layout(constant_id = 4) const int SG = 8;
+layout(constant_id = 5) const int CN = 2;
 layout(set = 0, binding = 0) uniform samplerBuffer tA;
 layout(set = 0, binding = 1) uniform samplerBuffer tB;
 
-// A texel fetch costs the same for 8 different addresses as for one, so lane l fetches row l's quad
-// (rows f * SG + l for f < AF) and the rows reach every lane by subgroupShuffle: per 4 k-steps
-// 1 + AF fetches instead of 1 + MR.
+// A texel fetch costs the same for 8 different addresses as for one, and its call clobbers every
+// vector register. Per block of SG quads of k, lane l fetches quad l of each row of A (MR fetches for
+// SG * MR quads) and subgroupShuffle hands quad j to every lane; each invocation owns CN columns, so
+// one A quad serves CN * 4 multiply-adds per row. The B quads of QB k-quads are fetched before their
+// multiply-adds. Outside whole blocks (K % (4 * SG) != 0), lane l fetches a quad of row l instead.
 const int AF = (MR + SG - 1) / SG;
-float acc[MR];
-int aq[AF];  // quad index of the start of this lane's rows of A
+const int QB = 4;
+float acc[CN][MR];
+int bq[CN];    // quad index of the start of each column's row of B
+int arow[MR];  // ... of row m of A
+int aq[AF];    // ... of this lane's rows of A: f * SG + lane
 
-// acc[m] += A[m, 4q..4q+3] . B[n, 4q..4q+3]; a tail block past K adds zeros: selected, so what lies
-// beyond cannot leak (NaN * 0).
-void kblock(int bt, int q, bool tail) {
-  vec4 b = texelFetch(tB, bt);
-  vec4 a[AF];
+void madd(int c, int m, vec4 am, vec4 b) {
+  UNR for (int kk = 0; kk < 4; kk++) acc[c][m] += am[kk] * b[kk];
+}
+
+// A whole block of SG quads starting at quad q0.
+void kblock_whole(int q0) {
+  vec4 ar[MR];
+  int lane = int(gl_SubgroupInvocationID);
+  UNR for (int m = 0; m < MR; m++) ar[m] = texelFetch(tA, arow[m] + q0 + lane);
+  UNR for (int j0 = 0; j0 < SG; j0 += QB) {
+    vec4 b[QB][CN];
+    UNR for (int j = 0; j < QB; j++) UNR for (int c = 0; c < CN; c++) b[j][c] = texelFetch(tB, bq[c] + q0 + j0 + j);
+    UNR for (int j = 0; j < QB; j++) UNR for (int m = 0; m < MR; m++) {
+      vec4 am = subgroupShuffle(ar[m], uint(j0 + j));
+      UNR for (int c = 0; c < CN; c++) madd(c, m, am, b[j][c]);
+    }
+  }
+}
+
+// One quad q (a tail past K adds zeros: selected, so what lies beyond cannot leak, NaN * 0).
+void kquad(int q, bool tail) {
+  vec4 b[CN], a[AF];
+  UNR for (int c = 0; c < CN; c++) b[c] = texelFetch(tB, bq[c] + q);
   UNR for (int f = 0; f < AF; f++) a[f] = texelFetch(tA, aq[f] + q);
   if (tail) {
     bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(int(pc.K) & 3));
-    b = mix(vec4(0.0), b, in_k);
+    UNR for (int c = 0; c < CN; c++) b[c] = mix(vec4(0.0), b[c], in_k);
     UNR for (int f = 0; f < AF; f++) a[f] = mix(vec4(0.0), a[f], in_k);
   }
   UNR for (int m = 0; m < MR; m++) {
     vec4 am = MR == 1 ? a[0] : subgroupShuffle(a[m / SG], uint(m % SG));  // one row: every lane has it
-    UNR for (int kk = 0; kk < 4; kk++) acc[m] += am[kk] * b[kk];
+    UNR for (int c = 0; c < CN; c++) madd(c, m, am, b[c]);
   }
 }
 
 void main() {
-  uint n = gl_GlobalInvocationID.x;
+  // Columns n0 + c * local_size_x: a subgroup's lanes read consecutive rows of B for each c.
+  uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
   int M = int(pc.M), K = int(pc.K), lane = int(gl_SubgroupInvocationID);
-  int bq = int((pc.off_b + min(n, pc.N - 1u) * pc.ldb) >> 2);  // clamped columns: results discarded
+  UNR for (int c = 0; c < CN; c++)  // clamped columns: results discarded
+    bq[c] = int((pc.off_b + min(n0 + uint(c) * local, pc.N - 1u) * pc.ldb) >> 2);
+  UNR for (int m = 0; m < MR; m++) arow[m] = int((pc.off_a + uint(min(m, M - 1)) * pc.lda) >> 2);
   UNR for (int f = 0; f < AF; f++) aq[f] = int((pc.off_a + uint(min(f * SG + lane, M - 1)) * pc.lda) >> 2);
   // Scalar sums in k order, zeros added past K: bit for bit what the tiled kernel computes, so a
   // sentence decodes the same alone as inside a batch.
-  UNR for (int m = 0; m < MR; m++) acc[m] = 0.0;
-  int nq = K >> 2;
-  for (int q = 0; q < nq; q++) kblock(bq + q, q, false);
-  if ((K & 3) != 0) kblock(bq + nq, nq, true);
-  if (n >= pc.N) return;
-  UNR for (int m = 0; m < MR; m++) {
-    if (m < M) {
-      uint idx = pc.off_c + uint(m) * pc.ldc + n;
-      float v = pc.alpha * acc[m];
-      if (pc.beta != 0.0) v += pc.beta * Cm[idx];
-      if (pc.has_bias != 0u) v += biasv[pc.off_bias + n];
-      Cm[idx] = act1(v);
+  UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) acc[c][m] = 0.0;
+  int nq = K >> 2, q = 0;
+  for (; q + SG <= nq; q += SG) kblock_whole(q);
+  for (; q < nq; q++) kquad(q, false);
+  if ((K & 3) != 0) kquad(nq, true);
+  UNR for (int c = 0; c < CN; c++) {
+    uint n = n0 + uint(c) * local;
+    UNR for (int m = 0; m < MR; m++) {
+      if (m < M && n < pc.N) {
+        uint idx = pc.off_c + uint(m) * pc.ldc + n;
+        float v = pc.alpha * acc[c][m];
+        if (pc.beta != 0.0) v += pc.beta * Cm[idx];
+        if (pc.has_bias != 0u) v += biasv[pc.off_bias + n];
+        Cm[idx] = act1(v);
+      }
     }
   }
 }

@@ -245,12 +245,13 @@ static void body_a_quads(th_env *env, const char *variant)
 }
 
 /* x W^T with 1-8 rows in 4-aligned operands (decoding one sentence, greedy
- * or beam 5): the texel path's one-column-per-invocation kernel, a pipeline
+ * or beam 5): the texel path's few-columns-per-invocation kernel, a pipeline
  * per row count (lanes past M fetch a clamped row). K with and without a tail,
- * N off the workgroup, the epilogue (beta, bias, activations). */
+ * with and without whole blocks of 8 quads and a remainder after them, N off
+ * the workgroup and its columns, the epilogue (beta, bias, activations). */
 static void body_skinny(th_env *env, const char *variant)
 {
-    static const uint32_t nk[][2] = {{1, 4}, {13, 7}, {70, 1}, {130, 256}, {5, 30}};
+    static const uint32_t nk[][2] = {{1, 4}, {13, 7}, {70, 1}, {130, 256}, {5, 30}, {200, 45}, {77, 77}, {129, 64}};
     for (uint32_t m = 1; m <= 8 && !th_failed(); m++)
         for (size_t i = 0; i < sizeof(nk) / sizeof(nk[0]) && !th_failed(); i++) {
             uint32_t n = nk[i][0], k = nk[i][1], pad = (4 - k % 4) % 4;
@@ -265,7 +266,7 @@ static void body_skinny(th_env *env, const char *variant)
  * kernel must give the tiled kernel's bits. */
 static void test_rows_alone_equal_batch(th_env *env)
 {
-    enum { M = 9, N = 37, K = 7, LD = 8 };
+    enum { M = 9, N = 137, K = 45, LD = 48 };
     float a[M * LD], b[N * LD], big[M * N], small[8 * N];
     th_fill_uniform(a, M * LD, -1, 1);
     th_fill_uniform(b, N * LD, -1, 1);
