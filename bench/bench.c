@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -35,13 +36,46 @@ static void bench_usage(void)
                     "       vknmt bench train [--json] [--preset small|paper|all] [--steps N] [--reference]\n"
                     "                         [--src FILE --tgt FILE]\n"
                     "       vknmt bench decode [--json] [--preset small|paper|all | --model F] [--sentences N]\n"
-                    "                          [--reference]\n");
+                    "                          [--reference] [--latency-only]\n");
+}
+
+/* `vknmt translate` decodes one sentence at a time with every dispatch
+ * inline on a CPU device (vknmt_instance_options.cpu_inline), a choice made
+ * when the device is opened: the latencies it gives are measured again in
+ * a child process opened that way. */
+static int latency_inline_child(const vknmt_cli *cli, int argc, char **argv)
+{
+    char *args[64];
+    int n = 0;
+    args[n++] = "vknmt";
+    args[n++] = "--cpu-inline";
+    if (cli->device) {
+        args[n++] = "--device";
+        args[n++] = (char *)cli->device;
+    }
+    for (int i = 0; i < argc && n < 61; i++)
+        args[n++] = argv[i];
+    args[n++] = "--latency-only";
+    args[n] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv("/proc/self/exe", args);
+        _exit(127);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "vknmt bench decode: the inline-dispatch latency run failed\n");
+        return 1;
+    }
+    return 0;
 }
 
 int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
 {
     vknmt_bench_train_options to = {0};
-    bool json = false, train_args = false, decode_args = false;
+    bool json = false, train_args = false, decode_args = false, latency_only = false;
     int sentences = 0;
     const char *what = NULL, *model = NULL;
     enum { MAX_SHAPES = 16 };
@@ -92,6 +126,8 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
             }
             sentences = (int)n;
             decode_args = true;
+        } else if (strcmp(argv[i], "--latency-only") == 0) {
+            latency_only = decode_args = true;
         } else if (strcmp(argv[i], "--model") == 0) {
             model = vknmt_cli_value(argc, argv, &i);
             decode_args = true;
@@ -129,8 +165,12 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
         return 1;
     if (decode) {
         vknmt_bench_decode_options dopt = {.json = json, .reference = to.reference, .preset = to.preset,
-                                           .sentences = sentences, .model = model};
-        return vknmt_bench_decode(cli, &dopt, stdout);
+                                           .sentences = sentences, .model = model, .latency_only = latency_only};
+        int rc = vknmt_bench_decode(cli, &dopt, stdout);
+        if (rc == 0 && !latency_only && !cli->cpu_inline && !getenv("LP_NUM_THREADS") &&
+            vknmt_context_caps(cli->ctx)->quirk_cpu_lanes)
+            rc = latency_inline_child(cli, argc, argv);
+        return rc;
     }
     if (train) {
         to.json = json;

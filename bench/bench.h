@@ -42,6 +42,7 @@ typedef struct vknmt_bench_decode_options {
     int sentences;      /* first N test sentences; 0 = 200 */
     const char *test;   /* NULL = shared/data/bible-es-en/test.es */
     const char *model;  /* a model file written by vknmt train instead of a preset's random init (NULL) */
+    bool latency_only;  /* only the one-sentence latencies */
 } vknmt_bench_decode_options;
 
 /* Greedy and beam (1, 5, 12) decoding at batch 1 and 64 plus the latency of

@@ -341,7 +341,7 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         static const uint32_t beams[3] = {1, 5, 12};
         dec_row rows[6];
         int nrows = 0;
-        for (int bi = 0; bi < 3 && !s; bi++)
+        for (int bi = 0; bi < 3 && !s && !o->latency_only; bi++)
             for (int wi = 0; wi < 2 && !s; wi++) {
                 uint32_t beam = beams[bi], batch = wi == 0 ? 1 : DEC_BATCH;
                 if (batch * beam > maxrows)
@@ -413,7 +413,7 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
             ref.steps[i] = p->plain[i] * RECORDED_STEPS;
         }
         bool measured = false;
-        if (o->reference) {
+        if (o->reference && !o->latency_only) {
             uint32_t rb = DEC_BATCH;
             for (int i = 0; i < nrows; i++)
                 if (rows[i].beam == 1 && rows[i].batch > 1)
@@ -424,6 +424,11 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                 rc = 1;
         }
 
+        /* how a CPU device ran the dispatches (vknmt_instance_options.cpu_inline) */
+        const char *lp = getenv("LP_NUM_THREADS");
+        const char *dispatch = !caps->quirk_cpu_lanes                        ? "device"
+                               : cli->cpu_inline || (lp && strcmp(lp, "0") == 0) ? "inline"
+                                                                                   : "worker threads";
         if (o->json) {
             for (int i = 0; i < nrows; i++) {
                 const dec_row *r = &rows[i];
@@ -449,12 +454,22 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                 fprintf(out, "}\n");
             }
             for (int bi = 0; bi < 3; bi++) {
-                fprintf(out, "{\"bench\":\"decode_latency\",\"preset\":\"%s\",\"beam\":%u,\"src_words\":%d,"
+                fprintf(out, "{\"bench\":\"decode_latency\",\"device\":");
+                vknmt_bench_json_string(out, caps->info.name);
+                fprintf(out, ",\"preset\":\"%s\",\"dispatch\":\"%s\",\"beam\":%u,\"src_words\":%d,"
                              "\"out_words\":%.0f,\"runs\":%d,\"median_ms\":",
-                        p->name, beams[bi], lat_line >= 0 ? (int)lines[lat_line].ntok : 0, lat_words[bi], LAT_RUNS);
+                        p->name, dispatch, beams[bi], lat_line >= 0 ? (int)lines[lat_line].ntok : 0, lat_words[bi],
+                        LAT_RUNS);
                 vknmt_bench_json_number(out, lat_ms[bi], "%.1f");
                 fprintf(out, "}\n");
             }
+        } else if (o->latency_only) {
+            if (lat_line >= 0)
+                fprintf(out,
+                        "latency, one %u-word sentence, median of %d, %s dispatch (vknmt translate's choice for "
+                        "greedy): greedy %.1f ms, beam 5 %.1f ms, beam 12 %.1f ms (%.0f / %.0f / %.0f output words)\n",
+                        lines[lat_line].ntok, LAT_RUNS, dispatch, lat_ms[0], lat_ms[1], lat_ms[2], lat_words[0],
+                        lat_words[1], lat_words[2]);
         } else {
             fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
             fprintf(out, "%s; first %u sentences of %s (mean %.1f source tokens)\n", su.what, n, test,
@@ -487,10 +502,10 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
             }
             if (lat_line >= 0)
                 fprintf(out,
-                        "latency, one %u-word sentence (test line %d of the kept ones), median of %d: greedy %.1f ms, "
-                        "beam 5 %.1f ms, beam 12 %.1f ms (%.0f / %.0f / %.0f output words)\n",
-                        lines[lat_line].ntok, lat_line + 1, LAT_RUNS, lat_ms[0], lat_ms[1], lat_ms[2], lat_words[0],
-                        lat_words[1], lat_words[2]);
+                        "latency, one %u-word sentence (test line %d of the kept ones), median of %d, %s dispatch: "
+                        "greedy %.1f ms, beam 5 %.1f ms, beam 12 %.1f ms (%.0f / %.0f / %.0f output words)\n",
+                        lines[lat_line].ntok, lat_line + 1, LAT_RUNS, dispatch, lat_ms[0], lat_ms[1], lat_ms[2],
+                        lat_words[0], lat_words[1], lat_words[2]);
             if (isfinite(p->tuned[0]))
                 fprintf(out,
                         "recorded elsewhere (shared/ref/README.md, tuned --thp 1 thread): greedy b=1 %.1f, b=80 %.0f, "

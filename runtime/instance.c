@@ -171,6 +171,10 @@ vknmt_status vknmt_instance_create(const vknmt_instance_options *options, vknmt_
         return VKNMT_ERR_OOM_HOST;
     *out = inst; /* the caller reads the message from it even on failure */
 
+    /* lavapipe reads it when it enumerates its device, below */
+    if (options->cpu_inline && !getenv("LP_NUM_THREADS") && setenv("LP_NUM_THREADS", "0", 0) != 0)
+        return vknmt_fail(inst->err, sizeof(inst->err), VKNMT_ERR_OOM_HOST, "cannot set LP_NUM_THREADS");
+
     VkResult r = volkInitialize();
     if (r != VK_SUCCESS)
         return vknmt_fail(inst->err, sizeof(inst->err), VKNMT_ERR_NO_DEVICE,

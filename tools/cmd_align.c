@@ -84,6 +84,7 @@ int vknmt_cmd_align(vknmt_cli *cli, int argc, char **argv)
                 in_path ? (unsigned long long)lineno : 0ull, line.bad ? err : "out of memory");
         goto done;
     }
+    cli->cpu_inline = true; /* one sentence, greedy: VKNMT_CLI_INLINE_ROWS */
     if (!vknmt_cli_open(cli))
         goto done;
     int32_t len = (int32_t)line.ntok + 1;

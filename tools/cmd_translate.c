@@ -224,6 +224,10 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         goto done;
     }
     vknmt_tokenize_options to = {t.file.meta.lowercase, t.file.meta.pretokenized};
+    /* Few rows at a time (a terminal decodes each line alone) are many small
+     * dispatches: a CPU device runs them faster on one thread than handing
+     * each to its worker threads. */
+    cli->cpu_inline |= (uint64_t)beam * (isatty(fileno(in)) ? 1 : batch) <= VKNMT_CLI_INLINE_ROWS;
     if (vknmt_tokenizer_create(&to, &t.tok) || !vknmt_cli_open(cli) ||
         vknmt_model_create(cli->ctx, &t.file.meta.cfg, &t.model) ||
         vknmt_model_params_upload(t.model, t.file.params)) {

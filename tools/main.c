@@ -9,7 +9,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: vknmt [--device N|NAME] [--validation] COMMAND [ARGS]\n"
+            "usage: vknmt [--device N|NAME] [--validation] [--cpu-inline] COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
             "  devices          list the Vulkan devices and what they can do\n"
@@ -29,6 +29,10 @@ static void usage(FILE *out)
             "                   one 25-word sentence's latency beside the PyTorch reference\n"
             "                   ([--json] [--preset small|paper|all] [--sentences N] [--reference])\n"
             "\n"
+            "--cpu-inline: on a CPU device (lavapipe) run every dispatch on one thread, with no\n"
+            "hand-off to worker threads: faster for one sentence at a time (translate --batch 1,\n"
+            "a terminal, and align choose it themselves), slower for big batches.\n"
+            "\n"
             "environment:\n"
             "  VKNMT_DEVICE     device index or part of its name (as --device)\n"
             "  VKNMT_PROFILE=1  print a per-kernel GPU time table at exit\n"
@@ -38,7 +42,7 @@ static void usage(FILE *out)
 
 bool vknmt_cli_open(vknmt_cli *cli)
 {
-    vknmt_instance_options io = {.validation = cli->validation};
+    vknmt_instance_options io = {.validation = cli->validation, .cpu_inline = cli->cpu_inline};
     vknmt_status s = vknmt_instance_create(&io, &cli->inst);
     uint32_t dev = 0;
     if (s == VKNMT_OK)
@@ -87,6 +91,8 @@ int main(int argc, char **argv)
             cli.device = vknmt_cli_value(argc, argv, &i);
         else if (strcmp(argv[i], "--validation") == 0)
             cli.validation = true;
+        else if (strcmp(argv[i], "--cpu-inline") == 0)
+            cli.cpu_inline = true;
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
