@@ -13,7 +13,10 @@ vknmt_status vknmt_gru_forward_step(vknmt_model *m, const vknmt_gru_args *g, vkn
     vknmt_seq *seq = m->seq;
     uint32_t b = g->batch, n = g->n;
     vknmt_gru_step st = {b, n, g->t, g->lengths};
-    vknmt_status s;
+    bool ran;
+    vknmt_status s = vknmt_gru_rows_forward(seq, &st, g->U, a, h, gates, rh, h_new, &ran);
+    if (s || ran)
+        return s;
     /* hu = h U[0:2n]^T, then r, z and r * h; hu_h = (r * h) U[2n:3n]^T, then h~, h'. */
     if ((s = vknmt_mm(seq, b, 2 * n, n, h, n, false, g->U, n, true, m->w.hu, 2 * n, 0)) ||
         (s = vknmt_gru_fwd_a(seq, &st, a, m->w.hu, h, gates, rh)) ||

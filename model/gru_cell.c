@@ -104,3 +104,76 @@ vknmt_status vknmt_gru_bwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref
                              {da, 3, VKNMT_WRITE}, {dh, 1, VKNMT_READ | VKNMT_WRITE}};
     return gru_run(seq, &K_BWD_B, st, args);
 }
+
+/* The few-rows forward step (shaders/gru_rows.comp): each recurrent product
+ * with the cell's arithmetic as its epilogue. Sizes as the few-rows GEMM's
+ * (runtime/ops_gemm.c): a workgroup of ROWS_LOCAL invocations, 2 columns
+ * each, a pipeline per row count. */
+enum { ROWS_MAX = 8, ROWS_LOCAL = 64, ROWS_COLS = 2 };
+#define TEXEL VKNMT_BIND_TEXEL_RGBA32F
+typedef struct rows_push {
+    uint32_t m, n_cols, k, lda, ldb, off_a, off_b, off_in, off_h, off_gates, off_out, off_len, n, t, has_len;
+} rows_push;
+static const vknmt_kernel_desc K_ROWS_A = {
+    "gru_rows", VKNMT_SPIRV(gru_rows), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, sizeof(rows_push), 6};
+static const vknmt_kernel_desc K_ROWS_B = {
+    "gru_rows_b", VKNMT_SPIRV(gru_rows_b), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, sizeof(rows_push), 6};
+
+/* Binds one half's tensors: x (h or rh) and U's rows as texel views, then
+ * a, h, gates, out, lengths. False (nothing recorded) when a texel view's
+ * offset is off a quad. */
+static vknmt_status rows_bind(vknmt_context *ctx, const vknmt_gru_step *st, vknmt_ref x, vknmt_ref u, uint32_t u_rows,
+                              vknmt_ref a, vknmt_ref h, vknmt_ref gates, uint8_t gates_access, vknmt_ref out,
+                              vknmt_binding b[7], rows_push *p, bool *aligned)
+{
+    uint64_t bn = (uint64_t)st->batch * st->n;
+    vknmt_ref len = p->has_len ? st->lengths : a;
+    vknmt_status s;
+    if ((s = vknmt_bind(ctx, x, bn, VKNMT_READ, TEXEL, &b[0], &p->off_a)) ||
+        (s = vknmt_bind(ctx, u, (uint64_t)u_rows * st->n, VKNMT_READ, TEXEL, &b[1], &p->off_b)) ||
+        (s = vknmt_bind(ctx, a, 3 * bn, VKNMT_READ, SSBO, &b[2], &p->off_in)) ||
+        (s = vknmt_bind(ctx, h, bn, VKNMT_READ, SSBO, &b[3], &p->off_h)) ||
+        (s = vknmt_bind(ctx, gates, 3 * bn, gates_access, SSBO, &b[4], &p->off_gates)) ||
+        (s = vknmt_bind(ctx, out, bn, VKNMT_WRITE, SSBO, &b[5], &p->off_out)) ||
+        (s = vknmt_bind(ctx, len, p->has_len ? st->batch : 1, VKNMT_READ, SSBO, &b[6], &p->off_len)))
+        return s;
+    *aligned = p->off_a % 4 == 0 && p->off_b % 4 == 0;
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref U, vknmt_ref a, vknmt_ref h,
+                                    vknmt_ref gates, vknmt_ref rh, vknmt_ref h_new, bool *ran)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    const vknmt_caps *caps = vknmt_context_caps(ctx);
+    uint32_t n = st->n;
+    *ran = false;
+    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size < 4 ||
+        caps->subgroup_size > ROWS_LOCAL || ROWS_LOCAL % caps->subgroup_size || st->batch == 0 ||
+        st->batch > ROWS_MAX || n == 0 || n % 4 || h.off % 4 || rh.off % 4 || U.off % 4)
+        return VKNMT_OK;
+    rows_push pa = {.m = st->batch, .n_cols = 2 * n, .k = n, .lda = n, .ldb = n, .n = n, .t = st->t,
+                    .has_len = st->lengths.buf != NULL};
+    rows_push pb = pa;
+    pb.n_cols = n;
+    vknmt_binding ba[7], bb[7];
+    bool ok_a, ok_b;
+    vknmt_status s;
+    if ((s = rows_bind(ctx, st, h, U, 2 * n, a, h, gates, VKNMT_WRITE, rh, ba, &pa, &ok_a)) ||
+        (s = rows_bind(ctx, st, rh, vknmt_at(U.buf, U.off + 2 * (uint64_t)n * n), n, a, h, gates,
+                       VKNMT_READ | VKNMT_WRITE, h_new, bb, &pb, &ok_b)) ||
+        !ok_a || !ok_b)
+        return s;
+    uint32_t spec[6] = {ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, ROWS_COLS};
+    uint32_t per_group = ROWS_LOCAL * ROWS_COLS;
+    vknmt_dispatch d = {.kernel = &K_ROWS_A, .spec = spec, .push = &pa, .bindings = ba,
+                        .groups = {(2 * n + per_group - 1) / per_group, 1, 1}};
+    if ((s = vknmt_seq_dispatch(seq, &d)))
+        return s;
+    d = (vknmt_dispatch){.kernel = &K_ROWS_B, .spec = spec, .push = &pb, .bindings = bb,
+                         .groups = {(n + per_group - 1) / per_group, 1, 1}};
+    if ((s = vknmt_seq_dispatch(seq, &d)))
+        return s;
+    *ran = true;
+    return VKNMT_OK;
+}

@@ -10,6 +10,8 @@
 #ifndef VKNMT_GRU_CELL_H
 #define VKNMT_GRU_CELL_H
 
+#include <stdbool.h>
+
 #include "vknmt_runtime.h"
 
 typedef struct vknmt_gru_step {
@@ -27,6 +29,15 @@ vknmt_status vknmt_gru_fwd_a(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref
  * a [B,3n], hu_h [B,n], gates [B,3n], h [B,n] -> gates (h~), h_new [B,n]. */
 vknmt_status vknmt_gru_fwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref a, vknmt_ref hu_h,
                              vknmt_ref gates, vknmt_ref h, vknmt_ref h_new);
+
+/* The whole forward step for a few rows (decoding one sentence) in two
+ * dispatches instead of four: each recurrent product with the cell's
+ * arithmetic as its epilogue (shaders/gru_rows.comp), the same bits as the
+ * GEMM + fwd_a + GEMM + fwd_b path. U [3n, n]; writes gates, rh, h_new.
+ * On devices or shapes it does not serve (not a CPU device, over 8 rows,
+ * n or a tensor off a quad) it records nothing and leaves *ran false. */
+vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref U, vknmt_ref a, vknmt_ref h,
+                                    vknmt_ref gates, vknmt_ref rh, vknmt_ref h_new, bool *ran);
 
 /* From dh_new [B,n] (the whole gradient reaching h'), gates, h:
  * da[:, n:2n] = dz * z(1-z), da[:, 2n:3n] = dh~ * (1 - h~^2) with

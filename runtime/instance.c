@@ -163,6 +163,8 @@ static void read_info(VkPhysicalDevice phys, uint32_t index, vknmt_device_info *
     info->int8 = f16.shaderInt8;
 }
 
+bool vknmt_cpu_inline_env(void) { return getenv("LP_NUM_THREADS") || setenv("LP_NUM_THREADS", "0", 0) == 0; }
+
 vknmt_status vknmt_instance_create(const vknmt_instance_options *options, vknmt_instance **out)
 {
     *out = NULL;
@@ -171,8 +173,7 @@ vknmt_status vknmt_instance_create(const vknmt_instance_options *options, vknmt_
         return VKNMT_ERR_OOM_HOST;
     *out = inst; /* the caller reads the message from it even on failure */
 
-    /* lavapipe reads it when it enumerates its device, below */
-    if (options->cpu_inline && !getenv("LP_NUM_THREADS") && setenv("LP_NUM_THREADS", "0", 0) != 0)
+    if (options->cpu_inline && !vknmt_cpu_inline_env())
         return vknmt_fail(inst->err, sizeof(inst->err), VKNMT_ERR_OOM_HOST, "cannot set LP_NUM_THREADS");
 
     VkResult r = volkInitialize();

@@ -17,6 +17,9 @@ vknmt_status vknmt_vk_fail(char *err, size_t n, VkResult r, const char *call);
 const char *vknmt_vk_result_name(VkResult r);
 /* ASan builds: keeps every loaded library (the driver) mapped until exit; see sanitizer_pin.c. */
 void vknmt_pin_loaded_libraries(void);
+/* vknmt_instance_options.cpu_inline: LP_NUM_THREADS=0 unless the user set
+ * it (lavapipe reads it when it enumerates its device); false if setenv fails. */
+bool vknmt_cpu_inline_env(void);
 
 /* ------------------------------------------------------------ instance */
 

@@ -75,76 +75,12 @@ float act1(float v) {
 
 #if defined(GEMM_TEXEL_SKINNY)
 // =================================================================================================
-#extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_shuffle : require
-layout(constant_id = 3) const int MR = 4;
-layout(constant_id = 4) const int SG = 8;
-layout(constant_id = 5) const int CN = 2;
-layout(set = 0, binding = 0) uniform samplerBuffer tA;
-layout(set = 0, binding = 1) uniform samplerBuffer tB;
-
-// A texel fetch costs the same for 8 different addresses as for one, and its call clobbers every
-// vector register. Per block of SG quads of k, lane l fetches quad l of each row of A (MR fetches for
-// SG * MR quads) and subgroupShuffle hands quad j to every lane; each invocation owns CN columns, so
-// one A quad serves CN * 4 multiply-adds per row. The B quads of QB k-quads are fetched before their
-// multiply-adds. Outside whole blocks (K % (4 * SG) != 0), lane l fetches a quad of row l instead.
-const int AF = (MR + SG - 1) / SG;
-const int QB = 4;
-float acc[CN][MR];
-int bq[CN];    // quad index of the start of each column's row of B
-int arow[MR];  // ... of row m of A
-int aq[AF];    // ... of this lane's rows of A: f * SG + lane
-
-void madd(int c, int m, vec4 am, vec4 b) {
-  UNR for (int kk = 0; kk < 4; kk++) acc[c][m] += am[kk] * b[kk];
-}
-
-// A whole block of SG quads starting at quad q0.
-void kblock_whole(int q0) {
-  vec4 ar[MR];
-  int lane = int(gl_SubgroupInvocationID);
-  UNR for (int m = 0; m < MR; m++) ar[m] = texelFetch(tA, arow[m] + q0 + lane);
-  UNR for (int j0 = 0; j0 < SG; j0 += QB) {
-    vec4 b[QB][CN];
-    UNR for (int j = 0; j < QB; j++) UNR for (int c = 0; c < CN; c++) b[j][c] = texelFetch(tB, bq[c] + q0 + j0 + j);
-    UNR for (int j = 0; j < QB; j++) UNR for (int m = 0; m < MR; m++) {
-      vec4 am = subgroupShuffle(ar[m], uint(j0 + j));
-      UNR for (int c = 0; c < CN; c++) madd(c, m, am, b[j][c]);
-    }
-  }
-}
-
-// One quad q (a tail past K adds zeros: selected, so what lies beyond cannot leak, NaN * 0).
-void kquad(int q, bool tail) {
-  vec4 b[CN], a[AF];
-  UNR for (int c = 0; c < CN; c++) b[c] = texelFetch(tB, bq[c] + q);
-  UNR for (int f = 0; f < AF; f++) a[f] = texelFetch(tA, aq[f] + q);
-  if (tail) {
-    bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(int(pc.K) & 3));
-    UNR for (int c = 0; c < CN; c++) b[c] = mix(vec4(0.0), b[c], in_k);
-    UNR for (int f = 0; f < AF; f++) a[f] = mix(vec4(0.0), a[f], in_k);
-  }
-  UNR for (int m = 0; m < MR; m++) {
-    vec4 am = MR == 1 ? a[0] : subgroupShuffle(a[m / SG], uint(m % SG));  // one row: every lane has it
-    UNR for (int c = 0; c < CN; c++) madd(c, m, am, b[c]);
-  }
-}
+#include "gemm_skinny.glsl"
 
 void main() {
-  // Columns n0 + c * local_size_x: a subgroup's lanes read consecutive rows of B for each c.
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
-  int M = int(pc.M), K = int(pc.K), lane = int(gl_SubgroupInvocationID);
-  UNR for (int c = 0; c < CN; c++)  // clamped columns: results discarded
-    bq[c] = int((pc.off_b + min(n0 + uint(c) * local, pc.N - 1u) * pc.ldb) >> 2);
-  UNR for (int m = 0; m < MR; m++) arow[m] = int((pc.off_a + uint(min(m, M - 1)) * pc.lda) >> 2);
-  UNR for (int f = 0; f < AF; f++) aq[f] = int((pc.off_a + uint(min(f * SG + lane, M - 1)) * pc.lda) >> 2);
-  // Scalar sums in k order, zeros added past K: bit for bit what the tiled kernel computes, so a
-  // sentence decodes the same alone as inside a batch.
-  UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) acc[c][m] = 0.0;
-  int nq = K >> 2, q = 0;
-  for (; q + SG <= nq; q += SG) kblock_whole(q);
-  for (; q < nq; q++) kquad(q, false);
-  if ((K & 3) != 0) kquad(nq, true);
+  skinny_accumulate(n0);
+  int M = int(pc.M);
   UNR for (int c = 0; c < CN; c++) {
     uint n = n0 + uint(c) * local;
     UNR for (int m = 0; m < MR; m++) {
