@@ -14,7 +14,8 @@ vknmt_status vknmt_gru_forward_step(vknmt_model *m, const vknmt_gru_args *g, vkn
     uint32_t b = g->batch, n = g->n;
     vknmt_gru_step st = {b, n, g->t, g->lengths};
     bool ran;
-    vknmt_status s = vknmt_gru_rows_forward(seq, &st, g->U, a, h, gates, rh, h_new, &ran);
+    vknmt_gru_rows_step rs = {st, g->U, a, h, gates, rh, h_new};
+    vknmt_status s = vknmt_gru_rows_forward(seq, 1, &rs, &ran);
     if (s || ran)
         return s;
     /* hu = h U[0:2n]^T, then r, z and r * h; hu_h = (r * h) U[2n:3n]^T, then h~, h'. */
@@ -51,14 +52,24 @@ vknmt_status vknmt_model_record_encoder(vknmt_model *m)
         (s = vknmt_fill(seq, vknmt_rows(w->hs[1], xb, n), (uint64_t)b * n, 0)))
         return s;
     for (uint32_t i = 0; i < x && !s; i++) {
-        for (int d = 0; d < 2 && !s; d++) {
+        /* both directions' steps, in two dispatches where the few-rows kernels serve */
+        vknmt_gru_rows_step rs[2];
+        for (int d = 0; d < 2; d++) {
             uint32_t t = d == 0 ? i : x - 1 - i;
-            vknmt_gru_args g = {b, n, t, vknmt_model_param(m, un[d]), w->src_len};
-            vknmt_ref h = vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t : t + 1) * b, n);
-            vknmt_ref h_new = vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t + 1 : t) * b, n);
-            s = vknmt_gru_forward_step(m, &g, vknmt_rows(w->a[d], (uint64_t)t * b, 3 * n),
-                                       vknmt_rows(w->gates[d], (uint64_t)t * b, 3 * n),
-                                       vknmt_rows(w->rh[d], (uint64_t)t * b, n), h, h_new);
+            rs[d] = (vknmt_gru_rows_step){{b, n, t, w->src_len},
+                                          vknmt_model_param(m, un[d]),
+                                          vknmt_rows(w->a[d], (uint64_t)t * b, 3 * n),
+                                          vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t : t + 1) * b, n),
+                                          vknmt_rows(w->gates[d], (uint64_t)t * b, 3 * n),
+                                          vknmt_rows(w->rh[d], (uint64_t)t * b, n),
+                                          vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t + 1 : t) * b, n)};
+        }
+        bool ran;
+        if ((s = vknmt_gru_rows_forward(seq, 2, rs, &ran)) || ran)
+            continue;
+        for (int d = 0; d < 2 && !s; d++) {
+            vknmt_gru_args g = {b, n, rs[d].st.t, rs[d].U, w->src_len};
+            s = vknmt_gru_forward_step(m, &g, rs[d].a, rs[d].gates, rs[d].rh, rs[d].h, rs[d].h_new);
         }
     }
     /* annotations h_j = [fwd_j; bwd_j] */

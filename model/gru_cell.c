@@ -111,67 +111,119 @@ vknmt_status vknmt_gru_bwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref
  * each, a pipeline per row count. */
 enum { ROWS_MAX = 8, ROWS_LOCAL = 64, ROWS_COLS = 2 };
 #define TEXEL VKNMT_BIND_TEXEL_RGBA32F
+typedef struct rows_step_push {
+    uint32_t off_a, off_b, off_in, off_h, off_gates, off_out, t;
+} rows_step_push;
 typedef struct rows_push {
-    uint32_t m, n_cols, k, lda, ldb, off_a, off_b, off_in, off_h, off_gates, off_out, off_len, n, t, has_len;
+    uint32_t m, n_cols, k, lda, ldb, n, off_len, has_len;
+    rows_step_push at[2];
 } rows_push;
 static const vknmt_kernel_desc K_ROWS_A = {
     "gru_rows", VKNMT_SPIRV(gru_rows), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, sizeof(rows_push), 6};
 static const vknmt_kernel_desc K_ROWS_B = {
     "gru_rows_b", VKNMT_SPIRV(gru_rows_b), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, sizeof(rows_push), 6};
 
-/* Binds one half's tensors: x (h or rh) and U's rows as texel views, then
- * a, h, gates, out, lengths. False (nothing recorded) when a texel view's
- * offset is off a quad. */
-static vknmt_status rows_bind(vknmt_context *ctx, const vknmt_gru_step *st, vknmt_ref x, vknmt_ref u, uint32_t u_rows,
-                              vknmt_ref a, vknmt_ref h, vknmt_ref gates, uint8_t gates_access, vknmt_ref out,
+/* Binds one tensor of every step (refs x[i], `count` floats each, all in
+ * one buffer) as one binding spanning them; off[i * stride] gets step i's
+ * offset inside it. */
+static vknmt_status bind_span(vknmt_context *ctx, uint32_t steps, const vknmt_ref *x, uint64_t count, uint8_t access,
+                              vknmt_bind_type type, vknmt_binding *b, uint32_t *off, size_t stride)
+{
+    uint64_t lo = x[0].off, hi = x[0].off + count;
+    for (uint32_t i = 1; i < steps; i++) { /* the caller has checked they share x[0].buf */
+        lo = x[i].off < lo ? x[i].off : lo;
+        hi = x[i].off + count > hi ? x[i].off + count : hi;
+    }
+    uint32_t base;
+    vknmt_status s = vknmt_bind(ctx, vknmt_at(x[0].buf, lo), hi - lo, access, type, b, &base);
+    for (uint32_t i = 0; i < steps && !s; i++)
+        off[i * stride] = base + (uint32_t)(x[i].off - lo);
+    return s;
+}
+
+/* Whether the few-rows kernels serve these steps on this device. */
+static bool rows_usable(const vknmt_caps *caps, uint32_t count, const vknmt_gru_rows_step *steps)
+{
+    const vknmt_gru_step *st = &steps[0].st;
+    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size < 4 ||
+        caps->subgroup_size > ROWS_LOCAL || ROWS_LOCAL % caps->subgroup_size || count < 1 || count > 2 ||
+        st->batch == 0 || st->batch > ROWS_MAX || st->n == 0 || st->n % 4)
+        return false;
+    for (uint32_t i = 0; i < count; i++) {
+        const vknmt_gru_rows_step *x = &steps[i];
+        if (x->st.batch != st->batch || x->st.n != st->n || x->st.lengths.buf != st->lengths.buf ||
+            x->st.lengths.off != st->lengths.off || x->h.off % 4 || x->rh.off % 4 || x->U.off % 4 ||
+            x->U.buf != steps[0].U.buf || x->a.buf != steps[0].a.buf || x->h.buf != steps[0].h.buf ||
+            x->gates.buf != steps[0].gates.buf || x->rh.buf != steps[0].rh.buf || x->h_new.buf != steps[0].h_new.buf)
+            return false;
+    }
+    return true;
+}
+
+/* Binds one half's tensors for every step: its product's A (h or rh) and
+ * U's rows (from row u_row0, u_rows of them) as texel views, then a, h,
+ * gates, out (rh or h_new), lengths. *aligned: every texel offset on a quad. */
+static vknmt_status rows_bind(vknmt_context *ctx, uint32_t count, const vknmt_gru_rows_step *steps, bool second,
                               vknmt_binding b[7], rows_push *p, bool *aligned)
 {
-    uint64_t bn = (uint64_t)st->batch * st->n;
-    vknmt_ref len = p->has_len ? st->lengths : a;
+    const vknmt_gru_step *st = &steps[0].st;
+    uint64_t bn = (uint64_t)st->batch * st->n, n = st->n;
+    vknmt_ref x[2] = {0}, u[2] = {0}, a[2] = {0}, h[2] = {0}, g[2] = {0}, out[2] = {0};
+    for (uint32_t i = 0; i < count; i++) {
+        x[i] = second ? steps[i].rh : steps[i].h;
+        u[i] = vknmt_at(steps[i].U.buf, steps[i].U.off + (second ? 2 * n * n : 0));
+        a[i] = steps[i].a;
+        h[i] = steps[i].h;
+        g[i] = steps[i].gates;
+        out[i] = second ? steps[i].h_new : steps[i].rh;
+    }
+    size_t stride = sizeof(rows_step_push) / sizeof(uint32_t);
     vknmt_status s;
-    if ((s = vknmt_bind(ctx, x, bn, VKNMT_READ, TEXEL, &b[0], &p->off_a)) ||
-        (s = vknmt_bind(ctx, u, (uint64_t)u_rows * st->n, VKNMT_READ, TEXEL, &b[1], &p->off_b)) ||
-        (s = vknmt_bind(ctx, a, 3 * bn, VKNMT_READ, SSBO, &b[2], &p->off_in)) ||
-        (s = vknmt_bind(ctx, h, bn, VKNMT_READ, SSBO, &b[3], &p->off_h)) ||
-        (s = vknmt_bind(ctx, gates, 3 * bn, gates_access, SSBO, &b[4], &p->off_gates)) ||
-        (s = vknmt_bind(ctx, out, bn, VKNMT_WRITE, SSBO, &b[5], &p->off_out)) ||
-        (s = vknmt_bind(ctx, len, p->has_len ? st->batch : 1, VKNMT_READ, SSBO, &b[6], &p->off_len)))
+    if ((s = bind_span(ctx, count, x, bn, VKNMT_READ, TEXEL, &b[0], &p->at[0].off_a, stride)) ||
+        (s = bind_span(ctx, count, u, (second ? 1 : 2) * n * n, VKNMT_READ, TEXEL, &b[1], &p->at[0].off_b, stride)) ||
+        (s = bind_span(ctx, count, a, 3 * bn, VKNMT_READ, SSBO, &b[2], &p->at[0].off_in, stride)) ||
+        (s = bind_span(ctx, count, h, bn, VKNMT_READ, SSBO, &b[3], &p->at[0].off_h, stride)) ||
+        (s = bind_span(ctx, count, g, 3 * bn, second ? VKNMT_READ | VKNMT_WRITE : VKNMT_WRITE, SSBO, &b[4],
+                       &p->at[0].off_gates, stride)) ||
+        (s = bind_span(ctx, count, out, bn, VKNMT_WRITE, SSBO, &b[5], &p->at[0].off_out, stride)) ||
+        (s = vknmt_bind(ctx, p->has_len ? st->lengths : a[0], p->has_len ? st->batch : 1, VKNMT_READ, SSBO, &b[6],
+                        &p->off_len)))
         return s;
-    *aligned = p->off_a % 4 == 0 && p->off_b % 4 == 0;
+    *aligned = true;
+    for (uint32_t i = 0; i < count; i++)
+        *aligned = *aligned && p->at[i].off_a % 4 == 0 && p->at[i].off_b % 4 == 0;
     return VKNMT_OK;
 }
 
-vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref U, vknmt_ref a, vknmt_ref h,
-                                    vknmt_ref gates, vknmt_ref rh, vknmt_ref h_new, bool *ran)
+vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps, bool *ran)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
     const vknmt_caps *caps = vknmt_context_caps(ctx);
-    uint32_t n = st->n;
     *ran = false;
-    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size < 4 ||
-        caps->subgroup_size > ROWS_LOCAL || ROWS_LOCAL % caps->subgroup_size || st->batch == 0 ||
-        st->batch > ROWS_MAX || n == 0 || n % 4 || h.off % 4 || rh.off % 4 || U.off % 4)
+    if (!rows_usable(caps, count, steps))
         return VKNMT_OK;
-    rows_push pa = {.m = st->batch, .n_cols = 2 * n, .k = n, .lda = n, .ldb = n, .n = n, .t = st->t,
+    const vknmt_gru_step *st = &steps[0].st;
+    uint32_t n = st->n;
+    rows_push pa = {.m = st->batch, .n_cols = 2 * n, .k = n, .lda = n, .ldb = n, .n = n,
                     .has_len = st->lengths.buf != NULL};
+    for (uint32_t i = 0; i < count; i++)
+        pa.at[i].t = steps[i].st.t;
     rows_push pb = pa;
     pb.n_cols = n;
     vknmt_binding ba[7], bb[7];
     bool ok_a, ok_b;
     vknmt_status s;
-    if ((s = rows_bind(ctx, st, h, U, 2 * n, a, h, gates, VKNMT_WRITE, rh, ba, &pa, &ok_a)) ||
-        (s = rows_bind(ctx, st, rh, vknmt_at(U.buf, U.off + 2 * (uint64_t)n * n), n, a, h, gates,
-                       VKNMT_READ | VKNMT_WRITE, h_new, bb, &pb, &ok_b)) ||
-        !ok_a || !ok_b)
+    if ((s = rows_bind(ctx, count, steps, false, ba, &pa, &ok_a)) ||
+        (s = rows_bind(ctx, count, steps, true, bb, &pb, &ok_b)) || !ok_a || !ok_b)
         return s;
     uint32_t spec[6] = {ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, ROWS_COLS};
     uint32_t per_group = ROWS_LOCAL * ROWS_COLS;
     vknmt_dispatch d = {.kernel = &K_ROWS_A, .spec = spec, .push = &pa, .bindings = ba,
-                        .groups = {(2 * n + per_group - 1) / per_group, 1, 1}};
+                        .groups = {(2 * n + per_group - 1) / per_group, count, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
     d = (vknmt_dispatch){.kernel = &K_ROWS_B, .spec = spec, .push = &pb, .bindings = bb,
-                         .groups = {(n + per_group - 1) / per_group, 1, 1}};
+                         .groups = {(n + per_group - 1) / per_group, count, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
     *ran = true;

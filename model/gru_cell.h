@@ -34,10 +34,16 @@ vknmt_status vknmt_gru_fwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref
  * dispatches instead of four: each recurrent product with the cell's
  * arithmetic as its epilogue (shaders/gru_rows.comp), the same bits as the
  * GEMM + fwd_a + GEMM + fwd_b path. U [3n, n]; writes gates, rh, h_new.
+ * count 2: two independent steps of the same batch, n and lengths (the
+ * encoder's directions, t differing) in the same two dispatches; each of
+ * their tensors (U, a, h, ...) in one buffer for both.
  * On devices or shapes it does not serve (not a CPU device, over 8 rows,
  * n or a tensor off a quad) it records nothing and leaves *ran false. */
-vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref U, vknmt_ref a, vknmt_ref h,
-                                    vknmt_ref gates, vknmt_ref rh, vknmt_ref h_new, bool *ran);
+typedef struct vknmt_gru_rows_step {
+    vknmt_gru_step st;
+    vknmt_ref U, a, h, gates, rh, h_new;
+} vknmt_gru_rows_step;
+vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps, bool *ran);
 
 /* From dh_new [B,n] (the whole gradient reaching h'), gates, h:
  * da[:, n:2n] = dz * z(1-z), da[:, 2n:3n] = dh~ * (1 - h~^2) with

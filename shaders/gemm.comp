@@ -79,7 +79,7 @@ float act1(float v) {
 
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
-  skinny_accumulate(n0);
+  skinny_accumulate(n0, pc.off_a, pc.off_b);
   int M = int(pc.M);
   UNR for (int c = 0; c < CN; c++) {
     uint n = n0 + uint(c) * local;

@@ -1,8 +1,9 @@
 // x W^T for a few rows (M <= MR): the accumulation of the CPU-class few-rows GEMM (gemm.comp's
 // GEMM_TEXEL_SKINNY, and gru_rows.comp with the GRU cell as its epilogue). The includer declares
 // `layout(local_size_x_id = 0) in;` first, and a push-constant block `pc` with uint M, N, K, lda,
-// ldb, off_a, off_b (elements; A, B, lda, ldb, off_a, off_b on quads): A [M, K] at binding 0 and
-// B [N, K] at binding 1 as RGBA32F texel views. skinny_accumulate(n0) leaves in acc[c][m] the sum
+// ldb (elements; lda, ldb on quads): A [M, K] at binding 0 and B [N, K] at binding 1 as RGBA32F
+// texel views, from off_a and off_b (elements, on quads). skinny_accumulate(n0, off_a, off_b) leaves
+// in acc[c][m] the sum
 // over k of A[m, k] * B[n0 + c * local_size_x, k], scalar, in k order: bit for bit what the tiled
 // kernel computes, so a sentence decodes the same alone as inside a batch.
 #ifndef VKNMT_GEMM_SKINNY_GLSL
@@ -68,13 +69,13 @@ void kquad(int q, bool tail) {
 
 // Columns n0 + c * local_size_x: a subgroup's lanes read consecutive rows of B for each c; columns
 // past N read row N - 1 (their sums are the caller's to discard).
-void skinny_accumulate(uint n0) {
+void skinny_accumulate(uint n0, uint off_a, uint off_b) {
   uint local = gl_WorkGroupSize.x;
   int M = int(pc.M), K = int(pc.K), lane = int(gl_SubgroupInvocationID);
   UNR for (int c = 0; c < CN; c++)
-    bq[c] = int((pc.off_b + min(n0 + uint(c) * local, pc.N - 1u) * pc.ldb) >> 2);
-  UNR for (int m = 0; m < MR; m++) arow[m] = int((pc.off_a + uint(min(m, M - 1)) * pc.lda) >> 2);
-  UNR for (int f = 0; f < AF; f++) aq[f] = int((pc.off_a + uint(min(f * SG + lane, M - 1)) * pc.lda) >> 2);
+    bq[c] = int((off_b + min(n0 + uint(c) * local, pc.N - 1u) * pc.ldb) >> 2);
+  UNR for (int m = 0; m < MR; m++) arow[m] = int((off_a + uint(min(m, M - 1)) * pc.lda) >> 2);
+  UNR for (int f = 0; f < AF; f++) aq[f] = int((off_a + uint(min(f * SG + lane, M - 1)) * pc.lda) >> 2);
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) acc[c][m] = 0.0;
   int nq = K >> 2, q = 0;
   for (; q + SG <= nq; q += SG) kblock_whole(q);

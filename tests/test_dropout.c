@@ -369,7 +369,9 @@ static void test_p0_and_dev_loss(th_env *env)
         od.dropout_seed = 5;
         vknmt_step_result rd;
         CHECK_OK(env, vknmt_model_train_step(c, &pr.batch, &od, &rd));
-        CHECK(fabs(rd.loss.loss - l0.loss) > 1e-4 * l0.loss, "the dropout step's loss %.9g is the plain one %.9g",
+        /* the same deterministic computation but for the masks: any difference is the masks' (by how much
+         * depends on the random problem: 4e-5 relative for test seed 1796414818) */
+        CHECK(fabs(rd.loss.loss - l0.loss) > 1e-6 * l0.loss, "the dropout step's loss %.9g is the plain one %.9g",
               rd.loss.loss, l0.loss);
         CHECK_OK(env, vknmt_model_loss(c, &pr.batch, false, &l1));
         CHECK(l1.loss == l0.loss, "dev loss %.9g after a dropout step, %.9g before", l1.loss, l0.loss);

@@ -526,8 +526,10 @@ static void test_sequence(th_env *env)
 
 /* The few-rows forward step (two dispatches, the cell as the products'
  * epilogue) against the four-dispatch path, bit for bit: gates, rh and
- * h_new, masked rows included, outputs poisoned and guarded. Where the
- * device's caps allow it, it must run for 1-8 rows on quads; never for 9. */
+ * h_new, masked rows included, outputs poisoned and guarded; with `steps`
+ * 2, two steps of other weights and times in the same buffers (the
+ * encoder's directions) in the same two dispatches. Where the device's caps
+ * allow it, it must run for 1-8 rows on quads; never for 9. */
 enum { R_A, R_U, R_H, R_HURZ, R_HUH, R_LEN, R_G1, R_RH1, R_HN1, R_G2, R_RH2, R_HN2, R_COUNT };
 
 static vknmt_ref quad_ref(const th_gbuf *g)
@@ -536,51 +538,58 @@ static vknmt_ref quad_ref(const th_gbuf *g)
     return vknmt_at(r.buf, r.off + (4 - r.off % 4) % 4);
 }
 
-static void check_rows_step(th_env *env, uint32_t B, uint32_t n, bool with_len)
+static void check_rows_step(th_env *env, uint32_t B, uint32_t n, bool with_len, uint32_t steps)
 {
-    const uint32_t t = 2;
     uint64_t bn = (uint64_t)B * n;
+    /* one tensor's floats per step; each buffer holds `steps` of them */
     const uint64_t sizes[R_COUNT] = {3 * bn, 3 * (uint64_t)n * n, bn, 2 * bn, bn, B, 3 * bn, bn, bn, 3 * bn, bn, bn};
     th_gbuf g[R_COUNT] = {0};
     vknmt_ref r[R_COUNT];
-    uint64_t most = 3 * (bn > (uint64_t)n * n ? bn : (uint64_t)n * n); /* the largest tensor */
+    uint64_t most = 2 * 3 * (bn > (uint64_t)n * n ? bn : (uint64_t)n * n); /* the largest buffer */
     float *host = malloc(most * 4), *h2 = malloc(most * 4);
     bool ok = host && h2;
     for (int k = 0; k < R_COUNT && ok; k++)
-        ok = th_gbuf_create(env, sizes[k] + 3, &g[k]);
+        ok = th_gbuf_create(env, steps * sizes[k] + 3, &g[k]);
     CHECK(ok, "out of memory");
     for (int k = 0; k < R_COUNT; k++)
         r[k] = quad_ref(&g[k]);
+#define AT(k, i) vknmt_at(r[k].buf, r[k].off + (i) * sizes[k])
     for (int k = R_A; k <= R_H; k++) {
-        th_fill_uniform(host, sizes[k], k == R_U ? -0.5f : -2, k == R_U ? 0.5f : 2);
-        CHECK_OK(env, vknmt_buffer_upload(r[k].buf, r[k].off * 4, host, sizes[k] * 4));
+        th_fill_uniform(host, steps * sizes[k], k == R_U ? -0.5f : -2, k == R_U ? 0.5f : 2);
+        CHECK_OK(env, vknmt_buffer_upload(r[k].buf, r[k].off * 4, host, steps * sizes[k] * 4));
     }
     uint32_t *len = (uint32_t *)host;
     for (uint32_t b = 0; b < B; b++)
-        len[b] = b % 2 ? t : t + 1; /* odd rows masked at step t */
+        len[b] = b % 2 ? 2 : 3; /* at t = 2 odd rows are masked, at t = 1 none */
     CHECK_OK(env, vknmt_buffer_upload(r[R_LEN].buf, r[R_LEN].off * 4, len, B * 4));
-    vknmt_gru_step st = {.batch = B, .n = n, .t = t, .lengths = with_len ? r[R_LEN] : (vknmt_ref){0}};
-    vknmt_gemm_args rz = {.m = B, .n = 2 * n, .k = n, .trans_b = true, .alpha = 1, .a = r[R_H], .b = r[R_U],
-                          .c = r[R_HURZ]};
-    vknmt_gemm_args hh = {.m = B, .n = n, .k = n, .trans_b = true, .alpha = 1, .a = r[R_RH1],
-                          .b = vknmt_at(r[R_U].buf, r[R_U].off + 2 * (uint64_t)n * n), .c = r[R_HUH]};
-    bool ran = false;
+    vknmt_gru_rows_step rs[2];
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    CHECK_OK(env, vknmt_gemm(env->seq, &rz));
-    CHECK_OK(env, vknmt_gru_fwd_a(env->seq, &st, r[R_A], r[R_HURZ], r[R_H], r[R_G1], r[R_RH1]));
-    CHECK_OK(env, vknmt_gemm(env->seq, &hh));
-    CHECK_OK(env, vknmt_gru_fwd_b(env->seq, &st, r[R_A], r[R_HUH], r[R_G1], r[R_H], r[R_HN1]));
-    CHECK_OK(env, vknmt_gru_rows_forward(env->seq, &st, r[R_U], r[R_A], r[R_H], r[R_G2], r[R_RH2], r[R_HN2], &ran));
+    for (uint32_t i = 0; i < steps; i++) {
+        vknmt_gru_step st = {.batch = B, .n = n, .t = 2 - i, .lengths = with_len ? r[R_LEN] : (vknmt_ref){0}};
+        vknmt_gemm_args rz = {.m = B, .n = 2 * n, .k = n, .trans_b = true, .alpha = 1, .a = AT(R_H, i),
+                              .b = AT(R_U, i), .c = r[R_HURZ]};
+        vknmt_gemm_args hh = {.m = B, .n = n, .k = n, .trans_b = true, .alpha = 1, .a = AT(R_RH1, i),
+                              .b = vknmt_at(r[R_U].buf, AT(R_U, i).off + 2 * (uint64_t)n * n), .c = r[R_HUH]};
+        CHECK_OK(env, vknmt_gemm(env->seq, &rz));
+        CHECK_OK(env, vknmt_gru_fwd_a(env->seq, &st, AT(R_A, i), r[R_HURZ], AT(R_H, i), AT(R_G1, i), AT(R_RH1, i)));
+        CHECK_OK(env, vknmt_gemm(env->seq, &hh));
+        CHECK_OK(env, vknmt_gru_fwd_b(env->seq, &st, AT(R_A, i), r[R_HUH], AT(R_G1, i), AT(R_H, i), AT(R_HN1, i)));
+        rs[i] = (vknmt_gru_rows_step){st, AT(R_U, i), AT(R_A, i), AT(R_H, i), AT(R_G2, i), AT(R_RH2, i), AT(R_HN2, i)};
+    }
+#undef AT
+    bool ran = false;
+    CHECK_OK(env, vknmt_gru_rows_forward(env->seq, steps, rs, &ran));
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     bool want = caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle && B <= 8 && n % 4 == 0;
     CHECK(ran == want, "B=%u n=%u: the few-rows step %s", B, n, ran ? "ran where it must not" : "did not run");
     for (int k = R_G2; ran && k <= R_HN2 && !th_failed(); k++) {
+        uint64_t all = steps * sizes[k];
         CHECK(th_gbuf_guards_ok(&g[k]), "B=%u n=%u: write outside output %d", B, n, k - R_G2);
-        CHECK_OK(env, vknmt_buffer_download(r[k].buf, r[k].off * 4, h2, sizes[k] * 4));
-        CHECK_OK(env, vknmt_buffer_download(r[k - 3].buf, r[k - 3].off * 4, host, sizes[k] * 4));
-        CHECK(memcmp(h2, host, sizes[k] * 4) == 0, "B=%u n=%u len=%d: output %d (gates, rh, h_new) differs from "
-              "the four-dispatch step", B, n, with_len, k - R_G2);
+        CHECK_OK(env, vknmt_buffer_download(r[k].buf, r[k].off * 4, h2, all * 4));
+        CHECK_OK(env, vknmt_buffer_download(r[k - 3].buf, r[k - 3].off * 4, host, all * 4));
+        CHECK(memcmp(h2, host, all * 4) == 0, "B=%u n=%u len=%d steps=%u: output %d (gates, rh, h_new) differs "
+              "from the four-dispatch step", B, n, with_len, steps, k - R_G2);
     }
     for (int k = 0; k < R_COUNT; k++)
         th_gbuf_destroy(&g[k]);
@@ -594,7 +603,8 @@ static void test_rows_step(th_env *env)
     for (size_t bi = 0; bi < 5; bi++)
         for (size_t ni = 0; ni < 3 && !th_failed(); ni++)
             for (int with_len = 0; with_len < 2 && !th_failed(); with_len++)
-                check_rows_step(env, Bs[bi], ns[ni], with_len);
+                for (uint32_t steps = 1; steps <= 2 && !th_failed(); steps++)
+                    check_rows_step(env, Bs[bi], ns[ni], with_len, steps);
 }
 
 static void test_bad_calls(th_env *env)
