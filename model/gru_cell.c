@@ -160,9 +160,10 @@ static bool rows_usable(const vknmt_caps *caps, uint32_t count, const vknmt_gru_
     return true;
 }
 
-/* Binds one half's tensors for every step: its product's A (h or rh) and
- * U's rows (from row u_row0, u_rows of them) as texel views, then a, h,
- * gates, out (rh or h_new), lengths. *aligned: every texel offset on a quad. */
+/* Binds one half's tensors for every step: its product's A (h, or rh for
+ * the second half) and U's rows (0..2n-1, or 2n..3n-1) as texel views, then
+ * a, h, gates, out (rh, or h_new), lengths. *aligned: every texel offset on
+ * a quad. */
 static vknmt_status rows_bind(vknmt_context *ctx, uint32_t count, const vknmt_gru_rows_step *steps, bool second,
                               vknmt_binding b[7], rows_push *p, bool *aligned)
 {

@@ -33,11 +33,13 @@ static const ssbo_tile SSBO_LARGE = {64, 64, 16, 4, 4}, SSBO_SMALL = {32, 32, 8,
  * transposed in RGBA32F views a lane takes 4 rows, one texel per k-step. */
 enum { TEXEL_RM = 2, TEXEL_RM_QUADS = 4, TEXEL_TN = 16 };
 /* x W^T with at most SKINNY_ROWS rows (decoding one sentence: greedy, or
- * beam 5): one column per invocation, SKINNY_LOCAL invocations per
+ * beam 5): SKINNY_COLS columns per invocation, SKINNY_LOCAL invocations per
  * workgroup, a pipeline per row count (rounding 5 rows up to 8 cost ~25 %).
- * Measured on lavapipe: 30-40 % less time than the tiled kernel at 1-4
- * rows, 1.4x faster at 5 rows (output layer 5x4671x512), on a par at 12 and
- * slower at 16 (the tiled kernel then wastes few of its 16 rows). */
+ * Measured on lavapipe with one column per invocation: 30-40 % less time
+ * than the tiled kernel at 1-4 rows, 1.4x faster at 5 rows (output layer
+ * 5x4671x512), on a par at 12 and slower at 16 (the tiled kernel then
+ * wastes few of its 16 rows); two columns (bench/RESULTS.md) are 1.6-2.5x
+ * faster again. */
 enum { SKINNY_ROWS = 8, SKINNY_LOCAL = 64, SKINNY_COLS = 2 };
 
 /* Elements spanned by a rows x cols matrix with leading dimension ld. */
