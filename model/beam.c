@@ -287,17 +287,13 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         m->b = rows;
         vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
-        vknmt_dec_step d = {step, w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws,
-                            vknmt_rows(oal, (uint64_t)step * bk, tx), w->ctx, w->src_order, batch};
+        vknmt_dec_step d = {step,   w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
+                            w->ctx, w->src_order, batch, &proj};
         /* reorder: each slot continues the state of its parent row (into ds,
          * the backward pass's, which decoding leaves unused) */
         if ((s = rows_before > 1 ? vknmt_embed_gather(m->seq, w->s, rows_before, n, par, rows, w->ds)
                                  : vknmt_copy(m->seq, w->s, w->ds, n)) || /* one row: its own parent */
             (s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey)) ||
-            (s = vknmt_gemm(m->seq, &proj)) ||
-            (c->attention == VKNMT_ATTENTION_NONE &&
-             (s = vknmt_mm(m->seq, rows, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n,
-                           true, w->adec, 3 * n, 1))) ||
             (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld)) ||
             (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, hsr, lvr, opa, otk, osc))) {
             vknmt_seq_submit(m->seq);

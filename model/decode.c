@@ -45,16 +45,16 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
     vknmt_status s;
     if (c->readout == VKNMT_READOUT_MAXOUT) {
         uint32_t l2 = 2 * c->l;
-        vknmt_gemm_args g = {.m = b, .n = l2, .k = n, .trans_b = true, .alpha = 1, .a = s_new,
-                             .b = vknmt_model_param(m, "out.U"), .c = w->tt, .bias = vknmt_model_param(m, "out.b")};
+        /* t~ = out.U s + out.b + out.V E y + out.C c: the training pass's three GEMMs, one dispatch
+         * for a few rows */
+        vknmt_gemm_args g[3] = {
+            {.m = b, .n = l2, .k = n, .trans_b = true, .alpha = 1, .a = s_new, .b = vknmt_model_param(m, "out.U"),
+             .c = w->tt, .bias = vknmt_model_param(m, "out.b")},
+            {.k = c->m, .trans_b = true, .a = w->ey, .b = vknmt_model_param(m, "out.V")},
+            {.k = 2 * n, .trans_b = true, .a = w->ctx, .b = vknmt_model_param(m, "out.C")}};
         vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t, .b = W,
                              .c = w->logits, .ldc = ld, .bias = vknmt_model_param(m, "out.bW")};
-        if ((s = vknmt_gemm(seq, &g)) ||
-            (s = vknmt_mm(seq, b, l2, c->m, w->ey, c->m, false, vknmt_model_param(m, "out.V"), c->m, true, w->tt, l2,
-                          1)) ||
-            (s = vknmt_mm(seq, b, l2, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "out.C"), 2 * n, true, w->tt,
-                          l2, 1)) ||
-            (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))
+        if ((s = vknmt_gemm_sum(seq, 3, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))
             return s;
         return vknmt_gemm(seq, &o);
     }
@@ -164,12 +164,9 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
                             w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), w->ctx,
-                            {0}, 0};
+                            {0}, 0, &proj};
         if ((s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, vknmt_rows(ids, i, b), b,
                                     w->ey)) ||
-            (s = vknmt_gemm(m->seq, &proj)) ||
-            (!att && (s = vknmt_mm(m->seq, b, 3 * n, 2 * n, w->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n,
-                                   true, w->adec, 3 * n, 1))) ||
             (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new, c->vt)) ||
             (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
             break;

@@ -109,7 +109,7 @@ static vknmt_status decoder(vknmt_model *m)
                             vknmt_rows(w->adec, (uint64_t)i * b, 3 * n), vknmt_rows(w->gdec, (uint64_t)i * b, 3 * n),
                             vknmt_rows(w->rhdec, (uint64_t)i * b, n), vknmt_rows(w->ws, (uint64_t)i * b, c->na),
                             vknmt_rows(w->alpha, (uint64_t)i * b, x), vknmt_rows(w->ctx, (uint64_t)i * b, 2 * n),
-                            {0}, 0};
+                            {0}, 0, NULL};
         s = vknmt_decoder_step(m, &d);
     }
     return s;
@@ -122,16 +122,26 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
     vknmt_seq *seq = m->seq;
     uint32_t b = m->b, n = c->n;
     vknmt_status s;
-    if (c->attention == VKNMT_ATTENTION_ADDITIVE) {
+    bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
+    if (att) {
         vknmt_att_shape sh = {b, m->x, c->na, 2 * n, d->src_batch};
         if ((s = vknmt_mm(seq, b, c->na, n, d->s_prev, n, false, vknmt_model_param(m, "att.W"), n, true, d->ws, c->na,
                           0)) ||
             (s = vknmt_att_forward(seq, &sh, d->ws, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len, d->src_col,
-                                   d->alpha, d->ctx)) ||
-            (s = vknmt_mm(seq, b, 3 * n, 2 * n, d->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true, d->a,
-                          3 * n, 1)))
+                                   d->alpha, d->ctx)))
             return s;
     }
+    /* a (+)= dec.C c. Decoding: a = (dec.W E y + dec.b) + dec.C c, the training pass's order of adds,
+     * one dispatch for a few rows. */
+    vknmt_gemm_args sum[2] = {
+        d->proj ? *d->proj : (vknmt_gemm_args){0},
+        {.k = 2 * n, .trans_b = true, .a = d->ctx, .b = vknmt_model_param(m, "dec.C"), .lda = 2 * n}};
+    if (d->proj && (s = vknmt_gemm_sum(seq, 2, sum)))
+        return s;
+    if (!d->proj && att &&
+        (s = vknmt_mm(seq, b, 3 * n, 2 * n, d->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true, d->a,
+                      3 * n, 1)))
+        return s;
     vknmt_gru_args g = {b, n, d->t, vknmt_model_param(m, "dec.U"), w->tgt_len};
     return vknmt_gru_forward_step(m, &g, d->a, d->gates, d->rh, d->s_prev, d->s_new);
 }

@@ -123,6 +123,10 @@ typedef struct vknmt_dec_step {
      * which hold src_batch sentences (0: row b over column b). */
     vknmt_ref src_col;
     uint32_t src_batch;
+    /* Decoding: this step's input projection into a (dec.W E y + dec.b),
+     * recorded here as one sum with dec.C c (either attention); NULL in the
+     * training pass, whose a holds every step's projection already. */
+    const vknmt_gemm_args *proj;
 } vknmt_dec_step;
 vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
 

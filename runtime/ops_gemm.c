@@ -20,6 +20,21 @@ typedef struct gemm_push {
     uint32_t has_bias, act;
 } gemm_push;
 
+/* The few-rows GEMM with one or two more products (GEMM_SUM): bindings 4-7
+ * their A and B; the push adds each one's k, lda, ldb, off_a, off_b. */
+typedef struct sum_push {
+    gemm_push g;
+    uint32_t more[2][5];
+} sum_push;
+static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY_SUM = {
+    "gemm_texel_skinny_sum",
+    VKNMT_SPIRV(gemm_texel_skinny_sum),
+    8,
+    {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO, VKNMT_BIND_TEXEL_RGBA32F,
+     VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F},
+    sizeof(sum_push),
+    7};
+
 /* Tiles of the portable storage-buffer variant: BM x BN outputs per
  * workgroup, TM x TN registers per invocation, k-steps of BK; shared memory
  * (BM + BN) * BK floats. The large tile needs 256 invocations, more than the
@@ -134,4 +149,102 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     d.groups[1] = (uint32_t)gy;
     d.groups[2] = 1;
     return vknmt_seq_dispatch(seq, &d);
+}
+
+/* Product i > 0 of a sum as the GEMM that adds it to C. */
+static vknmt_gemm_args sum_term(const vknmt_gemm_args *args, uint32_t i)
+{
+    vknmt_gemm_args g = args[0];
+    g.a = args[i].a;
+    g.b = args[i].b;
+    g.k = args[i].k;
+    g.trans_a = args[i].trans_a;
+    g.trans_b = args[i].trans_b;
+    g.lda = args[i].lda;
+    g.ldb = args[i].ldb;
+    g.beta = 1;
+    g.bias = (vknmt_ref){0};
+    return g;
+}
+
+/* The sum in one few-rows dispatch; *ran false (nothing recorded) where it
+ * does not serve: not a CPU device, over SKINNY_ROWS rows, a transposed A
+ * or a B not transposed, operands off quads. */
+static vknmt_status gemm_sum_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, bool *ran)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    const vknmt_caps *caps = &ctx->caps;
+    const vknmt_gemm_args *g0 = &args[0];
+    *ran = false;
+    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size < 4 ||
+        caps->subgroup_size > SKINNY_LOCAL || g0->m == 0 || g0->m > SKINNY_ROWS || g0->n == 0)
+        return VKNMT_OK;
+    sum_push p = {.g = {.m = g0->m, .n = g0->n, .k = g0->k, .ldc = g0->ldc ? g0->ldc : g0->n, .alpha = g0->alpha,
+                        .beta = g0->beta, .has_bias = g0->bias.buf != NULL, .act = VKNMT_ACT_NONE}};
+    uint32_t k[3], lda[3], ldb[3], *off_a[3] = {&p.g.off_a, &p.more[0][3], &p.more[1][3]},
+                                   *off_b[3] = {&p.g.off_b, &p.more[0][4], &p.more[1][4]};
+    for (uint32_t i = 0; i < count; i++) {
+        const vknmt_gemm_args *g = &args[i];
+        k[i] = g->k;
+        lda[i] = g->lda ? g->lda : g->k;
+        ldb[i] = g->ldb ? g->ldb : g->k;
+        if (g->trans_a || !g->trans_b || g->k == 0 || lda[i] % 4 || ldb[i] % 4 || g->a.off % 4 || g->b.off % 4 ||
+            lda[i] < g->k || ldb[i] < g->k)
+            return VKNMT_OK;
+    }
+    if (p.g.ldc < g0->n)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm sum: ldc %u shorter than %u columns", p.g.ldc, g0->n);
+    vknmt_binding b[8];
+    vknmt_status s;
+    for (uint32_t i = 0; i < 3; i++) {
+        uint32_t j = i < count ? i : count - 1; /* unused pairs bind the last product again */
+        uint32_t scratch, *oa = i < count ? off_a[i] : &scratch, *ob = i < count ? off_b[i] : &scratch;
+        vknmt_binding *ba = i == 0 ? &b[0] : &b[2 + 2 * i], *bb = i == 0 ? &b[1] : &b[3 + 2 * i];
+        if ((s = vknmt_bind(ctx, args[j].a, extent(g0->m, k[j], lda[j]), VKNMT_READ, VKNMT_BIND_TEXEL_RGBA32F, ba,
+                            oa)) ||
+            (s = vknmt_bind(ctx, args[j].b, extent(g0->n, k[j], ldb[j]), VKNMT_READ, VKNMT_BIND_TEXEL_RGBA32F, bb,
+                            ob)))
+            return s;
+        if (i < count && (*oa % 4 || *ob % 4))
+            return VKNMT_OK; /* a windowed view left a misaligned remainder */
+    }
+    for (uint32_t i = 1; i < count; i++) {
+        p.more[i - 1][0] = k[i];
+        p.more[i - 1][1] = lda[i];
+        p.more[i - 1][2] = ldb[i];
+    }
+    p.g.k = k[0];
+    p.g.lda = lda[0];
+    p.g.ldb = ldb[0];
+    uint8_t c_access = VKNMT_WRITE | (g0->beta != 0 ? VKNMT_READ : 0);
+    if ((s = vknmt_bind(ctx, g0->c, extent(g0->m, g0->n, p.g.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.g.off_c)) ||
+        (s = vknmt_bind(ctx, p.g.has_bias ? g0->bias : g0->c, p.g.has_bias ? g0->n : 1, VKNMT_READ, VKNMT_BIND_SSBO,
+                        &b[3], &p.g.off_bias)))
+        return s;
+    uint32_t spec[7] = {SKINNY_LOCAL, 0, 1, g0->m, caps->subgroup_size, SKINNY_COLS, count - 1};
+    vknmt_dispatch d = {.kernel = &K_GEMM_TEXEL_SKINNY_SUM, .spec = spec, .push = &p, .bindings = b,
+                        .groups = {(g0->n + SKINNY_LOCAL * SKINNY_COLS - 1) / (SKINNY_LOCAL * SKINNY_COLS), 1, 1}};
+    if ((s = vknmt_seq_dispatch(seq, &d)))
+        return s;
+    *ran = true;
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    if (count < 1 || count > 3)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: %u products (1 to 3)", count);
+    if (count > 1 && args[0].act != VKNMT_ACT_NONE)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation on a sum of %u products", count);
+    bool ran = false;
+    vknmt_status s = count > 1 ? gemm_sum_rows(seq, count, args, &ran) : VKNMT_OK;
+    if (s || ran)
+        return s;
+    s = vknmt_gemm(seq, &args[0]);
+    for (uint32_t i = 1; i < count && !s; i++) {
+        vknmt_gemm_args g = sum_term(args, i);
+        s = vknmt_gemm(seq, &g);
+    }
+    return s;
 }

@@ -217,6 +217,14 @@ typedef struct vknmt_gemm_args {
 } vknmt_gemm_args;
 vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *args);
 
+/* count (1-3) products summed into one C, as args[0]'s GEMM followed by a
+ * GEMM with beta 1 for each next product: C = alpha op(A_i) op(B_i) + C.
+ * args[i > 0] give a, b, k, trans_a, trans_b, lda, ldb; their other fields
+ * are args[0]'s. With count > 1, act must be none. On CPU devices x W^T of
+ * at most 8 rows is one dispatch (the few-rows GEMM), elsewhere `count`
+ * GEMMs: the same bits either way. */
+vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args);
+
 /* Elementwise ops over n floats; buffers larger than the device's storage
  * range are processed in windows. */
 /* y[i] = value, i < n */

@@ -3,6 +3,7 @@
 // vknmt-variant: gemm_texel GEMM_TEXEL
 // vknmt-variant: gemm_texel_scalar GEMM_TEXEL GEMM_TEXEL_SCALAR
 // vknmt-variant: gemm_texel_skinny GEMM_TEXEL_SKINNY
+// vknmt-variant: gemm_texel_skinny_sum GEMM_TEXEL_SKINNY GEMM_SUM
 // vknmt fp32 GEMM:  C[M,N] = act(alpha * op(A) * op(B) + beta * C + bias[n])
 // Row-major. op(A) = A[M,K] (lda) if TRANS_A == 0, else A stored [K,M] (lda).
 //            op(B) = B[K,N] (ldb) if TRANS_B == 0, else B stored [N,K] (ldb)  (W[out,in] of y = x W^T).
@@ -58,6 +59,9 @@ layout(push_constant, std430) uniform PC {
   uint M, N, K, lda, ldb, ldc, off_a, off_b, off_c, off_bias;
   float alpha, beta;
   uint has_bias, act;
+#ifdef GEMM_SUM
+  uint K1, lda1, ldb1, off_a1, off_b1, K2, lda2, ldb2, off_a2, off_b2;
+#endif
 } pc;
 
 #extension GL_EXT_control_flow_attributes : enable
@@ -75,23 +79,47 @@ float act1(float v) {
 
 #if defined(GEMM_TEXEL_SKINNY)
 // =================================================================================================
+layout(set = 0, binding = 0) uniform samplerBuffer tA;
+layout(set = 0, binding = 1) uniform samplerBuffer tB;
+#ifdef GEMM_SUM
+// GEMM_SUM: NSUM more products added to the first's result, each as a GEMM with beta 1 would:
+// v = alpha * (A1 B1^T) + v, then A2 B2^T (act none). Bindings 4, 5 = A1, B1 and 6, 7 = A2, B2.
+layout(constant_id = 6) const int NSUM = 1;
+layout(set = 0, binding = 4) uniform samplerBuffer tA1;
+layout(set = 0, binding = 5) uniform samplerBuffer tB1;
+layout(set = 0, binding = 6) uniform samplerBuffer tA2;
+layout(set = 0, binding = 7) uniform samplerBuffer tB2;
+#endif
 #include "gemm_skinny.glsl"
 
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
-  skinny_accumulate(n0, pc.off_a, pc.off_b);
+  skinny_accumulate(tA, tB, n0, pc.off_a, pc.off_b, int(pc.K), pc.lda, pc.ldb);
   int M = int(pc.M);
+  float v[CN][MR];
   UNR for (int c = 0; c < CN; c++) {
     uint n = n0 + uint(c) * local;
     UNR for (int m = 0; m < MR; m++) {
+      v[c][m] = pc.alpha * acc[c][m];
       if (m < M && n < pc.N) {
         uint idx = pc.off_c + uint(m) * pc.ldc + n;
-        float v = pc.alpha * acc[c][m];
-        if (pc.beta != 0.0) v += pc.beta * Cm[idx];
-        if (pc.has_bias != 0u) v += biasv[pc.off_bias + n];
-        Cm[idx] = act1(v);
+        if (pc.beta != 0.0) v[c][m] += pc.beta * Cm[idx];
+        if (pc.has_bias != 0u) v[c][m] += biasv[pc.off_bias + n];
       }
     }
+  }
+#ifdef GEMM_SUM
+  skinny_accumulate(tA1, tB1, n0, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1);
+  UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
+  if (NSUM >= 2) {
+    skinny_accumulate(tA2, tB2, n0, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
+    UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
+  }
+#endif
+  UNR for (int c = 0; c < CN; c++) {
+    uint n = n0 + uint(c) * local;
+    UNR for (int m = 0; m < MR; m++)
+      if (m < M && n < pc.N) Cm[pc.off_c + uint(m) * pc.ldc + n] = act1(v[c][m]);
   }
 }
 

@@ -1,9 +1,8 @@
 // x W^T for a few rows (M <= MR): the accumulation of the CPU-class few-rows GEMM (gemm.comp's
 // GEMM_TEXEL_SKINNY, and gru_rows.comp with the GRU cell as its epilogue). The includer declares
-// `layout(local_size_x_id = 0) in;` first, and a push-constant block `pc` with uint M, N, K, lda,
-// ldb (elements; lda, ldb on quads): A [M, K] at binding 0 and B [N, K] at binding 1 as RGBA32F
-// texel views, from off_a and off_b (elements, on quads). skinny_accumulate(n0, off_a, off_b) leaves
-// in acc[c][m] the sum
+// `layout(local_size_x_id = 0) in;` first, and a push-constant block `pc` with uint M, N.
+// skinny_accumulate(A, B, n0, off_a, off_b, K, lda, ldb), A [M, K] and B [N, K] RGBA32F texel views
+// (offsets and leading dimensions in elements, on quads), leaves in acc[c][m] the sum
 // over k of A[m, k] * B[n0 + c * local_size_x, k], scalar, in k order: bit for bit what the tiled
 // kernel computes, so a sentence decodes the same alone as inside a batch.
 #ifndef VKNMT_GEMM_SKINNY_GLSL
@@ -17,8 +16,6 @@
 layout(constant_id = 3) const int MR = 4;
 layout(constant_id = 4) const int SG = 8;
 layout(constant_id = 5) const int CN = 2;
-layout(set = 0, binding = 0) uniform samplerBuffer tA;
-layout(set = 0, binding = 1) uniform samplerBuffer tB;
 
 // A texel fetch costs the same for 8 different addresses as for one, and its call clobbers every
 // vector register. Per block of SG quads of k, lane l fetches quad l of each row of A (MR fetches for
@@ -37,7 +34,7 @@ void madd(int c, int m, vec4 am, vec4 b) {
 }
 
 // A whole block of SG quads starting at quad q0.
-void kblock_whole(int q0) {
+void kblock_whole(samplerBuffer tA, samplerBuffer tB, int q0) {
   vec4 ar[MR];
   int lane = int(gl_SubgroupInvocationID);
   UNR for (int m = 0; m < MR; m++) ar[m] = texelFetch(tA, arow[m] + q0 + lane);
@@ -52,12 +49,12 @@ void kblock_whole(int q0) {
 }
 
 // One quad q (a tail past K adds zeros: selected, so what lies beyond cannot leak, NaN * 0).
-void kquad(int q, bool tail) {
+void kquad(samplerBuffer tA, samplerBuffer tB, int q, int K, bool tail) {
   vec4 b[CN], a[AF];
   UNR for (int c = 0; c < CN; c++) b[c] = texelFetch(tB, bq[c] + q);
   UNR for (int f = 0; f < AF; f++) a[f] = texelFetch(tA, aq[f] + q);
   if (tail) {
-    bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(int(pc.K) & 3));
+    bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(K & 3));
     UNR for (int c = 0; c < CN; c++) b[c] = mix(vec4(0.0), b[c], in_k);
     UNR for (int f = 0; f < AF; f++) a[f] = mix(vec4(0.0), a[f], in_k);
   }
@@ -69,18 +66,19 @@ void kquad(int q, bool tail) {
 
 // Columns n0 + c * local_size_x: a subgroup's lanes read consecutive rows of B for each c; columns
 // past N read row N - 1 (their sums are the caller's to discard).
-void skinny_accumulate(uint n0, uint off_a, uint off_b) {
+void skinny_accumulate(samplerBuffer tA, samplerBuffer tB, uint n0, uint off_a, uint off_b, int K, uint lda,
+                       uint ldb) {
   uint local = gl_WorkGroupSize.x;
-  int M = int(pc.M), K = int(pc.K), lane = int(gl_SubgroupInvocationID);
+  int M = int(pc.M), lane = int(gl_SubgroupInvocationID);
   UNR for (int c = 0; c < CN; c++)
-    bq[c] = int((off_b + min(n0 + uint(c) * local, pc.N - 1u) * pc.ldb) >> 2);
-  UNR for (int m = 0; m < MR; m++) arow[m] = int((off_a + uint(min(m, M - 1)) * pc.lda) >> 2);
-  UNR for (int f = 0; f < AF; f++) aq[f] = int((off_a + uint(min(f * SG + lane, M - 1)) * pc.lda) >> 2);
+    bq[c] = int((off_b + min(n0 + uint(c) * local, pc.N - 1u) * ldb) >> 2);
+  UNR for (int m = 0; m < MR; m++) arow[m] = int((off_a + uint(min(m, M - 1)) * lda) >> 2);
+  UNR for (int f = 0; f < AF; f++) aq[f] = int((off_a + uint(min(f * SG + lane, M - 1)) * lda) >> 2);
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) acc[c][m] = 0.0;
   int nq = K >> 2, q = 0;
-  for (; q + SG <= nq; q += SG) kblock_whole(q);
-  for (; q < nq; q++) kquad(q, false);
-  if ((K & 3) != 0) kquad(nq, true);
+  for (; q + SG <= nq; q += SG) kblock_whole(tA, tB, q);
+  for (; q < nq; q++) kquad(tA, tB, q, K, false);
+  if ((K & 3) != 0) kquad(tA, tB, nq, K, true);
 }
 
 #endif

@@ -41,12 +41,14 @@ layout(std430, set = 0, binding = 4) writeonly buffer G { float gates[]; };
 layout(std430, set = 0, binding = 5) writeonly buffer O { float outv[]; };
 layout(std430, set = 0, binding = 6) readonly buffer L { uint lengths[]; };
 
+layout(set = 0, binding = 0) uniform samplerBuffer tA;
+layout(set = 0, binding = 1) uniform samplerBuffer tB;
 #include "gemm_skinny.glsl"
 
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
   Step st = pc.at[min(gl_WorkGroupID.y, 1u)];
-  skinny_accumulate(n0, st.off_a, st.off_b);
+  skinny_accumulate(tA, tB, n0, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb);
   uint n = pc.n;
   UNR for (int m = 0; m < MR; m++) {
     if (m < int(pc.M)) {

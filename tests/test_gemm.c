@@ -298,6 +298,79 @@ static void test_rows_alone_equal_batch(th_env *env)
     th_gbuf_destroy(&gc);
 }
 
+/* vknmt_gemm_sum: 1-3 products of other widths (tails, whole blocks) summed
+ * into one C with bias and beta, against the same products as a GEMM and
+ * GEMMs with beta 1, bit for bit; on a CPU device 1-8 rows take one
+ * dispatch, 9 rows the GEMMs. */
+static void test_sum_of_products(th_env *env)
+{
+    enum { N = 77, KMAX = 45, LD = 48 };
+    static const uint32_t ks[3] = {45, 32, 7}, rows[] = {1, 3, 5, 8, 9};
+    th_gbuf ga, gb, gc[2], gbias;
+    CHECK(th_gbuf_create(env, 3 * 9 * LD + ALIGNED_OFF, &ga) && th_gbuf_create(env, 3 * N * LD + ALIGNED_OFF, &gb) &&
+              th_gbuf_create(env, 9 * N, &gc[0]) && th_gbuf_create(env, 9 * N, &gc[1]) && th_gbuf_create(env, N, &gbias),
+          "buffers");
+    float *host = malloc(3 * N * LD * 4), *out[2] = {malloc(9 * N * 4), malloc(9 * N * 4)};
+    CHECK(host && out[0] && out[1], "out of memory");
+    vknmt_ref ra = th_gbuf_ref(&ga), rb = th_gbuf_ref(&gb);
+    ra.off += ALIGNED_OFF;
+    rb.off += ALIGNED_OFF;
+    th_fill_uniform(host, 3 * N * LD, -1, 1);
+    CHECK_OK(env, vknmt_buffer_upload(rb.buf, rb.off * 4, host, 3 * N * LD * 4));
+    th_fill_uniform(host, 3 * 9 * LD, -1, 1);
+    CHECK_OK(env, vknmt_buffer_upload(ra.buf, ra.off * 4, host, 3 * 9 * LD * 4));
+    th_fill_uniform(host, N, -1, 1);
+    CHECK(th_gbuf_upload(&gbias, host), "bias");
+    const vknmt_caps *caps = vknmt_context_caps(env->ctx);
+    for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]) && !th_failed(); ri++)
+        for (uint32_t count = 1; count <= 3 && !th_failed(); count++)
+            for (int beta = 0; beta < 2 && !th_failed(); beta++) {
+                uint32_t m = rows[ri];
+                vknmt_gemm_args args[3];
+                for (uint32_t i = 0; i < 3; i++)
+                    args[i] = (vknmt_gemm_args){.m = m, .n = N, .k = ks[i], .trans_b = true, .alpha = 0.75f,
+                                                .beta = beta ? 0.5f : 0.0f, .a = vknmt_at(ra.buf, ra.off + i * 9 * LD),
+                                                .b = vknmt_at(rb.buf, rb.off + i * N * LD), .lda = LD, .ldb = LD,
+                                                .bias = beta ? (vknmt_ref){0} : th_gbuf_ref(&gbias)};
+                th_fill_uniform(host, 9 * N, -1, 1); /* both passes start from this C (beta reads it) */
+                for (int pass = 0; pass < 2; pass++) {
+                    CHECK(th_gbuf_upload(&gc[pass], host), "C");
+                    for (uint32_t i = 0; i < 3; i++)
+                        args[i].c = th_gbuf_ref(&gc[pass]);
+                    CHECK_OK(env, vknmt_seq_begin(env->seq));
+                    uint32_t d0 = vknmt_seq_stats_get(env->seq).dispatches;
+                    if (pass == 0) {
+                        CHECK_OK(env, vknmt_gemm_sum(env->seq, count, args));
+                    } else {
+                        CHECK_OK(env, vknmt_gemm(env->seq, &args[0]));
+                        for (uint32_t i = 1; i < count; i++) {
+                            vknmt_gemm_args g = args[0];
+                            g.a = args[i].a, g.b = args[i].b, g.k = args[i].k, g.beta = 1, g.bias = (vknmt_ref){0};
+                            CHECK_OK(env, vknmt_gemm(env->seq, &g));
+                        }
+                    }
+                    uint32_t d = vknmt_seq_stats_get(env->seq).dispatches - d0;
+                    CHECK_OK(env, vknmt_seq_submit(env->seq));
+                    if (pass == 0) {
+                        bool one = caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle && m <= 8 &&
+                                   count > 1;
+                        CHECK(d == (one ? 1 : count), "%u rows, %u products: %u dispatches", m, count, d);
+                    }
+                    CHECK(th_gbuf_download(&gc[pass], out[pass]) && th_gbuf_guards_ok(&gc[pass]), "C");
+                }
+                CHECK(memcmp(out[0], out[1], m * N * 4) == 0, "%u rows, %u products, beta %d: the sum differs from "
+                      "the GEMMs", m, count, beta);
+            }
+    th_gbuf_destroy(&ga);
+    th_gbuf_destroy(&gb);
+    th_gbuf_destroy(&gc[0]);
+    th_gbuf_destroy(&gc[1]);
+    th_gbuf_destroy(&gbias);
+    free(host);
+    free(out[0]);
+    free(out[1]);
+}
+
 static void body_output_layer(th_env *env, const char *variant)
 {
     /* The model's output layer: 2400 target words x 8000-word vocabulary.
@@ -363,6 +436,7 @@ void th_register_gemm(void)
     th_add("gemm", "transposed_a_quads", test_a_quads);
     th_add("gemm", "few_rows_x_wt", test_skinny);
     th_add("gemm", "rows_alone_equal_batch", test_rows_alone_equal_batch);
+    th_add("gemm", "sum_of_products", test_sum_of_products);
     th_add("gemm", "output_layer_2400x8000x256", test_output_layer);
     th_add("gemm", "bad_shapes", test_bad_shapes);
 }
