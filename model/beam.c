@@ -291,9 +291,11 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
                             w->ctx, w->src_order, batch, &proj};
         /* reorder: each slot continues the state of its parent row (into ds,
          * the backward pass's, which decoding leaves unused) */
-        if ((s = rows_before > 1 ? vknmt_embed_gather(m->seq, w->s, rows_before, n, par, rows, w->ds)
+        vknmt_lookup reorder = {w->s, rows_before, n, par, rows, w->ds},
+                     words = {vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey};
+        if ((s = rows_before > 1 ? vknmt_embed_gather2(m->seq, &reorder, &words)
                                  : vknmt_copy(m->seq, w->s, w->ds, n)) || /* one row: its own parent */
-            (s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey)) ||
+            (rows_before == 1 && (s = vknmt_embed_gather(m->seq, words.table, c->vt, c->m, y, rows, w->ey))) ||
             (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld)) ||
             (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, hsr, lvr, opa, otk, osc))) {
             vknmt_seq_submit(m->seq);

@@ -10,6 +10,9 @@ static const vknmt_kernel_desc K_GATHER = {"embed_gather", VKNMT_SPIRV(embed_gat
                                            {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
 static const vknmt_kernel_desc K_GATHER_VEC4 = {"embed_gather_vec4", VKNMT_SPIRV(embed_gather_vec4), 3,
                                                 {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
+static const vknmt_kernel_desc K_GATHER2_VEC4 = {
+    "embed_gather2_vec4", VKNMT_SPIRV(embed_gather2_vec4), 6,
+    {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 48, 1};
 static const vknmt_kernel_desc K_SCATTER = {
     "embed_scatter", VKNMT_SPIRV(embed_scatter), 5,
     {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 40, 1};
@@ -23,30 +26,63 @@ static vknmt_status run(vknmt_seq *seq, const vknmt_kernel_desc *k, const void *
     return vknmt_seq_dispatch(seq, &d);
 }
 
-vknmt_status vknmt_embed_gather(vknmt_seq *seq, vknmt_ref table, uint32_t vocab, uint32_t dim, vknmt_ref ids,
-                                uint32_t n, vknmt_ref out)
+/* A lookup's push constants (shaders/embed_gather.comp's Lookup). */
+typedef struct lookup_push {
+    uint32_t off_table, off_ids, off_out, vocab, dim, n;
+} lookup_push;
+
+/* Checks and binds one lookup; *quads: it can run a quad per invocation
+ * (then p counts quads). */
+static vknmt_status lookup_bind(vknmt_seq *seq, const vknmt_lookup *l, vknmt_binding b[3], lookup_push *p, bool *quads)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
+    uint32_t vocab = l->vocab, dim = l->dim, n = l->n;
     /* Out-of-range ids read row 1 (<unk>), which must exist. */
     if (vocab < 2 || dim == 0 || n == 0 || (uint64_t)n * dim > UINT32_MAX || (uint64_t)vocab * dim > UINT32_MAX)
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "embed_gather: vocab %u (>= 2), dim %u, n %u", vocab, dim, n);
-    vknmt_binding b[3];
-    struct { uint32_t off_table, off_ids, off_out, vocab, dim, n; } p;
     vknmt_status s;
-    if ((s = vknmt_bind(ctx, table, (uint64_t)vocab * dim, VKNMT_READ, VKNMT_BIND_SSBO, &b[0], &p.off_table)) ||
-        (s = vknmt_bind(ctx, ids, n, VKNMT_READ, VKNMT_BIND_SSBO, &b[1], &p.off_ids)) ||
-        (s = vknmt_bind(ctx, out, (uint64_t)n * dim, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[2], &p.off_out)))
+    if ((s = vknmt_bind(ctx, l->table, (uint64_t)vocab * dim, VKNMT_READ, VKNMT_BIND_SSBO, &b[0], &p->off_table)) ||
+        (s = vknmt_bind(ctx, l->ids, n, VKNMT_READ, VKNMT_BIND_SSBO, &b[1], &p->off_ids)) ||
+        (s = vknmt_bind(ctx, l->out, (uint64_t)n * dim, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[2], &p->off_out)))
         return s;
-    p.vocab = vocab;
-    p.dim = dim;
-    p.n = n;
-    if (dim % 4 == 0 && p.off_table % 4 == 0 && p.off_out % 4 == 0) { /* a quad per invocation */
-        p.dim /= 4;
-        p.off_table /= 4;
-        p.off_out /= 4;
-        return run(seq, &K_GATHER_VEC4, &p, b, (uint64_t)n * p.dim);
+    p->vocab = vocab;
+    p->dim = dim;
+    p->n = n;
+    *quads = dim % 4 == 0 && p->off_table % 4 == 0 && p->off_out % 4 == 0;
+    if (*quads) {
+        p->dim /= 4;
+        p->off_table /= 4;
+        p->off_out /= 4;
     }
-    return run(seq, &K_GATHER, &p, b, (uint64_t)n * dim);
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_embed_gather(vknmt_seq *seq, vknmt_ref table, uint32_t vocab, uint32_t dim, vknmt_ref ids,
+                                uint32_t n, vknmt_ref out)
+{
+    vknmt_lookup l = {table, vocab, dim, ids, n, out};
+    vknmt_binding b[3];
+    lookup_push p;
+    bool quads;
+    vknmt_status s = lookup_bind(seq, &l, b, &p, &quads);
+    if (s)
+        return s;
+    return run(seq, quads ? &K_GATHER_VEC4 : &K_GATHER, &p, b, (uint64_t)p.n * p.dim);
+}
+
+vknmt_status vknmt_embed_gather2(vknmt_seq *seq, const vknmt_lookup *first, const vknmt_lookup *second)
+{
+    vknmt_binding b[6];
+    lookup_push p[2];
+    bool quads[2] = {false, false};
+    vknmt_status s;
+    if ((s = lookup_bind(seq, first, b, &p[0], &quads[0])) || (s = lookup_bind(seq, second, b + 3, &p[1], &quads[1])))
+        return s;
+    if (quads[0] && quads[1])
+        return run(seq, &K_GATHER2_VEC4, p, b, (uint64_t)p[0].n * p[0].dim + (uint64_t)p[1].n * p[1].dim);
+    if ((s = run(seq, quads[0] ? &K_GATHER_VEC4 : &K_GATHER, &p[0], b, (uint64_t)p[0].n * p[0].dim)))
+        return s;
+    return run(seq, quads[1] ? &K_GATHER_VEC4 : &K_GATHER, &p[1], b + 3, (uint64_t)p[1].n * p[1].dim);
 }
 
 /* The header gives no length for dout and order (it is starts[n_uniq], known

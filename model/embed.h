@@ -9,6 +9,18 @@
 vknmt_status vknmt_embed_gather(vknmt_seq *seq, vknmt_ref table, uint32_t vocab, uint32_t dim, vknmt_ref ids,
                                 uint32_t n, vknmt_ref out);
 
+/* Two independent lookups (a decoding step's state reorder and its word
+ * embeddings) in one dispatch where both run a quad per invocation, else
+ * two. The second must not read what the first writes. */
+typedef struct vknmt_lookup {
+    vknmt_ref table;
+    uint32_t vocab, dim;
+    vknmt_ref ids;
+    uint32_t n;
+    vknmt_ref out;
+} vknmt_lookup;
+vknmt_status vknmt_embed_gather2(vknmt_seq *seq, const vknmt_lookup *first, const vknmt_lookup *second);
+
 /* dtable[uniq[u], :] += sum of dout[order[p], :] for p in [starts[u], starts[u+1]),
  * in increasing p, for u < n_uniq. The host builds this CSR from the ids
  * (vknmt_embed_csr): no float atomics, so the same batch gives the same bits. */

@@ -18,48 +18,101 @@ static void random_ids(int32_t *ids, uint32_t n, uint32_t vocab)
 /* Float offset in a guarded buffer that puts an array on a quad. */
 #define QUAD_OFF ((4 - TH_GUARD % 4) % 4)
 
-/* With `quads`, table and out start on a quad (the vec4 kernel when dim
- * is a multiple of 4). */
-static void check_gather(th_env *env, uint32_t vocab, uint32_t dim, uint32_t n, bool quads)
+/* One lookup's host data, reference and guarded device buffers. With
+ * `quads`, table and out start on a quad (the vec4 kernel when dim is a
+ * multiple of 4). */
+typedef struct gather_case {
+    uint32_t vocab, dim, n;
+    uint64_t sh;
+    float *tables, *gots;
+    double *want;
+    int32_t *ids;
+    th_gbuf gt, gi, go;
+} gather_case;
+
+static void gather_free(gather_case *c)
 {
-    uint64_t sh = quads ? QUAD_OFF : 0;
-    float *tables = calloc((size_t)vocab * dim + sh, 4), *gots = malloc(((size_t)n * dim + sh) * 4);
-    double *want = malloc((size_t)n * dim * 8);
-    int32_t *ids = malloc((size_t)n * 4);
-    CHECK(tables && gots && want && ids, "out of memory");
-    float *table = tables + sh, *got = gots + sh;
+    th_gbuf_destroy(&c->gt);
+    th_gbuf_destroy(&c->gi);
+    th_gbuf_destroy(&c->go);
+    free(c->tables);
+    free(c->gots);
+    free(c->want);
+    free(c->ids);
+}
+
+static bool gather_make(th_env *env, gather_case *c, uint32_t vocab, uint32_t dim, uint32_t n, bool quads)
+{
+    *c = (gather_case){.vocab = vocab, .dim = dim, .n = n, .sh = quads ? QUAD_OFF : 0};
+    c->tables = calloc((size_t)vocab * dim + c->sh, 4);
+    c->gots = malloc(((size_t)n * dim + c->sh) * 4);
+    c->want = malloc((size_t)n * dim * 8);
+    c->ids = malloc((size_t)n * 4);
+    if (!c->tables || !c->gots || !c->want || !c->ids)
+        return false;
+    float *table = c->tables + c->sh;
     th_fill_uniform(table, (uint64_t)vocab * dim, -1, 1);
-    random_ids(ids, n, vocab);
+    random_ids(c->ids, n, vocab);
     if (n > 2) {
-        ids[0] = -1;             /* below the range */
-        ids[1] = (int32_t)vocab; /* just above it */
+        c->ids[0] = -1;             /* below the range */
+        c->ids[1] = (int32_t)vocab; /* just above it */
     }
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t d = 0; d < dim; d++)
-            want[(size_t)i * dim + d] = table[(size_t)row_of(ids[i], vocab) * dim + d];
-    th_gbuf gt, gi, go;
-    CHECK(th_gbuf_create(env, (uint64_t)vocab * dim + sh, &gt) && th_gbuf_create(env, n, &gi) &&
-              th_gbuf_create(env, (uint64_t)n * dim + sh, &go),
-          "buffers");
-    CHECK(th_gbuf_upload(&gt, tables) && th_gbuf_upload(&gi, (const float *)ids), "upload");
+            c->want[(size_t)i * dim + d] = table[(size_t)row_of(c->ids[i], vocab) * dim + d];
+    return th_gbuf_create(env, (uint64_t)vocab * dim + c->sh, &c->gt) && th_gbuf_create(env, n, &c->gi) &&
+           th_gbuf_create(env, (uint64_t)n * dim + c->sh, &c->go) && th_gbuf_upload(&c->gt, c->tables) &&
+           th_gbuf_upload(&c->gi, (const float *)c->ids);
+}
+
+static vknmt_lookup gather_lookup(const gather_case *c)
+{
+    return (vknmt_lookup){vknmt_at(c->gt.buf, th_gbuf_ref(&c->gt).off + c->sh), c->vocab, c->dim, th_gbuf_ref(&c->gi),
+                          c->n, vknmt_at(c->go.buf, th_gbuf_ref(&c->go).off + c->sh)};
+}
+
+static void gather_verify(gather_case *c, const char *what)
+{
+    CHECK(th_gbuf_download(&c->go, c->gots), "download");
+    double err = th_rel_err(c->gots + c->sh, c->want, (uint64_t)c->n * c->dim, 1e-30);
+    CHECK(err == 0, "%s vocab %u dim %u n %u%s: relative error %g (a copy must be exact)", what, c->vocab, c->dim,
+          c->n, c->sh ? " (quads)" : "", err);
+    for (uint64_t i = 0; i < c->sh; i++)
+        CHECK(isnan(c->gots[i]), "%s: wrote before the output", what);
+    CHECK(th_gbuf_guards_ok(&c->gt) && th_gbuf_guards_ok(&c->gi) && th_gbuf_guards_ok(&c->go),
+          "%s: write outside the output", what);
+}
+
+static void check_gather(th_env *env, uint32_t vocab, uint32_t dim, uint32_t n, bool quads)
+{
+    gather_case c;
+    CHECK(gather_make(env, &c, vocab, dim, n, quads), "out of memory");
+    vknmt_lookup l = gather_lookup(&c);
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    CHECK_OK(env, vknmt_embed_gather(env->seq, vknmt_at(gt.buf, th_gbuf_ref(&gt).off + sh), vocab, dim,
-                                     th_gbuf_ref(&gi), n, vknmt_at(go.buf, th_gbuf_ref(&go).off + sh)));
+    CHECK_OK(env, vknmt_embed_gather(env->seq, l.table, vocab, dim, l.ids, n, l.out));
     CHECK_OK(env, vknmt_seq_submit(env->seq));
-    CHECK(th_gbuf_download(&go, gots), "download");
-    double err = th_rel_err(got, want, (uint64_t)n * dim, 1e-30);
-    CHECK(err == 0, "gather vocab %u dim %u n %u%s: relative error %g (a copy must be exact)", vocab, dim, n,
-          quads ? " (quads)" : "", err);
-    for (uint64_t i = 0; i < sh; i++)
-        CHECK(isnan(gots[i]), "gather: wrote before the output");
-    CHECK(th_gbuf_guards_ok(&gt) && th_gbuf_guards_ok(&gi) && th_gbuf_guards_ok(&go), "write outside the output");
-    th_gbuf_destroy(&gt);
-    th_gbuf_destroy(&gi);
-    th_gbuf_destroy(&go);
-    free(tables);
-    free(gots);
-    free(want);
-    free(ids);
+    gather_verify(&c, "gather");
+    gather_free(&c);
+}
+
+/* Two lookups in one call (a decoding step's reorder and embeddings): each
+ * exact, in one dispatch when both run on quads, else two. */
+static void check_gather2(th_env *env, const uint32_t a[3], const uint32_t b[3], bool quads)
+{
+    gather_case c[2];
+    CHECK(gather_make(env, &c[0], a[0], a[1], a[2], quads) && gather_make(env, &c[1], b[0], b[1], b[2], quads),
+          "out of memory");
+    vknmt_lookup l[2] = {gather_lookup(&c[0]), gather_lookup(&c[1])};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_embed_gather2(env->seq, &l[0], &l[1]));
+    uint32_t d = vknmt_seq_stats_get(env->seq).dispatches;
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    bool one = quads && a[1] % 4 == 0 && b[1] % 4 == 0;
+    CHECK(d == (one ? 1u : 2u), "gather2 dims %u, %u%s: %u dispatches", a[1], b[1], quads ? " (quads)" : "", d);
+    gather_verify(&c[0], "gather2 first");
+    gather_verify(&c[1], "gather2 second");
+    gather_free(&c[0]);
+    gather_free(&c[1]);
 }
 
 static void test_gather(th_env *env)
@@ -69,6 +122,10 @@ static void test_gather(th_env *env)
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]) && !th_failed(); i++)
         for (int quads = 0; quads < 2 && !th_failed(); quads++)
             check_gather(env, shapes[i][0], shapes[i][1], shapes[i][2], quads);
+    for (size_t i = 0; i < 8 && !th_failed(); i++) /* every pair, both orders once */
+        for (size_t j = i + 1; j < 8 && !th_failed(); j++)
+            for (int quads = 0; quads < 2 && !th_failed(); quads++)
+                check_gather2(env, (i + j) % 2 ? shapes[i] : shapes[j], (i + j) % 2 ? shapes[j] : shapes[i], quads);
 }
 
 /* Checks the CSR's invariants for ids[n] with `skip`. */
