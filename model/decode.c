@@ -45,8 +45,7 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
     vknmt_status s;
     if (c->readout == VKNMT_READOUT_MAXOUT) {
         uint32_t l2 = 2 * c->l;
-        /* t~ = out.U s + out.b + out.V E y + out.C c: the training pass's three GEMMs, one dispatch
-         * for a few rows */
+        /* t~ = out.U s + out.b + out.V E y + out.C c: the training pass's three GEMMs */
         vknmt_gemm_args g[3] = {
             {.m = b, .n = l2, .k = n, .trans_b = true, .alpha = 1, .a = s_new, .b = vknmt_model_param(m, "out.U"),
              .c = w->tt, .bias = vknmt_model_param(m, "out.b")},
@@ -54,7 +53,9 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
             {.k = 2 * n, .trans_b = true, .a = w->ctx, .b = vknmt_model_param(m, "out.C")}};
         vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t, .b = W,
                              .c = w->logits, .ldc = ld, .bias = vknmt_model_param(m, "out.bW")};
-        if ((s = vknmt_gemm_sum(seq, 3, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))
+        bool ran; /* the maxout too, for a few rows: one dispatch */
+        if ((s = vknmt_gemm_sum_pairmax(seq, 3, g, w->t, c->l, &ran)) ||
+            (!ran && ((s = vknmt_gemm_sum(seq, 3, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))))
             return s;
         return vknmt_gemm(seq, &o);
     }

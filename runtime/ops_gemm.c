@@ -20,20 +20,22 @@ typedef struct gemm_push {
     uint32_t has_bias, act;
 } gemm_push;
 
-/* The few-rows GEMM with one or two more products (GEMM_SUM): bindings 4-7
- * their A and B; the push adds each one's k, lda, ldb, off_a, off_b. */
+/* The few-rows GEMM with up to two more products (GEMM_SUM): bindings 4-7
+ * their A and B, 8 the pairwise maximum's output; the push adds each
+ * product's k, lda, ldb, off_a, off_b, then that output's offset and ld. */
 typedef struct sum_push {
     gemm_push g;
     uint32_t more[2][5];
+    uint32_t off_t, ldt;
 } sum_push;
 static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY_SUM = {
     "gemm_texel_skinny_sum",
     VKNMT_SPIRV(gemm_texel_skinny_sum),
-    8,
+    9,
     {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO, VKNMT_BIND_TEXEL_RGBA32F,
-     VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F},
+     VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO},
     sizeof(sum_push),
-    7};
+    8};
 
 /* Tiles of the portable storage-buffer variant: BM x BN outputs per
  * workgroup, TM x TN registers per invocation, k-steps of BK; shared memory
@@ -167,17 +169,20 @@ static vknmt_gemm_args sum_term(const vknmt_gemm_args *args, uint32_t i)
     return g;
 }
 
-/* The sum in one few-rows dispatch; *ran false (nothing recorded) where it
+/* The sum in one few-rows dispatch, into C or (pairmax) as the maximum of
+ * each pair of its columns into pm; *ran false (nothing recorded) where it
  * does not serve: not a CPU device, over SKINNY_ROWS rows, a transposed A
  * or a B not transposed, operands off quads. */
-static vknmt_status gemm_sum_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, bool *ran)
+static vknmt_status gemm_sum_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, const vknmt_ref *pm,
+                                  uint32_t ldpm, bool *ran)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
     const vknmt_caps *caps = &ctx->caps;
     const vknmt_gemm_args *g0 = &args[0];
     *ran = false;
     if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size < 4 ||
-        caps->subgroup_size > SKINNY_LOCAL || g0->m == 0 || g0->m > SKINNY_ROWS || g0->n == 0)
+        caps->subgroup_size > SKINNY_LOCAL || g0->m == 0 || g0->m > SKINNY_ROWS || g0->n == 0 ||
+        (pm && (g0->n % 2 || SKINNY_COLS != 2)))
         return VKNMT_OK;
     sum_push p = {.g = {.m = g0->m, .n = g0->n, .k = g0->k, .ldc = g0->ldc ? g0->ldc : g0->n, .alpha = g0->alpha,
                         .beta = g0->beta, .has_bias = g0->bias.buf != NULL, .act = VKNMT_ACT_NONE}};
@@ -216,14 +221,19 @@ static vknmt_status gemm_sum_rows(vknmt_seq *seq, uint32_t count, const vknmt_ge
     p.g.k = k[0];
     p.g.lda = lda[0];
     p.g.ldb = ldb[0];
-    uint8_t c_access = VKNMT_WRITE | (g0->beta != 0 ? VKNMT_READ : 0);
+    /* pairmax never writes C; C is still bound (beta reads it) */
+    uint8_t c_access = (pm ? 0 : VKNMT_WRITE) | (g0->beta != 0 || pm ? VKNMT_READ : 0);
+    p.ldt = ldpm ? ldpm : g0->n / 2;
     if ((s = vknmt_bind(ctx, g0->c, extent(g0->m, g0->n, p.g.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.g.off_c)) ||
         (s = vknmt_bind(ctx, p.g.has_bias ? g0->bias : g0->c, p.g.has_bias ? g0->n : 1, VKNMT_READ, VKNMT_BIND_SSBO,
-                        &b[3], &p.g.off_bias)))
+                        &b[3], &p.g.off_bias)) ||
+        (s = vknmt_bind(ctx, pm ? *pm : g0->c, pm ? extent(g0->m, g0->n / 2, p.ldt) : 1, pm ? VKNMT_WRITE : VKNMT_READ,
+                        VKNMT_BIND_SSBO, &b[8], &p.off_t)))
         return s;
-    uint32_t spec[7] = {SKINNY_LOCAL, 0, 1, g0->m, caps->subgroup_size, SKINNY_COLS, count - 1};
+    uint32_t spec[8] = {SKINNY_LOCAL, 0, 1, g0->m, caps->subgroup_size, SKINNY_COLS, count - 1, pm != NULL};
+    uint32_t per_group = pm ? SKINNY_LOCAL : SKINNY_LOCAL * SKINNY_COLS, cols = pm ? g0->n / 2 : g0->n;
     vknmt_dispatch d = {.kernel = &K_GEMM_TEXEL_SKINNY_SUM, .spec = spec, .push = &p, .bindings = b,
-                        .groups = {(g0->n + SKINNY_LOCAL * SKINNY_COLS - 1) / (SKINNY_LOCAL * SKINNY_COLS), 1, 1}};
+                        .groups = {(cols + per_group - 1) / per_group, 1, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
     *ran = true;
@@ -238,7 +248,7 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
     if (count > 1 && args[0].act != VKNMT_ACT_NONE)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation on a sum of %u products", count);
     bool ran = false;
-    vknmt_status s = count > 1 ? gemm_sum_rows(seq, count, args, &ran) : VKNMT_OK;
+    vknmt_status s = count > 1 ? gemm_sum_rows(seq, count, args, NULL, 0, &ran) : VKNMT_OK;
     if (s || ran)
         return s;
     s = vknmt_gemm(seq, &args[0]);
@@ -247,4 +257,16 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
         s = vknmt_gemm(seq, &g);
     }
     return s;
+}
+
+vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, vknmt_ref out,
+                                    uint32_t ldo, bool *ran)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    *ran = false;
+    if (count < 1 || count > 3)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: %u products (1 to 3)", count);
+    if (args[0].act != VKNMT_ACT_NONE)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation before the pairwise maximum");
+    return gemm_sum_rows(seq, count, args, &out, ldo, ran);
 }

@@ -13,7 +13,7 @@
 #include "vknmt_spirv.h" /* generated: vknmt_spirv_<variant>[] for every shader variant */
 
 #define VKNMT_MAX_SPEC 8
-#define VKNMT_MAX_BINDINGS 8
+#define VKNMT_MAX_BINDINGS 12
 
 typedef enum vknmt_bind_type {
     VKNMT_BIND_SSBO = 0,       /* std430 storage buffer */

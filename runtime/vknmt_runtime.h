@@ -225,6 +225,15 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *args);
  * GEMMs: the same bits either way. */
 vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args);
 
+/* The same sum (act none) in the same dispatch, written not to C but as the
+ * maximum of each pair of its columns: out[m, j] = max(C[m, 2j], C[m, 2j+1])
+ * (the first when equal), out rows ldo apart (0: n / 2). Only where
+ * vknmt_gemm_sum takes one dispatch and n is even; elsewhere it records
+ * nothing and leaves *ran false, and the caller sums and takes the maximum
+ * itself. */
+vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, vknmt_ref out,
+                                    uint32_t ldo, bool *ran);
+
 /* Elementwise ops over n floats; buffers larger than the device's storage
  * range are processed in windows. */
 /* y[i] = value, i < n */

@@ -60,7 +60,7 @@ layout(push_constant, std430) uniform PC {
   float alpha, beta;
   uint has_bias, act;
 #ifdef GEMM_SUM
-  uint K1, lda1, ldb1, off_a1, off_b1, K2, lda2, ldb2, off_a2, off_b2;
+  uint K1, lda1, ldb1, off_a1, off_b1, K2, lda2, ldb2, off_a2, off_b2, off_t, ldt;
 #endif
 } pc;
 
@@ -82,9 +82,14 @@ float act1(float v) {
 layout(set = 0, binding = 0) uniform samplerBuffer tA;
 layout(set = 0, binding = 1) uniform samplerBuffer tB;
 #ifdef GEMM_SUM
-// GEMM_SUM: NSUM more products added to the first's result, each as a GEMM with beta 1 would:
+// GEMM_SUM: NSUM (0-2) more products added to the first's result, each as a GEMM with beta 1 would:
 // v = alpha * (A1 B1^T) + v, then A2 B2^T (act none). Bindings 4, 5 = A1, B1 and 6, 7 = A2, B2.
+// PAIRMAX (CN 2): each invocation owns columns 2j, 2j + 1 and writes, instead of C, the maxout
+// T[m, j] = max(v[m, 2j], v[m, 2j + 1]) (maxout.comp's choice: the first when >=) to binding 8
+// (off_t, ldt); groups_x = ceil(N / 2 / local_size_x).
 layout(constant_id = 6) const int NSUM = 1;
+layout(constant_id = 7) const int PAIRMAX = 0;
+layout(std430, set = 0, binding = 8) writeonly buffer TBuf { float Tm[]; };
 layout(set = 0, binding = 4) uniform samplerBuffer tA1;
 layout(set = 0, binding = 5) uniform samplerBuffer tB1;
 layout(set = 0, binding = 6) uniform samplerBuffer tA2;
@@ -93,12 +98,19 @@ layout(set = 0, binding = 7) uniform samplerBuffer tB2;
 #include "gemm_skinny.glsl"
 
 void main() {
-  uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
-  skinny_accumulate(tA, tB, n0, pc.off_a, pc.off_b, int(pc.K), pc.lda, pc.ldb);
+  uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x, cs = local;
+#ifdef GEMM_SUM
+  uint j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: this invocation's pair
+  if (PAIRMAX != 0) {
+    n0 = 2u * j;
+    cs = 1u;
+  }
+#endif
+  skinny_accumulate(tA, tB, n0, cs, pc.off_a, pc.off_b, int(pc.K), pc.lda, pc.ldb);
   int M = int(pc.M);
   float v[CN][MR];
   UNR for (int c = 0; c < CN; c++) {
-    uint n = n0 + uint(c) * local;
+    uint n = n0 + uint(c) * cs;
     UNR for (int m = 0; m < MR; m++) {
       v[c][m] = pc.alpha * acc[c][m];
       if (m < M && n < pc.N) {
@@ -109,15 +121,22 @@ void main() {
     }
   }
 #ifdef GEMM_SUM
-  skinny_accumulate(tA1, tB1, n0, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1);
-  UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
-  if (NSUM >= 2) {
-    skinny_accumulate(tA2, tB2, n0, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
+  if (NSUM >= 1) {
+    skinny_accumulate(tA1, tB1, n0, cs, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
+  }
+  if (NSUM >= 2) {
+    skinny_accumulate(tA2, tB2, n0, cs, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
+    UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
+  }
+  if (PAIRMAX != 0) {
+    UNR for (int m = 0; m < MR; m++)
+      if (m < M && n0 + 1u < pc.N) Tm[pc.off_t + uint(m) * pc.ldt + j] = v[0][m] >= v[1][m] ? v[0][m] : v[1][m];
+    return;
   }
 #endif
   UNR for (int c = 0; c < CN; c++) {
-    uint n = n0 + uint(c) * local;
+    uint n = n0 + uint(c) * cs;
     UNR for (int m = 0; m < MR; m++)
       if (m < M && n < pc.N) Cm[pc.off_c + uint(m) * pc.ldc + n] = act1(v[c][m]);
   }

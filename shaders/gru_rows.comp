@@ -48,7 +48,7 @@ layout(set = 0, binding = 1) uniform samplerBuffer tB;
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
   Step st = pc.at[min(gl_WorkGroupID.y, 1u)];
-  skinny_accumulate(tA, tB, n0, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb);
+  skinny_accumulate(tA, tB, n0, local, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb);
   uint n = pc.n;
   UNR for (int m = 0; m < MR; m++) {
     if (m < int(pc.M)) {

@@ -371,6 +371,73 @@ static void test_sum_of_products(th_env *env)
     free(out[1]);
 }
 
+/* vknmt_gemm_sum_pairmax: the sum's pairwise column maximum (maxout), bit
+ * for bit the sum's C then max(C[m, 2j], C[m, 2j + 1]); where it cannot
+ * take one dispatch (not a CPU device, 9 rows, n odd) nothing is recorded. */
+static void test_sum_pairmax(th_env *env)
+{
+    enum { LD = 48 };
+    static const uint32_t ks[3] = {45, 32, 7}, rows[] = {1, 5, 8, 9}, ns[] = {78, 77};
+    th_gbuf ga, gb, gc, gt, gbias;
+    CHECK(th_gbuf_create(env, 3 * 9 * LD + ALIGNED_OFF, &ga) && th_gbuf_create(env, 3 * 78 * LD + ALIGNED_OFF, &gb) &&
+              th_gbuf_create(env, 9 * 78, &gc) && th_gbuf_create(env, 9 * 50, &gt) && th_gbuf_create(env, 78, &gbias),
+          "buffers");
+    float *host = malloc(3 * 78 * LD * 4), *c = malloc(9 * 78 * 4), *t = malloc(9 * 50 * 4);
+    CHECK(host && c && t, "out of memory");
+    vknmt_ref ra = th_gbuf_ref(&ga), rb = th_gbuf_ref(&gb);
+    ra.off += ALIGNED_OFF;
+    rb.off += ALIGNED_OFF;
+    th_fill_uniform(host, 3 * 78 * LD, -1, 1);
+    CHECK_OK(env, vknmt_buffer_upload(rb.buf, rb.off * 4, host, 3 * 78 * LD * 4));
+    th_fill_uniform(host, 3 * 9 * LD, -1, 1);
+    CHECK_OK(env, vknmt_buffer_upload(ra.buf, ra.off * 4, host, 3 * 9 * LD * 4));
+    th_fill_uniform(host, 78, -1, 1);
+    CHECK(th_gbuf_upload(&gbias, host), "bias");
+    const vknmt_caps *caps = vknmt_context_caps(env->ctx);
+    for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]) && !th_failed(); ri++)
+        for (size_t ni = 0; ni < 2 && !th_failed(); ni++)
+            for (uint32_t count = 1; count <= 3 && !th_failed(); count++) {
+                uint32_t m = rows[ri], n = ns[ni], ldt = 50;
+                vknmt_gemm_args args[3];
+                for (uint32_t i = 0; i < 3; i++)
+                    args[i] = (vknmt_gemm_args){.m = m, .n = n, .k = ks[i], .trans_b = true, .alpha = 1,
+                                                .a = vknmt_at(ra.buf, ra.off + i * 9 * LD),
+                                                .b = vknmt_at(rb.buf, rb.off + i * 78 * LD), .c = th_gbuf_ref(&gc),
+                                                .lda = LD, .ldb = LD, .bias = th_gbuf_ref(&gbias)};
+                CHECK(th_gbuf_poison(&gt), "poison");
+                bool ran = true;
+                CHECK_OK(env, vknmt_seq_begin(env->seq));
+                CHECK_OK(env, vknmt_gemm_sum_pairmax(env->seq, count, args, th_gbuf_ref(&gt), ldt, &ran));
+                uint32_t d = vknmt_seq_stats_get(env->seq).dispatches;
+                CHECK_OK(env, vknmt_gemm_sum(env->seq, count, args)); /* the same sum into C */
+                CHECK_OK(env, vknmt_seq_submit(env->seq));
+                bool want = caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle && m <= 8 &&
+                            n % 2 == 0;
+                CHECK(ran == want && d == (want ? 1u : 0u), "%u rows, n %u, %u products: ran %d, %u dispatches", m, n,
+                      count, ran, d);
+                if (!ran)
+                    continue;
+                CHECK(th_gbuf_download(&gc, c) && th_gbuf_download(&gt, t) && th_gbuf_guards_ok(&gt), "download");
+                for (uint32_t r = 0; r < m && !th_failed(); r++)
+                    for (uint32_t j = 0; j < n / 2 && !th_failed(); j++) {
+                        float a = c[r * n + 2 * j], b = c[r * n + 2 * j + 1], want_t = a >= b ? a : b;
+                        CHECK(memcmp(&t[r * ldt + j], &want_t, 4) == 0, "%u rows, %u products: T[%u, %u] %g, want %g",
+                              m, count, r, j, t[r * ldt + j], want_t);
+                    }
+                for (uint32_t r = 0; r < m && !th_failed(); r++) /* past n / 2 in each row: untouched */
+                    for (uint32_t j = n / 2; j < ldt && r * ldt + j < 9 * 50; j++)
+                        CHECK(isnan(t[r * ldt + j]), "%u rows: T[%u, %u] written past its %u columns", m, r, j, n / 2);
+            }
+    th_gbuf_destroy(&ga);
+    th_gbuf_destroy(&gb);
+    th_gbuf_destroy(&gc);
+    th_gbuf_destroy(&gt);
+    th_gbuf_destroy(&gbias);
+    free(host);
+    free(c);
+    free(t);
+}
+
 static void body_output_layer(th_env *env, const char *variant)
 {
     /* The model's output layer: 2400 target words x 8000-word vocabulary.
@@ -437,6 +504,7 @@ void th_register_gemm(void)
     th_add("gemm", "few_rows_x_wt", test_skinny);
     th_add("gemm", "rows_alone_equal_batch", test_rows_alone_equal_batch);
     th_add("gemm", "sum_of_products", test_sum_of_products);
+    th_add("gemm", "sum_pairmax", test_sum_pairmax);
     th_add("gemm", "output_layer_2400x8000x256", test_output_layer);
     th_add("gemm", "bad_shapes", test_bad_shapes);
 }
