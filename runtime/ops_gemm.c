@@ -199,7 +199,7 @@ static vknmt_status gemm_sum_rows(vknmt_seq *seq, uint32_t count, const vknmt_ge
     }
     if (p.g.ldc < g0->n)
         return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm sum: ldc %u shorter than %u columns", p.g.ldc, g0->n);
-    vknmt_binding b[8];
+    vknmt_binding b[9];
     vknmt_status s;
     for (uint32_t i = 0; i < 3; i++) {
         uint32_t j = i < count ? i : count - 1; /* unused pairs bind the last product again */
