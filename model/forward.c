@@ -133,15 +133,17 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
     }
     /* a (+)= dec.C c. Decoding: a = (dec.W E y + dec.b) + dec.C c, the training pass's order of adds,
      * one dispatch for a few rows. */
-    vknmt_gemm_args sum[2] = {
-        d->proj ? *d->proj : (vknmt_gemm_args){0},
-        {.k = 2 * n, .trans_b = true, .a = d->ctx, .b = vknmt_model_param(m, "dec.C"), .lda = 2 * n}};
-    if (d->proj && (s = vknmt_gemm_sum(seq, 2, sum)))
-        return s;
-    if (!d->proj && att &&
-        (s = vknmt_mm(seq, b, 3 * n, 2 * n, d->ctx, 2 * n, false, vknmt_model_param(m, "dec.C"), 2 * n, true, d->a,
-                      3 * n, 1)))
-        return s;
+    if (d->proj || att) {
+        vknmt_ref dec_c = vknmt_model_param(m, "dec.C");
+        if (d->proj) {
+            vknmt_gemm_args sum[2] = {*d->proj, {.k = 2 * n, .trans_b = true, .a = d->ctx, .b = dec_c, .lda = 2 * n}};
+            s = vknmt_gemm_sum(seq, 2, sum);
+        } else {
+            s = vknmt_mm(seq, b, 3 * n, 2 * n, d->ctx, 2 * n, false, dec_c, 2 * n, true, d->a, 3 * n, 1);
+        }
+        if (s)
+            return s;
+    }
     vknmt_gru_args g = {b, n, d->t, vknmt_model_param(m, "dec.U"), w->tgt_len};
     return vknmt_gru_forward_step(m, &g, d->a, d->gates, d->rh, d->s_prev, d->s_new);
 }

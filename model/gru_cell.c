@@ -106,10 +106,8 @@ vknmt_status vknmt_gru_bwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref
 }
 
 /* The few-rows forward step (shaders/gru_rows.comp): each recurrent product
- * with the cell's arithmetic as its epilogue. Sizes as the few-rows GEMM's
- * (runtime/ops_gemm.c): a workgroup of ROWS_LOCAL invocations, 2 columns
- * each, a pipeline per row count. */
-enum { ROWS_MAX = 8, ROWS_LOCAL = 64, ROWS_COLS = 2 };
+ * with the cell's arithmetic as its epilogue, launched as the few-rows GEMM
+ * (VKNMT_FEW_ROWS_*). */
 #define TEXEL VKNMT_BIND_TEXEL_RGBA32F
 typedef struct rows_step_push {
     uint32_t off_a, off_b, off_in, off_h, off_gates, off_out, t;
@@ -145,9 +143,8 @@ static vknmt_status bind_span(vknmt_context *ctx, uint32_t steps, const vknmt_re
 static bool rows_usable(const vknmt_caps *caps, uint32_t count, const vknmt_gru_rows_step *steps)
 {
     const vknmt_gru_step *st = &steps[0].st;
-    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size < 4 ||
-        caps->subgroup_size > ROWS_LOCAL || ROWS_LOCAL % caps->subgroup_size || count < 1 || count > 2 ||
-        st->batch == 0 || st->batch > ROWS_MAX || st->n == 0 || st->n % 4)
+    if (!vknmt_cpu_texel_kernels(caps) || count < 1 || count > 2 || st->batch == 0 || st->batch > VKNMT_FEW_ROWS ||
+        st->n == 0 || st->n % 4)
         return false;
     for (uint32_t i = 0; i < count; i++) {
         const vknmt_gru_rows_step *x = &steps[i];
@@ -217,8 +214,8 @@ vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_
     if ((s = rows_bind(ctx, count, steps, false, ba, &pa, &ok_a)) ||
         (s = rows_bind(ctx, count, steps, true, bb, &pb, &ok_b)) || !ok_a || !ok_b)
         return s;
-    uint32_t spec[6] = {ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, ROWS_COLS};
-    uint32_t per_group = ROWS_LOCAL * ROWS_COLS;
+    uint32_t spec[6] = {VKNMT_FEW_ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, VKNMT_FEW_ROWS_COLS};
+    uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
     vknmt_dispatch d = {.kernel = &K_ROWS_A, .spec = spec, .push = &pa, .bindings = ba,
                         .groups = {(2 * n + per_group - 1) / per_group, count, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))

@@ -49,109 +49,22 @@ static const ssbo_tile SSBO_LARGE = {64, 64, 16, 4, 4}, SSBO_SMALL = {32, 32, 8,
  * TN columns per workgroup (shared/notes/lavapipe-kernels.md). With A
  * transposed in RGBA32F views a lane takes 4 rows, one texel per k-step. */
 enum { TEXEL_RM = 2, TEXEL_RM_QUADS = 4, TEXEL_TN = 16 };
-/* x W^T with at most SKINNY_ROWS rows (decoding one sentence: greedy, or
- * beam 5): SKINNY_COLS columns per invocation, SKINNY_LOCAL invocations per
- * workgroup, a pipeline per row count (rounding 5 rows up to 8 cost ~25 %).
- * Measured on lavapipe with one column per invocation: 30-40 % less time
- * than the tiled kernel at 1-4 rows, 1.4x faster at 5 rows (output layer
- * 5x4671x512), on a par at 12 and slower at 16 (the tiled kernel then
- * wastes few of its 16 rows); two columns (bench/RESULTS.md) are 1.6-2.5x
- * faster again. */
-enum { SKINNY_ROWS = 8, SKINNY_LOCAL = 64, SKINNY_COLS = 2 };
+/* x W^T with at most VKNMT_FEW_ROWS rows (decoding one sentence: greedy,
+ * or beam 5): the few-rows kernel, a pipeline per row count (rounding 5 rows
+ * up to 8 cost ~25 %). Measured on lavapipe with one column per invocation:
+ * 30-40 % less time than the tiled kernel at 1-4 rows, 1.4x faster at 5
+ * rows (output layer 5x4671x512), on a par at 12 and slower at 16 (the tiled
+ * kernel then wastes few of its 16 rows); two columns (bench/RESULTS.md)
+ * are 1.6-2.5x faster again. */
+
+bool vknmt_cpu_texel_kernels(const vknmt_caps *caps)
+{
+    return caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle && caps->subgroup_size >= 4 &&
+           caps->subgroup_size <= VKNMT_FEW_ROWS_LOCAL;
+}
 
 /* Elements spanned by a rows x cols matrix with leading dimension ld. */
 static uint64_t extent(uint32_t rows, uint32_t cols, uint32_t ld) { return (uint64_t)(rows - 1) * ld + cols; }
-
-vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
-{
-    vknmt_context *ctx = vknmt_seq_context(seq);
-    const vknmt_caps *caps = &ctx->caps;
-    if (g->m == 0 || g->n == 0 || g->k == 0)
-        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm: empty shape %ux%ux%u", g->m, g->n, g->k);
-    if ((unsigned)g->act > VKNMT_ACT_RELU)
-        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm: unknown activation %d", (int)g->act);
-    uint32_t a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
-    uint32_t b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
-    gemm_push p = {.m = g->m, .n = g->n, .k = g->k,
-                   .lda = g->lda ? g->lda : a_cols, .ldb = g->ldb ? g->ldb : b_cols, .ldc = g->ldc ? g->ldc : g->n,
-                   .alpha = g->alpha, .beta = g->beta, .has_bias = g->bias.buf != NULL, .act = (uint32_t)g->act};
-    if (p.lda < a_cols || p.ldb < b_cols || p.ldc < g->n)
-        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm: leading dimensions %u/%u/%u shorter than rows of %u/%u/%u",
-                        p.lda, p.ldb, p.ldc, a_cols, b_cols, g->n);
-
-    bool texel = caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle &&
-                 caps->subgroup_size >= 4 && caps->subgroup_size <= 64;
-    vknmt_binding b[4];
-    vknmt_status s;
-    vknmt_bind_type in_type = VKNMT_BIND_SSBO;
-    const vknmt_kernel_desc *k = &K_GEMM;
-    if (texel) {
-        /* Whole-buffer views: the float offset stays the element offset. */
-        bool aligned = p.lda % 4 == 0 && p.ldb % 4 == 0 && g->a.off % 4 == 0 && g->b.off % 4 == 0;
-        in_type = aligned ? VKNMT_BIND_TEXEL_RGBA32F : VKNMT_BIND_TEXEL_R32F;
-        k = aligned ? &K_GEMM_TEXEL : &K_GEMM_TEXEL_SCALAR;
-    }
-    if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
-        (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
-        return s;
-    if (texel && in_type == VKNMT_BIND_TEXEL_RGBA32F && (p.off_a % 4 || p.off_b % 4)) {
-        /* a windowed view (huge buffer) left a misaligned remainder */
-        in_type = VKNMT_BIND_TEXEL_R32F;
-        k = &K_GEMM_TEXEL_SCALAR;
-        if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
-            (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
-            return s;
-    }
-    uint8_t c_access = VKNMT_WRITE | (g->beta != 0 ? VKNMT_READ : 0);
-    if ((s = vknmt_bind(ctx, g->c, extent(g->m, g->n, p.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.off_c)))
-        return s;
-    /* Without a bias the binding still needs a buffer; the kernel ignores it. */
-    if ((s = vknmt_bind(ctx, p.has_bias ? g->bias : g->c, p.has_bias ? g->n : 1, VKNMT_READ, VKNMT_BIND_SSBO, &b[3],
-                        &p.off_bias)))
-        return s;
-
-    uint32_t spec[8] = {0, g->trans_a, g->trans_b};
-    vknmt_dispatch d = {.spec = spec, .push = &p, .bindings = b};
-    uint64_t gx, gy;
-    if (k == &K_GEMM_TEXEL && !g->trans_a && g->trans_b && g->m <= SKINNY_ROWS) {
-        k = &K_GEMM_TEXEL_SKINNY;
-        spec[0] = SKINNY_LOCAL;
-        spec[3] = g->m;
-        spec[4] = caps->subgroup_size;
-        spec[5] = SKINNY_COLS;
-        gx = (g->n + SKINNY_LOCAL * SKINNY_COLS - 1) / (SKINNY_LOCAL * SKINNY_COLS);
-        gy = 1;
-    } else if (texel) {
-        spec[0] = caps->subgroup_size;
-        uint32_t rm = g->trans_a && k == &K_GEMM_TEXEL ? TEXEL_RM_QUADS : TEXEL_RM;
-        spec[3] = rm;
-        spec[4] = TEXEL_TN;
-        gx = (g->m + caps->subgroup_size * rm - 1) / (caps->subgroup_size * rm);
-        gy = (g->n + TEXEL_TN - 1) / TEXEL_TN;
-    } else {
-        bool vec4 = p.lda % 4 == 0 && p.ldb % 4 == 0 && p.off_a % 4 == 0 && p.off_b % 4 == 0;
-        k = vec4 ? &K_GEMM_VEC4 : &K_GEMM;
-        ssbo_tile t = SSBO_LARGE;
-        if (caps->max_workgroup_invocations < (t.bm / t.tm) * (t.bn / t.tn) ||
-            caps->max_shared_memory_bytes < (t.bm + t.bn) * t.bk * 4)
-            t = SSBO_SMALL;
-        spec[0] = (t.bm / t.tm) * (t.bn / t.tn);
-        spec[3] = t.bm;
-        spec[4] = t.bn;
-        spec[5] = t.bk;
-        spec[6] = t.tm;
-        spec[7] = t.tn;
-        gx = (g->m + t.bm - 1) / t.bm;
-        gy = (g->n + t.bn - 1) / t.bn;
-    }
-    if (gx > 65535 || gy > 65535)
-        return CTX_FAIL(ctx, VKNMT_ERR_LIMIT, "gemm: %ux%u output needs too many workgroups", g->m, g->n);
-    d.kernel = k;
-    d.groups[0] = (uint32_t)gx;
-    d.groups[1] = (uint32_t)gy;
-    d.groups[2] = 1;
-    return vknmt_seq_dispatch(seq, &d);
-}
 
 /* Product i > 0 of a sum as the GEMM that adds it to C. */
 static vknmt_gemm_args sum_term(const vknmt_gemm_args *args, uint32_t i)
@@ -169,23 +82,23 @@ static vknmt_gemm_args sum_term(const vknmt_gemm_args *args, uint32_t i)
     return g;
 }
 
-/* The sum in one few-rows dispatch, into C or (pairmax) as the maximum of
- * each pair of its columns into pm; *ran false (nothing recorded) where it
- * does not serve: not a CPU device, over SKINNY_ROWS rows, a transposed A
- * or a B not transposed, operands off quads. */
-static vknmt_status gemm_sum_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, const vknmt_ref *pm,
-                                  uint32_t ldpm, bool *ran)
+/* x W^T of a few rows in one dispatch: one GEMM, or a sum of up to three
+ * products into C or (pm) as the maximum of each pair of its columns into
+ * pm; *ran false (nothing recorded) where it does not serve: not a CPU
+ * device, over VKNMT_FEW_ROWS rows, a transposed A or a B not transposed,
+ * operands off quads. The caller has checked the shapes and activation. */
+static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, const vknmt_ref *pm,
+                             uint32_t ldpm, bool *ran)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
     const vknmt_caps *caps = &ctx->caps;
     const vknmt_gemm_args *g0 = &args[0];
     *ran = false;
-    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size < 4 ||
-        caps->subgroup_size > SKINNY_LOCAL || g0->m == 0 || g0->m > SKINNY_ROWS || g0->n == 0 ||
-        (pm && (g0->n % 2 || SKINNY_COLS != 2)))
+    if (!vknmt_cpu_texel_kernels(caps) || g0->m == 0 || g0->m > VKNMT_FEW_ROWS || g0->n == 0 ||
+        (pm && (g0->n % 2 || VKNMT_FEW_ROWS_COLS != 2)))
         return VKNMT_OK;
     sum_push p = {.g = {.m = g0->m, .n = g0->n, .k = g0->k, .ldc = g0->ldc ? g0->ldc : g0->n, .alpha = g0->alpha,
-                        .beta = g0->beta, .has_bias = g0->bias.buf != NULL, .act = VKNMT_ACT_NONE}};
+                        .beta = g0->beta, .has_bias = g0->bias.buf != NULL, .act = (uint32_t)g0->act}};
     uint32_t k[3], lda[3], ldb[3], *off_a[3] = {&p.g.off_a, &p.more[0][3], &p.more[1][3]},
                                    *off_b[3] = {&p.g.off_b, &p.more[0][4], &p.more[1][4]};
     for (uint32_t i = 0; i < count; i++) {
@@ -230,14 +143,104 @@ static vknmt_status gemm_sum_rows(vknmt_seq *seq, uint32_t count, const vknmt_ge
         (s = vknmt_bind(ctx, pm ? *pm : g0->c, pm ? extent(g0->m, g0->n / 2, p.ldt) : 1, pm ? VKNMT_WRITE : VKNMT_READ,
                         VKNMT_BIND_SSBO, &b[8], &p.off_t)))
         return s;
-    uint32_t spec[8] = {SKINNY_LOCAL, 0, 1, g0->m, caps->subgroup_size, SKINNY_COLS, count - 1, pm != NULL};
-    uint32_t per_group = pm ? SKINNY_LOCAL : SKINNY_LOCAL * SKINNY_COLS, cols = pm ? g0->n / 2 : g0->n;
-    vknmt_dispatch d = {.kernel = &K_GEMM_TEXEL_SKINNY_SUM, .spec = spec, .push = &p, .bindings = b,
-                        .groups = {(cols + per_group - 1) / per_group, 1, 1}};
+    uint32_t spec[8] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
+                        pm != NULL};
+    uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * (pm ? 1 : VKNMT_FEW_ROWS_COLS), cols = pm ? g0->n / 2 : g0->n;
+    /* one product into C: the plain kernel, whose push is the sum's first part */
+    vknmt_dispatch d = {.kernel = count == 1 && !pm ? &K_GEMM_TEXEL_SKINNY : &K_GEMM_TEXEL_SKINNY_SUM,
+                        .spec = spec, .push = &p, .bindings = b, .groups = {(cols + per_group - 1) / per_group, 1, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
     *ran = true;
     return VKNMT_OK;
+}
+
+vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    const vknmt_caps *caps = &ctx->caps;
+    if (g->m == 0 || g->n == 0 || g->k == 0)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm: empty shape %ux%ux%u", g->m, g->n, g->k);
+    if ((unsigned)g->act > VKNMT_ACT_RELU)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm: unknown activation %d", (int)g->act);
+    uint32_t a_rows = g->trans_a ? g->k : g->m, a_cols = g->trans_a ? g->m : g->k;
+    uint32_t b_rows = g->trans_b ? g->n : g->k, b_cols = g->trans_b ? g->k : g->n;
+    gemm_push p = {.m = g->m, .n = g->n, .k = g->k,
+                   .lda = g->lda ? g->lda : a_cols, .ldb = g->ldb ? g->ldb : b_cols, .ldc = g->ldc ? g->ldc : g->n,
+                   .alpha = g->alpha, .beta = g->beta, .has_bias = g->bias.buf != NULL, .act = (uint32_t)g->act};
+    if (p.lda < a_cols || p.ldb < b_cols || p.ldc < g->n)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm: leading dimensions %u/%u/%u shorter than rows of %u/%u/%u",
+                        p.lda, p.ldb, p.ldc, a_cols, b_cols, g->n);
+
+    if (!g->trans_a && g->trans_b && g->m <= VKNMT_FEW_ROWS) {
+        bool ran;
+        vknmt_status s = few_rows(seq, 1, g, NULL, 0, &ran);
+        if (s || ran)
+            return s;
+    }
+    bool texel = vknmt_cpu_texel_kernels(caps);
+    vknmt_binding b[4];
+    vknmt_status s;
+    vknmt_bind_type in_type = VKNMT_BIND_SSBO;
+    const vknmt_kernel_desc *k = &K_GEMM;
+    if (texel) {
+        /* Whole-buffer views: the float offset stays the element offset. */
+        bool aligned = p.lda % 4 == 0 && p.ldb % 4 == 0 && g->a.off % 4 == 0 && g->b.off % 4 == 0;
+        in_type = aligned ? VKNMT_BIND_TEXEL_RGBA32F : VKNMT_BIND_TEXEL_R32F;
+        k = aligned ? &K_GEMM_TEXEL : &K_GEMM_TEXEL_SCALAR;
+    }
+    if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
+        (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
+        return s;
+    if (texel && in_type == VKNMT_BIND_TEXEL_RGBA32F && (p.off_a % 4 || p.off_b % 4)) {
+        /* a windowed view (huge buffer) left a misaligned remainder */
+        in_type = VKNMT_BIND_TEXEL_R32F;
+        k = &K_GEMM_TEXEL_SCALAR;
+        if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
+            (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
+            return s;
+    }
+    uint8_t c_access = VKNMT_WRITE | (g->beta != 0 ? VKNMT_READ : 0);
+    if ((s = vknmt_bind(ctx, g->c, extent(g->m, g->n, p.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.off_c)))
+        return s;
+    /* Without a bias the binding still needs a buffer; the kernel ignores it. */
+    if ((s = vknmt_bind(ctx, p.has_bias ? g->bias : g->c, p.has_bias ? g->n : 1, VKNMT_READ, VKNMT_BIND_SSBO, &b[3],
+                        &p.off_bias)))
+        return s;
+
+    uint32_t spec[8] = {0, g->trans_a, g->trans_b};
+    vknmt_dispatch d = {.spec = spec, .push = &p, .bindings = b};
+    uint64_t gx, gy;
+    if (texel) {
+        spec[0] = caps->subgroup_size;
+        uint32_t rm = g->trans_a && k == &K_GEMM_TEXEL ? TEXEL_RM_QUADS : TEXEL_RM;
+        spec[3] = rm;
+        spec[4] = TEXEL_TN;
+        gx = (g->m + caps->subgroup_size * rm - 1) / (caps->subgroup_size * rm);
+        gy = (g->n + TEXEL_TN - 1) / TEXEL_TN;
+    } else {
+        bool vec4 = p.lda % 4 == 0 && p.ldb % 4 == 0 && p.off_a % 4 == 0 && p.off_b % 4 == 0;
+        k = vec4 ? &K_GEMM_VEC4 : &K_GEMM;
+        ssbo_tile t = SSBO_LARGE;
+        if (caps->max_workgroup_invocations < (t.bm / t.tm) * (t.bn / t.tn) ||
+            caps->max_shared_memory_bytes < (t.bm + t.bn) * t.bk * 4)
+            t = SSBO_SMALL;
+        spec[0] = (t.bm / t.tm) * (t.bn / t.tn);
+        spec[3] = t.bm;
+        spec[4] = t.bn;
+        spec[5] = t.bk;
+        spec[6] = t.tm;
+        spec[7] = t.tn;
+        gx = (g->m + t.bm - 1) / t.bm;
+        gy = (g->n + t.bn - 1) / t.bn;
+    }
+    if (gx > 65535 || gy > 65535)
+        return CTX_FAIL(ctx, VKNMT_ERR_LIMIT, "gemm: %ux%u output needs too many workgroups", g->m, g->n);
+    d.kernel = k;
+    d.groups[0] = (uint32_t)gx;
+    d.groups[1] = (uint32_t)gy;
+    d.groups[2] = 1;
+    return vknmt_seq_dispatch(seq, &d);
 }
 
 vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args)
@@ -248,7 +251,7 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
     if (count > 1 && args[0].act != VKNMT_ACT_NONE)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation on a sum of %u products", count);
     bool ran = false;
-    vknmt_status s = count > 1 ? gemm_sum_rows(seq, count, args, NULL, 0, &ran) : VKNMT_OK;
+    vknmt_status s = count > 1 ? few_rows(seq, count, args, NULL, 0, &ran) : VKNMT_OK;
     if (s || ran)
         return s;
     s = vknmt_gemm(seq, &args[0]);
@@ -268,5 +271,5 @@ vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: %u products (1 to 3)", count);
     if (args[0].act != VKNMT_ACT_NONE)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation before the pairwise maximum");
-    return gemm_sum_rows(seq, count, args, &out, ldo, ran);
+    return few_rows(seq, count, args, &out, ldo, ran);
 }

@@ -6,6 +6,7 @@
 #ifndef VKNMT_KERNEL_H
 #define VKNMT_KERNEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,15 @@
 
 #define VKNMT_MAX_SPEC 8
 #define VKNMT_MAX_BINDINGS 12
+
+/* The CPU-class texel kernels (gemm.comp's GEMM_TEXEL variants and every
+ * user of shaders/gemm_skinny.glsl): CPU devices whose texel buffers and
+ * subgroup shuffles they need, subgroups of 4-64 lanes. */
+bool vknmt_cpu_texel_kernels(const vknmt_caps *caps);
+/* gemm_skinny.glsl's launch shape, shared by its users: at most
+ * VKNMT_FEW_ROWS rows (a pipeline per row count), workgroups of
+ * VKNMT_FEW_ROWS_LOCAL invocations, VKNMT_FEW_ROWS_COLS columns each. */
+enum { VKNMT_FEW_ROWS = 8, VKNMT_FEW_ROWS_LOCAL = 64, VKNMT_FEW_ROWS_COLS = 2 };
 
 typedef enum vknmt_bind_type {
     VKNMT_BIND_SSBO = 0,       /* std430 storage buffer */

@@ -352,7 +352,7 @@ static void test_sum_of_products(th_env *env)
                     uint32_t d = vknmt_seq_stats_get(env->seq).dispatches - d0;
                     CHECK_OK(env, vknmt_seq_submit(env->seq));
                     if (pass == 0) {
-                        bool one = caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle && m <= 8 &&
+                        bool one = vknmt_cpu_texel_kernels(caps) && m <= VKNMT_FEW_ROWS &&
                                    count > 1;
                         CHECK(d == (one ? 1 : count), "%u rows, %u products: %u dispatches", m, count, d);
                     }
@@ -411,7 +411,7 @@ static void test_sum_pairmax(th_env *env)
                 uint32_t d = vknmt_seq_stats_get(env->seq).dispatches;
                 CHECK_OK(env, vknmt_gemm_sum(env->seq, count, args)); /* the same sum into C */
                 CHECK_OK(env, vknmt_seq_submit(env->seq));
-                bool want = caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle && m <= 8 &&
+                bool want = vknmt_cpu_texel_kernels(caps) && m <= VKNMT_FEW_ROWS &&
                             n % 2 == 0;
                 CHECK(ran == want && d == (want ? 1u : 0u), "%u rows, n %u, %u products: ran %d, %u dispatches", m, n,
                       count, ran, d);

@@ -7,6 +7,7 @@
 
 #include "gru_cell.h"
 #include "harness.h"
+#include "vknmt_kernel.h" /* the few-rows kernels' device test and row limit */
 
 enum { FWD_A, FWD_B, BWD_A, BWD_B };
 static const char *const KIND_NAME[] = {"fwd_a", "fwd_b", "bwd_a", "bwd_b"};
@@ -581,7 +582,7 @@ static void check_rows_step(th_env *env, uint32_t B, uint32_t n, bool with_len, 
     CHECK_OK(env, vknmt_gru_rows_forward(env->seq, steps, rs, &ran));
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
-    bool want = caps->quirk_cpu_lanes && caps->texel_buffers && caps->subgroup_shuffle && B <= 8 && n % 4 == 0;
+    bool want = vknmt_cpu_texel_kernels(caps) && B <= VKNMT_FEW_ROWS && n % 4 == 0;
     CHECK(ran == want, "B=%u n=%u: the few-rows step %s", B, n, ran ? "ran where it must not" : "did not run");
     for (int k = R_G2; ran && k <= R_HN2 && !th_failed(); k++) {
         uint64_t all = steps * sizes[k];
