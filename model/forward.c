@@ -7,23 +7,27 @@
 #include "model_internal.h"
 #include "readout.h"
 
+/* A GRU step as its two GEMMs and two elementwise kernels: hu = h U[0:2n]^T,
+ * then r, z and r * h; hu_h = (r * h) U[2n:3n]^T, then h~, h'. */
+static vknmt_status gru_step_gemms(vknmt_model *m, const vknmt_gru_rows_step *r)
+{
+    vknmt_seq *seq = m->seq;
+    uint32_t b = r->st.batch, n = r->st.n;
+    vknmt_status s;
+    if ((s = vknmt_mm(seq, b, 2 * n, n, r->h, n, false, r->U, n, true, m->w.hu, 2 * n, 0)) ||
+        (s = vknmt_gru_fwd_a(seq, &r->st, r->a, m->w.hu, r->h, r->gates, r->rh)) ||
+        (s = vknmt_mm(seq, b, n, n, r->rh, n, false, vknmt_rows(r->U, 2 * n, n), n, true, m->w.hu_h, n, 0)))
+        return s;
+    return vknmt_gru_fwd_b(seq, &r->st, r->a, m->w.hu_h, r->gates, r->h, r->h_new);
+}
+
 vknmt_status vknmt_gru_forward_step(vknmt_model *m, const vknmt_gru_args *g, vknmt_ref a, vknmt_ref gates,
                                     vknmt_ref rh, vknmt_ref h, vknmt_ref h_new)
 {
-    vknmt_seq *seq = m->seq;
-    uint32_t b = g->batch, n = g->n;
-    vknmt_gru_step st = {b, n, g->t, g->lengths};
+    vknmt_gru_rows_step rs = {{g->batch, g->n, g->t, g->lengths}, g->U, a, h, gates, rh, h_new};
     bool ran;
-    vknmt_gru_rows_step rs = {st, g->U, a, h, gates, rh, h_new};
-    vknmt_status s = vknmt_gru_rows_forward(seq, 1, &rs, &ran);
-    if (s || ran)
-        return s;
-    /* hu = h U[0:2n]^T, then r, z and r * h; hu_h = (r * h) U[2n:3n]^T, then h~, h'. */
-    if ((s = vknmt_mm(seq, b, 2 * n, n, h, n, false, g->U, n, true, m->w.hu, 2 * n, 0)) ||
-        (s = vknmt_gru_fwd_a(seq, &st, a, m->w.hu, h, gates, rh)) ||
-        (s = vknmt_mm(seq, b, n, n, rh, n, false, vknmt_rows(g->U, 2 * n, n), n, true, m->w.hu_h, n, 0)))
-        return s;
-    return vknmt_gru_fwd_b(seq, &st, a, m->w.hu_h, gates, h, h_new);
+    vknmt_status s = vknmt_gru_rows_forward(m->seq, 1, &rs, &ran);
+    return s || ran ? s : gru_step_gemms(m, &rs);
 }
 
 /* Input projections a = x W^T + b for all positions at once. */
@@ -51,13 +55,14 @@ vknmt_status vknmt_model_record_encoder(vknmt_model *m)
     if (s || (s = vknmt_fill(seq, w->hs[0], (uint64_t)b * n, 0)) ||
         (s = vknmt_fill(seq, vknmt_rows(w->hs[1], xb, n), (uint64_t)b * n, 0)))
         return s;
+    vknmt_ref U[2] = {vknmt_model_param(m, un[0]), vknmt_model_param(m, un[1])};
     for (uint32_t i = 0; i < x && !s; i++) {
         /* both directions' steps, in two dispatches where the few-rows kernels serve */
         vknmt_gru_rows_step rs[2];
         for (int d = 0; d < 2; d++) {
             uint32_t t = d == 0 ? i : x - 1 - i;
             rs[d] = (vknmt_gru_rows_step){{b, n, t, w->src_len},
-                                          vknmt_model_param(m, un[d]),
+                                          U[d],
                                           vknmt_rows(w->a[d], (uint64_t)t * b, 3 * n),
                                           vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t : t + 1) * b, n),
                                           vknmt_rows(w->gates[d], (uint64_t)t * b, 3 * n),
@@ -67,10 +72,8 @@ vknmt_status vknmt_model_record_encoder(vknmt_model *m)
         bool ran;
         if ((s = vknmt_gru_rows_forward(seq, 2, rs, &ran)) || ran)
             continue;
-        for (int d = 0; d < 2 && !s; d++) {
-            vknmt_gru_args g = {b, n, rs[d].st.t, rs[d].U, w->src_len};
-            s = vknmt_gru_forward_step(m, &g, rs[d].a, rs[d].gates, rs[d].rh, rs[d].h, rs[d].h_new);
-        }
+        for (int d = 0; d < 2 && !s; d++)
+            s = gru_step_gemms(m, &rs[d]);
     }
     /* annotations h_j = [fwd_j; bwd_j] */
     if (s || (s = vknmt_copy2d(seq, vknmt_rows(w->hs[0], b, n), n, w->h, 2 * n, xb, n)) ||
