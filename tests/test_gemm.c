@@ -302,36 +302,72 @@ static void test_rows_alone_equal_batch(th_env *env)
  * into one C with bias and beta, against the same products as a GEMM and
  * GEMMs with beta 1, bit for bit; on a CPU device 1-8 rows take one
  * dispatch, 9 rows the GEMMs. */
+/* The products of the sum tests: A_i [9 rows, k_i] and B_i [nmax, k_i]
+ * (rows SUM_LD floats apart, on quads) for i < 3, and a bias [nmax]. */
+enum { SUM_LD = 48 };
+static const uint32_t SUM_KS[3] = {45, 32, 7}; /* a tail and whole blocks; whole; a tail only */
+typedef struct sum_operands {
+    th_gbuf ga, gb, gbias;
+    vknmt_ref a, b;
+    uint32_t nmax;
+} sum_operands;
+
+static bool sum_operands_make(th_env *env, uint32_t nmax, sum_operands *so)
+{
+    *so = (sum_operands){.nmax = nmax};
+    uint64_t na = 3 * 9 * SUM_LD, nb = 3 * (uint64_t)nmax * SUM_LD;
+    float *host = malloc(nb * 4);
+    bool ok = host && th_gbuf_create(env, na + ALIGNED_OFF, &so->ga) && th_gbuf_create(env, nb + ALIGNED_OFF, &so->gb) &&
+              th_gbuf_create(env, nmax, &so->gbias);
+    if (ok) {
+        so->a = vknmt_at(so->ga.buf, th_gbuf_ref(&so->ga).off + ALIGNED_OFF);
+        so->b = vknmt_at(so->gb.buf, th_gbuf_ref(&so->gb).off + ALIGNED_OFF);
+        th_fill_uniform(host, nb, -1, 1);
+        ok = vknmt_buffer_upload(so->b.buf, so->b.off * 4, host, nb * 4) == VKNMT_OK;
+        th_fill_uniform(host, na, -1, 1);
+        ok = ok && vknmt_buffer_upload(so->a.buf, so->a.off * 4, host, na * 4) == VKNMT_OK;
+        th_fill_uniform(host, nmax, -1, 1);
+        ok = ok && th_gbuf_upload(&so->gbias, host);
+    }
+    free(host);
+    return ok;
+}
+
+static void sum_operands_free(sum_operands *so)
+{
+    th_gbuf_destroy(&so->ga);
+    th_gbuf_destroy(&so->gb);
+    th_gbuf_destroy(&so->gbias);
+}
+
+/* args[i]: m x n x k_i, x W^T, into c, with the bias or not. */
+static void sum_args(const sum_operands *so, uint32_t m, uint32_t n, float alpha, float beta, bool bias, vknmt_ref c,
+                     vknmt_gemm_args args[3])
+{
+    for (uint32_t i = 0; i < 3; i++)
+        args[i] = (vknmt_gemm_args){.m = m, .n = n, .k = SUM_KS[i], .trans_b = true, .alpha = alpha, .beta = beta,
+                                    .a = vknmt_at(so->a.buf, so->a.off + i * 9 * SUM_LD),
+                                    .b = vknmt_at(so->b.buf, so->b.off + i * so->nmax * SUM_LD), .c = c,
+                                    .lda = SUM_LD, .ldb = SUM_LD, .bias = bias ? th_gbuf_ref(&so->gbias) : (vknmt_ref){0}};
+}
+
 static void test_sum_of_products(th_env *env)
 {
-    enum { N = 77, KMAX = 45, LD = 48 };
-    static const uint32_t ks[3] = {45, 32, 7}, rows[] = {1, 3, 5, 8, 9};
-    th_gbuf ga, gb, gc[2], gbias;
-    CHECK(th_gbuf_create(env, 3 * 9 * LD + ALIGNED_OFF, &ga) && th_gbuf_create(env, 3 * N * LD + ALIGNED_OFF, &gb) &&
-              th_gbuf_create(env, 9 * N, &gc[0]) && th_gbuf_create(env, 9 * N, &gc[1]) && th_gbuf_create(env, N, &gbias),
+    enum { N = 77 };
+    static const uint32_t rows[] = {1, 3, 5, 8, 9};
+    sum_operands so;
+    th_gbuf gc[2];
+    CHECK(sum_operands_make(env, N, &so) && th_gbuf_create(env, 9 * N, &gc[0]) && th_gbuf_create(env, 9 * N, &gc[1]),
           "buffers");
-    float *host = malloc(3 * N * LD * 4), *out[2] = {malloc(9 * N * 4), malloc(9 * N * 4)};
+    float *host = malloc(9 * N * 4), *out[2] = {malloc(9 * N * 4), malloc(9 * N * 4)};
     CHECK(host && out[0] && out[1], "out of memory");
-    vknmt_ref ra = th_gbuf_ref(&ga), rb = th_gbuf_ref(&gb);
-    ra.off += ALIGNED_OFF;
-    rb.off += ALIGNED_OFF;
-    th_fill_uniform(host, 3 * N * LD, -1, 1);
-    CHECK_OK(env, vknmt_buffer_upload(rb.buf, rb.off * 4, host, 3 * N * LD * 4));
-    th_fill_uniform(host, 3 * 9 * LD, -1, 1);
-    CHECK_OK(env, vknmt_buffer_upload(ra.buf, ra.off * 4, host, 3 * 9 * LD * 4));
-    th_fill_uniform(host, N, -1, 1);
-    CHECK(th_gbuf_upload(&gbias, host), "bias");
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]) && !th_failed(); ri++)
         for (uint32_t count = 1; count <= 3 && !th_failed(); count++)
             for (int beta = 0; beta < 2 && !th_failed(); beta++) {
                 uint32_t m = rows[ri];
                 vknmt_gemm_args args[3];
-                for (uint32_t i = 0; i < 3; i++)
-                    args[i] = (vknmt_gemm_args){.m = m, .n = N, .k = ks[i], .trans_b = true, .alpha = 0.75f,
-                                                .beta = beta ? 0.5f : 0.0f, .a = vknmt_at(ra.buf, ra.off + i * 9 * LD),
-                                                .b = vknmt_at(rb.buf, rb.off + i * N * LD), .lda = LD, .ldb = LD,
-                                                .bias = beta ? (vknmt_ref){0} : th_gbuf_ref(&gbias)};
+                sum_args(&so, m, N, 0.75f, beta ? 0.5f : 0.0f, !beta, (vknmt_ref){0}, args);
                 th_fill_uniform(host, 9 * N, -1, 1); /* both passes start from this C (beta reads it) */
                 for (int pass = 0; pass < 2; pass++) {
                     CHECK(th_gbuf_upload(&gc[pass], host), "C");
@@ -361,11 +397,9 @@ static void test_sum_of_products(th_env *env)
                 CHECK(memcmp(out[0], out[1], m * N * 4) == 0, "%u rows, %u products, beta %d: the sum differs from "
                       "the GEMMs", m, count, beta);
             }
-    th_gbuf_destroy(&ga);
-    th_gbuf_destroy(&gb);
+    sum_operands_free(&so);
     th_gbuf_destroy(&gc[0]);
     th_gbuf_destroy(&gc[1]);
-    th_gbuf_destroy(&gbias);
     free(host);
     free(out[0]);
     free(out[1]);
@@ -376,34 +410,20 @@ static void test_sum_of_products(th_env *env)
  * take one dispatch (not a CPU device, 9 rows, n odd) nothing is recorded. */
 static void test_sum_pairmax(th_env *env)
 {
-    enum { LD = 48 };
-    static const uint32_t ks[3] = {45, 32, 7}, rows[] = {1, 5, 8, 9}, ns[] = {78, 77};
-    th_gbuf ga, gb, gc, gt, gbias;
-    CHECK(th_gbuf_create(env, 3 * 9 * LD + ALIGNED_OFF, &ga) && th_gbuf_create(env, 3 * 78 * LD + ALIGNED_OFF, &gb) &&
-              th_gbuf_create(env, 9 * 78, &gc) && th_gbuf_create(env, 9 * 50, &gt) && th_gbuf_create(env, 78, &gbias),
+    static const uint32_t rows[] = {1, 5, 8, 9}, ns[] = {78, 77};
+    sum_operands so;
+    th_gbuf gc, gt;
+    CHECK(sum_operands_make(env, 78, &so) && th_gbuf_create(env, 9 * 78, &gc) && th_gbuf_create(env, 9 * 50, &gt),
           "buffers");
-    float *host = malloc(3 * 78 * LD * 4), *c = malloc(9 * 78 * 4), *t = malloc(9 * 50 * 4);
-    CHECK(host && c && t, "out of memory");
-    vknmt_ref ra = th_gbuf_ref(&ga), rb = th_gbuf_ref(&gb);
-    ra.off += ALIGNED_OFF;
-    rb.off += ALIGNED_OFF;
-    th_fill_uniform(host, 3 * 78 * LD, -1, 1);
-    CHECK_OK(env, vknmt_buffer_upload(rb.buf, rb.off * 4, host, 3 * 78 * LD * 4));
-    th_fill_uniform(host, 3 * 9 * LD, -1, 1);
-    CHECK_OK(env, vknmt_buffer_upload(ra.buf, ra.off * 4, host, 3 * 9 * LD * 4));
-    th_fill_uniform(host, 78, -1, 1);
-    CHECK(th_gbuf_upload(&gbias, host), "bias");
+    float *c = malloc(9 * 78 * 4), *t = malloc(9 * 50 * 4);
+    CHECK(c && t, "out of memory");
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]) && !th_failed(); ri++)
         for (size_t ni = 0; ni < 2 && !th_failed(); ni++)
             for (uint32_t count = 1; count <= 3 && !th_failed(); count++) {
                 uint32_t m = rows[ri], n = ns[ni], ldt = 50;
                 vknmt_gemm_args args[3];
-                for (uint32_t i = 0; i < 3; i++)
-                    args[i] = (vknmt_gemm_args){.m = m, .n = n, .k = ks[i], .trans_b = true, .alpha = 1,
-                                                .a = vknmt_at(ra.buf, ra.off + i * 9 * LD),
-                                                .b = vknmt_at(rb.buf, rb.off + i * 78 * LD), .c = th_gbuf_ref(&gc),
-                                                .lda = LD, .ldb = LD, .bias = th_gbuf_ref(&gbias)};
+                sum_args(&so, m, n, 1, 0, true, th_gbuf_ref(&gc), args);
                 CHECK(th_gbuf_poison(&gt), "poison");
                 bool ran = true;
                 CHECK_OK(env, vknmt_seq_begin(env->seq));
@@ -428,12 +448,9 @@ static void test_sum_pairmax(th_env *env)
                     for (uint32_t j = n / 2; j < ldt && r * ldt + j < 9 * 50; j++)
                         CHECK(isnan(t[r * ldt + j]), "%u rows: T[%u, %u] written past its %u columns", m, r, j, n / 2);
             }
-    th_gbuf_destroy(&ga);
-    th_gbuf_destroy(&gb);
+    sum_operands_free(&so);
     th_gbuf_destroy(&gc);
     th_gbuf_destroy(&gt);
-    th_gbuf_destroy(&gbias);
-    free(host);
     free(c);
     free(t);
 }
