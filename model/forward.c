@@ -56,7 +56,14 @@ vknmt_status vknmt_model_record_encoder(vknmt_model *m)
         (s = vknmt_fill(seq, vknmt_rows(w->hs[1], xb, n), (uint64_t)b * n, 0)))
         return s;
     vknmt_ref U[2] = {vknmt_model_param(m, un[0]), vknmt_model_param(m, un[1])};
-    for (uint32_t i = 0; i < x && !s; i++) {
+    /* both directions over the whole sentence in one dispatch where the few-rows kernels serve */
+    vknmt_gru_rows_dir dirs[2];
+    for (int d = 0; d < 2; d++)
+        dirs[d] = (vknmt_gru_rows_dir){{b, n, 0, w->src_len}, x, d == 1, U[d], w->a[d], w->hs[d], w->gates[d], w->rh[d]};
+    bool whole;
+    if ((s = vknmt_gru_rows_sequence(seq, 2, dirs, &whole)))
+        return s;
+    for (uint32_t i = 0; i < x && !s && !whole; i++) {
         /* both directions' steps, in two dispatches where the few-rows kernels serve */
         vknmt_gru_rows_step rs[2];
         for (int d = 0; d < 2; d++) {

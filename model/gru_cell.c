@@ -227,3 +227,73 @@ vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_
     *ran = true;
     return VKNMT_OK;
 }
+
+/* The whole sequence in one dispatch (shaders/gru_seq.comp). */
+typedef struct seq_dir_push {
+    uint32_t off_u, off_in, off_h, off_gates, off_rh, t0;
+    int32_t dt;
+    uint32_t hp, hn;
+} seq_dir_push;
+typedef struct seq_push {
+    uint32_t m, n, steps, off_len, has_len;
+    seq_dir_push at[2];
+} seq_push;
+static const vknmt_kernel_desc K_SEQ = {
+    "gru_seq", VKNMT_SPIRV(gru_seq), 6, {TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, sizeof(seq_push), 7};
+
+vknmt_status vknmt_gru_rows_sequence(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_dir *dirs, bool *ran)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    const vknmt_caps *caps = vknmt_context_caps(ctx);
+    *ran = false;
+    const vknmt_gru_step *st = &dirs[0].st;
+    uint32_t steps = dirs[0].steps, n = st->n;
+    uint64_t bn = (uint64_t)st->batch * n;
+    /* h, rh and z of every row in shared memory; 32-bit indices */
+    if (!vknmt_cpu_texel_kernels(caps) || count < 1 || count > 2 || st->batch == 0 || st->batch > VKNMT_FEW_ROWS ||
+        n == 0 || n % 4 || steps == 0 || 3 * bn * 4 > caps->max_shared_memory_bytes ||
+        3 * bn * (steps + 1) > UINT32_MAX)
+        return VKNMT_OK;
+    for (uint32_t i = 0; i < count; i++) {
+        const vknmt_gru_rows_dir *x = &dirs[i];
+        if (x->st.batch != st->batch || x->st.n != n || x->steps != steps || x->st.lengths.buf != st->lengths.buf ||
+            x->st.lengths.off != st->lengths.off || x->U.buf != dirs[0].U.buf || x->a.buf != dirs[0].a.buf ||
+            x->hs.buf != dirs[0].hs.buf || x->gates.buf != dirs[0].gates.buf || x->rh.buf != dirs[0].rh.buf)
+            return VKNMT_OK;
+    }
+    seq_push p = {.m = st->batch, .n = n, .steps = steps, .has_len = st->lengths.buf != NULL};
+    vknmt_ref u[2] = {0}, a[2] = {0}, hs[2] = {0}, g[2] = {0}, rh[2] = {0};
+    for (uint32_t i = 0; i < count; i++) {
+        u[i] = dirs[i].U;
+        a[i] = dirs[i].a;
+        hs[i] = dirs[i].hs;
+        g[i] = dirs[i].gates;
+        rh[i] = dirs[i].rh;
+        bool rev = dirs[i].reverse;
+        p.at[i].t0 = rev ? steps - 1 : 0;
+        p.at[i].dt = rev ? -1 : 1;
+        p.at[i].hp = rev;
+        p.at[i].hn = !rev;
+    }
+    size_t stride = sizeof(seq_dir_push) / sizeof(uint32_t);
+    vknmt_binding b[6];
+    vknmt_status s;
+    if ((s = bind_span(ctx, count, u, 3 * (uint64_t)n * n, VKNMT_READ, TEXEL, &b[0], &p.at[0].off_u, stride)) ||
+        (s = bind_span(ctx, count, a, 3 * bn * steps, VKNMT_READ, SSBO, &b[1], &p.at[0].off_in, stride)) ||
+        (s = bind_span(ctx, count, hs, bn * (steps + 1), VKNMT_READ | VKNMT_WRITE, SSBO, &b[2], &p.at[0].off_h,
+                       stride)) ||
+        (s = bind_span(ctx, count, g, 3 * bn * steps, VKNMT_WRITE, SSBO, &b[3], &p.at[0].off_gates, stride)) ||
+        (s = bind_span(ctx, count, rh, bn * steps, VKNMT_WRITE, SSBO, &b[4], &p.at[0].off_rh, stride)) ||
+        (s = vknmt_bind(ctx, p.has_len ? st->lengths : a[0], p.has_len ? st->batch : 1, VKNMT_READ, SSBO, &b[5],
+                        &p.off_len)))
+        return s;
+    for (uint32_t i = 0; i < count; i++)
+        if (p.at[i].off_u % 4)
+            return VKNMT_OK; /* U off a quad */
+    uint32_t spec[7] = {VKNMT_FEW_ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, n};
+    vknmt_dispatch d = {.kernel = &K_SEQ, .spec = spec, .push = &p, .bindings = b, .groups = {1, count, 1}};
+    if ((s = vknmt_seq_dispatch(seq, &d)))
+        return s;
+    *ran = true;
+    return VKNMT_OK;
+}

@@ -45,6 +45,25 @@ typedef struct vknmt_gru_rows_step {
 } vknmt_gru_rows_step;
 vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps, bool *ran);
 
+/* A GRU over a whole sequence for a few rows (encoding one sentence) in one
+ * dispatch (shaders/gru_seq.comp): the steps of vknmt_gru_rows_forward one
+ * after another, the same bits, without a dispatch pair per position.
+ * A direction runs `steps` positions t = 0 .. steps - 1 (reverse: steps - 1
+ * down to 0) of st.batch rows (st.t unused): a and gates [steps * batch, 3n]
+ * and rh [steps * batch, n] at position t's rows, hs [(steps + 1) * batch, n]
+ * the states: forward reads slot t and writes t + 1, reverse reads t + 1
+ * and writes t; slot 0 (reverse: slot steps) holds h_0. count 2: both
+ * directions at once, each of their tensors in one buffer for both. Where
+ * it does not serve (as vknmt_gru_rows_forward, or the state of every row
+ * over the device's shared memory) it records nothing, *ran false. */
+typedef struct vknmt_gru_rows_dir {
+    vknmt_gru_step st;
+    uint32_t steps;
+    bool reverse;
+    vknmt_ref U, a, hs, gates, rh;
+} vknmt_gru_rows_dir;
+vknmt_status vknmt_gru_rows_sequence(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_dir *dirs, bool *ran);
+
 /* From dh_new [B,n] (the whole gradient reaching h'), gates, h:
  * da[:, n:2n] = dz * z(1-z), da[:, 2n:3n] = dh~ * (1 - h~^2) with
  * dh~ = dh_new z, dz = dh_new (h~ - h); dh = dh_new (1 - z) (direct path);

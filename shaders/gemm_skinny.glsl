@@ -5,8 +5,16 @@
 // texel views (offsets and leading dimensions in elements, on quads), leaves in acc[c][m] the sum
 // over k of A[m, k] * B[n0 + c * cstride, k], scalar, in k order: bit for bit what the tiled
 // kernel computes, so a sentence decodes the same alone as inside a batch.
+// An includer may define SKINNY_FETCH_A(t, q) (A's quad q, e.g. from shared memory: tA is then unused)
+// and SKINNY_N (the column count, pc.N by default).
 #ifndef VKNMT_GEMM_SKINNY_GLSL
 #define VKNMT_GEMM_SKINNY_GLSL
+#ifndef SKINNY_FETCH_A
+#define SKINNY_FETCH_A(t, q) texelFetch(t, q)
+#endif
+#ifndef SKINNY_N
+#define SKINNY_N pc.N
+#endif
 #extension GL_EXT_control_flow_attributes : enable
 #ifndef UNR
 #define UNR [[unroll]]
@@ -37,7 +45,7 @@ void madd(int c, int m, vec4 am, vec4 b) {
 void kblock_whole(samplerBuffer tA, samplerBuffer tB, int q0) {
   vec4 ar[MR];
   int lane = int(gl_SubgroupInvocationID);
-  UNR for (int m = 0; m < MR; m++) ar[m] = texelFetch(tA, arow[m] + q0 + lane);
+  UNR for (int m = 0; m < MR; m++) ar[m] = SKINNY_FETCH_A(tA, arow[m] + q0 + lane);
   UNR for (int j0 = 0; j0 < SG; j0 += QB) {
     vec4 b[QB][CN];
     UNR for (int j = 0; j < QB; j++) UNR for (int c = 0; c < CN; c++) b[j][c] = texelFetch(tB, bq[c] + q0 + j0 + j);
@@ -52,7 +60,7 @@ void kblock_whole(samplerBuffer tA, samplerBuffer tB, int q0) {
 void kquad(samplerBuffer tA, samplerBuffer tB, int q, int K, bool tail) {
   vec4 b[CN], a[AF];
   UNR for (int c = 0; c < CN; c++) b[c] = texelFetch(tB, bq[c] + q);
-  UNR for (int f = 0; f < AF; f++) a[f] = texelFetch(tA, aq[f] + q);
+  UNR for (int f = 0; f < AF; f++) a[f] = SKINNY_FETCH_A(tA, aq[f] + q);
   if (tail) {
     bvec4 in_k = lessThan(ivec4(0, 1, 2, 3), ivec4(K & 3));
     UNR for (int c = 0; c < CN; c++) b[c] = mix(vec4(0.0), b[c], in_k);
@@ -70,7 +78,7 @@ void skinny_accumulate(samplerBuffer tA, samplerBuffer tB, uint n0, uint cstride
                        uint lda, uint ldb) {
   int M = int(pc.M), lane = int(gl_SubgroupInvocationID);
   UNR for (int c = 0; c < CN; c++)
-    bq[c] = int((off_b + min(n0 + uint(c) * cstride, pc.N - 1u) * ldb) >> 2);
+    bq[c] = int((off_b + min(n0 + uint(c) * cstride, SKINNY_N - 1u) * ldb) >> 2);
   UNR for (int m = 0; m < MR; m++) arow[m] = int((off_a + uint(min(m, M - 1)) * lda) >> 2);
   UNR for (int f = 0; f < AF; f++) aq[f] = int((off_a + uint(min(f * SG + lane, M - 1)) * lda) >> 2);
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) acc[c][m] = 0.0;

@@ -608,6 +608,100 @@ static void test_rows_step(th_env *env)
                     check_rows_step(env, Bs[bi], ns[ni], with_len, steps);
 }
 
+/* The whole sequence in one dispatch against the four-dispatch step at
+ * every position, bit for bit: both directions (forward, and reverse from
+ * the last slot) at once, from random states h_0, rows of three lengths
+ * masked, every slot, gate and rh poisoned first and guarded. Where the
+ * device's caps allow it, it must run for 1-8 rows on quads; never for 9. */
+enum { Q_A, Q_U, Q_LEN, Q_HURZ, Q_HUH, Q_HS1, Q_G1, Q_RH1, Q_HS2, Q_G2, Q_RH2, Q_COUNT };
+
+static void check_rows_sequence(th_env *env, uint32_t B, uint32_t n, uint32_t T, bool with_len)
+{
+    uint64_t bn = (uint64_t)B * n;
+    /* one direction's floats; each buffer but the scratch holds two */
+    const uint64_t sizes[Q_COUNT] = {3 * bn * T, 3 * (uint64_t)n * n, B,      2 * bn, bn,
+                                     bn * (T + 1), 3 * bn * T, bn * T, bn * (T + 1), 3 * bn * T, bn * T};
+    th_gbuf g[Q_COUNT] = {0};
+    vknmt_ref r[Q_COUNT];
+    uint64_t most = 2 * (sizes[Q_A] > sizes[Q_U] ? sizes[Q_A] : sizes[Q_U]);
+    float *host = malloc(most * 4), *h2 = malloc(most * 4);
+    bool ok = host && h2;
+    for (int k = 0; k < Q_COUNT && ok; k++)
+        ok = th_gbuf_create(env, 2 * sizes[k] + 3, &g[k]);
+    CHECK(ok, "out of memory");
+    for (int k = 0; k < Q_COUNT; k++)
+        r[k] = quad_ref(&g[k]);
+#define AT(k, d, i) vknmt_at(r[k].buf, r[k].off + (d) * sizes[k] + (uint64_t)(i) * (sizes[k] / (k == Q_HS1 || k == Q_HS2 ? T + 1 : T)))
+    for (int k = Q_A; k <= Q_U; k++) {
+        th_fill_uniform(host, 2 * sizes[k], k == Q_U ? -0.5f : -2, k == Q_U ? 0.5f : 2);
+        CHECK_OK(env, vknmt_buffer_upload(r[k].buf, r[k].off * 4, host, 2 * sizes[k] * 4));
+    }
+    for (uint32_t d = 0; d < 2; d++) { /* h_0: slot 0 forward, slot T reverse */
+        th_fill_uniform(host, bn, -1, 1);
+        for (int k = Q_HS1; k <= Q_HS2; k += Q_HS2 - Q_HS1) {
+            vknmt_ref h0 = AT(k, d, d ? T : 0);
+            CHECK_OK(env, vknmt_buffer_upload(h0.buf, h0.off * 4, host, bn * 4));
+        }
+    }
+    uint32_t *len = (uint32_t *)host;
+    for (uint32_t b = 0; b < B; b++)
+        len[b] = T - b % 3 > 0 ? T - b % 3 : 1; /* full, one short, two short */
+    CHECK_OK(env, vknmt_buffer_upload(r[Q_LEN].buf, r[Q_LEN].off * 4, len, B * 4));
+    vknmt_ref lengths = with_len ? r[Q_LEN] : (vknmt_ref){0};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    vknmt_gru_rows_dir dirs[2];
+    for (uint32_t d = 0; d < 2; d++) {
+        for (uint32_t i = 0; i < T; i++) {
+            uint32_t t = d ? T - 1 - i : i;
+            vknmt_gru_step st = {.batch = B, .n = n, .t = t, .lengths = lengths};
+            vknmt_ref h = AT(Q_HS1, d, d ? t + 1 : t), h_new = AT(Q_HS1, d, d ? t : t + 1), U = AT(Q_U, d, 0);
+            vknmt_gemm_args rz = {.m = B, .n = 2 * n, .k = n, .trans_b = true, .alpha = 1, .a = h, .b = U,
+                                  .c = r[Q_HURZ]};
+            vknmt_gemm_args hh = {.m = B, .n = n, .k = n, .trans_b = true, .alpha = 1, .a = AT(Q_RH1, d, t),
+                                  .b = vknmt_at(U.buf, U.off + 2 * (uint64_t)n * n), .c = r[Q_HUH]};
+            CHECK_OK(env, vknmt_gemm(env->seq, &rz));
+            CHECK_OK(env, vknmt_gru_fwd_a(env->seq, &st, AT(Q_A, d, t), r[Q_HURZ], h, AT(Q_G1, d, t), AT(Q_RH1, d, t)));
+            CHECK_OK(env, vknmt_gemm(env->seq, &hh));
+            CHECK_OK(env, vknmt_gru_fwd_b(env->seq, &st, AT(Q_A, d, t), r[Q_HUH], AT(Q_G1, d, t), h, h_new));
+        }
+        dirs[d] = (vknmt_gru_rows_dir){{B, n, 0, lengths}, T, d == 1, AT(Q_U, d, 0), AT(Q_A, d, 0),
+                                       AT(Q_HS2, d, 0), AT(Q_G2, d, 0), AT(Q_RH2, d, 0)};
+    }
+#undef AT
+    bool ran = false;
+    CHECK_OK(env, vknmt_gru_rows_sequence(env->seq, 2, dirs, &ran));
+    vknmt_seq_stats stats = vknmt_seq_stats_get(env->seq);
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    const vknmt_caps *caps = vknmt_context_caps(env->ctx);
+    bool want = vknmt_cpu_texel_kernels(caps) && B <= VKNMT_FEW_ROWS && n % 4 == 0 &&
+                3 * bn * 4 <= caps->max_shared_memory_bytes;
+    CHECK(ran == want, "B=%u n=%u T=%u: the sequence kernel %s", B, n, T, ran ? "ran where it must not" : "did not run");
+    CHECK(stats.dispatches == 4 * 2 * T + ran, "B=%u n=%u T=%u: %u dispatches, want %u", B, n, T, stats.dispatches,
+          4 * 2 * T + ran);
+    for (int k = Q_HS2; ran && k <= Q_RH2 && !th_failed(); k++) {
+        uint64_t all = 2 * sizes[k];
+        CHECK(th_gbuf_guards_ok(&g[k]), "B=%u n=%u T=%u: write outside output %d", B, n, T, k - Q_HS2);
+        CHECK_OK(env, vknmt_buffer_download(r[k].buf, r[k].off * 4, h2, all * 4));
+        CHECK_OK(env, vknmt_buffer_download(r[k - 3].buf, r[k - 3].off * 4, host, all * 4));
+        CHECK(memcmp(h2, host, all * 4) == 0, "B=%u n=%u T=%u len=%d: output %d (states, gates, rh) differs from "
+              "the four-dispatch steps", B, n, T, with_len, k - Q_HS2);
+    }
+    for (int k = 0; k < Q_COUNT; k++)
+        th_gbuf_destroy(&g[k]);
+    free(host);
+    free(h2);
+}
+
+static void test_rows_sequence(th_env *env)
+{
+    static const uint32_t Bs[] = {1, 3, 8, 9}, ns[] = {4, 20, 132}, Ts[] = {1, 2, 7};
+    for (size_t bi = 0; bi < 4; bi++)
+        for (size_t ni = 0; ni < 3 && !th_failed(); ni++)
+            for (size_t ti = 0; ti < 3 && !th_failed(); ti++)
+                for (int with_len = 0; with_len < 2 && !th_failed(); with_len++)
+                    check_rows_sequence(env, Bs[bi], ns[ni], Ts[ti], with_len);
+}
+
 static void test_bad_calls(th_env *env)
 {
     /* Plain buffers, exactly the size of a [4, 3*5] tensor and 4 lengths. */
@@ -653,5 +747,6 @@ void th_register_gru(void)
     th_add("gru", "bwd_b", test_bwd_b);
     th_add("gru", "sequence", test_sequence);
     th_add("gru", "rows_step", test_rows_step);
+    th_add("gru", "rows_sequence", test_rows_sequence);
     th_add("gru", "bad_calls", test_bad_calls);
 }
