@@ -214,8 +214,9 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         goto done;
     }
     /* device inputs and outputs of a step: y, parent, live/take, hs; parent', token', score';
-     * the attention of every step [steps, bk, tx] */
-    uint64_t need = 7 * (uint64_t)bk + 2 * batch + (uint64_t)steps * bk * tx;
+     * the attention of every step [steps, bk, tx]; the logits' block statistics [bk, 2 nblk] */
+    uint64_t nstat = 2 * (uint64_t)vknmt_softmax_block_count(m->ctx, c->vt);
+    uint64_t need = 7 * (uint64_t)bk + 2 * batch + (uint64_t)steps * bk * tx + bk * nstat;
     if (need > m->dec_cap) {
         vknmt_buffer_destroy(m->dec_work);
         m->dec_work = NULL;
@@ -227,7 +228,8 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     vknmt_ref y = vknmt_at(m->dec_work, 0), par = vknmt_at(m->dec_work, bk), hsr = vknmt_at(m->dec_work, 2 * (uint64_t)bk),
               lvr = vknmt_at(m->dec_work, 3 * (uint64_t)bk), opa = vknmt_at(m->dec_work, 3 * (uint64_t)bk + 2 * batch),
               otk = vknmt_at(opa.buf, opa.off + bk), osc = vknmt_at(opa.buf, opa.off + 2 * (uint64_t)bk),
-              oal = vknmt_at(opa.buf, opa.off + 3 * (uint64_t)bk);
+              oal = vknmt_at(opa.buf, opa.off + 3 * (uint64_t)bk),
+              stats = vknmt_at(oal.buf, oal.off + (uint64_t)steps * bk * tx);
     for (uint32_t r = 0; r < bk; r++)
         ints[r] = (int32_t)steps; /* the decoder's GRU never masks a step */
     enc_out enc;
@@ -296,8 +298,9 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         if ((s = rows_before > 1 ? vknmt_embed_gather2(m->seq, &reorder, &words)
                                  : vknmt_copy(m->seq, w->s, w->ds, n)) || /* one row: its own parent */
             (rows_before == 1 && (s = vknmt_embed_gather(m->seq, words.table, c->vt, c->m, y, rows, w->ey))) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld)) ||
-            (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, hsr, lvr, opa, otk, osc))) {
+            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld, stats)) ||
+            (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr, opa, otk,
+                                 osc))) {
             vknmt_seq_submit(m->seq);
             goto done;
         }

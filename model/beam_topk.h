@@ -15,8 +15,11 @@
 
 /* Sentence b (b < batch) owns the rows b * beam .. b * beam + beam - 1 of
  * logits [batch * beam rows, vocab], rows ld >= vocab floats apart (the
- * ld - vocab floats after a row take no part), and of hs [batch * beam],
- * each row's log-probability so far.
+ * ld - vocab floats after a row take no part), of their softmax block
+ * statistics `stats` (vknmt_softmax_blocks of the same rows, or of
+ * vknmt_gemm_softmax_blocks), and of hs [batch * beam], each row's
+ * log-probability so far. The statistics give each row's log-sum-exp and
+ * which blocks can hold the best candidates: only those are read.
  * live: uint32 [2 * batch]: live[b] = L, how many of the sentence's rows
  * are live (its first L, 0 <= L <= beam), then live[batch + b] = take,
  * how many candidates to choose (0 <= take <= beam). Only live rows are
@@ -34,7 +37,7 @@
  * beam 0 or above VKNMT_BEAM_TOPK_MAX_BEAM, batch or vocab 0, ld < vocab
  * or indices past 32 bits fail through the sequence. */
 vknmt_status vknmt_beam_topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, uint32_t ld, bool no_unk,
-                             vknmt_ref logits, vknmt_ref hs, vknmt_ref live, vknmt_ref parent, vknmt_ref token,
-                             vknmt_ref score);
+                             vknmt_ref logits, vknmt_ref stats, vknmt_ref hs, vknmt_ref live, vknmt_ref parent,
+                             vknmt_ref token, vknmt_ref score);
 
 #endif

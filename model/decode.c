@@ -34,8 +34,7 @@ static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, v
     return vknmt_seq_dispatch(seq, &d);
 }
 
-/* logits [B, Vt] of one step from s_i, c_i and E y_{i-1}, rows ld floats apart. */
-vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld)
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats)
 {
     const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
@@ -57,7 +56,12 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
         if ((s = vknmt_gemm_sum_pairmax(seq, 3, g, w->t, c->l, &ran)) ||
             (!ran && ((s = vknmt_gemm_sum(seq, 3, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))))
             return s;
-        return vknmt_gemm(seq, &o);
+        /* the statistics too, for a few rows: in the output layer's dispatch */
+        if (stats.buf && ((s = vknmt_gemm_softmax_blocks(seq, &o, stats, &ran)) || ran))
+            return s;
+        if ((s = vknmt_gemm(seq, &o)))
+            return s;
+        return stats.buf ? vknmt_softmax_blocks(seq, b, v, w->logits, ld, stats) : VKNMT_OK;
     }
     uint32_t ldw = 3 * n + c->m;
     vknmt_gemm_args g = {.m = b, .n = v, .k = n, .trans_b = true, .alpha = 1, .a = s_new, .b = W, .ldb = ldw,
@@ -65,7 +69,10 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
     if ((s = vknmt_gemm(seq, &g)) ||
         (s = vknmt_mm(seq, b, v, 2 * n, w->ctx, 2 * n, false, vknmt_at(W.buf, W.off + n), ldw, true, w->logits, ld, 1)))
         return s;
-    return vknmt_mm(seq, b, v, c->m, w->ey, c->m, false, vknmt_at(W.buf, W.off + 3 * n), ldw, true, w->logits, ld, 1);
+    if ((s = vknmt_mm(seq, b, v, c->m, w->ey, c->m, false, vknmt_at(W.buf, W.off + 3 * n), ldw, true, w->logits, ld,
+                      1)))
+        return s;
+    return stats.buf ? vknmt_softmax_blocks(seq, b, v, w->logits, ld, stats) : VKNMT_OK;
 }
 
 static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
@@ -168,7 +175,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
                             {0}, 0, &proj};
         if ((s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, vknmt_rows(ids, i, b), b,
                                     w->ey)) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new, c->vt)) ||
+            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0})) ||
             (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
             break;
         ran++;

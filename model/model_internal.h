@@ -130,9 +130,10 @@ typedef struct vknmt_dec_step {
 } vknmt_dec_step;
 vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
 
-/* One decoding step's logits [B, Vt] (in w->logits) from s_i (s_new),
- * w->ctx and w->ey. */
-vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld);
+/* One decoding step's logits [B, Vt] (in w->logits, rows ld floats apart)
+ * from s_i (s_new), w->ctx and w->ey; with stats.buf set also their softmax
+ * block statistics there (vknmt_softmax_blocks). */
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats);
 
 vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward);
 vknmt_status vknmt_model_record_backward(vknmt_model *m);

@@ -21,8 +21,9 @@ typedef struct gemm_push {
 } gemm_push;
 
 /* The few-rows GEMM with up to two more products (GEMM_SUM): bindings 4-7
- * their A and B, 8 the pairwise maximum's output; the push adds each
- * product's k, lda, ldb, off_a, off_b, then that output's offset and ld. */
+ * their A and B, 8 the second output (the pairwise maximum, or the softmax
+ * block statistics); the push adds each product's k, lda, ldb, off_a,
+ * off_b, then that output's offset and ld. */
 typedef struct sum_push {
     gemm_push g;
     uint32_t more[2][5];
@@ -35,7 +36,7 @@ static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY_SUM = {
     {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO, VKNMT_BIND_TEXEL_RGBA32F,
      VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO},
     sizeof(sum_push),
-    8};
+    9};
 
 /* Tiles of the portable storage-buffer variant: BM x BN outputs per
  * workgroup, TM x TN registers per invocation, k-steps of BK; shared memory
@@ -82,14 +83,20 @@ static vknmt_gemm_args sum_term(const vknmt_gemm_args *args, uint32_t i)
     return g;
 }
 
+/* What a few-rows GEMM writes besides or instead of C. */
+typedef enum few_rows_extra { EXTRA_NONE, EXTRA_PAIRMAX, EXTRA_ROWSTATS } few_rows_extra;
+
 /* x W^T of a few rows in one dispatch: one GEMM, or a sum of up to three
- * products into C or (pm) as the maximum of each pair of its columns into
- * pm; *ran false (nothing recorded) where it does not serve: not a CPU
- * device, over VKNMT_FEW_ROWS rows, a transposed A or a B not transposed,
- * operands off quads. The caller has checked the shapes and activation. */
-static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, const vknmt_ref *pm,
-                             uint32_t ldpm, bool *ran)
+ * products into C, or (EXTRA_PAIRMAX) as the maximum of each pair of its
+ * columns into *xo instead, or (EXTRA_ROWSTATS, one product) into C and its
+ * rows' softmax block statistics into *xo; *ran false (nothing recorded)
+ * where it does not serve: not a CPU device, over VKNMT_FEW_ROWS rows, a
+ * transposed A or a B not transposed, operands off quads. The caller has
+ * checked the shapes and activation. */
+static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, few_rows_extra extra,
+                             const vknmt_ref *xo, uint32_t ldxo, bool *ran)
 {
+    bool pm = extra == EXTRA_PAIRMAX;
     vknmt_context *ctx = vknmt_seq_context(seq);
     const vknmt_caps *caps = &ctx->caps;
     const vknmt_gemm_args *g0 = &args[0];
@@ -136,18 +143,20 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
     p.g.ldb = ldb[0];
     /* pairmax never writes C; C is still bound (beta reads it) */
     uint8_t c_access = (pm ? 0 : VKNMT_WRITE) | (g0->beta != 0 || pm ? VKNMT_READ : 0);
-    p.ldt = ldpm ? ldpm : g0->n / 2;
+    /* the second output's width: pairs, or two floats per block */
+    uint32_t xw = pm ? g0->n / 2 : 2 * vknmt_softmax_block_count(ctx, g0->n);
+    p.ldt = ldxo ? ldxo : xw;
     if ((s = vknmt_bind(ctx, g0->c, extent(g0->m, g0->n, p.g.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.g.off_c)) ||
         (s = vknmt_bind(ctx, p.g.has_bias ? g0->bias : g0->c, p.g.has_bias ? g0->n : 1, VKNMT_READ, VKNMT_BIND_SSBO,
                         &b[3], &p.g.off_bias)) ||
-        (s = vknmt_bind(ctx, pm ? *pm : g0->c, pm ? extent(g0->m, g0->n / 2, p.ldt) : 1, pm ? VKNMT_WRITE : VKNMT_READ,
+        (s = vknmt_bind(ctx, xo ? *xo : g0->c, xo ? extent(g0->m, xw, p.ldt) : 1, xo ? VKNMT_WRITE : VKNMT_READ,
                         VKNMT_BIND_SSBO, &b[8], &p.off_t)))
         return s;
-    uint32_t spec[8] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
-                        pm != NULL};
+    uint32_t spec[9] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
+                        pm, extra == EXTRA_ROWSTATS};
     uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * (pm ? 1 : VKNMT_FEW_ROWS_COLS), cols = pm ? g0->n / 2 : g0->n;
     /* one product into C: the plain kernel, whose push is the sum's first part */
-    vknmt_dispatch d = {.kernel = count == 1 && !pm ? &K_GEMM_TEXEL_SKINNY : &K_GEMM_TEXEL_SKINNY_SUM,
+    vknmt_dispatch d = {.kernel = count == 1 && extra == EXTRA_NONE ? &K_GEMM_TEXEL_SKINNY : &K_GEMM_TEXEL_SKINNY_SUM,
                         .spec = spec, .push = &p, .bindings = b, .groups = {(cols + per_group - 1) / per_group, 1, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
@@ -174,7 +183,7 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
 
     if (!g->trans_a && g->trans_b && g->m <= VKNMT_FEW_ROWS) {
         bool ran;
-        vknmt_status s = few_rows(seq, 1, g, NULL, 0, &ran);
+        vknmt_status s = few_rows(seq, 1, g, EXTRA_NONE, NULL, 0, &ran);
         if (s || ran)
             return s;
     }
@@ -251,7 +260,7 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
     if (count > 1 && args[0].act != VKNMT_ACT_NONE)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation on a sum of %u products", count);
     bool ran = false;
-    vknmt_status s = count > 1 ? few_rows(seq, count, args, NULL, 0, &ran) : VKNMT_OK;
+    vknmt_status s = count > 1 ? few_rows(seq, count, args, EXTRA_NONE, NULL, 0, &ran) : VKNMT_OK;
     if (s || ran)
         return s;
     s = vknmt_gemm(seq, &args[0]);
@@ -271,5 +280,19 @@ vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: %u products (1 to 3)", count);
     if (args[0].act != VKNMT_ACT_NONE)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation before the pairwise maximum");
-    return few_rows(seq, count, args, &out, ldo, ran);
+    return few_rows(seq, count, args, EXTRA_PAIRMAX, &out, ldo, ran);
+}
+
+vknmt_status vknmt_gemm_softmax_blocks(vknmt_seq *seq, const vknmt_gemm_args *g, vknmt_ref stats, bool *ran)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    *ran = false;
+    if (g->m == 0 || g->n == 0 || g->k == 0)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm softmax blocks: empty shape %ux%ux%u", g->m, g->n, g->k);
+    if (g->act != VKNMT_ACT_NONE)
+        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm softmax blocks: an activation before the statistics");
+    /* the epilogue's blocks are subgroups: only where they are the device's blocks */
+    if (vknmt_softmax_block_lanes(ctx) != ctx->caps.subgroup_size)
+        return VKNMT_OK;
+    return few_rows(seq, 1, g, EXTRA_ROWSTATS, &stats, 0, ran);
 }

@@ -234,6 +234,13 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
 vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, vknmt_ref out,
                                     uint32_t ldo, bool *ran);
 
+/* One GEMM (act none) that also writes its rows' softmax block statistics
+ * (vknmt_softmax_blocks) to stats, in the same dispatch: the same bits as
+ * the GEMM followed by vknmt_softmax_blocks. Only where the few-rows GEMM
+ * serves (CPU devices, at most 8 rows of x W^T on quads); elsewhere it
+ * records nothing and leaves *ran false. */
+vknmt_status vknmt_gemm_softmax_blocks(vknmt_seq *seq, const vknmt_gemm_args *g, vknmt_ref stats, bool *ran);
+
 /* Elementwise ops over n floats; buffers larger than the device's storage
  * range are processed in windows. */
 /* y[i] = value, i < n */
@@ -256,6 +263,19 @@ vknmt_status vknmt_copy2d(vknmt_seq *seq, vknmt_ref x, uint32_t ldx, vknmt_ref y
  * is all zeros. */
 vknmt_status vknmt_softmax_rows(vknmt_seq *seq, vknmt_ref x, vknmt_ref y, uint32_t rows,
                                 uint32_t cols, vknmt_ref lengths);
+
+/* Softmax statistics of row blocks, for a log-sum-exp and a top-k that
+ * need not read a whole row again: a block is 2L adjacent columns (L =
+ * vknmt_softmax_block_lanes, the device's subgroup on CPU devices, so a
+ * GEMM's epilogue can form them: vknmt_gemm_softmax_blocks), row r's
+ * nblk = vknmt_softmax_block_count(cols) blocks; stats [rows, 2 nblk]:
+ * block k's maximum m and sum of exp(x - m) over its columns (those < cols)
+ * at 2k, 2k + 1, summed in a fixed pairwise order (shaders/softmax_blocks.glsl).
+ * x rows ldx >= cols floats apart. */
+uint32_t vknmt_softmax_block_lanes(const vknmt_context *ctx);
+uint32_t vknmt_softmax_block_count(const vknmt_context *ctx, uint32_t cols);
+vknmt_status vknmt_softmax_blocks(vknmt_seq *seq, uint32_t rows, uint32_t cols, vknmt_ref x, uint32_t ldx,
+                                  vknmt_ref stats);
 
 /* out[0] = sum x[i] and out[0] = sqrt(sum x[i]^2), i < n, in a fixed order:
  * the same input gives the same bits every run (no float atomics). `scratch`

@@ -1,36 +1,48 @@
 #version 450
-// vknmt-variant: beam_topk_texel TOPK_TEXEL
 // One beam-search step's selection for sentence b (one workgroup each):
-// candidates are (live row r, word v) with score hs[r] + log_softmax(x[r])[v]
-// over the sentence's live rows r = b*K .. b*K + live[b] - 1; the best
-// take[b] of them, best first (ties: the smaller r * vocab + v), go to
-// slots b*K .. b*K + take[b] - 1 of parent (global row), token and score.
-// Each invocation keeps its own best KMAX while scanning, then take[b]
-// rounds pick the best head across invocations: fixed order, same bits.
-// With no_unk, the word <unk> (1) is never a candidate. Rows of x are ld
-// floats apart. TOPK_TEXEL (CPU devices): x is read a quad at a time through
-// an RGBA32F texel view (rows and off_x on quads; the ld - vocab padding is
-// never a candidate): a texel fetch is branch-free there, a buffer load a
-// loop over the lanes.
+// candidates are (live row r, word v) with score hs[r] + x[r][v] - lse[r]
+// (x[r] - lse[r] = log_softmax(x[r])) over the sentence's live rows
+// r = b*K .. b*K + live[b] - 1; the best take[b] of them, best first (ties:
+// the smaller r * vocab + v), go to slots b*K .. b*K + take[b] - 1 of parent
+// (global row), token and score. With no_unk, the word <unk> (1) is never a
+// candidate. Rows of x are ld floats apart.
+// Each row comes with its softmax block statistics st (softmax_blocks.comp:
+// blocks of BW columns, (maximum, sum of exp(x - maximum)), 2 * nblk floats
+// a row), so no pass reads a whole row:
+//  1. lse[r] from the blocks' statistics.
+//  2. A bound: the take-th best block score hs[r] + max_k - lse[r] over the
+//     sentence's blocks. Those take blocks hold take distinct candidates
+//     scoring at least that much, so every candidate of the best take scores
+//     at least the bound, and so does its block's maximum.
+//  3. Only blocks scoring at least the bound are read: each invocation keeps
+//     its own best KMAX while scanning them, then take rounds pick the best
+//     head across invocations: fixed order, same bits.
+// With no_unk, block 0 (which holds <unk>) gives no bound and is always read.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in; // power of two, <= 1024
 layout(constant_id = 1) const uint KMAX = 16;
-#ifdef TOPK_TEXEL
-layout(binding = 0) uniform samplerBuffer t_x;
-#else
+layout(constant_id = 2) const uint BW = 16;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
-#endif
-layout(std430, binding = 1) readonly buffer HS { float hs[]; };
-layout(std430, binding = 2) readonly buffer LV { uint live[]; };   // [B] then take [B]
-layout(std430, binding = 3) writeonly buffer PA { int parent[]; };
-layout(std430, binding = 4) writeonly buffer TK { int token[]; };
-layout(std430, binding = 5) writeonly buffer SC { float score[]; };
-layout(push_constant) uniform P { uint off_x, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk, ld; } p;
+layout(std430, binding = 1) readonly buffer ST { float st[]; };
+layout(std430, binding = 2) readonly buffer HS { float hs[]; };
+layout(std430, binding = 3) readonly buffer LV { uint live[]; };   // [B] then take [B]
+layout(std430, binding = 4) writeonly buffer PA { int parent[]; };
+layout(std430, binding = 5) writeonly buffer TK { int token[]; };
+layout(std430, binding = 6) writeonly buffer SC { float score[]; };
+layout(push_constant) uniform P {
+    uint off_x, off_st, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk, ld, nblk;
+} p;
 
+const float NONE = -3.402823e38;
+const uint NO_INDEX = 0xffffffffu;
 shared float red_v[gl_WorkGroupSize.x];
 shared uint red_i[gl_WorkGroupSize.x];
 shared float lse[KMAX];
+
+// this invocation's best candidates so far, sorted best first
+float bs[KMAX];
+uint bi[KMAX];
 
 bool better(float a, uint ia, float b, uint ib) { return a > b || (a == b && ia < ib); }
 
@@ -39,8 +51,8 @@ bool better(float a, uint ia, float b, uint ib) { return a > b || (a == b && ia 
 // some lane's c holds. Most candidates are no better than any lane's worst.
 #define ONCE(c) for (uint once_ = 0u; once_ < ((c) ? 1u : 0u); once_++)
 
-// Candidate (score SC, index C) into this invocation's sorted best `take`
-// (a macro: a function would copy the arrays in and out).
+// Candidate (score SC, index C) into the best `take` (a macro: a function
+// would copy the arrays in and out).
 #define CONSIDER(SC, C)                                                  \
     {                                                                    \
         float sc_ = (SC);                                                \
@@ -57,100 +69,42 @@ bool better(float a, uint ia, float b, uint ib) { return a > b || (a == b && ia 
         }                                                                \
     }
 
-void main()
+void clear_best()
 {
-    uint b = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
-    if (b >= p.batch)
-        return; // uniform across the workgroup
-    uint t = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
-    uint nlive = min(live[p.off_lv + b], p.beam), take = min(live[p.off_lv + p.batch + b], p.beam);
-    // log-sum-exp of each live row
-    for (uint r = 0; r < nlive; r++) {
-        uint base = p.off_x + (b * p.beam + r) * p.ld;
-        float m = -3.402823e38;
-#ifdef TOPK_TEXEL
-        uint nq = (p.vocab + 3u) / 4u;
-        for (uint q = t; q < nq; q += WG) {
-            vec4 e = texelFetch(t_x, int(base / 4u + q));
-            for (uint j = 0; j < 4u; j++)
-                if (4u * q + j < p.vocab)
-                    m = max(m, e[j]);
-        }
-#else
-        for (uint v = t; v < p.vocab; v += WG)
-            m = max(m, x[base + v]);
-#endif
-        red_v[t] = m;
-        barrier();
-        for (uint s = WG / 2; s > 0; s >>= 1) {
-            if (t < s)
-                red_v[t] = max(red_v[t], red_v[t + s]);
-            barrier();
-        }
-        m = red_v[0];
-        barrier();
-        float sum = 0.0;
-#ifdef TOPK_TEXEL
-        for (uint q = t; q < nq; q += WG) {
-            vec4 e = texelFetch(t_x, int(base / 4u + q));
-            for (uint j = 0; j < 4u; j++)
-                if (4u * q + j < p.vocab)
-                    sum += exp(e[j] - m);
-        }
-#else
-        for (uint v = t; v < p.vocab; v += WG)
-            sum += exp(x[base + v] - m);
-#endif
-        red_v[t] = sum;
-        barrier();
-        for (uint s = WG / 2; s > 0; s >>= 1) {
-            if (t < s)
-                red_v[t] += red_v[t + s];
-            barrier();
-        }
-        if (t == 0)
-            lse[r] = m + log(red_v[0]);
-        barrier();
-    }
-    // this invocation's best KMAX candidates, sorted best first
-    float bs[KMAX];
-    uint bi[KMAX];
     for (uint k = 0; k < KMAX; k++) {
-        bs[k] = -3.402823e38;
-        bi[k] = 0xffffffffu;
+        bs[k] = NONE;
+        bi[k] = NO_INDEX;
     }
-#ifdef TOPK_TEXEL
-    // row by row: hs and lse are read once per row (a storage or shared load is a loop over the lanes)
-    uint nq = (p.vocab + 3u) / 4u;
-    for (uint r = 0; r < nlive && take > 0; r++) {
-      float h = hs[p.off_hs + b * p.beam + r], l = lse[r];
-      int xq = int((p.off_x + (b * p.beam + r) * p.ld) / 4u);
-      for (uint q = t; q < nq; q += WG) {
-        vec4 e = texelFetch(t_x, xq + int(q));
-        for (uint j = 0; j < 4u; j++) {
-            uint v = 4u * q + j;
-            // past the vocabulary, or <unk> forbidden (the paper's "no UNK" decoding): never a candidate
-            bool ok = v < p.vocab && (p.no_unk == 0 || v != 1u);
-            CONSIDER(ok ? h + e[j] - l : uintBitsToFloat(0xff800000u), r * p.vocab + v); // -inf
-        }
-      }
-    }
-#else
-    uint n = nlive * p.vocab;
-    for (uint c = t; c < n && take > 0; c += WG) {
-        uint r = c / p.vocab, v = c - r * p.vocab;
-        if (p.no_unk != 0 && v == 1u)
-            continue; // <unk> forbidden (the paper's "no UNK" decoding)
-        CONSIDER(hs[p.off_hs + b * p.beam + r] + x[p.off_x + (b * p.beam + r) * p.ld + v] - lse[r], c);
-    }
-#endif
-    // take rounds: the best head across invocations wins and is popped
-    uint head = 0;
-    for (uint j = 0; j < take; j++) {
-        red_v[t] = head < take ? bs[head] : -3.402823e38;
-        red_i[t] = head < take ? bi[head] : 0xffffffffu;
+}
+
+// The workgroup's reduction of v (max, or sum) in a fixed tree: every invocation gets the result.
+float reduce(float v, bool is_max)
+{
+    uint t = gl_LocalInvocationID.x;
+    red_v[t] = v;
+    barrier();
+    for (uint s = gl_WorkGroupSize.x / 2; s > 0; s >>= 1) {
+        if (t < s)
+            red_v[t] = is_max ? max(red_v[t], red_v[t + s]) : red_v[t] + red_v[t + s];
         barrier();
-        for (uint s = WG / 2; s > 0; s >>= 1) {
+    }
+    float r = red_v[0];
+    barrier();
+    return r;
+}
+
+// take rounds: the best head across invocations wins and is popped; with
+// `slot0` != NO_INDEX the j-th winner goes to slot slot0 + j of the outputs,
+// its index read as r * vocab + v. Returns the last winner's score.
+float pop_rounds(uint take, uint slot0, uint row0)
+{
+    uint t = gl_LocalInvocationID.x, head = 0;
+    float last = NONE;
+    for (uint j = 0; j < take; j++) {
+        red_v[t] = head < take ? bs[head] : NONE;
+        red_i[t] = head < take ? bi[head] : NO_INDEX;
+        barrier();
+        for (uint s = gl_WorkGroupSize.x / 2; s > 0; s >>= 1) {
             if (t < s && better(red_v[t + s], red_i[t + s], red_v[t], red_i[t])) {
                 red_v[t] = red_v[t + s];
                 red_i[t] = red_i[t + s];
@@ -158,16 +112,70 @@ void main()
             barrier();
         }
         uint win = red_i[0];
-        float wsc = red_v[0];
+        last = red_v[0];
         barrier();
-        if (head < take && bi[head] == win && win != 0xffffffffu)
+        if (head < take && bi[head] == win && win != NO_INDEX)
             head++;
-        if (t == 0) {
-            uint slot = b * p.beam + j;
+        if (slot0 != NO_INDEX && t == 0) {
             uint r = win / p.vocab;
-            parent[p.off_pa + slot] = win == 0xffffffffu ? -1 : int(b * p.beam + r);
-            token[p.off_tk + slot] = win == 0xffffffffu ? -1 : int(win - r * p.vocab);
-            score[p.off_sc + slot] = wsc;
+            parent[p.off_pa + slot0 + j] = win == NO_INDEX ? -1 : int(row0 + r);
+            token[p.off_tk + slot0 + j] = win == NO_INDEX ? -1 : int(win - r * p.vocab);
+            score[p.off_sc + slot0 + j] = last;
         }
     }
+    return last;
+}
+
+void main()
+{
+    uint b = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    if (b >= p.batch)
+        return; // uniform across the workgroup
+    uint t = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x, row0 = b * p.beam;
+    uint nlive = min(live[p.off_lv + b], p.beam), take = min(live[p.off_lv + p.batch + b], p.beam);
+    if (take == 0)
+        return; // uniform
+    // 1. each live row's log-sum-exp from its blocks
+    for (uint r = 0; r < nlive; r++) {
+        uint base = p.off_st + (row0 + r) * 2u * p.nblk;
+        float m = NONE;
+        for (uint k = t; k < p.nblk; k += WG)
+            m = max(m, st[base + 2u * k]);
+        m = reduce(m, true);
+        float sum = 0.0;
+        for (uint k = t; k < p.nblk; k += WG)
+            sum += st[base + 2u * k + 1u] * exp(st[base + 2u * k] - m);
+        sum = reduce(sum, false);
+        if (t == 0)
+            lse[r] = m + log(sum);
+        barrier();
+    }
+    // 2. the bound: the take-th best block score
+    clear_best();
+    for (uint r = 0; r < nlive; r++) {
+        float h = hs[p.off_hs + row0 + r], l = lse[r];
+        uint base = p.off_st + (row0 + r) * 2u * p.nblk;
+        for (uint k = t; k < p.nblk; k += WG)
+            if (p.no_unk == 0 || k != 0)
+                CONSIDER(h + st[base + 2u * k] - l, r * p.nblk + k);
+    }
+    float bound = pop_rounds(take, NO_INDEX, row0);
+    // 3. the candidates of the blocks that reach it
+    clear_best();
+    for (uint r = 0; r < nlive; r++) {
+        float h = hs[p.off_hs + row0 + r], l = lse[r];
+        uint base = p.off_st + (row0 + r) * 2u * p.nblk, xrow = p.off_x + (row0 + r) * p.ld;
+        for (uint k = t; k < p.nblk; k += WG) {
+            bool read = (p.no_unk != 0 && k == 0) || h + st[base + 2u * k] - l >= bound;
+            ONCE(read) {
+                for (uint c = 0; c < BW; c++) {
+                    uint v = k * BW + c;
+                    // past the vocabulary, or <unk> forbidden (the paper's "no UNK" decoding): never a candidate
+                    if (read && v < p.vocab && (p.no_unk == 0 || v != 1u))
+                        CONSIDER(h + x[xrow + v] - l, r * p.vocab + v);
+                }
+            }
+        }
+    }
+    pop_rounds(take, row0, row0);
 }

@@ -87,8 +87,12 @@ layout(set = 0, binding = 1) uniform samplerBuffer tB;
 // PAIRMAX (CN 2): each invocation owns columns 2j, 2j + 1 and writes, instead of C, the maxout
 // T[m, j] = max(v[m, 2j], v[m, 2j + 1]) (maxout.comp's choice: the first when >=) to binding 8
 // (off_t, ldt); groups_x = ceil(N / 2 / local_size_x).
+// ROWSTATS (CN 2, NSUM 0, act none): each invocation owns columns 2j, 2j + 1, writes C, and each
+// subgroup's 2 * SG columns are a block of softmax_blocks.glsl whose (max, sum) goes to binding 8,
+// row m's block k at off_t + m * ldt + 2k: the bits softmax_blocks.comp gives with L = SG.
 layout(constant_id = 6) const int NSUM = 1;
 layout(constant_id = 7) const int PAIRMAX = 0;
+layout(constant_id = 8) const int ROWSTATS = 0;
 layout(std430, set = 0, binding = 8) writeonly buffer TBuf { float Tm[]; };
 layout(set = 0, binding = 4) uniform samplerBuffer tA1;
 layout(set = 0, binding = 5) uniform samplerBuffer tB1;
@@ -96,12 +100,13 @@ layout(set = 0, binding = 6) uniform samplerBuffer tA2;
 layout(set = 0, binding = 7) uniform samplerBuffer tB2;
 #endif
 #include "gemm_skinny.glsl"
+#include "softmax_blocks.glsl"
 
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x, cs = local;
 #ifdef GEMM_SUM
   uint j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: this invocation's pair
-  if (PAIRMAX != 0) {
+  if (PAIRMAX != 0 || ROWSTATS != 0) {
     n0 = 2u * j;
     cs = 1u;
   }
@@ -128,6 +133,21 @@ void main() {
   if (NSUM >= 2) {
     skinny_accumulate(tA2, tB2, n0, cs, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
+  }
+  if (ROWSTATS != 0) {
+    uint blk = j / uint(SG);
+    UNR for (int m = 0; m < MR; m++) {
+      float bm, bs;
+      sb_lane(v[0][m], n0 < pc.N, v[1][m], n0 + 1u < pc.N, bm, bs);
+      for (uint step = 1u; step < uint(SG); step *= 2u) {
+        float pm = subgroupShuffleXor(bm, step), ps = subgroupShuffleXor(bs, step);
+        sb_combine(bm, bs, pm, ps, bm, bs);
+      }
+      if (gl_SubgroupInvocationID == 0u && m < M && blk * 2u * uint(SG) < pc.N) {
+        Tm[pc.off_t + uint(m) * pc.ldt + 2u * blk] = bm;
+        Tm[pc.off_t + uint(m) * pc.ldt + 2u * blk + 1u] = bs;
+      }
+    }
   }
   if (PAIRMAX != 0) {
     UNR for (int m = 0; m < MR; m++)

@@ -1,9 +1,10 @@
-/* Beam search's per-sentence top-k (shaders/beam_topk.comp) against plain C
- * in double: awkward batch, beam, vocabulary and row-stride sizes, random
- * live rows and take counts (take 0, fewer candidates than take), exact
- * ties inside and across rows, <unk> forbidden or not, on every kernel
- * form the launcher can pick (checked by the profiler's per-kernel counts).
- * Outputs are poisoned and guarded. */
+/* Beam search's per-sentence top-k (shaders/beam_topk.comp, from the rows'
+ * softmax block statistics of vknmt_softmax_blocks) against plain C in
+ * double: awkward batch, beam, vocabulary and row-stride sizes, random live
+ * rows and take counts (take 0, fewer candidates than take), exact ties
+ * inside and across rows and across blocks, <unk> forbidden or not, on
+ * every device class the launchers tell apart (checked by the profiler's
+ * per-kernel counts). Outputs are poisoned and guarded. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,9 +157,9 @@ static bool case_make(topk_case *c, uint32_t batch, uint32_t beam, uint32_t voca
 
 /* ---------------------------------------------------------- kernel forms */
 
-/* Each form the launcher can pick, forced through the caps it picks by;
- * residue: the logits' float offset mod 4 (the texel form needs 0, else
- * falls back to the storage-buffer one). */
+/* Each device class, forced through the caps the launchers tell them
+ * apart by (the workgroup, the block width); residue: the logits' float
+ * offset mod 4. */
 typedef struct topk_form {
     const char *name;
     bool cpu_lanes, texel;
@@ -180,7 +181,7 @@ static uint64_t calls_of(const vknmt_context *ctx, const char *name)
 /* Device buffers of one case; the logits have 3 floats to spare so they can
  * start at any residue. */
 typedef struct topk_bufs {
-    th_gbuf x, hs, lv, parent, token, score;
+    th_gbuf x, stats, hs, lv, parent, token, score;
 } topk_bufs;
 #define NBUFS (sizeof(topk_bufs) / sizeof(th_gbuf))
 
@@ -196,7 +197,8 @@ static bool bufs_make(th_env *env, const topk_case *c, topk_bufs *g)
 {
     memset(g, 0, sizeof(*g));
     uint64_t rows = (uint64_t)c->batch * c->beam;
-    const uint64_t n[NBUFS] = {rows * c->ld + 3, rows, 2 * c->batch, rows, rows, rows};
+    /* the statistics of the narrowest blocks any form makes (subgroups of 4) */
+    const uint64_t n[NBUFS] = {rows * c->ld + 3, rows * 2 * ((c->vocab + 7) / 8), rows, 2 * c->batch, rows, rows, rows};
     for (size_t i = 0; i < NBUFS; i++)
         if (!th_gbuf_create(env, n[i], buf_at(g, i)))
             return false;
@@ -211,11 +213,11 @@ static bool bufs_guards_ok(topk_bufs *g)
     return true;
 }
 
-/* Runs the launcher in form f on poisoned outputs; caps and profiling
- * restored whatever happens. texel_calls / ssbo_calls: dispatches of each
- * kernel it made. */
-static vknmt_status launch(th_env *env, const topk_case *c, topk_bufs *g, const topk_form *f, uint64_t *texel_calls,
-                           uint64_t *ssbo_calls)
+/* Runs the statistics and the top-k in form f on poisoned outputs; caps
+ * and profiling restored whatever happens. stats_calls / topk_calls:
+ * dispatches of each kernel made. */
+static vknmt_status launch(th_env *env, const topk_case *c, topk_bufs *g, const topk_form *f, uint64_t *stats_calls,
+                           uint64_t *topk_calls)
 {
     uint64_t shift = (f->residue + 4 - g->x.guard % 4) % 4;
     vknmt_ref x = vknmt_at(g->x.buf, g->x.guard + shift);
@@ -227,15 +229,17 @@ static vknmt_status launch(th_env *env, const topk_case *c, topk_bufs *g, const 
     env->ctx->caps.quirk_cpu_lanes = f->cpu_lanes;
     env->ctx->caps.texel_buffers = f->texel;
     env->ctx->profile = true;
-    uint64_t t0 = calls_of(env->ctx, "beam_topk_texel"), s0 = calls_of(env->ctx, "beam_topk");
+    uint64_t t0 = calls_of(env->ctx, "softmax_blocks"), s0 = calls_of(env->ctx, "beam_topk");
     vknmt_status s = vknmt_seq_begin(env->seq);
     if (!s)
-        s = vknmt_beam_topk(env->seq, c->batch, c->beam, c->vocab, c->ld, c->no_unk, x, th_gbuf_ref(&g->hs),
-                            th_gbuf_ref(&g->lv), th_gbuf_ref(&g->parent), th_gbuf_ref(&g->token),
-                            th_gbuf_ref(&g->score));
+        s = vknmt_softmax_blocks(env->seq, c->batch * c->beam, c->vocab, x, c->ld, th_gbuf_ref(&g->stats));
+    if (!s)
+        s = vknmt_beam_topk(env->seq, c->batch, c->beam, c->vocab, c->ld, c->no_unk, x, th_gbuf_ref(&g->stats),
+                            th_gbuf_ref(&g->hs), th_gbuf_ref(&g->lv), th_gbuf_ref(&g->parent),
+                            th_gbuf_ref(&g->token), th_gbuf_ref(&g->score));
     vknmt_status s2 = vknmt_seq_recording(env->seq) ? vknmt_seq_submit(env->seq) : VKNMT_OK;
-    *texel_calls = calls_of(env->ctx, "beam_topk_texel") - t0;
-    *ssbo_calls = calls_of(env->ctx, "beam_topk") - s0;
+    *stats_calls = calls_of(env->ctx, "softmax_blocks") - t0;
+    *topk_calls = calls_of(env->ctx, "beam_topk") - s0;
     env->ctx->caps = saved;
     env->ctx->profile = profile;
     return s ? s : s2;
@@ -320,13 +324,11 @@ static void check_sentence(const topk_case *c, const topk_out *o, uint32_t b, co
 
 static void check_case(th_env *env, const topk_case *c, topk_bufs *g, const topk_form *f)
 {
-    uint64_t texel_calls, ssbo_calls;
-    CHECK_OK(env, launch(env, c, g, f, &texel_calls, &ssbo_calls));
-    if (env->ctx->caps.timestamps) {
-        bool texel = f->texel && c->ld % 4 == 0 && f->residue == 0;
-        CHECK(texel_calls == texel && ssbo_calls == !texel, "%s ld %u: %llu texel and %llu storage-buffer dispatches",
-              f->name, c->ld, (unsigned long long)texel_calls, (unsigned long long)ssbo_calls);
-    }
+    uint64_t stats_calls, topk_calls;
+    CHECK_OK(env, launch(env, c, g, f, &stats_calls, &topk_calls));
+    if (env->ctx->caps.timestamps)
+        CHECK(stats_calls == 1 && topk_calls == 1, "%s ld %u: %llu statistics and %llu top-k dispatches", f->name,
+              c->ld, (unsigned long long)stats_calls, (unsigned long long)topk_calls);
     uint64_t rows = (uint64_t)c->batch * c->beam;
     topk_out o = {malloc(rows * 4), malloc(rows * 4), malloc(rows * 4)};
     bool ok = o.parent && o.token && o.score && th_gbuf_download(&g->parent, (float *)o.parent) &&
@@ -370,12 +372,12 @@ static void test_shapes(th_env *env)
     vknmt_ref r = vknmt_at(b, 0);
     CHECK_OK(env, vknmt_seq_begin(env->seq));
     vknmt_status s[6] = {
-        vknmt_beam_topk(env->seq, 0, 2, 10, 10, false, r, r, r, r, r, r),
-        vknmt_beam_topk(env->seq, 2, 0, 10, 10, false, r, r, r, r, r, r),
-        vknmt_beam_topk(env->seq, 2, 2, 0, 0, false, r, r, r, r, r, r),
-        vknmt_beam_topk(env->seq, 2, 2, 10, 9, false, r, r, r, r, r, r), /* rows closer than their length */
-        vknmt_beam_topk(env->seq, 1, VKNMT_BEAM_TOPK_MAX_BEAM + 1, 10, 10, false, r, r, r, r, r, r),
-        vknmt_beam_topk(env->seq, 2, 2, 1000, 1000, false, r, r, r, r, r, r),
+        vknmt_beam_topk(env->seq, 0, 2, 10, 10, false, r, r, r, r, r, r, r),
+        vknmt_beam_topk(env->seq, 2, 0, 10, 10, false, r, r, r, r, r, r, r),
+        vknmt_beam_topk(env->seq, 2, 2, 0, 0, false, r, r, r, r, r, r, r),
+        vknmt_beam_topk(env->seq, 2, 2, 10, 9, false, r, r, r, r, r, r, r), /* rows closer than their length */
+        vknmt_beam_topk(env->seq, 1, VKNMT_BEAM_TOPK_MAX_BEAM + 1, 10, 10, false, r, r, r, r, r, r, r),
+        vknmt_beam_topk(env->seq, 2, 2, 1000, 1000, false, r, r, r, r, r, r, r),
     };
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     vknmt_buffer_destroy(b);

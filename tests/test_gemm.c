@@ -455,6 +455,61 @@ static void test_sum_pairmax(th_env *env)
     free(t);
 }
 
+/* vknmt_gemm_softmax_blocks: C and its rows' softmax block statistics in
+ * one dispatch, bit for bit the GEMM then vknmt_softmax_blocks; where the
+ * few-rows GEMM does not serve (not a CPU device, 9 rows) nothing is
+ * recorded. Columns of 1, a block's width and off it, many blocks. */
+static void test_gemm_softmax_blocks(th_env *env)
+{
+    enum { NMAX = 301 };
+    uint32_t w = 2 * vknmt_softmax_block_lanes(env->ctx);
+    const uint32_t rows[] = {1, 5, 8, 9}, ns[] = {1, w - 1, w, w + 1, NMAX};
+    uint32_t smax = 2 * vknmt_softmax_block_count(env->ctx, NMAX);
+    sum_operands so;
+    th_gbuf gc[2], gs[2];
+    CHECK(sum_operands_make(env, NMAX, &so), "operands");
+    for (int i = 0; i < 2; i++)
+        CHECK(th_gbuf_create(env, 9 * NMAX, &gc[i]) && th_gbuf_create(env, 9 * smax, &gs[i]), "buffers");
+    float *c[2] = {malloc(9 * NMAX * 4), malloc(9 * NMAX * 4)}, *st[2] = {malloc(9 * smax * 4), malloc(9 * smax * 4)};
+    CHECK(c[0] && c[1] && st[0] && st[1], "out of memory");
+    const vknmt_caps *caps = vknmt_context_caps(env->ctx);
+    for (size_t ri = 0; ri < 4 && !th_failed(); ri++)
+        for (size_t ni = 0; ni < 5 && !th_failed(); ni++) {
+            uint32_t m = rows[ri], n = ns[ni], ns2 = 2 * vknmt_softmax_block_count(env->ctx, n);
+            vknmt_gemm_args args[2][3];
+            for (int i = 0; i < 2; i++) {
+                sum_args(&so, m, n, 1, 0, true, th_gbuf_ref(&gc[i]), args[i]);
+                CHECK(th_gbuf_poison(&gc[i]) && th_gbuf_poison(&gs[i]), "poison");
+            }
+            bool ran = false;
+            CHECK_OK(env, vknmt_seq_begin(env->seq));
+            CHECK_OK(env, vknmt_gemm_softmax_blocks(env->seq, &args[0][0], th_gbuf_ref(&gs[0]), &ran));
+            uint32_t d = vknmt_seq_stats_get(env->seq).dispatches;
+            CHECK_OK(env, vknmt_gemm(env->seq, &args[1][0]));
+            CHECK_OK(env, vknmt_softmax_blocks(env->seq, m, n, th_gbuf_ref(&gc[1]), n, th_gbuf_ref(&gs[1])));
+            CHECK_OK(env, vknmt_seq_submit(env->seq));
+            bool want = vknmt_cpu_texel_kernels(caps) && m <= VKNMT_FEW_ROWS;
+            CHECK(ran == want && d == (want ? 1u : 0u), "%u rows, n %u: ran %d, %u dispatches", m, n, ran, d);
+            if (!ran)
+                continue;
+            for (int i = 0; i < 2; i++)
+                CHECK(th_gbuf_download(&gc[i], c[i]) && th_gbuf_download(&gs[i], st[i]) && th_gbuf_guards_ok(&gs[i]),
+                      "download");
+            CHECK(memcmp(c[0], c[1], (uint64_t)m * n * 4) == 0, "%u rows, n %u: C differs from the GEMM's", m, n);
+            CHECK(memcmp(st[0], st[1], (uint64_t)m * ns2 * 4) == 0, "%u rows, n %u: the statistics differ from "
+                  "vknmt_softmax_blocks'", m, n);
+            for (uint64_t i = (uint64_t)m * ns2; i < 9 * (uint64_t)smax; i++)
+                CHECK(isnan(st[0][i]), "%u rows, n %u: statistics written past %u rows of %u", m, n, m, ns2);
+        }
+    sum_operands_free(&so);
+    for (int i = 0; i < 2; i++) {
+        th_gbuf_destroy(&gc[i]);
+        th_gbuf_destroy(&gs[i]);
+        free(c[i]);
+        free(st[i]);
+    }
+}
+
 static void body_output_layer(th_env *env, const char *variant)
 {
     /* The model's output layer: 2400 target words x 8000-word vocabulary.
@@ -522,6 +577,7 @@ void th_register_gemm(void)
     th_add("gemm", "rows_alone_equal_batch", test_rows_alone_equal_batch);
     th_add("gemm", "sum_of_products", test_sum_of_products);
     th_add("gemm", "sum_pairmax", test_sum_pairmax);
+    th_add("gemm", "softmax_blocks_epilogue", test_gemm_softmax_blocks);
     th_add("gemm", "output_layer_2400x8000x256", test_output_layer);
     th_add("gemm", "bad_shapes", test_bad_shapes);
 }

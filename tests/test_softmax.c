@@ -1,4 +1,5 @@
 /* Row softmax with and without a length mask, against plain C in double. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "harness.h"
@@ -84,10 +85,91 @@ static void test_extreme(th_env *env)
     CHECK(th_rel_err(got, want, 4, 1e-30) < 1e-6, "got %g %g %g %g", got[0], got[1], got[2], got[3]);
 }
 
+/* vknmt_softmax_blocks against plain C in double: each block's maximum
+ * exactly, its sum of exp(x - max) to 1e-5, and the row's log-sum-exp from
+ * the blocks to 1e-5; rows of 1 column, of a block's width and one off it,
+ * ldx past cols, ties and extreme values, the statistics poisoned first and
+ * guarded (exactly rows x 2 nblk floats written). */
+static void check_blocks(th_env *env, uint32_t rows, uint32_t cols, uint32_t ldx)
+{
+    uint32_t nblk = vknmt_softmax_block_count(env->ctx, cols), w = 2 * vknmt_softmax_block_lanes(env->ctx);
+    uint64_t nx = (uint64_t)rows * ldx, ns = (uint64_t)rows * 2 * nblk;
+    float *x = malloc(nx * 4), *st = malloc(ns * 4);
+    th_gbuf gx, gs;
+    CHECK(x && st && th_gbuf_create(env, nx, &gx) && th_gbuf_create(env, ns, &gs), "buffers");
+    th_fill_uniform(x, nx, -30, 30);
+    for (uint32_t r = 0; r < rows; r++) {
+        float *row = x + (uint64_t)r * ldx;
+        if (cols > 2)
+            row[cols - 1] = row[th_rand_u64() % cols]; /* a tie, maybe across blocks */
+        if (r % 3 == 2)
+            row[th_rand_u64() % cols] = 80; /* dominates its row */
+        for (uint32_t c = cols; c < ldx; c++)
+            row[c] = 1e30f; /* not a column: wins wherever it is wrongly read */
+    }
+    CHECK(th_gbuf_upload(&gx, x), "upload");
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_softmax_blocks(env->seq, rows, cols, th_gbuf_ref(&gx), ldx, th_gbuf_ref(&gs)));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    CHECK(th_gbuf_download(&gs, st) && th_gbuf_guards_ok(&gs), "statistics");
+    for (uint32_t r = 0; r < rows && !th_failed(); r++) {
+        const float *row = x + (uint64_t)r * ldx, *sr = st + (uint64_t)r * 2 * nblk;
+        double lse_m = -INFINITY, lse_s = 0, M = -INFINITY, S = 0;
+        for (uint32_t c = 0; c < cols; c++)
+            lse_m = fmax(lse_m, row[c]);
+        for (uint32_t c = 0; c < cols; c++)
+            lse_s += exp(row[c] - lse_m);
+        for (uint32_t k = 0; k < nblk && !th_failed(); k++) {
+            float m = -INFINITY;
+            double sum = 0;
+            uint32_t end = (k + 1) * w < cols ? (k + 1) * w : cols;
+            for (uint32_t c = k * w; c < end; c++)
+                m = fmaxf(m, row[c]);
+            for (uint32_t c = k * w; c < end; c++)
+                sum += exp((double)row[c] - m);
+            CHECK(sr[2 * k] == m, "%u x %u (ld %u): row %u block %u maximum %g, want %g", rows, cols, ldx, r, k,
+                  sr[2 * k], m);
+            CHECK(fabs(sr[2 * k + 1] - sum) <= 1e-5 * sum, "%u x %u: row %u block %u sum %.9g, want %.9g", rows, cols,
+                  r, k, sr[2 * k + 1], sum);
+            M = fmax(M, sr[2 * k]);
+        }
+        for (uint32_t k = 0; k < nblk; k++)
+            S += sr[2 * k + 1] * exp(sr[2 * k] - M);
+        double got = M + log(S), want = lse_m + log(lse_s);
+        CHECK(fabs(got - want) <= 1e-5 * fmax(1, fabs(want)), "%u x %u: row %u log-sum-exp %.9g, want %.9g", rows,
+              cols, r, got, want);
+    }
+    th_gbuf_destroy(&gx);
+    th_gbuf_destroy(&gs);
+    free(x);
+    free(st);
+}
+
+static void test_blocks(th_env *env)
+{
+    uint32_t w = 2 * vknmt_softmax_block_lanes(env->ctx);
+    const uint32_t rows[] = {1, 3, 17}, cols[] = {1, 2, w - 1, w, w + 1, 1001};
+    for (size_t r = 0; r < 3 && !th_failed(); r++)
+        for (size_t c = 0; c < 6 && !th_failed(); c++)
+            for (uint32_t pad = 0; pad < 6 && !th_failed(); pad += 5)
+                check_blocks(env, rows[r], cols[c], cols[c] + pad);
+    vknmt_buffer *b;
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 4096, &b));
+    vknmt_ref r = vknmt_at(b, 0);
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    vknmt_status s1 = vknmt_softmax_blocks(env->seq, 0, 5, r, 5, r), s2 = vknmt_softmax_blocks(env->seq, 2, 5, r, 4, r),
+                 s3 = vknmt_softmax_blocks(env->seq, 2, 1000, r, 1000, r);
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    vknmt_buffer_destroy(b);
+    CHECK(s1 == VKNMT_ERR_SHAPE && s2 == VKNMT_ERR_SHAPE && s3 == VKNMT_ERR_RANGE, "bad calls: %s %s %s",
+          vknmt_status_name(s1), vknmt_status_name(s2), vknmt_status_name(s3));
+}
+
 void th_register_softmax(void)
 {
     th_add("softmax", "plain", test_plain);
     th_add("softmax", "masked", test_masked);
     th_add("softmax", "in_place", test_in_place);
     th_add("softmax", "extreme_values", test_extreme);
+    th_add("softmax", "row_blocks", test_blocks);
 }
