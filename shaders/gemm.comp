@@ -137,12 +137,13 @@ void main() {
   if (ROWSTATS != 0) {
     uint blk = j / uint(SG);
     UNR for (int m = 0; m < MR; m++) {
-      float bm, bs;
-      sb_lane(v[0][m], n0 < pc.N, v[1][m], n0 + 1u < pc.N, bm, bs);
-      for (uint step = 1u; step < uint(SG); step *= 2u) {
-        float pm = subgroupShuffleXor(bm, step), ps = subgroupShuffleXor(bs, step);
-        sb_combine(bm, bs, pm, ps, bm, bs);
-      }
+      bool v0 = n0 < pc.N, v1 = n0 + 1u < pc.N;
+      float bm = sb_lane_max(v[0][m], v0, v[1][m], v1);
+      for (uint step = 1u; step < uint(SG); step *= 2u)  // every lane gets the block's maximum
+        bm = max(bm, subgroupShuffleXor(bm, step));
+      float bs = sb_lane_sum(v[0][m], v0, v[1][m], v1, bm);
+      for (uint step = 1u; step < uint(SG); step *= 2u)
+        bs = bs + subgroupShuffleXor(bs, step);
       if (gl_SubgroupInvocationID == 0u && m < M && blk * 2u * uint(SG) < pc.N) {
         Tm[pc.off_t + uint(m) * pc.ldt + 2u * blk] = bm;
         Tm[pc.off_t + uint(m) * pc.ldt + 2u * blk + 1u] = bs;

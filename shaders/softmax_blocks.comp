@@ -19,18 +19,22 @@ void main() {
   if (id >= p.rows * p.nblk)
     return;
   uint r = id / p.nblk, k = id - r * p.nblk, base = p.off_x + r * p.ldx;
-  float m[L], s[L];
+  float x0[L], x1[L], m = SB_NONE, s[L];
   for (int l = 0; l < L; l++) {
     uint c = k * 2u * uint(L) + 2u * uint(l);
-    bool v0 = c < p.cols, v1 = c + 1u < p.cols;
-    float x0 = 0.0, x1 = 0.0;  // a column past the row is never read
-    if (v0) x0 = x[base + c];
-    if (v1) x1 = x[base + c + 1u];
-    sb_lane(x0, v0, x1, v1, m[l], s[l]);
+    x0[l] = 0.0;  // a column past the row is never read
+    x1[l] = 0.0;
+    if (c < p.cols) x0[l] = x[base + c];
+    if (c + 1u < p.cols) x1[l] = x[base + c + 1u];
+    m = max(m, sb_lane_max(x0[l], c < p.cols, x1[l], c + 1u < p.cols));
+  }
+  for (int l = 0; l < L; l++) {
+    uint c = k * 2u * uint(L) + 2u * uint(l);
+    s[l] = sb_lane_sum(x0[l], c < p.cols, x1[l], c + 1u < p.cols, m);
   }
   for (int step = 1; step < L; step *= 2)
     for (int l = 0; l < L; l += 2 * step)
-      sb_combine(m[l], s[l], m[l + step], s[l + step], m[l], s[l]);
-  st[p.off_s + r * p.lds + 2u * k] = m[0];
+      s[l] = s[l] + s[l + step];
+  st[p.off_s + r * p.lds + 2u * k] = m;
   st[p.off_s + r * p.lds + 2u * k + 1u] = s[0];
 }
