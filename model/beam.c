@@ -85,7 +85,7 @@ typedef struct enc_out {
  * laid the workspace out). RNNencdec's contexts go to a tensor decoding
  * leaves unused (the backward pass's dh). */
 static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uint32_t beam, const int32_t *src,
-                                const int32_t *src_len, enc_out *e)
+                                const int32_t *src_len, vknmt_ref hc, enc_out *e)
 {
     vknmt_ws *w = &m->w;
     uint32_t bk = batch * beam, n = m->cfg.n;
@@ -112,6 +112,8 @@ static vknmt_status encode_once(vknmt_model *m, uint32_t batch, uint32_t tx, uin
     s = vknmt_seq_begin(m->seq);
     if (!s)
         s = vknmt_model_record_encoder(m);
+    if (!s && hc.buf)
+        s = vknmt_model_context_products(m, hc);
     if (!s)
         s = replicate(m->seq, w->s, batch, n, w->tgt_order, bk, w->ds);
     if (!s)
@@ -216,7 +218,10 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     /* device inputs and outputs of a step: y, parent, live/take, hs; parent', token', score';
      * the attention of every step [steps, bk, tx]; the logits' block statistics [bk, 2 nblk] */
     uint64_t nstat = 2 * (uint64_t)vknmt_softmax_block_count(m->ctx, c->vt);
-    uint64_t need = 7 * (uint64_t)bk + 2 * batch + (uint64_t)steps * bk * tx + bk * nstat;
+    /* the context products [tx * batch, pw] and a step's weighed ones [bk, pw] */
+    uint32_t pw = vknmt_model_context_width(m);
+    uint64_t at_hc = (7 * (uint64_t)bk + 2 * batch + (uint64_t)steps * bk * tx + bk * nstat + 3) / 4 * 4; /* on quads */
+    uint64_t n_hc = ((uint64_t)tx * batch * pw + 3) / 4 * 4, need = at_hc + n_hc + (uint64_t)bk * pw;
     if (need > m->dec_cap) {
         vknmt_buffer_destroy(m->dec_work);
         m->dec_work = NULL;
@@ -229,12 +234,15 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
               lvr = vknmt_at(m->dec_work, 3 * (uint64_t)bk), opa = vknmt_at(m->dec_work, 3 * (uint64_t)bk + 2 * batch),
               otk = vknmt_at(opa.buf, opa.off + bk), osc = vknmt_at(opa.buf, opa.off + 2 * (uint64_t)bk),
               oal = vknmt_at(opa.buf, opa.off + 3 * (uint64_t)bk),
-              stats = vknmt_at(oal.buf, oal.off + (uint64_t)steps * bk * tx);
+              stats = vknmt_at(oal.buf, oal.off + (uint64_t)steps * bk * tx),
+              hc = vknmt_at(m->dec_work, at_hc), pctx = vknmt_at(hc.buf, hc.off + n_hc);
+    if (!pw)
+        hc = pctx = (vknmt_ref){0};
     for (uint32_t r = 0; r < bk; r++)
         ints[r] = (int32_t)steps; /* the decoder's GRU never masks a step */
     enc_out enc;
     if ((s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, ints, bk * 4)) ||
-        (s = encode_once(m, batch, tx, beam, src, src_len, &enc)))
+        (s = encode_once(m, batch, tx, beam, src, src_len, hc, &enc)))
         goto done;
 
     /* Only the sentences still decoding take device rows: sentence pos[k]'s
@@ -290,7 +298,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
         vknmt_dec_step d = {step,   w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
-                            w->ctx, w->src_order, batch, &proj};
+                            pw ? pctx : w->ctx, w->src_order, batch, &proj, hc};
         /* reorder: each slot continues the state of its parent row (into ds,
          * the backward pass's, which decoding leaves unused) */
         vknmt_lookup reorder = {w->s, rows_before, n, par, rows, w->ds},
@@ -298,7 +306,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         if ((s = rows_before > 1 ? vknmt_embed_gather2(m->seq, &reorder, &words)
                                  : vknmt_copy(m->seq, w->s, w->ds, n)) || /* one row: its own parent */
             (rows_before == 1 && (s = vknmt_embed_gather(m->seq, words.table, c->vt, c->m, y, rows, w->ey))) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld, stats)) ||
+            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld, stats, pctx)) ||
             (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr, opa, otk,
                                  osc))) {
             vknmt_seq_submit(m->seq);

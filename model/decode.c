@@ -34,7 +34,7 @@ static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, v
     return vknmt_seq_dispatch(seq, &d);
 }
 
-vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats)
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx)
 {
     const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
@@ -52,9 +52,16 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
             {.k = 2 * n, .trans_b = true, .a = w->ctx, .b = vknmt_model_param(m, "out.C")}};
         vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t, .b = W,
                              .c = w->logits, .ldc = ld, .bias = vknmt_model_param(m, "out.bW")};
+        uint32_t count = 3;
+        if (pctx.buf) { /* out.C c_i weighed from the context products */
+            g[0].beta = 1;
+            g[0].c_in = vknmt_at(pctx.buf, pctx.off + 3 * n);
+            g[0].ldc_in = vknmt_model_context_width(m);
+            count = 2;
+        }
         bool ran; /* the maxout too, for a few rows: one dispatch */
-        if ((s = vknmt_gemm_sum_pairmax(seq, 3, g, w->t, c->l, &ran)) ||
-            (!ran && ((s = vknmt_gemm_sum(seq, 3, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))))
+        if ((s = vknmt_gemm_sum_pairmax(seq, count, g, w->t, c->l, &ran)) ||
+            (!ran && ((s = vknmt_gemm_sum(seq, count, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))))
             return s;
         /* the statistics too, for a few rows: in the output layer's dispatch */
         if (stats.buf && ((s = vknmt_gemm_softmax_blocks(seq, &o, stats, &ran)) || ran))
@@ -125,9 +132,13 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     if (m->chunk_rows < batch)
         return vknmt_seq_fail(m->seq, VKNMT_ERR_LIMIT, "greedy: batch %u over the %u rows of logits at once", batch,
                               m->chunk_rows);
-    /* ids [(steps + 1) * B] (row 0 is <s>), logprob [steps * B], alpha [steps * B * tx] */
+    /* ids [(steps + 1) * B] (row 0 is <s>), logprob [steps * B], alpha [steps * B * tx], the context
+     * products [tx * B, pw] and a step's weighed ones [B, pw] */
+    uint32_t pw = vknmt_model_context_width(m);
     uint64_t n_ids = (uint64_t)(steps + 1) * batch, n_lp = (uint64_t)steps * batch, n_al = n_lp * tx;
-    uint64_t need = n_ids + n_lp + n_al;
+    /* the products on quads, as the CPU-class kernels read them, whatever the batch */
+    uint64_t at_hc = (n_ids + n_lp + n_al + 3) / 4 * 4, n_hc = ((uint64_t)tx * batch * pw + 3) / 4 * 4;
+    uint64_t need = at_hc + n_hc + (uint64_t)batch * pw;
     if (need > m->dec_cap) {
         vknmt_buffer_destroy(m->dec_work);
         m->dec_work = NULL;
@@ -137,7 +148,8 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
         m->dec_cap = need;
     }
     vknmt_ref ids = vknmt_at(m->dec_work, 0), lp = vknmt_at(m->dec_work, n_ids),
-              al = vknmt_at(m->dec_work, n_ids + n_lp);
+              al = vknmt_at(m->dec_work, n_ids + n_lp), hc = vknmt_at(m->dec_work, at_hc),
+              pctx = vknmt_at(m->dec_work, at_hc + n_hc);
     uint32_t *host = malloc((size_t)batch * sizeof(uint32_t));
     int32_t *tok = malloc(n_ids * sizeof(int32_t));
     bool *ended = calloc(batch, sizeof(bool));
@@ -164,6 +176,8 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     vknmt_seq_stats total = {0};
     if (!s)
         s = vknmt_model_record_encoder(m);
+    if (!s && pw)
+        s = vknmt_model_context_products(m, hc);
     if (!s && !att)
         s = vknmt_encdec_context(m->seq, b, tx, n, w->h, w->src_len, w->ctx);
     while (ran < steps && !s) {
@@ -171,11 +185,11 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
         vknmt_gemm_args proj = {.m = b, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
-                            w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), w->ctx,
-                            {0}, 0, &proj};
+                            w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), pw ? pctx : w->ctx,
+                            {0}, 0, &proj, pw ? hc : (vknmt_ref){0}};
         if ((s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, vknmt_rows(ids, i, b), b,
                                     w->ey)) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0})) ||
+            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, d.hc.buf ? pctx : (vknmt_ref){0})) ||
             (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
             break;
         ran++;

@@ -6,6 +6,7 @@
 #include "gru_cell.h"
 #include "model_internal.h"
 #include "readout.h"
+#include "vknmt_kernel.h"
 
 /* A GRU step as its two GEMMs and two elementwise kernels: hu = h U[0:2n]^T,
  * then r, z and r * h; hu_h = (r * h) U[2n:3n]^T, then h~, h'. */
@@ -119,7 +120,7 @@ static vknmt_status decoder(vknmt_model *m)
                             vknmt_rows(w->adec, (uint64_t)i * b, 3 * n), vknmt_rows(w->gdec, (uint64_t)i * b, 3 * n),
                             vknmt_rows(w->rhdec, (uint64_t)i * b, n), vknmt_rows(w->ws, (uint64_t)i * b, c->na),
                             vknmt_rows(w->alpha, (uint64_t)i * b, x), vknmt_rows(w->ctx, (uint64_t)i * b, 2 * n),
-                            {0}, 0, NULL};
+                            {0}, 0, NULL, {0}};
         s = vknmt_decoder_step(m, &d);
     }
     return s;
@@ -133,13 +134,24 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
     uint32_t b = m->b, n = c->n;
     vknmt_status s;
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
+    uint32_t pw = d->hc.buf ? vknmt_model_context_width(m) : 0; /* weighing the context products */
     if (att) {
-        vknmt_att_shape sh = {b, m->x, c->na, 2 * n, d->src_batch};
+        vknmt_att_shape sh = {b, m->x, c->na, pw ? pw : 2 * n, d->src_batch};
         if ((s = vknmt_mm(seq, b, c->na, n, d->s_prev, n, false, vknmt_model_param(m, "att.W"), n, true, d->ws, c->na,
                           0)) ||
-            (s = vknmt_att_forward(seq, &sh, d->ws, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len, d->src_col,
-                                   d->alpha, d->ctx)))
+            (s = vknmt_att_forward(seq, &sh, d->ws, w->uh, vknmt_model_param(m, "att.v"), pw ? d->hc : w->h,
+                                   w->src_len, d->src_col, d->alpha, d->ctx)))
             return s;
+    }
+    if (pw) { /* a = dec.W E y + dec.b + (dec.C c, weighed) */
+        vknmt_gemm_args g = *d->proj;
+        g.beta = 1;
+        g.c_in = d->ctx;
+        g.ldc_in = pw;
+        if ((s = vknmt_gemm_sum(seq, 1, &g)))
+            return s;
+        vknmt_gru_args ga = {b, n, d->t, vknmt_model_param(m, "dec.U"), w->tgt_len};
+        return vknmt_gru_forward_step(m, &ga, d->a, d->gates, d->rh, d->s_prev, d->s_new);
     }
     /* a (+)= dec.C c. Decoding: a = (dec.W E y + dec.b) + dec.C c, the training pass's order of adds,
      * one dispatch for a few rows. */
@@ -156,6 +168,28 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
     }
     vknmt_gru_args g = {b, n, d->t, vknmt_model_param(m, "dec.U"), w->tgt_len};
     return vknmt_gru_forward_step(m, &g, d->a, d->gates, d->rh, d->s_prev, d->s_new);
+}
+
+uint32_t vknmt_model_context_width(const vknmt_model *m)
+{
+    const vknmt_model_config *c = &m->cfg;
+    bool usable = c->attention == VKNMT_ATTENTION_ADDITIVE && c->readout == VKNMT_READOUT_MAXOUT;
+    return usable ? 3 * c->n + 2 * c->l : 0;
+}
+
+vknmt_status vknmt_model_context_products(vknmt_model *m, vknmt_ref hc)
+{
+    const vknmt_model_config *c = &m->cfg;
+    uint32_t xb = m->x * m->b, n = c->n, pw = vknmt_model_context_width(m);
+    if (!pw)
+        return vknmt_seq_fail(m->seq, VKNMT_ERR_USAGE, "context products: the model has no attention or no maxout");
+    vknmt_gemm_args g = {.m = xb, .n = 3 * n, .k = 2 * n, .trans_b = true, .alpha = 1, .a = m->w.h,
+                         .b = vknmt_model_param(m, "dec.C"), .c = hc, .ldc = pw};
+    vknmt_status s = vknmt_gemm(m->seq, &g);
+    g.n = 2 * c->l;
+    g.b = vknmt_model_param(m, "out.C");
+    g.c = vknmt_at(hc.buf, hc.off + 3 * n);
+    return s ? s : vknmt_gemm(m->seq, &g);
 }
 
 /* Maxout deep output: t~ = out.U s_i + out.V E y_{i-1} + out.C c_i + out.b. */

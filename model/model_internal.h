@@ -127,13 +127,29 @@ typedef struct vknmt_dec_step {
      * recorded here as one sum with dec.C c (either attention); NULL in the
      * training pass, whose a holds every step's projection already. */
     const vknmt_gemm_args *proj;
+    /* Decoding with the context products (vknmt_model_context_products):
+     * their columns of w->h's layout; the attention then weighs them instead
+     * of the annotations, into ctx [B, width], and a = proj + ctx[:, 0:3n]. */
+    vknmt_ref hc;
 } vknmt_dec_step;
 vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
 
 /* One decoding step's logits [B, Vt] (in w->logits, rows ld floats apart)
  * from s_i (s_new), w->ctx and w->ey; with stats.buf set also their softmax
- * block statistics there (vknmt_softmax_blocks). */
-vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats);
+ * block statistics there (vknmt_softmax_blocks). With pctx.buf set (the
+ * context products' step, vknmt_dec_step.hc), out.C c_i is its columns 3n..
+ * instead of a product of w->ctx. */
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx);
+
+/* Decoding's context products: dec.C c_i and out.C c_i, with c_i = sum_j
+ * alpha_ij h_j, are sum_j alpha_ij (dec.C h_j) and sum_j alpha_ij (out.C h_j),
+ * so each annotation's products [dec.C h_j; out.C h_j] are made once per
+ * sentence (two GEMMs of all positions) and a step weighs them (tx terms
+ * each) instead of multiplying 2n-long contexts (2n terms each). Width
+ * 3n + 2l; 0 where they do not apply (no attention, the linear readout). */
+uint32_t vknmt_model_context_width(const vknmt_model *m);
+/* Records hc [X * B, width] = [h dec.C^T, h out.C^T] from w->h. */
+vknmt_status vknmt_model_context_products(vknmt_model *m, vknmt_ref hc);
 
 vknmt_status vknmt_model_record_forward(vknmt_model *m, bool backward);
 vknmt_status vknmt_model_record_backward(vknmt_model *m);

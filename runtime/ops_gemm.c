@@ -22,19 +22,20 @@ typedef struct gemm_push {
 
 /* The few-rows GEMM with up to two more products (GEMM_SUM): bindings 4-7
  * their A and B, 8 the second output (the pairwise maximum, or the softmax
- * block statistics); the push adds each product's k, lda, ldb, off_a,
- * off_b, then that output's offset and ld. */
+ * block statistics), 9 what beta scales (C, or c_in); the push adds each
+ * product's k, lda, ldb, off_a, off_b, then the second output's offset and
+ * ld, then binding 9's. */
 typedef struct sum_push {
     gemm_push g;
     uint32_t more[2][5];
-    uint32_t off_t, ldt;
+    uint32_t off_t, ldt, off_cin, ldcin;
 } sum_push;
 static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY_SUM = {
     "gemm_texel_skinny_sum",
     VKNMT_SPIRV(gemm_texel_skinny_sum),
-    9,
+    10,
     {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO, VKNMT_BIND_TEXEL_RGBA32F,
-     VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO},
+     VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO},
     sizeof(sum_push),
     9};
 
@@ -80,6 +81,7 @@ static vknmt_gemm_args sum_term(const vknmt_gemm_args *args, uint32_t i)
     g.ldb = args[i].ldb;
     g.beta = 1;
     g.bias = (vknmt_ref){0};
+    g.c_in = (vknmt_ref){0};
     return g;
 }
 
@@ -119,7 +121,7 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
     }
     if (p.g.ldc < g0->n)
         return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm sum: ldc %u shorter than %u columns", p.g.ldc, g0->n);
-    vknmt_binding b[9];
+    vknmt_binding b[10];
     vknmt_status s;
     for (uint32_t i = 0; i < 3; i++) {
         uint32_t j = i < count ? i : count - 1; /* unused pairs bind the last product again */
@@ -141,8 +143,12 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
     p.g.k = k[0];
     p.g.lda = lda[0];
     p.g.ldb = ldb[0];
-    /* pairmax never writes C; C is still bound (beta reads it) */
-    uint8_t c_access = (pm ? 0 : VKNMT_WRITE) | (g0->beta != 0 || pm ? VKNMT_READ : 0);
+    /* pairmax never writes C (still bound: a binding needs a buffer); beta reads C or c_in */
+    bool cin = g0->c_in.buf != NULL;
+    uint8_t c_access = pm ? VKNMT_READ : VKNMT_WRITE | (g0->beta != 0 && !cin ? VKNMT_READ : 0);
+    p.ldcin = cin ? (g0->ldc_in ? g0->ldc_in : g0->n) : p.g.ldc;
+    if (p.ldcin < g0->n)
+        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm sum: ldc_in %u shorter than %u columns", p.ldcin, g0->n);
     /* the second output's width: pairs, or two floats per block */
     uint32_t xw = pm ? g0->n / 2 : 2 * vknmt_softmax_block_count(ctx, g0->n);
     p.ldt = ldxo ? ldxo : xw;
@@ -150,13 +156,16 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         (s = vknmt_bind(ctx, p.g.has_bias ? g0->bias : g0->c, p.g.has_bias ? g0->n : 1, VKNMT_READ, VKNMT_BIND_SSBO,
                         &b[3], &p.g.off_bias)) ||
         (s = vknmt_bind(ctx, xo ? *xo : g0->c, xo ? extent(g0->m, xw, p.ldt) : 1, xo ? VKNMT_WRITE : VKNMT_READ,
-                        VKNMT_BIND_SSBO, &b[8], &p.off_t)))
+                        VKNMT_BIND_SSBO, &b[8], &p.off_t)) ||
+        (s = vknmt_bind(ctx, cin ? g0->c_in : g0->c, g0->beta != 0 ? extent(g0->m, g0->n, p.ldcin) : 1, VKNMT_READ,
+                        VKNMT_BIND_SSBO, &b[9], &p.off_cin)))
         return s;
     uint32_t spec[9] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
                         pm, extra == EXTRA_ROWSTATS};
     uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * (pm ? 1 : VKNMT_FEW_ROWS_COLS), cols = pm ? g0->n / 2 : g0->n;
     /* one product into C: the plain kernel, whose push is the sum's first part */
-    vknmt_dispatch d = {.kernel = count == 1 && extra == EXTRA_NONE ? &K_GEMM_TEXEL_SKINNY : &K_GEMM_TEXEL_SKINNY_SUM,
+    vknmt_dispatch d = {.kernel = count == 1 && extra == EXTRA_NONE && !cin ? &K_GEMM_TEXEL_SKINNY
+                                                                          : &K_GEMM_TEXEL_SKINNY_SUM,
                         .spec = spec, .push = &p, .bindings = b, .groups = {(cols + per_group - 1) / per_group, 1, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
@@ -185,6 +194,11 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
         bool ran;
         vknmt_status s = few_rows(seq, 1, g, EXTRA_NONE, NULL, 0, &ran);
         if (s || ran)
+            return s;
+    }
+    if (g->c_in.buf && g->beta != 0) { /* the kernels below scale C: c_in goes there first */
+        vknmt_status s = vknmt_copy2d(seq, g->c_in, g->ldc_in ? g->ldc_in : g->n, g->c, p.ldc, g->m, g->n);
+        if (s)
             return s;
     }
     bool texel = vknmt_cpu_texel_kernels(caps);

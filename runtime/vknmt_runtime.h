@@ -214,6 +214,10 @@ typedef struct vknmt_gemm_args {
     vknmt_ref a, b, c, bias;
     uint32_t lda, ldb, ldc;
     vknmt_act act;
+    /* With c_in.buf set, beta scales c_in [m, n] (rows ldc_in apart, 0:
+     * n), which must not overlap C, instead of C's old values. */
+    vknmt_ref c_in;
+    uint32_t ldc_in;
 } vknmt_gemm_args;
 vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *args);
 

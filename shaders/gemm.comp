@@ -60,7 +60,7 @@ layout(push_constant, std430) uniform PC {
   float alpha, beta;
   uint has_bias, act;
 #ifdef GEMM_SUM
-  uint K1, lda1, ldb1, off_a1, off_b1, K2, lda2, ldb2, off_a2, off_b2, off_t, ldt;
+  uint K1, lda1, ldb1, off_a1, off_b1, K2, lda2, ldb2, off_a2, off_b2, off_t, ldt, off_cin, ldcin;
 #endif
 } pc;
 
@@ -94,6 +94,8 @@ layout(constant_id = 6) const int NSUM = 1;
 layout(constant_id = 7) const int PAIRMAX = 0;
 layout(constant_id = 8) const int ROWSTATS = 0;
 layout(std430, set = 0, binding = 8) writeonly buffer TBuf { float Tm[]; };
+// beta scales Cin (binding 9: off_cin, ldcin), which may be C itself or another matrix.
+layout(std430, set = 0, binding = 9) readonly buffer CinBuf { float Cin[]; };
 layout(set = 0, binding = 4) uniform samplerBuffer tA1;
 layout(set = 0, binding = 5) uniform samplerBuffer tB1;
 layout(set = 0, binding = 6) uniform samplerBuffer tA2;
@@ -120,7 +122,11 @@ void main() {
       v[c][m] = pc.alpha * acc[c][m];
       if (m < M && n < pc.N) {
         uint idx = pc.off_c + uint(m) * pc.ldc + n;
+#ifdef GEMM_SUM
+        if (pc.beta != 0.0) v[c][m] += pc.beta * Cin[pc.off_cin + uint(m) * pc.ldcin + n];
+#else
         if (pc.beta != 0.0) v[c][m] += pc.beta * Cm[idx];
+#endif
         if (pc.has_bias != 0u) v[c][m] += biasv[pc.off_bias + n];
       }
     }

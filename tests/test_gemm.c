@@ -301,7 +301,8 @@ static void test_rows_alone_equal_batch(th_env *env)
 /* vknmt_gemm_sum: 1-3 products of other widths (tails, whole blocks) summed
  * into one C with bias and beta, against the same products as a GEMM and
  * GEMMs with beta 1, bit for bit; on a CPU device 1-8 rows take one
- * dispatch, 9 rows the GEMMs. */
+ * dispatch, 9 rows the GEMMs. With beta, the same again scaling c_in (C's
+ * old values in another buffer, C poisoned) instead of C. */
 /* The products of the sum tests: A_i [9 rows, k_i] and B_i [nmax, k_i]
  * (rows SUM_LD floats apart, on quads) for i < 3, and a bias [nmax]. */
 enum { SUM_LD = 48 };
@@ -356,11 +357,12 @@ static void test_sum_of_products(th_env *env)
     enum { N = 77 };
     static const uint32_t rows[] = {1, 3, 5, 8, 9};
     sum_operands so;
-    th_gbuf gc[2];
-    CHECK(sum_operands_make(env, N, &so) && th_gbuf_create(env, 9 * N, &gc[0]) && th_gbuf_create(env, 9 * N, &gc[1]),
+    th_gbuf gc[3];
+    CHECK(sum_operands_make(env, N, &so) && th_gbuf_create(env, 9 * N, &gc[0]) && th_gbuf_create(env, 9 * N, &gc[1]) &&
+              th_gbuf_create(env, 9 * N, &gc[2]),
           "buffers");
-    float *host = malloc(9 * N * 4), *out[2] = {malloc(9 * N * 4), malloc(9 * N * 4)};
-    CHECK(host && out[0] && out[1], "out of memory");
+    float *host = malloc(9 * N * 4), *out[3] = {malloc(9 * N * 4), malloc(9 * N * 4), malloc(9 * N * 4)};
+    CHECK(host && out[0] && out[1] && out[2], "out of memory");
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]) && !th_failed(); ri++)
         for (uint32_t count = 1; count <= 3 && !th_failed(); count++)
@@ -396,13 +398,27 @@ static void test_sum_of_products(th_env *env)
                 }
                 CHECK(memcmp(out[0], out[1], m * N * 4) == 0, "%u rows, %u products, beta %d: the sum differs from "
                       "the GEMMs", m, count, beta);
+                if (!beta)
+                    continue;
+                /* C's old values as c_in, C poisoned */
+                CHECK(th_gbuf_upload(&gc[2], host) && th_gbuf_poison(&gc[0]), "c_in");
+                for (uint32_t i = 0; i < 3; i++)
+                    args[i].c = th_gbuf_ref(&gc[0]);
+                args[0].c_in = th_gbuf_ref(&gc[2]);
+                args[0].ldc_in = N;
+                CHECK_OK(env, vknmt_seq_begin(env->seq));
+                CHECK_OK(env, vknmt_gemm_sum(env->seq, count, args));
+                CHECK_OK(env, vknmt_seq_submit(env->seq));
+                CHECK(th_gbuf_download(&gc[0], out[2]) && th_gbuf_guards_ok(&gc[0]), "C");
+                CHECK(memcmp(out[2], out[1], m * N * 4) == 0, "%u rows, %u products: beta scaling c_in differs from "
+                      "beta scaling C", m, count);
             }
     sum_operands_free(&so);
-    th_gbuf_destroy(&gc[0]);
-    th_gbuf_destroy(&gc[1]);
+    for (int i = 0; i < 3; i++) {
+        th_gbuf_destroy(&gc[i]);
+        free(out[i]);
+    }
     free(host);
-    free(out[0]);
-    free(out[1]);
 }
 
 /* vknmt_gemm_sum_pairmax: the sum's pairwise column maximum (maxout), bit
