@@ -169,6 +169,22 @@ static void rank(const sentence *st, float length_alpha, uint32_t *order)
     }
 }
 
+/* Whether no live hypothesis can reach the n-best any more: without length
+ * normalisation a score only falls as words are added (each adds a
+ * log-probability <= 0), so once the nbest-th ended hypothesis scores above
+ * every live one, decoding on changes none of the n best. */
+static bool settled(const sentence *st, uint32_t nbest, float length_alpha)
+{
+    if (length_alpha > 0 || st->ndone < nbest || st->nlive == 0)
+        return false;
+    uint32_t order[MAX_BEAM];
+    rank(st, length_alpha, order);
+    double kth = st->done[order[nbest - 1]].score, live = -INFINITY;
+    for (uint32_t j = 0; j < st->nlive; j++)
+        live = st->live[j].score > live ? st->live[j].score : live;
+    return kth > live;
+}
+
 static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src,
                                 const int32_t *src_len, const vknmt_beam_options *o, bool no_unk,
                                 vknmt_translation *out)
@@ -254,6 +270,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
      * anyway. */
     vknmt_ws *w = &m->w;
     uint32_t n = c->n, steps_run = 0, packed = batch, rows_before = bk, ld = vknmt_logits_ld(c);
+    vknmt_seq_stats total = {0}; /* the steps' (the encoder's not) */
     for (uint32_t b = 0; b < batch; b++)
         pos[b] = b;
     for (uint32_t step = 0; step < steps; step++) {
@@ -312,6 +329,10 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             vknmt_seq_submit(m->seq);
             goto done;
         }
+        vknmt_seq_stats rec = vknmt_seq_stats_get(m->seq);
+        total.dispatches += rec.dispatches;
+        total.barriers += rec.barriers;
+        total.fills += rec.fills;
         if ((s = vknmt_seq_submit(m->seq)) ||
             (s = vknmt_buffer_download(opa.buf, opa.off * 4, ints, 2 * (uint64_t)bk * 4)) ||
             (s = vknmt_buffer_download(osc.buf, osc.off * 4, scores, rows * 4)))
@@ -352,13 +373,14 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
                 st->live_row[j] = next_row[j];
             }
             st->nlive = nnext;
-            if (st->ndone >= beam || step + 1 >= st->max_len) {
+            if (st->ndone >= beam || step + 1 >= st->max_len || (!o->exhaustive && settled(st, nbest, length_alpha))) {
                 for (uint32_t j = 0; j < st->nlive && st->ndone < MAX_BEAM; j++)
                     st->done[st->ndone++] = st->live[j];
                 st->nlive = 0;
             }
         }
     }
+    m->last_stats = total;
     if (c->attention == VKNMT_ATTENTION_ADDITIVE && steps_run) {
         alpha = malloc((size_t)steps_run * bk * tx * sizeof(float));
         if (!alpha || (s = vknmt_buffer_download(oal.buf, oal.off * 4, alpha, (uint64_t)steps_run * bk * tx * 4))) {

@@ -118,11 +118,17 @@ typedef struct vknmt_beam_options {
     uint32_t nbest;     /* 0 or 1: the winner; N <= beam: the N best ended
                          * hypotheses, best first, in out[b * N + r] (len 0 if
                          * fewer ended) */
+    bool exhaustive;    /* run every sentence until `beam` hypotheses have ended
+                         * (or its length limit). Otherwise, without length
+                         * normalisation, a sentence stops as soon as its N-th
+                         * best ended hypothesis scores above every live one:
+                         * the same N best, since words only lower a score */
 } vknmt_beam_options;
 vknmt_status vknmt_model_beam(vknmt_model *model, uint32_t batch, uint32_t tx, const int32_t *src,
                               const int32_t *src_len, const vknmt_beam_options *opt, vknmt_translation *out);
 
-/* Dispatches and barriers of the last vknmt_model_loss. */
+/* Dispatches and barriers of the last vknmt_model_loss, or of the last
+ * decoding call's steps (greedy, beam). */
 vknmt_seq_stats vknmt_model_last_stats(const vknmt_model *model);
 
 #endif

@@ -123,6 +123,7 @@ static void check_beam(th_env *env, const char *name)
     CHECK(open_fixture(env, name, &root, &model), "%s: fixture: %s", name, vknmt_context_errmsg(env->ctx));
     bool att = vknmt_model_config_get(model)->attention == VKNMT_ATTENTION_ADDITIVE;
     static const uint32_t beams[2] = {1, 5};
+    uint32_t saved_disp = 0; /* dispatches the early stop saved */
     for (int bi = 0; bi < 2 && !th_failed(); bi++) {
         const cJSON *c, *picked[16];
         uint32_t nb = 0, tx = 0;
@@ -142,12 +143,12 @@ static void check_beam(th_env *env, const char *name)
                 src[(size_t)k * tx + t] = cJSON_GetArrayItem(sj, t)->valueint;
         }
         vknmt_translation all[16];
-        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, 1}, all);
+        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, 1, false}, all);
         CHECK(s == VKNMT_OK, "%s beam %u: %s", name, beams[bi], vknmt_context_errmsg(env->ctx));
         for (uint32_t k = 0; k < nb && !th_failed(); k++) {
             vknmt_translation one;
             s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k],
-                                 &(vknmt_beam_options){beams[bi], 0, false, 1}, &one);
+                                 &(vknmt_beam_options){beams[bi], 0, false, 1, false}, &one);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
             const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens"), *al = cJSON_GetObjectItem(picked[k], "alignment");
             double want_lp = cJSON_GetObjectItem(picked[k], "logprob")->valuedouble;
@@ -182,7 +183,7 @@ static void check_beam(th_env *env, const char *name)
          * unrestricted search chose none it changes nothing (with K > 1 a
          * hypothesis with <unk> may have held a slot of the beam) */
         vknmt_translation nounk[16];
-        s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, true, 1}, nounk);
+        s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, true, 1, false}, nounk);
         CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
         for (uint32_t k = 0; k < nb && !th_failed(); k++) {
             bool had_unk = false, has_unk = false, ended = nounk[k].len && nounk[k].tokens[nounk[k].len - 1] == 3;
@@ -198,7 +199,7 @@ static void check_beam(th_env *env, const char *name)
         /* n-best: the first is the winner, then best first */
         if (beams[bi] > 1) {
             vknmt_translation nbl[16 * 3];
-            s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, 3}, nbl);
+            s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, 3, false}, nbl);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
             for (uint32_t k = 0; k < nb && !th_failed(); k++) {
                 CHECK(nbl[k * 3].len == all[k].len && nbl[k * 3].logprob == all[k].logprob, "%s case %u: n-best head",
@@ -210,12 +211,37 @@ static void check_beam(th_env *env, const char *name)
             for (uint32_t k = 0; k < nb * 3; k++)
                 vknmt_translation_free(&nbl[k]);
         }
+        /* stopping a sentence once no live hypothesis can reach its n best
+         * returns what decoding on until `beam` have ended returns, bit for bit */
+        for (uint32_t nbest = 1; nbest <= 3 && beams[bi] > 1 && !th_failed(); nbest += 2) {
+            vknmt_translation r[2][16 * 3];
+            uint32_t disp[2];
+            for (int e = 0; e < 2; e++) {
+                s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, nbest, e},
+                                     r[e]);
+                CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+                disp[e] = vknmt_model_last_stats(model).dispatches;
+            }
+            for (uint32_t k = 0; k < nb * nbest && !th_failed(); k++) {
+                const vknmt_translation *a = &r[0][k], *x = &r[1][k];
+                CHECK(a->len == x->len && memcmp(a->tokens, x->tokens, a->len * 4) == 0 && a->logprob == x->logprob &&
+                          memcmp(a->alpha, x->alpha, (size_t)a->len * a->src_len * 4) == 0,
+                      "%s K=%u n-best %u: output %u differs from the exhaustive search's", name, beams[bi], nbest, k);
+            }
+            CHECK(disp[0] <= disp[1] && disp[0] > 0, "%s K=%u: %u dispatches stopping early, %u exhaustive", name,
+                  beams[bi], disp[0], disp[1]);
+            saved_disp += disp[1] - disp[0];
+            for (int e = 0; e < 2; e++)
+                for (uint32_t k = 0; k < nb * nbest; k++)
+                    vknmt_translation_free(&r[e][k]);
+        }
         for (uint32_t k = 0; k < nb; k++)
             vknmt_translation_free(&all[k]);
         free(src);
     }
     vknmt_model_destroy(model);
     cJSON_Delete(root);
+    CHECK(saved_disp > 0, "%s: stopping early saved no step", name);
 }
 
 static void test_beam_maxout_additive(th_env *env) { check_beam(env, "tiny-maxout-additive"); }
