@@ -539,6 +539,17 @@ static vknmt_ref quad_ref(const th_gbuf *g)
     return vknmt_at(r.buf, r.off + (4 - r.off % 4) % 4);
 }
 
+/* Why the n floats at got (in guarded buffer g) are not bit for bit those at
+ * want, or NULL; a and b take n floats each. */
+static const char *outputs_differ(const th_gbuf *g, vknmt_ref got, vknmt_ref want, uint64_t n, float *a, float *b)
+{
+    if (!th_gbuf_guards_ok(g))
+        return "written outside";
+    if (vknmt_buffer_download(got.buf, got.off * 4, a, n * 4) || vknmt_buffer_download(want.buf, want.off * 4, b, n * 4))
+        return "download failed";
+    return memcmp(a, b, n * 4) ? "different bits" : NULL;
+}
+
 static void check_rows_step(th_env *env, uint32_t B, uint32_t n, bool with_len, uint32_t steps)
 {
     uint64_t bn = (uint64_t)B * n;
@@ -585,12 +596,9 @@ static void check_rows_step(th_env *env, uint32_t B, uint32_t n, bool with_len, 
     bool want = vknmt_cpu_texel_kernels(caps) && B <= VKNMT_FEW_ROWS && n % 4 == 0;
     CHECK(ran == want, "B=%u n=%u: the few-rows step %s", B, n, ran ? "ran where it must not" : "did not run");
     for (int k = R_G2; ran && k <= R_HN2 && !th_failed(); k++) {
-        uint64_t all = steps * sizes[k];
-        CHECK(th_gbuf_guards_ok(&g[k]), "B=%u n=%u: write outside output %d", B, n, k - R_G2);
-        CHECK_OK(env, vknmt_buffer_download(r[k].buf, r[k].off * 4, h2, all * 4));
-        CHECK_OK(env, vknmt_buffer_download(r[k - 3].buf, r[k - 3].off * 4, host, all * 4));
-        CHECK(memcmp(h2, host, all * 4) == 0, "B=%u n=%u len=%d steps=%u: output %d (gates, rh, h_new) differs "
-              "from the four-dispatch step", B, n, with_len, steps, k - R_G2);
+        const char *why = outputs_differ(&g[k], r[k], r[k - 3], steps * sizes[k], h2, host);
+        CHECK(!why, "B=%u n=%u len=%d steps=%u: output %d (gates, rh, h_new) against the four-dispatch step: %s", B,
+              n, with_len, steps, k - R_G2, why);
     }
     for (int k = 0; k < R_COUNT; k++)
         th_gbuf_destroy(&g[k]);
@@ -679,12 +687,9 @@ static void check_rows_sequence(th_env *env, uint32_t B, uint32_t n, uint32_t T,
     CHECK(stats.dispatches == 4 * 2 * T + ran, "B=%u n=%u T=%u: %u dispatches, want %u", B, n, T, stats.dispatches,
           4 * 2 * T + ran);
     for (int k = Q_HS2; ran && k <= Q_RH2 && !th_failed(); k++) {
-        uint64_t all = 2 * sizes[k];
-        CHECK(th_gbuf_guards_ok(&g[k]), "B=%u n=%u T=%u: write outside output %d", B, n, T, k - Q_HS2);
-        CHECK_OK(env, vknmt_buffer_download(r[k].buf, r[k].off * 4, h2, all * 4));
-        CHECK_OK(env, vknmt_buffer_download(r[k - 3].buf, r[k - 3].off * 4, host, all * 4));
-        CHECK(memcmp(h2, host, all * 4) == 0, "B=%u n=%u T=%u len=%d: output %d (states, gates, rh) differs from "
-              "the four-dispatch steps", B, n, T, with_len, k - Q_HS2);
+        const char *why = outputs_differ(&g[k], r[k], r[k - 3], 2 * sizes[k], h2, host);
+        CHECK(!why, "B=%u n=%u T=%u len=%d: output %d (states, gates, rh) against the four-dispatch steps: %s", B, n,
+              T, with_len, k - Q_HS2, why);
     }
     for (int k = 0; k < Q_COUNT; k++)
         th_gbuf_destroy(&g[k]);
