@@ -143,8 +143,14 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
                                    w->src_len, d->src_col, d->alpha, d->ctx)))
             return s;
     }
-    if (pw) { /* a = dec.W E y + dec.b + (dec.C c, weighed) */
+    if (pw) { /* a = dec.W E y + (dec.C c, weighed) + dec.b: in the GRU's dispatches for a few rows */
         vknmt_gemm_args g = *d->proj;
+        vknmt_gru_proj gp = {g.a, g.b, g.bias, d->ctx, g.k, g.lda, g.ldb, pw};
+        vknmt_gru_rows_step rs = {{b, n, d->t, w->tgt_len}, vknmt_model_param(m, "dec.U"), d->a, d->s_prev, d->gates,
+                                  d->rh, d->s_new};
+        bool ran;
+        if ((s = vknmt_gru_rows_forward_proj(seq, &rs, &gp, &ran)) || ran)
+            return s;
         g.beta = 1;
         g.c_in = d->ctx;
         g.ldc_in = pw;

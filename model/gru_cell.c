@@ -2,6 +2,9 @@
  * invocation per (row, unit), four variants of one shader. */
 #include "gru_cell.h"
 
+#include <stddef.h>
+#include <string.h>
+
 #include "vknmt_kernel.h"
 
 #define LOCAL 64
@@ -115,11 +118,19 @@ typedef struct rows_step_push {
 typedef struct rows_push {
     uint32_t m, n_cols, k, lda, ldb, n, off_len, has_len;
     rows_step_push at[2];
+    uint32_t kp, ldx, ldw, off_x, off_w, off_bias, off_add, ld_add; /* GRU_PROJ only */
 } rows_push;
+enum { ROWS_PUSH_PLAIN = offsetof(rows_push, kp) };
 static const vknmt_kernel_desc K_ROWS_A = {
-    "gru_rows", VKNMT_SPIRV(gru_rows), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, sizeof(rows_push), 6};
+    "gru_rows", VKNMT_SPIRV(gru_rows), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, ROWS_PUSH_PLAIN, 6};
 static const vknmt_kernel_desc K_ROWS_B = {
-    "gru_rows_b", VKNMT_SPIRV(gru_rows_b), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, sizeof(rows_push), 6};
+    "gru_rows_b", VKNMT_SPIRV(gru_rows_b), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, ROWS_PUSH_PLAIN, 6};
+/* with the input projection (GRU_PROJ): x, W, bias, add */
+#define PROJ_BINDINGS TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO, TEXEL, TEXEL, SSBO, SSBO
+static const vknmt_kernel_desc K_ROWS_A_PROJ = {
+    "gru_rows_proj", VKNMT_SPIRV(gru_rows_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 6};
+static const vknmt_kernel_desc K_ROWS_B_PROJ = {
+    "gru_rows_b_proj", VKNMT_SPIRV(gru_rows_b_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 6};
 
 /* Binds one tensor of every step (refs x[i], `count` floats each, all in
  * one buffer) as one binding spanning them; off[i * stride] gets step i's
@@ -193,12 +204,36 @@ static vknmt_status rows_bind(vknmt_context *ctx, uint32_t count, const vknmt_gr
     return VKNMT_OK;
 }
 
-vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps, bool *ran)
+/* Binds the projection's x, W, bias and add (bindings 7-10 of both halves)
+ * and fills its push fields; *ok false where the views are off quads. */
+static vknmt_status proj_bind(vknmt_context *ctx, uint32_t rows, uint32_t n, const vknmt_gru_proj *pj,
+                              vknmt_binding b[4], rows_push *p, bool *ok)
+{
+    uint64_t three = 3 * (uint64_t)n;
+    p->kp = pj->k;
+    p->ldx = pj->ldx ? pj->ldx : pj->k;
+    p->ldw = pj->ldw ? pj->ldw : pj->k;
+    p->ld_add = pj->ld_add ? pj->ld_add : (uint32_t)three;
+    *ok = false;
+    if (pj->k == 0 || p->ldx < pj->k || p->ldw < pj->k || p->ld_add < three || p->ldx % 4 || p->ldw % 4)
+        return VKNMT_OK;
+    vknmt_status s;
+    if ((s = vknmt_bind(ctx, pj->x, (uint64_t)(rows - 1) * p->ldx + pj->k, VKNMT_READ, TEXEL, &b[0], &p->off_x)) ||
+        (s = vknmt_bind(ctx, pj->w, (three - 1) * p->ldw + pj->k, VKNMT_READ, TEXEL, &b[1], &p->off_w)) ||
+        (s = vknmt_bind(ctx, pj->bias, three, VKNMT_READ, SSBO, &b[2], &p->off_bias)) ||
+        (s = vknmt_bind(ctx, pj->add, (uint64_t)(rows - 1) * p->ld_add + three, VKNMT_READ, SSBO, &b[3], &p->off_add)))
+        return s;
+    *ok = p->off_x % 4 == 0 && p->off_w % 4 == 0;
+    return VKNMT_OK;
+}
+
+static vknmt_status rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps,
+                                 const vknmt_gru_proj *pj, bool *ran)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
     const vknmt_caps *caps = vknmt_context_caps(ctx);
     *ran = false;
-    if (!rows_usable(caps, count, steps))
+    if (!rows_usable(caps, count, steps) || (pj && count != 1))
         return VKNMT_OK;
     const vknmt_gru_step *st = &steps[0].st;
     uint32_t n = st->n;
@@ -206,26 +241,40 @@ vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_
                     .has_len = st->lengths.buf != NULL};
     for (uint32_t i = 0; i < count; i++)
         pa.at[i].t = steps[i].st.t;
+    vknmt_binding ba[11], bb[11];
+    bool ok_a, ok_b, ok_p = true;
+    vknmt_status s;
+    if (pj && ((s = proj_bind(ctx, st->batch, n, pj, &ba[7], &pa, &ok_p)) || !ok_p))
+        return s;
     rows_push pb = pa;
     pb.n_cols = n;
-    vknmt_binding ba[7], bb[7];
-    bool ok_a, ok_b;
-    vknmt_status s;
     if ((s = rows_bind(ctx, count, steps, false, ba, &pa, &ok_a)) ||
         (s = rows_bind(ctx, count, steps, true, bb, &pb, &ok_b)) || !ok_a || !ok_b)
         return s;
+    memcpy(&bb[7], &ba[7], 4 * sizeof(ba[7]));
     uint32_t spec[6] = {VKNMT_FEW_ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, VKNMT_FEW_ROWS_COLS};
     uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
-    vknmt_dispatch d = {.kernel = &K_ROWS_A, .spec = spec, .push = &pa, .bindings = ba,
+    vknmt_dispatch d = {.kernel = pj ? &K_ROWS_A_PROJ : &K_ROWS_A, .spec = spec, .push = &pa, .bindings = ba,
                         .groups = {(2 * n + per_group - 1) / per_group, count, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
-    d = (vknmt_dispatch){.kernel = &K_ROWS_B, .spec = spec, .push = &pb, .bindings = bb,
+    d = (vknmt_dispatch){.kernel = pj ? &K_ROWS_B_PROJ : &K_ROWS_B, .spec = spec, .push = &pb, .bindings = bb,
                          .groups = {(n + per_group - 1) / per_group, count, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
     *ran = true;
     return VKNMT_OK;
+}
+
+vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps, bool *ran)
+{
+    return rows_forward(seq, count, steps, NULL, ran);
+}
+
+vknmt_status vknmt_gru_rows_forward_proj(vknmt_seq *seq, const vknmt_gru_rows_step *step, const vknmt_gru_proj *proj,
+                                         bool *ran)
+{
+    return rows_forward(seq, 1, step, proj, ran);
 }
 
 /* The whole sequence in one dispatch (shaders/gru_seq.comp). */

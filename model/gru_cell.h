@@ -45,6 +45,19 @@ typedef struct vknmt_gru_rows_step {
 } vknmt_gru_rows_step;
 vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps, bool *ran);
 
+/* One such step (decoding) that also makes its input projection in the
+ * same two dispatches: a = x W^T + add + bias, x [batch, k] (rows ldx
+ * apart, 0: k), W [3n, k] (ldw, 0: k), bias [3n], add [batch, 3n] (ld_add,
+ * 0: 3n), the bits of vknmt_gemm_sum of x W^T with beta 1 on add (c_in)
+ * and the bias; step->a is not read. Where it does not serve (as above, or
+ * x, W off quads) it records nothing. */
+typedef struct vknmt_gru_proj {
+    vknmt_ref x, w, bias, add;
+    uint32_t k, ldx, ldw, ld_add;
+} vknmt_gru_proj;
+vknmt_status vknmt_gru_rows_forward_proj(vknmt_seq *seq, const vknmt_gru_rows_step *step, const vknmt_gru_proj *proj,
+                                         bool *ran);
+
 /* A GRU over a whole sequence for a few rows (encoding one sentence) in one
  * dispatch (shaders/gru_seq.comp): the steps of vknmt_gru_rows_forward one
  * after another, the same bits, without a dispatch pair per position.

@@ -1,5 +1,7 @@
 #version 450
 // vknmt-variant: gru_rows_b GRU_ROWS_B
+// vknmt-variant: gru_rows_proj GRU_PROJ
+// vknmt-variant: gru_rows_b_proj GRU_ROWS_B GRU_PROJ
 // One forward step of the paper's GRU cell (gru_cell.comp's formulas) for a
 // few rows (M <= MR: decoding one sentence), on CPU devices: each recurrent
 // product is the few-rows GEMM of gemm_skinny.glsl with the cell's
@@ -16,6 +18,10 @@
 // when has_len != 0 and t >= lengths[row].
 // Workgroup row y < 2 is one of two independent steps of the same shape (the encoder's two
 // directions) in the same buffers: its offsets (elements) and t are at[y].
+// GRU_PROJ (decoding, one step): the input projection of the step's columns is made here too,
+// a = x W^T + add + bias (the few-rows GEMM sum's order: the product, then add, then the bias),
+// instead of being read from binding 2: bindings 7 x and 8 W (texel views; W's rows 0..3n-1),
+// 9 bias [3n], 10 add (rows ld_add apart), all [M, 3n]-wide in the cell's column order.
 // Spec constants: 0 local_size_x (a multiple of SG), 3 MR, 4 SG (the subgroup size), 5 CN.
 // Dispatch: groups_x = ceil(N / (local_size_x * CN)), N = 2n (base) or n; groups_y = the steps.
 #extension GL_GOOGLE_include_directive : require
@@ -29,6 +35,9 @@ struct Step {
 layout(push_constant, std430) uniform PC {
   uint M, N, K, lda, ldb, n, off_len, has_len;
   Step at[2];
+#ifdef GRU_PROJ
+  uint kp, ldx, ldw, off_x, off_w, off_bias, off_add, ld_add;
+#endif
 } pc;
 
 layout(std430, set = 0, binding = 2) readonly buffer In { float a_in[]; };
@@ -43,13 +52,43 @@ layout(std430, set = 0, binding = 6) readonly buffer L { uint lengths[]; };
 
 layout(set = 0, binding = 0) uniform samplerBuffer tA;
 layout(set = 0, binding = 1) uniform samplerBuffer tB;
+#ifdef GRU_PROJ
+layout(set = 0, binding = 7) uniform samplerBuffer tX;
+layout(set = 0, binding = 8) uniform samplerBuffer tW;
+layout(std430, set = 0, binding = 9) readonly buffer PB { float pbias[]; };
+layout(std430, set = 0, binding = 10) readonly buffer PAdd { float padd[]; };
+#endif
 #include "gemm_skinny.glsl"
+
+#ifdef GRU_ROWS_B
+const uint HALF = 2u;  // this half's columns start at 2n of the cell's 3n
+#else
+const uint HALF = 0u;
+#endif
 
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
   Step st = pc.at[min(gl_WorkGroupID.y, 1u)];
-  skinny_accumulate(tA, tB, n0, local, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb);
   uint n = pc.n;
+  float av[CN][MR];  // the input projection of this invocation's columns
+#ifdef GRU_PROJ
+  skinny_accumulate(tX, tW, n0, local, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw);
+  UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
+    uint j = HALF * n + n0 + uint(c) * local;
+    av[c][m] = 1.0 * acc[c][m];
+    if (m < int(pc.M) && n0 + uint(c) * local < pc.N) {
+      av[c][m] += 1.0 * padd[pc.off_add + uint(m) * pc.ld_add + j];
+      av[c][m] += pbias[pc.off_bias + j];
+    }
+  }
+#else
+  UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
+    uint j = n0 + uint(c) * local;
+    av[c][m] = 0.0;
+    if (m < int(pc.M) && j < pc.N) av[c][m] = a_in[st.off_in + uint(m) * 3u * n + HALF * n + j];
+  }
+#endif
+  skinny_accumulate(tA, tB, n0, local, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb);
   UNR for (int m = 0; m < MR; m++) {
     if (m < int(pc.M)) {
       uint row3 = uint(m) * 3u * n, row = uint(m) * n;
@@ -60,13 +99,13 @@ void main() {
         uint j = n0 + uint(c) * local;
         if (j < pc.N) {
 #ifdef GRU_ROWS_B
-          float hh = vk_tanh(a_in[st.off_in + row3 + 2u * n + j] + acc[c][m]);
+          float hh = vk_tanh(av[c][m] + acc[c][m]);
           float z = gates[st.off_gates + row3 + n + j];
           float h = h_prev[st.off_h + row + j];
           gates[st.off_gates + row3 + 2u * n + j] = hh;
           outv[st.off_out + row + j] = live ? (1.0 - z) * h + z * hh : h;
 #else
-          float g = vk_sigmoid(a_in[st.off_in + row3 + j] + acc[c][m]);
+          float g = vk_sigmoid(av[c][m] + acc[c][m]);
           gates[st.off_gates + row3 + j] = g;
           if (j < n)
             outv[st.off_out + row + j] = g * h_prev[st.off_h + row + j];

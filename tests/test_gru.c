@@ -616,6 +616,80 @@ static void test_rows_step(th_env *env)
                     check_rows_step(env, Bs[bi], ns[ni], with_len, steps);
 }
 
+/* The few-rows step that makes its own input projection (decoding's
+ * a = x W^T + add + bias) against that sum (vknmt_gemm_sum, beta 1 on add as
+ * c_in) then the four-dispatch step, bit for bit: gates, rh, h_new, rows
+ * masked, outputs poisoned and guarded; add's rows 3n + 4 apart. Where the
+ * device's caps allow it, it must run for 1-8 rows; never for 9. */
+enum { P_X, P_W, P_BIAS, P_ADD, P_U, P_H, P_LEN, P_A, P_HURZ, P_HUH, P_G1, P_RH1, P_HN1, P_G2, P_RH2, P_HN2, P_COUNT };
+
+static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
+{
+    uint64_t bn = (uint64_t)B * n, lda = 3 * (uint64_t)n + 4;
+    const uint64_t sizes[P_COUNT] = {(uint64_t)B * k, 3 * (uint64_t)n * k, 3 * (uint64_t)n, B * lda, 3 * (uint64_t)n * n,
+                                     bn, B, 3 * bn, 2 * bn, bn, 3 * bn, bn, bn, 3 * bn, bn, bn};
+    th_gbuf g[P_COUNT] = {0};
+    vknmt_ref r[P_COUNT];
+    uint64_t most = 0;
+    for (int i = 0; i < P_COUNT; i++)
+        most = sizes[i] > most ? sizes[i] : most;
+    float *host = malloc(most * 4), *h2 = malloc(most * 4);
+    bool ok = host && h2;
+    for (int i = 0; i < P_COUNT && ok; i++)
+        ok = th_gbuf_create(env, sizes[i] + 3, &g[i]);
+    CHECK(ok, "out of memory");
+    for (int i = 0; i < P_COUNT; i++)
+        r[i] = quad_ref(&g[i]);
+    for (int i = P_X; i <= P_H; i++) {
+        th_fill_uniform(host, sizes[i], i == P_W || i == P_U ? -0.5f : -2, i == P_W || i == P_U ? 0.5f : 2);
+        CHECK_OK(env, vknmt_buffer_upload(r[i].buf, r[i].off * 4, host, sizes[i] * 4));
+    }
+    uint32_t *len = (uint32_t *)host;
+    for (uint32_t b = 0; b < B; b++)
+        len[b] = b % 2 ? 2 : 3; /* at t = 2 odd rows are masked */
+    CHECK_OK(env, vknmt_buffer_upload(r[P_LEN].buf, r[P_LEN].off * 4, len, B * 4));
+    vknmt_gru_step st = {.batch = B, .n = n, .t = 2, .lengths = r[P_LEN]};
+    vknmt_gemm_args proj = {.m = B, .n = 3 * n, .k = k, .trans_b = true, .alpha = 1, .beta = 1, .a = r[P_X],
+                            .b = r[P_W], .c = r[P_A], .bias = r[P_BIAS], .c_in = r[P_ADD], .ldc_in = (uint32_t)lda};
+    vknmt_gemm_args rz = {.m = B, .n = 2 * n, .k = n, .trans_b = true, .alpha = 1, .a = r[P_H], .b = r[P_U],
+                          .c = r[P_HURZ]};
+    vknmt_gemm_args hh = {.m = B, .n = n, .k = n, .trans_b = true, .alpha = 1, .a = r[P_RH1],
+                          .b = vknmt_at(r[P_U].buf, r[P_U].off + 2 * (uint64_t)n * n), .c = r[P_HUH]};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_gemm_sum(env->seq, 1, &proj));
+    CHECK_OK(env, vknmt_gemm(env->seq, &rz));
+    CHECK_OK(env, vknmt_gru_fwd_a(env->seq, &st, r[P_A], r[P_HURZ], r[P_H], r[P_G1], r[P_RH1]));
+    CHECK_OK(env, vknmt_gemm(env->seq, &hh));
+    CHECK_OK(env, vknmt_gru_fwd_b(env->seq, &st, r[P_A], r[P_HUH], r[P_G1], r[P_H], r[P_HN1]));
+    uint32_t d0 = vknmt_seq_stats_get(env->seq).dispatches;
+    vknmt_gru_rows_step rs = {st, r[P_U], r[P_A], r[P_H], r[P_G2], r[P_RH2], r[P_HN2]};
+    vknmt_gru_proj gp = {r[P_X], r[P_W], r[P_BIAS], r[P_ADD], k, 0, 0, (uint32_t)lda};
+    bool ran = false;
+    CHECK_OK(env, vknmt_gru_rows_forward_proj(env->seq, &rs, &gp, &ran));
+    uint32_t d = vknmt_seq_stats_get(env->seq).dispatches - d0;
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    bool want = vknmt_cpu_texel_kernels(vknmt_context_caps(env->ctx)) && B <= VKNMT_FEW_ROWS && n % 4 == 0;
+    CHECK(ran == want && d == (want ? 2u : 0u), "B=%u n=%u k=%u: ran %d in %u dispatches", B, n, k, ran, d);
+    for (int i = P_G2; ran && i <= P_HN2 && !th_failed(); i++) {
+        const char *why = outputs_differ(&g[i], r[i], r[i - 3], sizes[i], h2, host);
+        CHECK(!why, "B=%u n=%u k=%u: output %d (gates, rh, h_new) against the projection and the four-dispatch step: "
+              "%s", B, n, k, i - P_G2, why);
+    }
+    for (int i = 0; i < P_COUNT; i++)
+        th_gbuf_destroy(&g[i]);
+    free(host);
+    free(h2);
+}
+
+static void test_rows_proj(th_env *env)
+{
+    static const uint32_t Bs[] = {1, 3, 5, 8, 9}, ns[] = {4, 20, 132}, ks[] = {16, 36};
+    for (size_t bi = 0; bi < 5; bi++)
+        for (size_t ni = 0; ni < 3 && !th_failed(); ni++)
+            for (size_t ki = 0; ki < 2 && !th_failed(); ki++)
+                check_rows_proj(env, Bs[bi], ns[ni], ks[ki]);
+}
+
 /* The whole sequence in one dispatch against the four-dispatch step at
  * every position, bit for bit: both directions (forward, and reverse from
  * the last slot) at once, from random states h_0, rows of three lengths
@@ -752,6 +826,7 @@ void th_register_gru(void)
     th_add("gru", "bwd_b", test_bwd_b);
     th_add("gru", "sequence", test_sequence);
     th_add("gru", "rows_step", test_rows_step);
+    th_add("gru", "rows_step_projection", test_rows_proj);
     th_add("gru", "rows_sequence", test_rows_sequence);
     th_add("gru", "bad_calls", test_bad_calls);
 }
