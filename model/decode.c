@@ -189,7 +189,8 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
                             {0}, 0, &proj, pw ? hc : (vknmt_ref){0}};
         if ((s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, vknmt_rows(ids, i, b), b,
                                     w->ey)) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, d.hc.buf ? pctx : (vknmt_ref){0})) ||
+            (s = vknmt_decoder_step(m, &d)) ||
+            (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, pw ? pctx : (vknmt_ref){0})) ||
             (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
             break;
         ran++;

@@ -60,7 +60,8 @@ vknmt_status vknmt_model_record_encoder(vknmt_model *m)
     /* both directions over the whole sentence in one dispatch where the few-rows kernels serve */
     vknmt_gru_rows_dir dirs[2];
     for (int d = 0; d < 2; d++)
-        dirs[d] = (vknmt_gru_rows_dir){{b, n, 0, w->src_len}, x, d == 1, U[d], w->a[d], w->hs[d], w->gates[d], w->rh[d]};
+        dirs[d] = (vknmt_gru_rows_dir){{b, n, 0, w->src_len}, x, d == 1, U[d],
+                                       w->a[d], w->hs[d], w->gates[d], w->rh[d]};
     bool whole;
     if ((s = vknmt_gru_rows_sequence(seq, 2, dirs, &whole)))
         return s;

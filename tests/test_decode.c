@@ -143,7 +143,8 @@ static void check_beam(th_env *env, const char *name)
                 src[(size_t)k * tx + t] = cJSON_GetArrayItem(sj, t)->valueint;
         }
         vknmt_translation all[16];
-        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, 1, false}, all);
+        vknmt_beam_options plain = {beams[bi], 0, false, 1, false};
+        vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, &plain, all);
         CHECK(s == VKNMT_OK, "%s beam %u: %s", name, beams[bi], vknmt_context_errmsg(env->ctx));
         for (uint32_t k = 0; k < nb && !th_failed(); k++) {
             vknmt_translation one;
@@ -199,7 +200,8 @@ static void check_beam(th_env *env, const char *name)
         /* n-best: the first is the winner, then best first */
         if (beams[bi] > 1) {
             vknmt_translation nbl[16 * 3];
-            s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, 3, false}, nbl);
+            vknmt_beam_options three = {beams[bi], 0, false, 3, false};
+            s = vknmt_model_beam(model, nb, tx, src, src_len, &three, nbl);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
             for (uint32_t k = 0; k < nb && !th_failed(); k++) {
                 CHECK(nbl[k * 3].len == all[k].len && nbl[k * 3].logprob == all[k].logprob, "%s case %u: n-best head",

@@ -545,7 +545,8 @@ static const char *outputs_differ(const th_gbuf *g, vknmt_ref got, vknmt_ref wan
 {
     if (!th_gbuf_guards_ok(g))
         return "written outside";
-    if (vknmt_buffer_download(got.buf, got.off * 4, a, n * 4) || vknmt_buffer_download(want.buf, want.off * 4, b, n * 4))
+    if (vknmt_buffer_download(got.buf, got.off * 4, a, n * 4) ||
+        vknmt_buffer_download(want.buf, want.off * 4, b, n * 4))
         return "download failed";
     return memcmp(a, b, n * 4) ? "different bits" : NULL;
 }
@@ -626,8 +627,8 @@ enum { P_X, P_W, P_BIAS, P_ADD, P_U, P_H, P_LEN, P_A, P_HURZ, P_HUH, P_G1, P_RH1
 static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
 {
     uint64_t bn = (uint64_t)B * n, lda = 3 * (uint64_t)n + 4;
-    const uint64_t sizes[P_COUNT] = {(uint64_t)B * k, 3 * (uint64_t)n * k, 3 * (uint64_t)n, B * lda, 3 * (uint64_t)n * n,
-                                     bn, B, 3 * bn, 2 * bn, bn, 3 * bn, bn, bn, 3 * bn, bn, bn};
+    const uint64_t sizes[P_COUNT] = {(uint64_t)B * k, 3 * (uint64_t)n * k, 3 * (uint64_t)n, B * lda,
+                                     3 * (uint64_t)n * n, bn, B, 3 * bn, 2 * bn, bn, 3 * bn, bn, bn, 3 * bn, bn, bn};
     th_gbuf g[P_COUNT] = {0};
     vknmt_ref r[P_COUNT];
     uint64_t most = 0;
@@ -713,7 +714,9 @@ static void check_rows_sequence(th_env *env, uint32_t B, uint32_t n, uint32_t T,
     CHECK(ok, "out of memory");
     for (int k = 0; k < Q_COUNT; k++)
         r[k] = quad_ref(&g[k]);
-#define AT(k, d, i) vknmt_at(r[k].buf, r[k].off + (d) * sizes[k] + (uint64_t)(i) * (sizes[k] / (k == Q_HS1 || k == Q_HS2 ? T + 1 : T)))
+    /* tensor k of direction d at position (or slot) i */
+#define AT(k, d, i)                                                                                                    \
+    vknmt_at(r[k].buf, r[k].off + (d) * sizes[k] + (uint64_t)(i) * (sizes[k] / (k == Q_HS1 || k == Q_HS2 ? T + 1 : T)))
     for (int k = Q_A; k <= Q_U; k++) {
         th_fill_uniform(host, 2 * sizes[k], k == Q_U ? -0.5f : -2, k == Q_U ? 0.5f : 2);
         CHECK_OK(env, vknmt_buffer_upload(r[k].buf, r[k].off * 4, host, 2 * sizes[k] * 4));
@@ -757,7 +760,8 @@ static void check_rows_sequence(th_env *env, uint32_t B, uint32_t n, uint32_t T,
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     bool want = vknmt_cpu_texel_kernels(caps) && B <= VKNMT_FEW_ROWS && n % 4 == 0 &&
                 3 * bn * 4 <= caps->max_shared_memory_bytes;
-    CHECK(ran == want, "B=%u n=%u T=%u: the sequence kernel %s", B, n, T, ran ? "ran where it must not" : "did not run");
+    CHECK(ran == want, "B=%u n=%u T=%u: the sequence kernel %s", B, n, T,
+          ran ? "ran where it must not" : "did not run");
     CHECK(stats.dispatches == 4 * 2 * T + ran, "B=%u n=%u T=%u: %u dispatches, want %u", B, n, T, stats.dispatches,
           4 * 2 * T + ran);
     for (int k = Q_HS2; ran && k <= Q_RH2 && !th_failed(); k++) {

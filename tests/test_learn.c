@@ -66,7 +66,8 @@ static void init(const vknmt_param_layout *lay, float *flat)
 static double exact_share(vknmt_model *model, const task_batch *tb)
 {
     vknmt_translation out[BATCH];
-    if (vknmt_model_beam(model, BATCH, MAXLEN, tb->src, tb->src_len, &(vknmt_beam_options){5, 0, false, 1, false}, out) != VKNMT_OK)
+    vknmt_beam_options five = {5, 0, false, 1, false};
+    if (vknmt_model_beam(model, BATCH, MAXLEN, tb->src, tb->src_len, &five, out) != VKNMT_OK)
         return -1;
     int exact = 0;
     for (int k = 0; k < BATCH; k++) {
