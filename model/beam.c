@@ -236,8 +236,8 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     uint64_t nstat = 2 * (uint64_t)vknmt_softmax_block_count(m->ctx, c->vt);
     /* the context products [tx * batch, pw] and a step's weighed ones [bk, pw] */
     uint32_t pw = vknmt_model_context_width(m);
-    uint64_t at_hc = (7 * (uint64_t)bk + 2 * batch + (uint64_t)steps * bk * tx + bk * nstat + 3) / 4 * 4; /* on quads */
-    uint64_t n_hc = ((uint64_t)tx * batch * pw + 3) / 4 * 4, need = at_hc + n_hc + (uint64_t)bk * pw;
+    uint64_t at_hc = vknmt_quads(7 * (uint64_t)bk + 2 * batch + (uint64_t)steps * bk * tx + bk * nstat);
+    uint64_t n_hc = vknmt_quads((uint64_t)tx * batch * pw), need = at_hc + n_hc + (uint64_t)bk * pw;
     if (need > m->dec_cap) {
         vknmt_buffer_destroy(m->dec_work);
         m->dec_work = NULL;

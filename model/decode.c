@@ -136,8 +136,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
      * products [tx * B, pw] and a step's weighed ones [B, pw] */
     uint32_t pw = vknmt_model_context_width(m);
     uint64_t n_ids = (uint64_t)(steps + 1) * batch, n_lp = (uint64_t)steps * batch, n_al = n_lp * tx;
-    /* the products on quads, as the CPU-class kernels read them, whatever the batch */
-    uint64_t at_hc = (n_ids + n_lp + n_al + 3) / 4 * 4, n_hc = ((uint64_t)tx * batch * pw + 3) / 4 * 4;
+    uint64_t at_hc = vknmt_quads(n_ids + n_lp + n_al), n_hc = vknmt_quads((uint64_t)tx * batch * pw);
     uint64_t need = at_hc + n_hc + (uint64_t)batch * pw;
     if (need > m->dec_cap) {
         vknmt_buffer_destroy(m->dec_work);

@@ -144,11 +144,11 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
                                    w->src_len, d->src_col, d->alpha, d->ctx)))
             return s;
     }
+    vknmt_ref dec_u = vknmt_model_param(m, "dec.U");
     if (pw) { /* a = dec.W E y + (dec.C c, weighed) + dec.b: in the GRU's dispatches for a few rows */
         vknmt_gemm_args g = *d->proj;
         vknmt_gru_proj gp = {g.a, g.b, g.bias, d->ctx, g.k, g.lda, g.ldb, pw};
-        vknmt_gru_rows_step rs = {{b, n, d->t, w->tgt_len}, vknmt_model_param(m, "dec.U"), d->a, d->s_prev, d->gates,
-                                  d->rh, d->s_new};
+        vknmt_gru_rows_step rs = {{b, n, d->t, w->tgt_len}, dec_u, d->a, d->s_prev, d->gates, d->rh, d->s_new};
         bool ran;
         if ((s = vknmt_gru_rows_forward_proj(seq, &rs, &gp, &ran)) || ran)
             return s;
@@ -157,12 +157,9 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
         g.ldc_in = pw;
         if ((s = vknmt_gemm_sum(seq, 1, &g)))
             return s;
-        vknmt_gru_args ga = {b, n, d->t, vknmt_model_param(m, "dec.U"), w->tgt_len};
-        return vknmt_gru_forward_step(m, &ga, d->a, d->gates, d->rh, d->s_prev, d->s_new);
-    }
-    /* a (+)= dec.C c. Decoding: a = (dec.W E y + dec.b) + dec.C c, the training pass's order of adds,
-     * one dispatch for a few rows. */
-    if (d->proj || att) {
+    } else if (d->proj || att) {
+        /* a (+)= dec.C c. Decoding: a = (dec.W E y + dec.b) + dec.C c, the training pass's order of adds,
+         * one dispatch for a few rows. */
         vknmt_ref dec_c = vknmt_model_param(m, "dec.C");
         if (d->proj) {
             vknmt_gemm_args sum[2] = {*d->proj, {.k = 2 * n, .trans_b = true, .a = d->ctx, .b = dec_c, .lda = 2 * n}};
@@ -173,7 +170,7 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
         if (s)
             return s;
     }
-    vknmt_gru_args g = {b, n, d->t, vknmt_model_param(m, "dec.U"), w->tgt_len};
+    vknmt_gru_args g = {b, n, d->t, dec_u, w->tgt_len};
     return vknmt_gru_forward_step(m, &g, d->a, d->gates, d->rh, d->s_prev, d->s_new);
 }
 

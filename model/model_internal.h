@@ -85,6 +85,9 @@ static inline vknmt_ref vknmt_rows(vknmt_ref r, uint64_t rows, uint64_t dim)
  * RGBA32F) paths. A vocabulary of odd size (a BPE model's) sent them to the
  * scalar kernels: a quarter of such a step on lavapipe. */
 static inline uint32_t vknmt_logits_ld(const vknmt_model_config *c) { return (c->vt + 3u) & ~3u; }
+/* n floats rounded up to whole quads: where the next tensor of a buffer starts
+ * on one, as the CPU-class kernels' RGBA32F views need, whatever the batch. */
+static inline uint64_t vknmt_quads(uint64_t n) { return (n + 3) / 4 * 4; }
 
 /* C = alpha op(A) op(B) + beta C, with explicit leading dimensions. */
 vknmt_status vknmt_mm(vknmt_seq *seq, uint32_t m, uint32_t n, uint32_t k, vknmt_ref a, uint32_t lda, bool ta,
