@@ -1,12 +1,13 @@
 /* Beam search on the device, batched over sentences and beams (GroundHog's
  * rules, shared/spec/rnnsearch.md "Decoding"): a hypothesis that emits </s>
  * leaves the beam, which shrinks; a sentence stops when K have ended or at
- * 2 * len + 10 words, when the live ones join the ended. Each step is one
- * submission over all B * K hypotheses: state reordering, the decoder step,
- * the logits and the per-sentence top-k all run on the device; the host
- * reads back K (parent, word, score) triples per sentence per step and
- * keeps the hypotheses' histories; every step's attention stays on the
- * device and is read once at the end for the winners.
+ * its length limit (2 * len + 10 words unless given), when the live ones
+ * join the ended. Each step is one submission over all B * K hypotheses:
+ * state reordering, the decoder step, the logits and the per-sentence top-k
+ * all run on the device; the host reads back K (parent, word, score)
+ * triples per sentence per step and keeps the hypotheses' histories; every
+ * step's attention stays on the device and is read once at the end for the
+ * winners.
  *
  * The encoder runs once per sentence; s_0 is copied to the sentence's K
  * hypothesis rows, which all attend over the sentence's one copy of the
@@ -60,8 +61,6 @@ static bool hyp_extend(const hyp *parent, int32_t token, double score, uint32_t 
     out->score = score;
     return true;
 }
-
-static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
 
 /* out[r] = table[ids[r]] for r < n rows of dim floats; a one-row table is
  * repeated (the gather kernel needs two rows). */
@@ -213,7 +212,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     }
     for (uint32_t b = 0; b < batch; b++) {
         sts[b].src_len = (uint32_t)src_len[b];
-        sts[b].max_len = max_len_of(src_len[b]);
+        sts[b].max_len = vknmt_decode_limit(o->max_len, src_len, b);
         steps = sts[b].max_len > steps ? sts[b].max_len : steps;
         sts[b].nlive = 1; /* the empty hypothesis */
         sts[b].live_row[0] = b * beam;

@@ -82,8 +82,6 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
     return stats.buf ? vknmt_softmax_blocks(seq, b, v, w->logits, ld, stats) : VKNMT_OK;
 }
 
-static uint32_t max_len_of(int32_t src_len) { return 2u * (uint32_t)src_len + 10u; }
-
 /* Steps recorded per submission. Between submissions the host checks whether
  * every sentence has ended: a trained model ends most sentences near their
  * source length, well before the 2 * len + 10 limit the batch would otherwise
@@ -92,21 +90,22 @@ enum { STEPS_PER_SUBMIT = 4 };
 
 /* Marks the sentences that emitted </s> or reached their limit in steps
  * [from, to) (tok row i + 1 holds step i's word); true once all have. */
-static bool greedy_ended(const int32_t *tok, uint32_t batch, const int32_t *src_len, uint32_t from, uint32_t to,
-                         bool *ended)
+static bool greedy_ended(const int32_t *tok, uint32_t batch, const int32_t *src_len, const uint32_t *max_len,
+                         uint32_t from, uint32_t to, bool *ended)
 {
     bool all = true;
     for (uint32_t k = 0; k < batch; k++) {
+        uint32_t limit = vknmt_decode_limit(max_len, src_len, k);
         for (uint32_t i = from; i < to && !ended[k]; i++)
-            ended[k] = i >= max_len_of(src_len[k]) || tok[(size_t)(i + 1) * batch + k] == 3;
-        ended[k] = ended[k] || to >= max_len_of(src_len[k]);
+            ended[k] = i >= limit || tok[(size_t)(i + 1) * batch + k] == 3;
+        ended[k] = ended[k] || to >= limit;
         all = all && ended[k];
     }
     return all;
 }
 
 vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, const int32_t *src,
-                                const int32_t *src_len, vknmt_translation *out)
+                                const int32_t *src_len, const uint32_t *max_len, vknmt_translation *out)
 {
     memset(out, 0, batch * sizeof(*out));
     const vknmt_model_config *c = &m->cfg;
@@ -114,8 +113,8 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
         return vknmt_seq_fail(m->seq, VKNMT_ERR_SHAPE, "greedy: empty batch");
     uint32_t steps = 0;
     for (uint32_t k = 0; k < batch; k++)
-        if (src_len[k] >= 1 && max_len_of(src_len[k]) > steps)
-            steps = max_len_of(src_len[k]);
+        if (src_len[k] >= 1 && vknmt_decode_limit(max_len, src_len, k) > steps)
+            steps = vknmt_decode_limit(max_len, src_len, k);
     /* a placeholder target: the workspace's decoder rows are one step */
     int32_t *dummy = malloc(batch * 2 * sizeof(int32_t));
     if (!dummy)
@@ -204,7 +203,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
             (s = vknmt_buffer_download(ids.buf, (ids.off + (uint64_t)(checked + 1) * b) * 4,
                                        tok + (size_t)(checked + 1) * b, (uint64_t)(ran - checked) * b * 4)))
             break;
-        if (greedy_ended(tok, b, src_len, checked, ran, ended))
+        if (greedy_ended(tok, b, src_len, max_len, checked, ran, ended))
             break;
         checked = ran;
         if (ran < steps)
@@ -231,7 +230,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     if (!s && att)
         s = vknmt_buffer_download(al.buf, al.off * 4, alpha, n_al * 4);
     for (uint32_t k = 0; k < batch && !s; k++) {
-        uint32_t limit = max_len_of(src_len[k]), len = 0, sl = (uint32_t)src_len[k];
+        uint32_t limit = vknmt_decode_limit(max_len, src_len, k), len = 0, sl = (uint32_t)src_len[k];
         limit = limit < ran ? limit : ran; /* ran stops only once every sentence has ended */
         double sum = 0;
         while (len < limit) {

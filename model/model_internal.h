@@ -89,6 +89,13 @@ static inline uint32_t vknmt_logits_ld(const vknmt_model_config *c) { return (c-
  * on one, as the CPU-class kernels' RGBA32F views need, whatever the batch. */
 static inline uint64_t vknmt_quads(uint64_t n) { return (n + 3) / 4 * 4; }
 
+/* Sentence k's decoding length limit: max_len[k] when given and not 0,
+ * else the paper's 2 * src_len + 10 words. */
+static inline uint32_t vknmt_decode_limit(const uint32_t *max_len, const int32_t *src_len, uint32_t k)
+{
+    return max_len && max_len[k] ? max_len[k] : 2u * (uint32_t)src_len[k] + 10u;
+}
+
 /* C = alpha op(A) op(B) + beta C, with explicit leading dimensions. */
 vknmt_status vknmt_mm(vknmt_seq *seq, uint32_t m, uint32_t n, uint32_t k, vknmt_ref a, uint32_t lda, bool ta,
                       vknmt_ref b, uint32_t ldb, bool tb, vknmt_ref c, uint32_t ldc, float beta);

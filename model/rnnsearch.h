@@ -95,10 +95,11 @@ typedef struct vknmt_translation {
 
 /* Greedy decoding of a batch of sources (batch-major [batch, tx], padded
  * with 0; lengths count the final </s>): each sentence stops at </s> or at
- * 2 * src_len + 10 tokens. The whole batch is one submission. `out` has
- * `batch` entries; free each with vknmt_translation_free. */
+ * its length limit, max_len[k] tokens (max_len NULL or max_len[k] 0: the
+ * paper's 2 * src_len + 10). `out` has `batch` entries; free each with
+ * vknmt_translation_free. */
 vknmt_status vknmt_model_greedy(vknmt_model *model, uint32_t batch, uint32_t tx, const int32_t *src,
-                                const int32_t *src_len, vknmt_translation *out);
+                                const int32_t *src_len, const uint32_t *max_len, vknmt_translation *out);
 void vknmt_translation_free(vknmt_translation *t);
 
 /* How many hypotheses (sentences x beam) one decoding call takes: the
@@ -108,8 +109,9 @@ uint32_t vknmt_model_max_decode_rows(const vknmt_model *model);
 /* Beam search with `beam` hypotheses per sentence (1 .. 16; the paper: 12)
  * over a batch, GroundHog's rules (shared/spec/rnnsearch.md): an ended
  * hypothesis leaves the beam, which shrinks; a sentence stops when `beam`
- * have ended or at 2 * src_len + 10 words. The winner has the highest summed
- * log-probability, or with length_alpha > 0 the highest logprob / len^alpha. */
+ * have ended or at its length limit (max_len). The winner has the highest
+ * summed log-probability, or with length_alpha > 0 the highest
+ * logprob / len^alpha. */
 typedef struct vknmt_beam_options {
     uint32_t beam;      /* 1 .. 16; the paper: 12 */
     float length_alpha; /* 0: summed log-probability; else divided by len^alpha */
@@ -123,6 +125,8 @@ typedef struct vknmt_beam_options {
                          * normalisation, a sentence stops as soon as its N-th
                          * best ended hypothesis scores above every live one:
                          * the same N best, since words only lower a score */
+    const uint32_t *max_len; /* per sentence, the most words (live hypotheses then
+                              * join the ended); NULL or 0: 2 * src_len + 10 */
 } vknmt_beam_options;
 vknmt_status vknmt_model_beam(vknmt_model *model, uint32_t batch, uint32_t tx, const int32_t *src,
                               const int32_t *src_len, const vknmt_beam_options *opt, vknmt_translation *out);

@@ -73,7 +73,7 @@ static void check_greedy(th_env *env, const char *name)
             src[(size_t)k * tx + t] = cJSON_GetArrayItem(s, t)->valueint;
     }
     vknmt_translation out[16], alone;
-    vknmt_status s = vknmt_model_greedy(model, nb, tx, src, src_len, out);
+    vknmt_status s = vknmt_model_greedy(model, nb, tx, src, src_len, NULL, out);
     CHECK(s == VKNMT_OK, "%s: %s", name, vknmt_context_errmsg(env->ctx));
     for (uint32_t k = 0; k < nb && !th_failed(); k++) {
         const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens");
@@ -99,7 +99,7 @@ static void check_greedy(th_env *env, const char *name)
         }
         CHECK(worst < 1e-4, "%s case %u: attention off by %g", name, k, worst);
         /* alone: the same bits as inside the batch */
-        s = vknmt_model_greedy(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k], &alone);
+        s = vknmt_model_greedy(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k], NULL, &alone);
         CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
         bool same = alone.len == out[k].len && fabs(alone.logprob - out[k].logprob) == 0 &&
                     memcmp(alone.tokens, out[k].tokens, alone.len * 4) == 0 &&
@@ -107,6 +107,23 @@ static void check_greedy(th_env *env, const char *name)
         vknmt_translation_free(&alone);
         CHECK(same, "%s case %u: alone and in a batch differ", name, k);
     }
+    /* a length limit per sentence (0: the default) cuts each output to a
+     * prefix of the unlimited one */
+    uint32_t limit[16];
+    for (uint32_t k = 0; k < nb; k++)
+        limit[k] = k == 0 ? 0 : out[k].len > 1 ? out[k].len / 2 : 1;
+    vknmt_translation cut[16];
+    s = vknmt_model_greedy(model, nb, tx, src, src_len, limit, cut);
+    CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+    for (uint32_t k = 0; k < nb && !th_failed(); k++) {
+        uint32_t want = limit[k] && limit[k] < out[k].len ? limit[k] : out[k].len;
+        CHECK(cut[k].len == want && memcmp(cut[k].tokens, out[k].tokens, want * 4) == 0 &&
+                  memcmp(cut[k].alpha, out[k].alpha, (size_t)want * out[k].src_len * 4) == 0,
+              "%s case %u: limit %u gave %u tokens, not the first %u of the unlimited output", name, k, limit[k],
+              cut[k].len, want);
+    }
+    for (uint32_t k = 0; k < nb; k++)
+        vknmt_translation_free(&cut[k]);
     for (uint32_t k = 0; k < nb; k++)
         vknmt_translation_free(&out[k]);
     free(src);
@@ -143,13 +160,13 @@ static void check_beam(th_env *env, const char *name)
                 src[(size_t)k * tx + t] = cJSON_GetArrayItem(sj, t)->valueint;
         }
         vknmt_translation all[16];
-        vknmt_beam_options plain = {beams[bi], 0, false, 1, false};
+        vknmt_beam_options plain = {.beam = beams[bi], .nbest = 1};
         vknmt_status s = vknmt_model_beam(model, nb, tx, src, src_len, &plain, all);
         CHECK(s == VKNMT_OK, "%s beam %u: %s", name, beams[bi], vknmt_context_errmsg(env->ctx));
         for (uint32_t k = 0; k < nb && !th_failed(); k++) {
             vknmt_translation one;
             s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k],
-                                 &(vknmt_beam_options){beams[bi], 0, false, 1, false}, &one);
+                                 &(vknmt_beam_options){.beam = beams[bi], .nbest = 1}, &one);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
             const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens"), *al = cJSON_GetObjectItem(picked[k], "alignment");
             double want_lp = cJSON_GetObjectItem(picked[k], "logprob")->valuedouble;
@@ -184,7 +201,7 @@ static void check_beam(th_env *env, const char *name)
          * unrestricted search chose none it changes nothing (with K > 1 a
          * hypothesis with <unk> may have held a slot of the beam) */
         vknmt_translation nounk[16];
-        s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, true, 1, false}, nounk);
+        s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){.beam = beams[bi], .no_unk = true, .nbest = 1}, nounk);
         CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
         for (uint32_t k = 0; k < nb && !th_failed(); k++) {
             bool had_unk = false, has_unk = false, ended = nounk[k].len && nounk[k].tokens[nounk[k].len - 1] == 3;
@@ -197,10 +214,28 @@ static void check_beam(th_env *env, const char *name)
                   "%s K=%u case %u: no-UNK changed an output without <unk>", name, beams[bi], k);
             vknmt_translation_free(&nounk[k]);
         }
+        /* a length limit per sentence: no output longer; with K = 1 the
+         * unlimited output's prefix */
+        uint32_t limit[16];
+        for (uint32_t k = 0; k < nb; k++)
+            limit[k] = all[k].len > 1 ? all[k].len / 2 : 1;
+        vknmt_translation cut[16];
+        s = vknmt_model_beam(model, nb, tx, src, src_len,
+                             &(vknmt_beam_options){.beam = beams[bi], .nbest = 1, .max_len = limit}, cut);
+        CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+        for (uint32_t k = 0; k < nb && !th_failed(); k++) {
+            uint32_t want = limit[k] < all[k].len ? limit[k] : all[k].len;
+            CHECK(cut[k].len >= 1 && cut[k].len <= limit[k], "%s K=%u case %u: %u tokens, limit %u", name, beams[bi],
+                  k, cut[k].len, limit[k]);
+            CHECK(beams[bi] > 1 || (cut[k].len == want && memcmp(cut[k].tokens, all[k].tokens, want * 4) == 0),
+                  "%s K=1 case %u: limit %u did not give the unlimited output's prefix", name, k, limit[k]);
+        }
+        for (uint32_t k = 0; k < nb; k++)
+            vknmt_translation_free(&cut[k]);
         /* n-best: the first is the winner, then best first */
         if (beams[bi] > 1) {
             vknmt_translation nbl[16 * 3];
-            vknmt_beam_options three = {beams[bi], 0, false, 3, false};
+            vknmt_beam_options three = {.beam = beams[bi], .nbest = 3};
             s = vknmt_model_beam(model, nb, tx, src, src_len, &three, nbl);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
             for (uint32_t k = 0; k < nb && !th_failed(); k++) {
@@ -219,7 +254,7 @@ static void check_beam(th_env *env, const char *name)
             vknmt_translation r[2][16 * 3];
             uint32_t disp[2];
             for (int e = 0; e < 2; e++) {
-                s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){beams[bi], 0, false, nbest, e},
+                s = vknmt_model_beam(model, nb, tx, src, src_len, &(vknmt_beam_options){.beam = beams[bi], .nbest = nbest, .exhaustive = e},
                                      r[e]);
                 CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
                 disp[e] = vknmt_model_last_stats(model).dispatches;

@@ -66,7 +66,7 @@ static void init(const vknmt_param_layout *lay, float *flat)
 static double exact_share(vknmt_model *model, const task_batch *tb)
 {
     vknmt_translation out[BATCH];
-    vknmt_beam_options five = {5, 0, false, 1, false};
+    vknmt_beam_options five = {.beam = 5, .nbest = 1};
     if (vknmt_model_beam(model, BATCH, MAXLEN, tb->src, tb->src_len, &five, out) != VKNMT_OK)
         return -1;
     int exact = 0;

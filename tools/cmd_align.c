@@ -89,7 +89,7 @@ int vknmt_cmd_align(vknmt_cli *cli, int argc, char **argv)
         goto done;
     int32_t len = (int32_t)line.ntok + 1;
     if (vknmt_model_create(cli->ctx, &file.meta.cfg, &model) || vknmt_model_params_upload(model, file.params) ||
-        vknmt_model_greedy(model, 1, (uint32_t)len, line.ids, &len, &tr)) {
+        vknmt_model_greedy(model, 1, (uint32_t)len, line.ids, &len, NULL, &tr)) {
         fprintf(stderr, "vknmt align: %s\n", vknmt_context_errmsg(cli->ctx));
         goto done;
     }

@@ -97,7 +97,7 @@ static int eval_model(system_eval *e, char **src, char **ref, uint32_t n, uint32
         }
     for (uint32_t i = 0; i < n; i++)
         clean[i] = !lines[i].bad && !has_unk(tok, file.bpe, file.tgt_vocab, &lines[i], ref[i]);
-    vknmt_beam_options opt = {beam, 0, false, 1, false};
+    vknmt_beam_options opt = {.beam = beam, .nbest = 1};
     double t0 = now();
     if (vknmt_lines_translate(model, &opt, lines, n, file.tgt_vocab, file.bpe != NULL, e->hyps, &e->out_words)) {
         fprintf(stderr, "vknmt eval: %s\n", vknmt_context_errmsg(cli->ctx));

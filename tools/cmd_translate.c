@@ -203,7 +203,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         fprintf(stderr, "vknmt translate: --nbest %u: must be 1 .. the beam size (%u)\n", nbest, beam);
         return 2;
     }
-    t.opt = (vknmt_beam_options){beam, length_alpha, no_unk, nbest, false};
+    t.opt = (vknmt_beam_options){.beam = beam, .length_alpha = length_alpha, .no_unk = no_unk, .nbest = nbest};
     char err[1024];
     if (dict_path && vknmt_dict_load(dict_path, &t.dict, err, sizeof(err))) {
         fprintf(stderr, "vknmt translate: %s\n", err);

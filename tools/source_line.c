@@ -106,16 +106,20 @@ vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_opti
     if (!live)
         return VKNMT_OK;
     int32_t *src = calloc((size_t)live * tx, sizeof(int32_t)), *len = calloc(live, sizeof(int32_t));
+    uint32_t *limit = calloc(live, sizeof(uint32_t));
     vknmt_translation *got = calloc((size_t)live * nb, sizeof(*got));
-    vknmt_status s = src && len && got ? VKNMT_OK : VKNMT_ERR_OOM_HOST;
+    vknmt_status s = src && len && limit && got ? VKNMT_OK : VKNMT_ERR_OOM_HOST;
     for (uint32_t k = 0, i = 0; k < n && !s; k++)
         if (!lines[k].bad && lines[k].ntok) {
             memcpy(src + (size_t)i * tx, lines[k].ids, (lines[k].ntok + 1) * sizeof(int32_t));
+            limit[i] = lines[k].max_len;
             len[i++] = (int32_t)lines[k].ntok + 1;
         }
+    vknmt_beam_options bo = *opt;
+    bo.max_len = limit;
     if (!s)
-        s = opt->beam == 1 && !opt->no_unk && nb == 1 ? vknmt_model_greedy(model, live, tx, src, len, got)
-                                                      : vknmt_model_beam(model, live, tx, src, len, opt, got);
+        s = opt->beam == 1 && !opt->no_unk && nb == 1 ? vknmt_model_greedy(model, live, tx, src, len, limit, got)
+                                                      : vknmt_model_beam(model, live, tx, src, len, &bo, got);
     for (uint32_t k = 0, i = 0; k < n && !s; k++)
         if (!lines[k].bad && lines[k].ntok) {
             memcpy(&tr[(size_t)k * nb], &got[(size_t)i * nb], nb * sizeof(*got)); /* ownership moves */
@@ -123,6 +127,7 @@ vknmt_status vknmt_source_lines_decode(vknmt_model *model, const vknmt_beam_opti
         }
     free(src);
     free(len);
+    free(limit);
     free(got);
     return s;
 }
