@@ -5,11 +5,13 @@
  * spec's random initialisation (vocabularies from the training corpus) or,
  * with --model, a trained model file.
  *
- * The random model never emits </s>: every sentence decodes to its length
- * limit, 2 * src_len + 10 words, while the reference decodes each for
- * exactly its reference length (about 24 words), so words/s is the
- * comparable figure there. A trained model ends its sentences itself, as a
- * user's does: its sentences/s is the user's figure. */
+ * The random model never emits </s>, so, as the reference does, each test
+ * sentence decodes for exactly its reference translation's length (its
+ * words in test.en, plus </s>): beam search keeps all K hypotheses live for
+ * as many steps as a real translation takes. A trained model ends its
+ * sentences itself, as a user's does: its sentences/s is the user's figure.
+ * The yardstick is the reference's tuned configuration (huge pages, one
+ * torch thread), the issue's goal; the plain one is shown beside it. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -54,15 +56,15 @@ typedef struct ref_decode {
 } ref_decode;
 
 static void run_reference(const char *ref_dir, const char *data_dir, const char *preset, int n, int batch,
-                          ref_decode *r)
+                          bool tuned, ref_decode *r)
 {
     for (int i = 0; i < 4; i++)
         r->sent[i] = r->steps[i] = NAN;
     char cmd[PATH_MAX * 2 + 512];
     snprintf(cmd, sizeof(cmd),
-             "cd '%s' && /usr/bin/python3 bench_cpu.py --preset %s --no-train --threads 2 --decode-n %d "
+             "cd '%s' && /usr/bin/python3 bench_cpu.py --preset %s --no-train %s --decode-n %d "
              "--decode-batch %d --data '%s' 2>&1",
-             ref_dir, preset, n, batch, data_dir);
+             ref_dir, preset, tuned ? "--thp --threads 1" : "--threads 2", n, batch, data_dir);
     fprintf(stderr, "reference: %s\n", cmd);
     FILE *pipe = popen(cmd, "r");
     if (!pipe) {
@@ -149,35 +151,53 @@ typedef struct dec_setup {
     vknmt_source_line *lines; /* n, each with at least one token */
     uint32_t n;
     uint64_t src_words;
+    uint32_t ref_limited;      /* lines decoded for their reference's length */
     char what[PATH_MAX + 128]; /* one line saying which model */
 } dec_setup;
 
+/* Whitespace-separated words of a line. */
+static uint32_t count_words(const char *line)
+{
+    uint32_t n = 0;
+    for (const char *c = line; *c; c++)
+        n += !strchr(" \t\r\n", *c) && (c == line || strchr(" \t\r\n", c[-1]));
+    return n;
+}
+
 /* The first nsent non-empty lines of `test`, read with the model's
- * tokenizer, vocabulary and BPE merges (NULL: words). */
-static bool read_test_lines(const char *test, int nsent, const vknmt_tokenize_options *to, const vknmt_vocab *vocab,
-                            vknmt_bpe *bpe, dec_setup *su)
+ * tokenizer, vocabulary and BPE merges (NULL: words). With `ref` (the
+ * test's reference translations, line by line), each line's length limit is
+ * its reference's words plus </s>, as the PyTorch reference decodes. */
+static bool read_test_lines(const char *test, const char *ref, int nsent, const vknmt_tokenize_options *to,
+                            const vknmt_vocab *vocab, vknmt_bpe *bpe, dec_setup *su)
 {
     vknmt_tokenizer *tok = NULL;
     char err[512];
     su->lines = calloc((size_t)nsent, sizeof(*su->lines));
     if (!su->lines || vknmt_tokenizer_create(to, &tok))
         return false;
-    FILE *f = fopen(test, "r");
-    char *buf = NULL;
-    size_t cap = 0;
+    FILE *f = fopen(test, "r"), *rf = ref ? fopen(ref, "r") : NULL;
+    char *buf = NULL, *rbuf = NULL;
+    size_t cap = 0, rcap = 0;
     ssize_t len;
     while (f && su->n < (uint32_t)nsent && (len = getline(&buf, &cap, f)) >= 0) {
+        uint32_t limit = rf && getline(&rbuf, &rcap, rf) >= 0 ? count_words(rbuf) + 1 : 0;
         vknmt_source_line l;
         if (!vknmt_source_line_read(tok, vocab, bpe, buf, (size_t)len, &l, err, sizeof(err)) || !l.ntok) {
             vknmt_source_line_free(&l);
             continue;
         }
+        l.max_len = limit > 1 ? limit : 0;
         su->src_words += l.ntok;
+        su->ref_limited += l.max_len > 0;
         su->lines[su->n++] = l;
     }
     free(buf);
+    free(rbuf);
     if (f)
         fclose(f);
+    if (rf)
+        fclose(rf);
     vknmt_tokenizer_destroy(tok);
     if (!su->n)
         fprintf(stderr, "vknmt bench decode: no sentence read from %s\n", test);
@@ -196,7 +216,7 @@ static void setup_free(dec_setup *su)
 /* The preset with the spec's random initialisation and vocabularies from
  * the training corpus; 0 or 1 (said on stderr). */
 static int setup_random(vknmt_context *ctx, const char *preset, const char *src, const char *tgt, const char *test,
-                        int nsent, dec_setup *su)
+                        const char *test_ref, int nsent, dec_setup *su)
 {
     memset(su, 0, sizeof(*su));
     vknmt_model_config cfg;
@@ -214,7 +234,7 @@ static int setup_random(vknmt_context *ctx, const char *preset, const char *src,
         fprintf(stderr, "vknmt bench decode: corpus: %s\n", err);
         return 1;
     }
-    bool ok = read_test_lines(test, nsent, &co.tok, vknmt_corpus_src_vocab(corpus), NULL, su);
+    bool ok = read_test_lines(test, test_ref, nsent, &co.tok, vknmt_corpus_src_vocab(corpus), NULL, su);
     vknmt_corpus_destroy(corpus);
     vknmt_status s = ok ? vknmt_model_create(ctx, &cfg, &su->model) : VKNMT_ERR_USAGE;
     if (!s) {
@@ -246,7 +266,7 @@ static int setup_file(vknmt_context *ctx, const vknmt_train_resume *file, const 
 {
     memset(su, 0, sizeof(*su));
     vknmt_tokenize_options to = {file->meta.lowercase, file->meta.pretokenized};
-    if (!read_test_lines(test, nsent, &to, file->meta.src_vocab, file->bpe, su) ||
+    if (!read_test_lines(test, NULL, nsent, &to, file->meta.src_vocab, file->bpe, su) ||
         vknmt_model_create(ctx, &file->meta.cfg, &su->model) || vknmt_model_params_upload(su->model, file->params)) {
         if (su->n)
             fprintf(stderr, "vknmt bench decode: %s: %s\n", path, vknmt_context_errmsg(ctx));
@@ -270,15 +290,17 @@ static bool same_widths(const vknmt_model_config *c, const char *preset)
 int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE *out)
 {
     char shared[PATH_MAX] = "", src[PATH_MAX + 32], tgt[PATH_MAX + 32], test[PATH_MAX + 32],
-         data_dir[PATH_MAX + 32], ref_dir[PATH_MAX + 8];
+         test_ref[PATH_MAX + 32] = "", data_dir[PATH_MAX + 32], ref_dir[PATH_MAX + 8];
     bool have_shared = vknmt_bench_find_shared(shared, sizeof(shared));
     snprintf(data_dir, sizeof(data_dir), "%s/data/bible-es-en", shared);
     snprintf(src, sizeof(src), "%s/data/bible-es-en/train.es", shared);
     snprintf(tgt, sizeof(tgt), "%s/data/bible-es-en/train.en", shared);
     if (o->test)
         snprintf(test, sizeof(test), "%s", o->test);
-    else
+    else {
         snprintf(test, sizeof(test), "%s/data/bible-es-en/test.es", shared);
+        snprintf(test_ref, sizeof(test_ref), "%s/data/bible-es-en/test.en", shared);
+    }
     if ((!o->model && (!vknmt_bench_is_file(src) || !vknmt_bench_is_file(tgt))) || !vknmt_bench_is_file(test)) {
         fprintf(stderr, "vknmt bench decode: corpus not found (%s%s%s%s%s): set VKNMT_SHARED to the shared/ folder\n",
                 o->model ? "" : src, o->model ? "" : ", ", o->model ? "" : tgt, o->model ? "" : ", ", test);
@@ -320,7 +342,7 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         const vknmt_caps *caps = vknmt_context_caps(ctx);
         dec_setup su;
         if (o->model ? setup_file(ctx, &file, o->model, test, nsent, &su)
-                     : setup_random(ctx, p->name, src, tgt, test, nsent, &su)) {
+                     : setup_random(ctx, p->name, src, tgt, test, *test_ref ? test_ref : NULL, nsent, &su)) {
             rc = 1;
             break;
         }
@@ -409,10 +431,13 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
             rc = 1;
         }
 
-        ref_decode ref = {0};
+        /* the yardstick: the reference tuned (the goal); plain beside it */
+        ref_decode ref = {0}, plain = {0};
         for (int i = 0; i < 4; i++) {
-            ref.sent[i] = p->plain[i];
-            ref.steps[i] = p->plain[i] * RECORDED_STEPS;
+            ref.sent[i] = p->tuned[i];
+            ref.steps[i] = p->tuned[i] * RECORDED_STEPS;
+            plain.sent[i] = p->plain[i];
+            plain.steps[i] = p->plain[i] * RECORDED_STEPS;
         }
         bool measured = false;
         if (o->reference && !o->latency_only) {
@@ -420,8 +445,9 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
             for (int i = 0; i < nrows; i++)
                 if (rows[i].beam == 1 && rows[i].batch > 1)
                     rb = rows[i].batch;
-            run_reference(ref_dir, data_dir, p->name, nsent, (int)rb, &ref);
-            measured = ref.ok;
+            run_reference(ref_dir, data_dir, p->name, nsent, (int)rb, true, &ref);
+            run_reference(ref_dir, data_dir, p->name, nsent, (int)rb, false, &plain);
+            measured = ref.ok && plain.ok;
             if (!measured)
                 rc = 1;
         }
@@ -453,7 +479,13 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                 vknmt_bench_json_number(out, r->sent_per_s / rs, "%.4f");
                 fprintf(out, ",\"ratio_words\":");
                 vknmt_bench_json_number(out, r->words_per_s / rw, "%.4f");
-                fprintf(out, "}\n");
+                fprintf(out, ",\"reference_config\":\"tuned\",\"plain_sent_per_s\":");
+                vknmt_bench_json_number(out, plain.sent[r->ref_index], "%.3f");
+                fprintf(out, ",\"plain_words_per_s\":");
+                vknmt_bench_json_number(out, plain.steps[r->ref_index], "%.1f");
+                fprintf(out, ",\"ratio_words_plain\":");
+                vknmt_bench_json_number(out, r->words_per_s / plain.steps[r->ref_index], "%.4f");
+                fprintf(out, ",\"ref_length_limits\":%s}\n", su.ref_limited ? "true" : "false");
             }
             for (int bi = 0; bi < 3; bi++) {
                 fprintf(out, "{\"bench\":\"decode_latency\",\"device\":");
@@ -480,18 +512,19 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
             fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
             fprintf(out, "%s; first %u sentences of %s (mean %.1f source tokens)\n", su.what, n, test,
                     (double)su.src_words / n);
-            if (!o->model)
+            if (!o->model && su.ref_limited)
+                fprintf(out, "the random model never emits </s>: as in the reference, each sentence decodes for exactly\n"
+                             "its reference translation's length (%u of %u lines: test.en words + </s>)\n",
+                        su.ref_limited, n);
+            else if (!o->model)
                 fprintf(out, "NOTE: the random model never emits </s>: each sentence here decodes 2*len+10 words; the\n"
                              "reference decodes each for exactly its reference length (~24 words). Compare words/s.\n");
-            if (measured)
-                fprintf(out, "reference: shared/ref/bench_cpu.py --no-train (PyTorch, 2 threads, plain), measured in "
-                             "this run (%d random train sentences)\n",
-                        nsent);
-            else
-                fprintf(out, "reference: shared/ref/bench_cpu.py --no-train (PyTorch, 2 threads, plain), as recorded "
-                             "in shared/ref/README.md (another run; greedy batch row there is b=80)\n");
-            fprintf(out, "%4s %5s %8s %9s %9s %8s %8s %9s %9s %7s %7s\n", "beam", "batch", "sent/s", "words/s",
-                    "out w/s.", "ms/sent", "disp/st", "ref s/s", "ref w/s", "x sent", "x word");
+            fprintf(out, "reference: shared/ref/bench_cpu.py --no-train (PyTorch), tuned (--thp, 1 thread; ref s/s, "
+                         "ref w/s, x sent, x word) and plain (2 threads; x plain, per word), %s\n",
+                    measured ? "measured in this run on random train sentences"
+                             : "as recorded in shared/ref/README.md (another run; greedy batch row there is b=80)");
+            fprintf(out, "%4s %5s %8s %9s %9s %8s %8s %9s %9s %7s %7s %7s\n", "beam", "batch", "sent/s", "words/s",
+                    "out w/s.", "ms/sent", "disp/st", "ref s/s", "ref w/s", "x sent", "x word", "x plain");
             for (int i = 0; i < nrows; i++) {
                 const dec_row *r = &rows[i];
                 double rs = ref.sent[r->ref_index], rw = ref.steps[r->ref_index];
@@ -502,9 +535,10 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                 char disp[16] = "-";
                 if (isfinite(r->dispatches_per_step))
                     snprintf(disp, sizeof(disp), "%.1f", r->dispatches_per_step);
-                fprintf(out, "%4u %5u %8.2f %9.0f %9.1f %8.1f %8s %9.2f %9.0f %6.2fx %6.2fx%s\n", r->beam, r->batch,
-                        r->sent_per_s, r->words_per_s, r->mean_words, 1e3 / r->sent_per_s, disp, rs, rw,
-                        r->sent_per_s / rs, r->words_per_s / rw, r->batch > 1 && r->beam > 1 ? " (ref: batch 1)" : "");
+                fprintf(out, "%4u %5u %8.2f %9.0f %9.1f %8.1f %8s %9.2f %9.0f %6.2fx %6.2fx %6.2fx%s\n", r->beam,
+                        r->batch, r->sent_per_s, r->words_per_s, r->mean_words, 1e3 / r->sent_per_s, disp, rs, rw,
+                        r->sent_per_s / rs, r->words_per_s / rw, r->words_per_s / plain.steps[r->ref_index],
+                        r->batch > 1 && r->beam > 1 ? " (ref: batch 1)" : "");
             }
             if (lat_line >= 0)
                 fprintf(out,
@@ -515,13 +549,10 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                         lat_best[1], lat_ms[2], lat_best[2], lat_words[0], lat_words[1], lat_words[2]);
             if (isfinite(p->tuned[0]))
                 fprintf(out,
-                        "recorded elsewhere (shared/ref/README.md, tuned --thp 1 thread): greedy b=1 %.1f, b=80 %.0f, "
-                        "beam 5 %.1f, beam 12 %.1f sent/s (~%.1f words each)\n",
-                        p->tuned[0], p->tuned[1], p->tuned[2], p->tuned[3], RECORDED_STEPS);
-            if (!measured && isfinite(p->plain[0]))
-                fprintf(out, "recorded elsewhere (plain, 2 threads): greedy b=1 %.1f, b=80 %.0f, beam 5 %.1f, beam 12 "
-                             "%.1f sent/s\n",
-                        p->plain[0], p->plain[1], p->plain[2], p->plain[3]);
+                        "recorded in shared/ref/README.md (~%.1f words a sentence): tuned greedy b=1 %.1f, b=80 %.0f, "
+                        "beam 5 %.1f, beam 12 %.1f sent/s; plain %.1f, %.0f, %.1f, %.1f\n",
+                        RECORDED_STEPS, p->tuned[0], p->tuned[1], p->tuned[2], p->tuned[3], p->plain[0], p->plain[1],
+                        p->plain[2], p->plain[3]);
         }
         fflush(out);
         free(order);
