@@ -14,20 +14,15 @@
 #include "bench.h"
 #include "cli.h"
 
-/* OpenBLAS reads OPENBLAS_CORETYPE when it is loaded, before main: this
- * environment pins it to Haswell (see DEVELOPERS.md), which hides its
- * AVX-512 kernels. Run again without it so the yardstick is its best. */
-void vknmt_bench_prepare(char **argv)
+/* OpenBLAS reads OPENBLAS_CORETYPE when it is loaded (bench gemm's dlopen,
+ * the PyTorch reference's process): an environment that pins it to Haswell
+ * hides its AVX-512 kernels, so the yardsticks run without it. */
+void vknmt_bench_prepare(void)
 {
-    if (!getenv("OPENBLAS_CORETYPE") && !getenv("OPENBLAS_L2_SIZE"))
-        return;
     if (getenv("VKNMT_KEEP_OPENBLAS_CORETYPE"))
         return;
     unsetenv("OPENBLAS_CORETYPE");
     unsetenv("OPENBLAS_L2_SIZE");
-    char *const *args = argv;
-    execv("/proc/self/exe", args);
-    /* exec failed: carry on with the pinned kernel; the output names it */
 }
 
 static void bench_usage(void)

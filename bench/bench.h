@@ -7,10 +7,10 @@
 
 #include "vknmt_runtime.h"
 
-/* Called with the whole command line before anything else: re-executes the
- * process without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE so the OpenBLAS
- * yardstick runs its best kernels. Returns only if no re-exec happened. */
-void vknmt_bench_prepare(char **argv);
+/* Called before any bench: drops OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from
+ * the environment (unless VKNMT_KEEP_OPENBLAS_CORETYPE is set) so the
+ * OpenBLAS yardstick, loaded later, runs its best kernels. */
+void vknmt_bench_prepare(void);
 
 typedef struct vknmt_bench_shape {
     uint32_t m, n, k;

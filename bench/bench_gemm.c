@@ -1,5 +1,4 @@
 /* vknmt bench gemm: device GEMM beside OpenBLAS cblas_sgemm, same process. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +6,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "openblas.h"
 
 #define TARGET_SECONDS 0.4
 #define RUNS 3
@@ -68,15 +68,15 @@ static vknmt_status time_device(vknmt_context *ctx, vknmt_seq *seq, const vknmt_
     return VKNMT_OK;
 }
 
-static double time_blas(const shape *sh, bool ta, bool tb, const float *a, const float *b, float *c, int reps)
+static double time_blas(const vknmt_openblas *blas, const shape *sh, bool ta, bool tb, const float *a,
+                        const float *b, float *c, int reps)
 {
     double t[RUNS];
     for (int r = 0; r < RUNS; r++) {
         double t0 = vknmt_bench_now();
         for (int i = 0; i < reps; i++)
-            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)sh->m,
-                        (int)sh->n, (int)sh->k, 1.0f, a, ta ? (int)sh->m : (int)sh->k, b, tb ? (int)sh->k : (int)sh->n,
-                        0.0f, c, (int)sh->n);
+            vknmt_openblas_sgemm(blas, ta, tb, (int)sh->m, (int)sh->n, (int)sh->k, a, ta ? (int)sh->m : (int)sh->k, b,
+                                 tb ? (int)sh->k : (int)sh->n, c, (int)sh->n);
         t[r] = (vknmt_bench_now() - t0) / reps;
     }
     qsort(t, RUNS, sizeof(double), vknmt_bench_cmp_double);
@@ -86,9 +86,15 @@ static double time_blas(const shape *sh, bool ta, bool tb, const float *a, const
 int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n_only, bool json, FILE *out)
 {
     const vknmt_caps *caps = vknmt_context_caps(ctx);
+    char err[512];
+    vknmt_openblas *blas = vknmt_openblas_open(err, sizeof(err));
+    if (!blas) {
+        fprintf(stderr, "vknmt bench gemm: %s\n", err);
+        return 1;
+    }
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    openblas_set_num_threads(threads);
-    const char *corename = openblas_get_corename();
+    vknmt_openblas_set_threads(blas, threads);
+    const char *corename = vknmt_openblas_corename(blas);
     if (!json) {
         fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
         fprintf(out, "yardstick: OpenBLAS cblas_sgemm, %d threads, kernel %s\n", threads, corename);
@@ -130,8 +136,9 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
             int reps = (int)fmin(50, fmax(1, TARGET_SECONDS / fmax(t_dev, 1e-6)));
             if ((s = time_device(ctx, seq, &g, reps, &t_dev)) || (s = vknmt_buffer_download(bc, 0, dev, nc * 4)))
                 break;
-            t_blas = time_blas(sh, ta, tb, a, b, c, 1);
-            t_blas = time_blas(sh, ta, tb, a, b, c, (int)fmin(200, fmax(1, TARGET_SECONDS / fmax(t_blas, 1e-7))));
+            t_blas = time_blas(blas, sh, ta, tb, a, b, c, 1);
+            t_blas = time_blas(blas, sh, ta, tb, a, b, c,
+                               (int)fmin(200, fmax(1, TARGET_SECONDS / fmax(t_blas, 1e-7))));
             double err = 0, scale = 1e-30;
             for (size_t i = 0; i < nc; i++) {
                 err = fmax(err, fabs((double)dev[i] - c[i]));
@@ -175,5 +182,6 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
         rc = 1;
     }
     vknmt_seq_destroy(seq);
+    vknmt_openblas_close(blas);
     return rc;
 }

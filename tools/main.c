@@ -129,7 +129,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "grad") == 0)
         rc = vknmt_cmd_grad(&cli, sub_argc, sub_argv);
     else if (strcmp(cmd, "bench") == 0) {
-        vknmt_bench_prepare(argv);
+        vknmt_bench_prepare();
         rc = vknmt_cmd_bench(&cli, sub_argc, sub_argv);
     } else {
         fprintf(stderr, "vknmt: unknown command '%s'\n", cmd);
