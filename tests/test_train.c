@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "params.h"
 #include "safetensors.h"
+#include "train_files.h"
 
 static char dir[64];
 
@@ -149,6 +151,22 @@ static void test_bad_input(th_env *env)
 /* vknmt translate on a model vknmt train wrote: one output line per input
  * line in order, empty lines kept, a bad line named while the others are
  * translated, alignments in both formats. */
+/* A copy of a model file whose out.b keeps <pad>, <s> and </s> (ids 0, 2,
+ * 3) from ever winning: its translations are words up to their length
+ * limit. */
+static bool never_ending(const char *from, const char *to)
+{
+    vknmt_train_resume f = {0};
+    char err[512];
+    bool ok = vknmt_model_file_load(from, &f, err, sizeof(err)) == VKNMT_OK;
+    const vknmt_param *b = ok ? vknmt_param_find(&f.lay, "out.b") : NULL;
+    if (b)
+        f.params[b->offset] = f.params[b->offset + 2] = f.params[b->offset + 3] = -1e4f;
+    ok = b && vknmt_train_save_model(to, &f.meta, &f.lay, f.params, err, sizeof(err)) == VKNMT_OK;
+    vknmt_train_resume_free(&f);
+    return ok;
+}
+
 static void test_translate(th_env *env)
 {
     (void)env;
@@ -230,6 +248,30 @@ static void test_translate(th_env *env)
     if (f)
         fclose(f);
     CHECK(lines == 1 && words <= 2 * 501 + 10, "500 words: %d lines, %d words", lines, words);
+    /* --max-len caps every output, greedy and beam: a model that never ends
+     * a sentence writes the cap's words exactly (2 x 501 + 10 without it) */
+    char endless[160];
+    snprintf(endless, sizeof(endless), "%s/endless.safetensors", dir);
+    snprintf(args, sizeof(args), "%s/t/model.safetensors", dir);
+    CHECK(never_ending(args, endless), "a model that never emits </s>");
+    for (int search = 0; search < 4 && !th_failed(); search++) {
+        const char *how = search % 2 ? "--beam 3" : "--beam 1", *cap = search < 2 ? "" : " --max-len 7";
+        snprintf(args, sizeof(args), "translate -m %s -i %s -o %s %s%s", endless, path, out, how, cap);
+        CHECK(run(args, err, sizeof(err)) == 0, "%s: %s", args, err);
+        f = fopen(out, "r");
+        words = lines = 0;
+        prev = ' ';
+        while (f && (ch = fgetc(f)) != EOF) {
+            words += ch != ' ' && ch != '\n' && (prev == ' ' || prev == '\n');
+            lines += ch == '\n';
+            prev = ch;
+        }
+        if (f)
+            fclose(f);
+        CHECK(lines == 1 && (*cap ? words == 7 : words > 7), "%s%s: %d lines, %d words", how, cap, lines, words);
+    }
+    snprintf(args, sizeof(args), "translate -m %s/t/model.safetensors -i %s --max-len 0", dir, path);
+    CHECK(run(args, err, sizeof(err)) == 2 && strstr(err, "--max-len"), "--max-len 0: %s", err);
     cleanup();
 }
 

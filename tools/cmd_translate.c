@@ -151,6 +151,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     float length_alpha = 0;
     bool no_unk = false;
     uint32_t nbest = 1;
+    long max_len = 0; /* --max-len: 0 = the paper's 2 * source length + 10 */
     const char *dict_path = NULL;
     translator t = {.align = ALIGN_NONE};
     for (int i = 1; i < argc; i++) {
@@ -167,7 +168,14 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             beam = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
         else if (!strcmp(o, "--length-penalty"))
             length_alpha = strtof(vknmt_cli_value(argc, argv, &i), NULL);
-        else if (!strcmp(o, "--nbest"))
+        else if (!strcmp(o, "--max-len")) {
+            char *end;
+            max_len = strtol(vknmt_cli_value(argc, argv, &i), &end, 10);
+            if (*end || max_len < 1 || max_len > 100000) {
+                fprintf(stderr, "vknmt translate: --max-len: a number of output tokens, 1 .. 100000\n");
+                return 2;
+            }
+        } else if (!strcmp(o, "--nbest"))
             nbest = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
         else if (!strcmp(o, "--no-unk"))
             no_unk = true;
@@ -191,7 +199,7 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
     }
     if (!model_path || batch == 0) {
         fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--nbest N] [--length-penalty A] [--no-unk] [--replace-unk]\n"
-                        "                       [--unk-dict F] [--batch N] [-i FILE] [-o FILE]\n"
+                        "                       [--unk-dict F] [--batch N] [--max-len N] [-i FILE] [-o FILE]\n"
                         "                       [--alignment hard|soft] [--scores]\n");
         return 2;
     }
@@ -262,6 +270,9 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
                     in_path ? in_path : "stdin", (unsigned long long)lineno, err2);
             bad_input = true;
         }
+        /* the tighter of --max-len and the paper's 2 * (words + </s>) + 10 */
+        uint32_t paper = 2 * (lines[n].ntok + 1) + 10;
+        lines[n].max_len = max_len && (uint32_t)max_len < paper ? (uint32_t)max_len : 0;
         if (++n == window) {
             rc = flush(&t, lines, n, lineno - n, cli);
             for (uint32_t k = 0; k < n; k++)
