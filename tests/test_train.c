@@ -151,6 +151,21 @@ static void test_bad_input(th_env *env)
 /* vknmt translate on a model vknmt train wrote: one output line per input
  * line in order, empty lines kept, a bad line named while the others are
  * translated, alignments in both formats. */
+/* Words (runs of non-blanks) and lines of a text file (0 and 0 if unreadable). */
+static void count_words(const char *path, int *words, int *lines)
+{
+    FILE *f = fopen(path, "r");
+    int ch, prev = ' ';
+    *words = *lines = 0;
+    while (f && (ch = fgetc(f)) != EOF) {
+        *words += ch != ' ' && ch != '\n' && (prev == ' ' || prev == '\n');
+        *lines += ch == '\n';
+        prev = ch;
+    }
+    if (f)
+        fclose(f);
+}
+
 /* A copy of a model file whose out.b keeps <pad>, <s> and </s> (ids 0, 2,
  * 3) from ever winning: its translations are words up to their length
  * limit. */
@@ -238,15 +253,8 @@ static void test_translate(th_env *env)
     fclose(f);
     snprintf(args, sizeof(args), "translate -m %s/t/model.safetensors -i %s -o %s --beam 2", dir, path, out);
     CHECK(run(args, err, sizeof(err)) == 0, "500 words: %s", err);
-    f = fopen(out, "r");
-    int words = 0, ch, prev = ' ', lines = 0;
-    while (f && (ch = fgetc(f)) != EOF) {
-        words += ch != ' ' && ch != '\n' && (prev == ' ' || prev == '\n');
-        lines += ch == '\n';
-        prev = ch;
-    }
-    if (f)
-        fclose(f);
+    int words, lines;
+    count_words(out, &words, &lines);
     CHECK(lines == 1 && words <= 2 * 501 + 10, "500 words: %d lines, %d words", lines, words);
     /* --max-len caps every output, greedy and beam: a model that never ends
      * a sentence writes the cap's words exactly (2 x 501 + 10 without it) */
@@ -258,16 +266,7 @@ static void test_translate(th_env *env)
         const char *how = search % 2 ? "--beam 3" : "--beam 1", *cap = search < 2 ? "" : " --max-len 7";
         snprintf(args, sizeof(args), "translate -m %s -i %s -o %s %s%s", endless, path, out, how, cap);
         CHECK(run(args, err, sizeof(err)) == 0, "%s: %s", args, err);
-        f = fopen(out, "r");
-        words = lines = 0;
-        prev = ' ';
-        while (f && (ch = fgetc(f)) != EOF) {
-            words += ch != ' ' && ch != '\n' && (prev == ' ' || prev == '\n');
-            lines += ch == '\n';
-            prev = ch;
-        }
-        if (f)
-            fclose(f);
+        count_words(out, &words, &lines);
         CHECK(lines == 1 && (*cap ? words == 7 : words > 7), "%s%s: %d lines, %d words", how, cap, lines, words);
     }
     snprintf(args, sizeof(args), "translate -m %s/t/model.safetensors -i %s --max-len 0", dir, path);
