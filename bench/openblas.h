@@ -10,8 +10,8 @@
 
 typedef struct vknmt_openblas vknmt_openblas;
 
-/* Loads libopenblas.so.0 (Debian's libopenblas0); NULL with the reason in
- * err when it is not there. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, read as
+/* Loads libopenblas.so.0 (Debian's libopenblas0), or the library
+ * $VKNMT_OPENBLAS names; NULL with the reason in err when it cannot. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, read as
  * it loads, should be what the caller wants by then. */
 vknmt_openblas *vknmt_openblas_open(char *err, size_t err_size);
 void vknmt_openblas_close(vknmt_openblas *blas);
