@@ -155,15 +155,6 @@ typedef struct dec_setup {
     char what[PATH_MAX + 128]; /* one line saying which model */
 } dec_setup;
 
-/* Whitespace-separated words of a line. */
-static uint32_t count_words(const char *line)
-{
-    uint32_t n = 0;
-    for (const char *c = line; *c; c++)
-        n += !strchr(" \t\r\n", *c) && (c == line || strchr(" \t\r\n", c[-1]));
-    return n;
-}
-
 /* The first nsent non-empty lines of `test`, read with the model's
  * tokenizer, vocabulary and BPE merges (NULL: words). With `ref` (the
  * test's reference translations, line by line), each line's length limit is
@@ -181,7 +172,7 @@ static bool read_test_lines(const char *test, const char *ref, int nsent, const 
     size_t cap = 0, rcap = 0;
     ssize_t len;
     while (f && su->n < (uint32_t)nsent && (len = getline(&buf, &cap, f)) >= 0) {
-        uint32_t limit = rf && getline(&rbuf, &rcap, rf) >= 0 ? count_words(rbuf) + 1 : 0;
+        uint32_t limit = rf && getline(&rbuf, &rcap, rf) >= 0 ? (uint32_t)vknmt_count_words(rbuf) + 1 : 0;
         vknmt_source_line l;
         if (!vknmt_source_line_read(tok, vocab, bpe, buf, (size_t)len, &l, err, sizeof(err)) || !l.ntok) {
             vknmt_source_line_free(&l);

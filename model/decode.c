@@ -112,9 +112,10 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     if (batch == 0 || tx == 0)
         return vknmt_seq_fail(m->seq, VKNMT_ERR_SHAPE, "greedy: empty batch");
     uint32_t steps = 0;
-    for (uint32_t k = 0; k < batch; k++)
-        if (src_len[k] >= 1 && vknmt_decode_limit(max_len, src_len, k) > steps)
-            steps = vknmt_decode_limit(max_len, src_len, k);
+    for (uint32_t k = 0; k < batch; k++) {
+        uint32_t limit = src_len[k] >= 1 ? vknmt_decode_limit(max_len, src_len, k) : 0;
+        steps = limit > steps ? limit : steps;
+    }
     /* a placeholder target: the workspace's decoder rows are one step */
     int32_t *dummy = malloc(batch * 2 * sizeof(int32_t));
     if (!dummy)

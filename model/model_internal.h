@@ -90,10 +90,10 @@ static inline uint32_t vknmt_logits_ld(const vknmt_model_config *c) { return (c-
 static inline uint64_t vknmt_quads(uint64_t n) { return (n + 3) / 4 * 4; }
 
 /* Sentence k's decoding length limit: max_len[k] when given and not 0,
- * else the paper's 2 * src_len + 10 words. */
+ * else the paper's (vknmt_default_max_len). */
 static inline uint32_t vknmt_decode_limit(const uint32_t *max_len, const int32_t *src_len, uint32_t k)
 {
-    return max_len && max_len[k] ? max_len[k] : 2u * (uint32_t)src_len[k] + 10u;
+    return max_len && max_len[k] ? max_len[k] : vknmt_default_max_len((uint32_t)src_len[k]);
 }
 
 /* C = alpha op(A) op(B) + beta C, with explicit leading dimensions. */

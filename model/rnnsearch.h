@@ -102,6 +102,10 @@ vknmt_status vknmt_model_greedy(vknmt_model *model, uint32_t batch, uint32_t tx,
                                 const int32_t *src_len, const uint32_t *max_len, vknmt_translation *out);
 void vknmt_translation_free(vknmt_translation *t);
 
+/* The paper's length limit of a sentence's output: 2 * src_len + 10 tokens
+ * (src_len counting the final </s>); decoding's default. */
+static inline uint32_t vknmt_default_max_len(uint32_t src_len) { return 2u * src_len + 10u; }
+
 /* How many hypotheses (sentences x beam) one decoding call takes: the
  * logits of that many rows exist at once. */
 uint32_t vknmt_model_max_decode_rows(const vknmt_model *model);

@@ -13,6 +13,7 @@
 
 #include "bible_internal.h"
 #include "osis_text.h"
+#include "tokenize.h"
 #include "verse_align.h"
 
 struct vknmt_bible {
@@ -265,17 +266,6 @@ vknmt_bible_pair vknmt_bible_pair_at(const vknmt_bible *b, size_t i)
 
 /* ---- writing ---- */
 
-static uint64_t count_words(const char *s)
-{
-    uint64_t n = 0;
-    for (bool in = false; *s; s++) {
-        bool sp = *s == ' ';
-        n += !sp && !in;
-        in = !sp;
-    }
-    return n;
-}
-
 /* Writes the lines of one split and side into dir/name through a temporary
  * file, fsync and rename: a reader sees the old file or the whole new one. */
 static vknmt_status write_file(const vknmt_bible *b, vknmt_bible_split split, char *const *lines, const char *dir,
@@ -325,8 +315,8 @@ vknmt_status vknmt_bible_write(const vknmt_bible *b, const char *dir, vknmt_bibl
         for (size_t i = 0; i < b->count; i++)
             if (b->split[i] == (vknmt_bible_split)s) {
                 st.pairs++;
-                st.src_words += count_words(b->src[i]);
-                st.tgt_words += count_words(b->tgt[i]);
+                st.src_words += vknmt_count_words(b->src[i]);
+                st.tgt_words += vknmt_count_words(b->tgt[i]);
             }
         for (int k = 0; k < 3; k++) {
             char name[64];

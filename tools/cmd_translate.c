@@ -270,9 +270,9 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
                     in_path ? in_path : "stdin", (unsigned long long)lineno, err2);
             bad_input = true;
         }
-        /* the tighter of --max-len and the paper's 2 * (words + </s>) + 10 */
-        uint32_t paper = 2 * (lines[n].ntok + 1) + 10;
-        lines[n].max_len = max_len && (uint32_t)max_len < paper ? (uint32_t)max_len : 0;
+        /* the tighter of --max-len and the paper's limit (0) */
+        lines[n].max_len =
+            max_len && (uint32_t)max_len < vknmt_default_max_len(lines[n].ntok + 1) ? (uint32_t)max_len : 0;
         if (++n == window) {
             rc = flush(&t, lines, n, lineno - n, cli);
             for (uint32_t k = 0; k < n; k++)

@@ -16,7 +16,7 @@ typedef struct vknmt_source_line {
     uint32_t ntok;
     int32_t *ids;    /* owned: token ids (unknown: <unk>) then </s> */
     bool bad;        /* invalid UTF-8 */
-    uint32_t max_len; /* the most output words; 0: the paper's 2 * (ntok + 1) + 10 */
+    uint32_t max_len; /* the most output tokens; 0: vknmt_default_max_len(ntok + 1) */
     /* With BPE (read with merges), else NULL and 0: */
     char **words;      /* owned: the words the units came from */
     uint32_t nwords;

@@ -292,3 +292,14 @@ vknmt_status vknmt_detokenize(const char *const *tokens, size_t count, char **ou
     *out = s;
     return VKNMT_OK;
 }
+
+uint64_t vknmt_count_words(const char *line)
+{
+    uint64_t n = 0;
+    for (bool in = false; *line; line++) {
+        bool blank = strchr(" \t\r\n", *line) != NULL;
+        n += !blank && !in;
+        in = !blank;
+    }
+    return n;
+}

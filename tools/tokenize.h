@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vknmt_status.h"
 
@@ -63,5 +64,9 @@ vknmt_status vknmt_tokenizer_run(vknmt_tokenizer *tk, const char *line, size_t l
  * « » the other way round, or put a space before ! and ? (French), get the
  * Spanish/English convention. */
 vknmt_status vknmt_detokenize(const char *const *tokens, size_t count, char **out);
+
+/* Words of a pre-tokenized line: runs of characters other than space, tab,
+ * CR and LF. */
+uint64_t vknmt_count_words(const char *line);
 
 #endif
