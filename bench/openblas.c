@@ -21,16 +21,17 @@ struct vknmt_openblas {
 
 vknmt_openblas *vknmt_openblas_open(char *err, size_t err_size)
 {
-    const char *names[2] = {"libopenblas.so.0", "libopenblas.so"}, *chosen = getenv("VKNMT_OPENBLAS");
-    if (chosen && *chosen)
-        names[0] = names[1] = chosen;
+    const char *chosen = getenv("VKNMT_OPENBLAS"), *names[2] = {"libopenblas.so.0", "libopenblas.so"};
+    bool own = chosen && *chosen;
+    if (own)
+        names[0] = chosen;
     void *lib = NULL;
-    for (size_t i = 0; i < 2 && !lib; i++)
+    for (size_t i = 0; i < (own ? 1u : 2u) && !lib; i++)
         lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         const char *why = dlerror();
         snprintf(err, err_size, "OpenBLAS, the yardstick, cannot be loaded (%s): apt-get install libopenblas0%s",
-                 why ? why : names[0], chosen && *chosen ? ", or fix VKNMT_OPENBLAS" : "");
+                 why ? why : names[0], own ? ", or fix VKNMT_OPENBLAS" : "");
         return NULL;
     }
     vknmt_openblas *b = calloc(1, sizeof(*b));
