@@ -68,6 +68,36 @@ static vknmt_status time_device(vknmt_context *ctx, vknmt_seq *seq, const vknmt_
     return VKNMT_OK;
 }
 
+/* The device's multiply-add ceiling (vknmt_madd_chains): 2^18 invocations,
+ * enough to fill a large GPU, and steps doubled until a dispatch takes
+ * 0.1 s; the median of RUNS dispatches. */
+static vknmt_status time_ceiling(vknmt_context *ctx, vknmt_seq *seq, double *gflops)
+{
+    const uint32_t n = 1u << 18;
+    vknmt_buffer *buf = NULL;
+    vknmt_status s = vknmt_buffer_create(ctx, (uint64_t)n * 4, &buf);
+    uint32_t iters = 16;
+    double t[RUNS] = {0};
+    for (int r = 0; r < RUNS && s == VKNMT_OK;) {
+        if ((s = vknmt_seq_begin(seq)) || (s = vknmt_madd_chains(seq, vknmt_at(buf, 0), n, iters, 0.9f, 0.01f)))
+            break;
+        double t0 = vknmt_bench_now();
+        if ((s = vknmt_seq_submit(seq)))
+            break;
+        t[r] = vknmt_bench_now() - t0;
+        if (t[r] < 0.1 && iters < (1u << 24))
+            iters *= 2; /* calibrating: this run does not count */
+        else
+            r++;
+    }
+    vknmt_buffer_destroy(buf);
+    if (s)
+        return s;
+    qsort(t, RUNS, sizeof(double), vknmt_bench_cmp_double);
+    *gflops = 2.0 * VKNMT_MADD_CHAINS * n * iters / t[RUNS / 2] * 1e-9;
+    return VKNMT_OK;
+}
+
 static double time_blas(const vknmt_openblas *blas, const shape *sh, bool ta, bool tb, const float *a,
                         const float *b, float *c, int reps)
 {
@@ -95,14 +125,19 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     vknmt_openblas_set_threads(blas, threads);
     const char *corename = vknmt_openblas_corename(blas);
-    if (!json) {
-        fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
-        fprintf(out, "yardstick: OpenBLAS cblas_sgemm, %d threads, kernel %s\n", threads, corename);
-        fprintf(out, "%-16s %-2s %10s %10s %7s %9s  %s\n", "M x N x K", "op", "GF/s", "OpenBLAS", "ratio",
-                "rel.err", "what");
-    }
     vknmt_seq *seq = NULL;
+    double ceiling = 0;
     vknmt_status s = vknmt_seq_create(ctx, &seq);
+    if (s == VKNMT_OK)
+        s = time_ceiling(ctx, seq, &ceiling);
+    if (!json && s == VKNMT_OK) {
+        fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
+        fprintf(out, "ceiling: %.1f GF/s, fp32 multiply-adds in registers (%d chains an invocation) as the driver "
+                "compiles them\n", ceiling, VKNMT_MADD_CHAINS);
+        fprintf(out, "yardstick: OpenBLAS cblas_sgemm, %d threads, kernel %s\n", threads, corename);
+        fprintf(out, "%-16s %-2s %10s %8s %10s %7s %9s  %s\n", "M x N x K", "op", "GF/s", "ceiling", "OpenBLAS",
+                "ratio", "rel.err", "what");
+    }
     int rc = 0;
     const shape *list = n_only ? only : shapes;
     size_t n_list = n_only ? n_only : sizeof(shapes) / sizeof(shapes[0]);
@@ -156,15 +191,15 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
                 vknmt_bench_json_string(out, caps->info.driver_info);
                 fprintf(out,
                         ",\"shape\":[%u,%u,%u],\"op\":\"%s\",\"gflops\":%.2f,\"openblas_gflops\":%.2f,"
-                        "\"ratio\":%.4f,\"openblas_kernel\":\"%s\",\"openblas_threads\":%d,\"ms\":%.4f,"
-                        "\"dispatches\":1,\"min_bytes\":%zu,\"rel_err\":%.2e}\n",
-                        sh->m, sh->n, sh->k, ops[op], gf, gf_blas, gf / gf_blas, corename, threads,
-                        t_dev * 1e3, (na + nb + nc) * 4, err / scale);
+                        "\"ratio\":%.4f,\"ceiling_gflops\":%.2f,\"of_ceiling\":%.4f,\"openblas_kernel\":\"%s\","
+                        "\"openblas_threads\":%d,\"ms\":%.4f,\"dispatches\":1,\"min_bytes\":%zu,\"rel_err\":%.2e}\n",
+                        sh->m, sh->n, sh->k, ops[op], gf, gf_blas, gf / gf_blas, ceiling, gf / ceiling, corename,
+                        threads, t_dev * 1e3, (na + nb + nc) * 4, err / scale);
             } else {
                 char dims[32];
                 snprintf(dims, sizeof(dims), "%ux%ux%u", sh->m, sh->n, sh->k);
-                fprintf(out, "%-16s %-2s %10.2f %10.2f %6.1f%% %9.1e  %s\n", dims, ops[op], gf, gf_blas,
-                        100 * gf / gf_blas, err / scale, sh->what);
+                fprintf(out, "%-16s %-2s %10.2f %7.1f%% %10.2f %6.1f%% %9.1e  %s\n", dims, ops[op], gf,
+                        100 * gf / ceiling, gf_blas, 100 * gf / gf_blas, err / scale, sh->what);
             }
             fflush(out);
         }

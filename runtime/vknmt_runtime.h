@@ -288,4 +288,13 @@ uint64_t vknmt_reduce_scratch_elems(uint64_t n);
 vknmt_status vknmt_sum(vknmt_seq *seq, vknmt_ref x, uint64_t n, vknmt_ref out, vknmt_ref scratch);
 vknmt_status vknmt_norm2(vknmt_seq *seq, vknmt_ref x, uint64_t n, vknmt_ref out, vknmt_ref scratch);
 
+/* The device's fp32 multiply-add rate as its compiler builds it: invocation
+ * i < n runs VKNMT_MADD_CHAINS chains x <- x * a + b, chain c from
+ * x = (i % 1024) / 1024 + c / 32, `iters` steps in registers, and writes the
+ * sum of its chains (in chain order, pairs first) to y[i]:
+ * 2 * VKNMT_MADD_CHAINS * iters flops an invocation. On lavapipe, which
+ * emits no fused multiply-add, the ceiling of every kernel (vknmt bench gemm). */
+enum { VKNMT_MADD_CHAINS = 24 };
+vknmt_status vknmt_madd_chains(vknmt_seq *seq, vknmt_ref y, uint32_t n, uint32_t iters, float a, float b);
+
 #endif

@@ -1,4 +1,5 @@
-/* fill, copy, scale, axpy against plain C at awkward sizes and offsets. */
+/* fill, copy, scale, axpy, copy2d and the multiply-add chains against plain C
+ * at awkward sizes and offsets. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -124,6 +125,46 @@ static void test_copy2d(th_env *env)
     }
 }
 
+/* vknmt_madd_chains: each invocation's chains, summed, against float64; the
+ * chains contract towards b / (1 - a), so fused or separate multiply-adds
+ * both stay within a few float roundings of the magnitudes. */
+static void test_madd_chains(th_env *env)
+{
+    static const uint32_t ns[] = {1, 63, 65, 1000, 4097};
+    static const uint32_t iters[] = {0, 1, 7, 300};
+    for (size_t ni = 0; ni < sizeof(ns) / sizeof(ns[0]); ni++)
+        for (size_t ti = 0; ti < sizeof(iters) / sizeof(iters[0]); ti++) {
+            uint32_t n = ns[ni];
+            float a = th_uniform(0.5f, 0.99f), b = th_uniform(-1, 1), *got = malloc(n * 4);
+            CHECK(got, "out of memory");
+            th_gbuf gy;
+            CHECK(th_gbuf_create(env, n, &gy), "buffers");
+            CHECK_OK(env, vknmt_seq_begin(env->seq));
+            CHECK_OK(env, vknmt_madd_chains(env->seq, th_gbuf_ref(&gy), n, iters[ti], a, b));
+            CHECK_OK(env, vknmt_seq_submit(env->seq));
+            CHECK(th_gbuf_download(&gy, got), "download");
+            for (uint32_t i = 0; i < n && !th_failed(); i++) {
+                double want = 0, mag = 0;
+                for (int c = 0; c < VKNMT_MADD_CHAINS; c++) {
+                    double x = (double)(i % 1024) / 1024 + c / 32.0;
+                    for (uint32_t t = 0; t < iters[ti]; t++)
+                        x = x * a + b;
+                    want += x;
+                    mag += fabs(x) + fabs(b / (1.0 - a));
+                }
+                CHECK(fabs(got[i] - want) <= 2e-6 * mag, "n %u, %u steps, a %g, b %g, invocation %u: %.9g, want %.9g",
+                      n, iters[ti], a, b, i, got[i], want);
+            }
+            CHECK(th_gbuf_guards_ok(&gy), "n %u: write outside the output", n);
+            th_gbuf_destroy(&gy);
+            free(got);
+        }
+    th_gbuf gy;
+    CHECK(th_gbuf_create(env, 1, &gy), "buffers");
+    CHECK(vknmt_madd_chains(env->seq, th_gbuf_ref(&gy), 0, 1, 0.5f, 1) == VKNMT_ERR_SHAPE, "n 0 accepted");
+    th_gbuf_destroy(&gy);
+}
+
 void th_register_elementwise(void)
 {
     th_add("elementwise", "fill", test_fill);
@@ -133,4 +174,5 @@ void th_register_elementwise(void)
     th_add("elementwise", "unaligned_offsets", test_offsets);
     th_add("elementwise", "windows", test_windows);
     th_add("elementwise", "copy2d", test_copy2d);
+    th_add("elementwise", "madd_chains", test_madd_chains);
 }
