@@ -1,6 +1,7 @@
 /* copy, scale, axpy: one invocation per element, in windows of the
  * device's storage range; copy2d; fill, a transfer command (vkCmdFillBuffer
- * writes memory at memset speed on CPU devices, 40x the shader's). */
+ * writes memory at memset speed on CPU devices, 40x the shader's); the
+ * multiply-add chains of the device's ceiling, one invocation per output. */
 #include <string.h>
 
 #include "internal.h"
@@ -11,6 +12,7 @@ static const vknmt_kernel_desc K_COPY = {"copy", VKNMT_SPIRV(copy), 2, {VKNMT_BI
 static const vknmt_kernel_desc K_SCALE = {"scale", VKNMT_SPIRV(scale), 1, {VKNMT_BIND_SSBO}, 12, 1};
 static const vknmt_kernel_desc K_COPY2D = {"copy2d", VKNMT_SPIRV(copy2d), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
 static const vknmt_kernel_desc K_AXPY = {"axpy", VKNMT_SPIRV(axpy), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 16, 1};
+static const vknmt_kernel_desc K_MADD = {"madd_chains", VKNMT_SPIRV(madd_chains), 1, {VKNMT_BIND_SSBO}, 20, 1};
 
 static vknmt_status check_n(vknmt_context *ctx, uint64_t n, const char *op)
 {
@@ -124,4 +126,16 @@ vknmt_status vknmt_copy2d(vknmt_seq *seq, vknmt_ref x, uint32_t ldx, vknmt_ref y
         (s = vknmt_bind(ctx, y, (uint64_t)(rows - 1) * ldy + cols, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_y)))
         return s;
     return run(seq, &K_COPY2D, &p, b, (uint64_t)rows * cols);
+}
+
+vknmt_status vknmt_madd_chains(vknmt_seq *seq, vknmt_ref y, uint32_t n, uint32_t iters, float a, float b)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    vknmt_binding bind[1];
+    struct { uint32_t off_y, n, iters; float a, b; } p = {0, n, iters, a, b};
+    vknmt_status s;
+    if ((s = check_n(ctx, n, "madd chains")) ||
+        (s = vknmt_bind(ctx, y, n, VKNMT_WRITE, VKNMT_BIND_SSBO, &bind[0], &p.off_y)))
+        return s;
+    return run(seq, &K_MADD, &p, bind, n);
 }

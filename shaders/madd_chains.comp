@@ -6,8 +6,8 @@
 // any of its kernels can reach (vknmt bench gemm prints it beside the GEMMs).
 // Chain c of invocation i starts at x = (i % 1024) / 1024 + c / 32; with |a| < 1 the chains converge
 // to b / (1 - a), so the result is well conditioned whether or not the steps are fused.
-// MADD_CHAINS must match VKNMT_MADD_CHAINS in runtime/vknmt_runtime.h: 24, the most lavapipe keeps in
-// its 32 vector registers with room for a and b (16 ran at 2/3 of the rate, 32 spilled).
+// MADD_CHAINS must match VKNMT_MADD_CHAINS in runtime/vknmt_runtime.h: 24 (in a lavapipe probe, 16
+// chains ran at two thirds of the rate of 24-28, and 32 were no faster).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
