@@ -51,6 +51,21 @@ static const ssbo_tile SSBO_LARGE = {64, 64, 16, 4, 4}, SSBO_SMALL = {32, 32, 8,
  * TN columns per workgroup (shared/notes/lavapipe-kernels.md). With A
  * transposed in RGBA32F views a lane takes 4 rows, one texel per k-step. */
 enum { TEXEL_RM = 2, TEXEL_RM_QUADS = 4, TEXEL_TN = 16 };
+
+/* Rows per lane of the texel GEMM. Four rows share each broadcast B value
+ * between twice the multiply-adds of two, at the price of twice the
+ * accumulators on the stack and 32-row workgroups. Measured on lavapipe
+ * (bench/RESULTS.md): 4 rows are 4-20 % faster for x W^T with at least 1024
+ * rows and for B untransposed at K 256, slower at 80 rows and for
+ * untransposed B at K >= 512. */
+static uint32_t texel_rows_per_lane(const vknmt_gemm_args *g, bool a_quads)
+{
+    if (a_quads)
+        return TEXEL_RM_QUADS;
+    if (g->m >= 1024 && (g->trans_b || g->k <= 256))
+        return 4;
+    return TEXEL_RM;
+}
 /* x W^T with at most VKNMT_FEW_ROWS rows (decoding one sentence: greedy,
  * or beam 5): the few-rows kernel, a pipeline per row count (rounding 5 rows
  * up to 8 cost ~25 %). Measured on lavapipe with one column per invocation:
@@ -236,7 +251,7 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     uint64_t gx, gy;
     if (texel) {
         spec[0] = caps->subgroup_size;
-        uint32_t rm = g->trans_a && k == &K_GEMM_TEXEL ? TEXEL_RM_QUADS : TEXEL_RM;
+        uint32_t rm = texel_rows_per_lane(g, g->trans_a && k == &K_GEMM_TEXEL);
         spec[3] = rm;
         spec[4] = TEXEL_TN;
         gx = (g->m + caps->subgroup_size * rm - 1) / (caps->subgroup_size * rm);

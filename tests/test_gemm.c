@@ -189,8 +189,10 @@ static void for_variants(th_env *env, void (*body)(th_env *, const char *))
  * runs its RGBA32F (vec4) kernel, the one the model uses, not the scalar one. */
 #define ALIGNED_OFF ((4 - TH_GUARD % 4) % 4)
 
-static const uint32_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {129, 257, 63}, {80, 768, 256}, {3, 1, 17},
-                                     {1, 40, 9}, {33, 8, 4}};
+/* The last two reach the texel kernel's 4-rows-per-lane tiles (M >= 1024) with
+ * a ragged last workgroup, K tails and a partial column block. */
+static const uint32_t shapes[][3] = {{1, 1, 1},  {7, 13, 5},  {129, 257, 63},  {80, 768, 256},  {3, 1, 17},
+                                     {1, 40, 9}, {33, 8, 4}, {1031, 21, 259}, {1030, 19, 254}};
 
 static void body_shapes(th_env *env, const char *variant)
 {
