@@ -55,14 +55,14 @@ enum { TEXEL_RM = 2, TEXEL_RM_QUADS = 4, TEXEL_TN = 16 };
 /* Rows per lane of the texel GEMM. Four rows share each broadcast B value
  * between twice the multiply-adds of two, at the price of twice the
  * accumulators on the stack and 32-row workgroups. Measured on lavapipe
- * (bench/RESULTS.md): 4 rows are 4-20 % faster for x W^T with at least 512
- * rows and for B untransposed at K 256, slower at 80 rows and for
- * untransposed B at K >= 512. */
+ * (bench/RESULTS.md): 4 rows are 4-20 % faster from 512 rows for x W^T up
+ * to K 1024 and for untransposed B at K 256; slower at 80 rows, for x W^T at
+ * K 2400 and for untransposed B from K 512. */
 static uint32_t texel_rows_per_lane(const vknmt_gemm_args *g, bool a_quads)
 {
     if (a_quads)
         return TEXEL_RM_QUADS;
-    if (g->m >= 512 && (g->trans_b || g->k <= 256))
+    if (g->m >= 512 && g->k <= (g->trans_b ? 1024u : 256u))
         return 4;
     return TEXEL_RM;
 }
