@@ -38,7 +38,7 @@ static const vknmt_kernel_desc K_ATT_BWD_DWS = {"attention_bwd_dws", VKNMT_SPIRV
 static const vknmt_kernel_desc K_ATT_TEXEL_FWD = {"attention_texel", VKNMT_SPIRV(attention_texel), 8,
                                                   {T4, T4, T4, SS, T4, SS, SS, SS}, sizeof(att_push), 2};
 static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DV = {"attention_texel_bwd_dv", VKNMT_SPIRV(attention_texel_bwd_dv), 8,
-                                                     {T4, T4, T4, SS, SS, T4, SS, SS}, sizeof(att_push), 2};
+                                                     {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 2};
 static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DUH = {"attention_texel_bwd_duh",
                                                       VKNMT_SPIRV(attention_texel_bwd_duh), 8,
                                                       {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 2};
@@ -55,7 +55,7 @@ typedef struct att_kernel {
 } att_kernel;
 
 static const att_kernel ATT_FWD = {&K_ATT_FWD, &K_ATT_TEXEL_FWD, 0x57};     /* ws uh h v ctx */
-static const att_kernel ATT_BWD[3] = {{&K_ATT_BWD_DV, &K_ATT_TEXEL_BWD_DV, 0xe7}, /* ws uh h dctx dv_part dh */
+static const att_kernel ATT_BWD[3] = {{&K_ATT_BWD_DV, &K_ATT_TEXEL_BWD_DV, 0xe7}, /* ws uh h dctx dv_part v */
                                       {&K_ATT_BWD_DUH, &K_ATT_TEXEL_BWD_DUH, 0xe7}, /* ... duh v */
                                       {&K_ATT_BWD_DWS, &K_ATT_TEXEL_BWD_DWS, 0xe7}}; /* ... dws v */
 
@@ -171,12 +171,12 @@ vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_
     return att_dispatch(seq, k, &p, b[0], sh->batch);
 }
 
-/* Three dispatches because the backward touches 11 buffers and a kernel
+/* Three dispatches because the backward touches 10 buffers and a kernel
  * binds at most VKNMT_MAX_BINDINGS (8); all bindings are checked before the
  * first is recorded, so a bad call records nothing. */
 vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
                                 vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dws,
-                                vknmt_ref duh, vknmt_ref dh, vknmt_ref dv_part)
+                                vknmt_ref duh, vknmt_ref dv_part)
 {
     vknmt_status s = check_att_shape(seq, sh, "attention backward");
     if (s)
@@ -192,11 +192,10 @@ vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt
                                             {alpha, B * tx, VKNMT_READ},
                                             {dctx, B * dim, VKNMT_READ},
                                             {dv_part, B * na, VKNMT_WRITE},
-                                            {dh, tx * B * dim, VKNMT_READ | VKNMT_WRITE}}};
+                                            {v, na, VKNMT_READ}}};
     memcpy(args[1], args[0], sizeof(args[0]));
     memcpy(args[2], args[0], sizeof(args[0]));
     args[1][6] = (att_arg){duh, tx * B * na, VKNMT_READ | VKNMT_WRITE};
-    args[1][7] = args[2][7] = (att_arg){v, na, VKNMT_READ};
     args[2][6] = (att_arg){dws, B * na, VKNMT_WRITE};
     vknmt_binding b[3][VKNMT_MAX_BINDINGS];
     att_push p[3];
@@ -207,6 +206,39 @@ vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt
     for (int i = 0; i < 3; i++)
         if ((s = att_dispatch(seq, k[i], &p[i], b[i], sh->batch)))
             return s;
+    return VKNMT_OK;
+}
+
+/* Whether `count` floats from ref lie inside its buffer. */
+static bool fits(vknmt_ref r, uint64_t count)
+{
+    return r.buf && r.off + count <= vknmt_buffer_size(r.buf) / 4;
+}
+
+vknmt_status vknmt_att_backward_context(vknmt_seq *seq, uint32_t batch, uint32_t tx, uint32_t steps, uint32_t dim,
+                                        vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dh)
+{
+    const char *op = "attention context backward";
+    if (batch == 0 || tx == 0 || steps == 0 || dim == 0)
+        return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "%s: batch %u, tx %u, steps %u, dim %u (all must be > 0)", op,
+                              batch, tx, steps, dim);
+    uint64_t B = batch;
+    /* checked whole before the first GEMM, so a bad call records nothing */
+    if (!fits(alpha, steps * B * tx) || !fits(dctx, steps * B * dim) || !fits(dh, tx * B * dim))
+        return vknmt_seq_fail(seq, VKNMT_ERR_RANGE, "%s: alpha, dctx or dh shorter than its %ux%ux%u shape", op,
+                              steps, batch, tx);
+    /* Row b's operands start b rows into each [., B, .] tensor: alpha_b is
+     * stored [steps, Tx] (A transposed), dctx_b [steps, dim], dh_b [Tx, dim]. */
+    for (uint32_t b = 0; b < batch; b++) {
+        vknmt_gemm_args g = {.m = tx, .n = dim, .k = steps, .trans_a = true, .alpha = 1, .beta = 1,
+                             .a = vknmt_at(alpha.buf, alpha.off + (uint64_t)b * tx),
+                             .b = vknmt_at(dctx.buf, dctx.off + (uint64_t)b * dim),
+                             .c = vknmt_at(dh.buf, dh.off + (uint64_t)b * dim),
+                             .lda = batch * tx, .ldb = batch * dim, .ldc = batch * dim};
+        vknmt_status s = vknmt_gemm(seq, &g);
+        if (s)
+            return s;
+    }
     return VKNMT_OK;
 }
 

@@ -22,16 +22,25 @@ typedef struct vknmt_att_shape {
 vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
                                vknmt_ref h, vknmt_ref src_len, vknmt_ref src_col, vknmt_ref alpha, vknmt_ref ctx);
 
-/* Backward of vknmt_att_forward given dctx [B, 2n] and its alpha:
- * dws [B, na] = d(Ws) (written), duh [Tx, B, na] += d(UH) (the scores' path),
- * dh [Tx, B, 2n] += alpha dctx (the weighted sum's path: the scores reach H
- * only through UH, so the caller adds duh att.U into dh once for all steps),
- * dv_part [B, na] = each row's share of d(v) (written; the caller sums rows
- * over steps and batch). tanh(Ws + UH) is recomputed, not stored. Three
- * dispatches (eleven buffers are more than one kernel may bind). */
+/* Backward of vknmt_att_forward's scores given dctx [B, 2n] and its alpha:
+ * dws [B, na] = d(Ws) (written), duh [Tx, B, na] += d(UH), dv_part [B, na] =
+ * each row's share of d(v) (written; the caller sums rows over steps and
+ * batch). tanh(Ws + UH) is recomputed, not stored. Three dispatches (ten
+ * buffers are more than one kernel may bind). The scores reach H only
+ * through UH (the caller adds duh att.U into dH once for all steps); the
+ * weighted sum's own path is vknmt_att_backward_context's. */
 vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
                                 vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dws,
-                                vknmt_ref duh, vknmt_ref dh, vknmt_ref dv_part);
+                                vknmt_ref duh, vknmt_ref dv_part);
+
+/* The weighted sum's path to the annotations over `steps` decoder steps:
+ * dh[j, b, :] += sum_i alpha[i, b, j] dctx[i, b, :], with alpha [steps, B,
+ * Tx] (zero past each source length, as the forward writes it), dctx
+ * [steps, B, dim] and dh [Tx, B, dim]: per batch row a GEMM alpha_b^T dctx_b
+ * (Tx x dim x steps), instead of a read-modify-write of all of dh every
+ * step (on lavapipe that was 7 % of a training step). */
+vknmt_status vknmt_att_backward_context(vknmt_seq *seq, uint32_t batch, uint32_t tx, uint32_t steps, uint32_t dim,
+                                        vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dh);
 
 /* RNNencdec: ctx[b] = [fwd state at j = src_len[b]-1 ; bwd state at j = 0],
  * i.e. H[len-1, b, 0:n] and H[0, b, n:2n]. ctx [B, 2n]. */

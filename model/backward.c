@@ -101,14 +101,15 @@ static vknmt_status decoder_backward(vknmt_model *m)
             continue;
         vknmt_ref ws_i = vknmt_rows(w->ws, (uint64_t)i * b, c->na), dws_i = vknmt_rows(w->dws, (uint64_t)i * b, c->na);
         if ((s = vknmt_att_backward(seq, &sh, ws_i, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len,
-                                    vknmt_rows(w->alpha, (uint64_t)i * b, x), dctx_i, dws_i, w->duh, w->dh,
+                                    vknmt_rows(w->alpha, (uint64_t)i * b, x), dctx_i, dws_i, w->duh,
                                     vknmt_rows(w->dvp, (uint64_t)i * b, c->na))) ||
             (s = vknmt_mm(seq, b, n, c->na, dws_i, c->na, false, vknmt_model_param(m, "att.W"), n, false, ds_i, n, 1)))
             return s;
     }
-    /* weight gradients over all steps */
+    /* the context's path to the annotations and weight gradients, over all steps */
     if (att &&
-        ((s = vknmt_mm(seq, c->na, n, yb, w->dws, c->na, true, w->s, n, false, vknmt_model_grad(m, "att.W"), n, 1)) ||
+        ((s = vknmt_att_backward_context(seq, b, x, y, 2 * n, w->alpha, w->dctx, w->dh)) ||
+         (s = vknmt_mm(seq, c->na, n, yb, w->dws, c->na, true, w->s, n, false, vknmt_model_grad(m, "att.W"), n, 1)) ||
          (s = vknmt_mm(seq, 1, c->na, yb, w->ones, yb, false, w->dvp, c->na, false, vknmt_model_grad(m, "att.v"),
                        c->na, 1))))
         return s;

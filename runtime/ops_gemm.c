@@ -83,6 +83,14 @@ bool vknmt_cpu_texel_kernels(const vknmt_caps *caps)
 /* Elements spanned by a rows x cols matrix with leading dimension ld. */
 static uint64_t extent(uint32_t rows, uint32_t cols, uint32_t ld) { return (uint64_t)(rows - 1) * ld + cols; }
 
+/* Whether a region of `count` floats gets a texel view in either format
+ * (R32F, one float a texel, is the tighter), the view's alignment slack
+ * included. A device may cap views at 65536 texels. */
+static bool texel_view_fits(const vknmt_caps *caps, uint64_t count)
+{
+    return count + caps->min_texel_offset_align / 4 + 4 <= caps->max_texel_buffer_elements;
+}
+
 /* Product i > 0 of a sum as the GEMM that adds it to C. */
 static vknmt_gemm_args sum_term(const vknmt_gemm_args *args, uint32_t i)
 {
@@ -216,7 +224,9 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
         if (s)
             return s;
     }
-    bool texel = vknmt_cpu_texel_kernels(caps);
+    /* operands too large for a texel view take the storage-buffer kernel */
+    bool texel = vknmt_cpu_texel_kernels(caps) && texel_view_fits(caps, extent(a_rows, a_cols, p.lda)) &&
+                 texel_view_fits(caps, extent(b_rows, b_cols, p.ldb));
     vknmt_binding b[4];
     vknmt_status s;
     vknmt_bind_type in_type = VKNMT_BIND_SSBO;

@@ -13,11 +13,13 @@
 // three dispatches that each recompute de[j] = alpha[j] (dalpha[j] - sum_i
 // alpha[i] dalpha[i]), dalpha[j] = dctx . H[j,b], and u (cheap next to the
 // GEMMs around attention):
-//   BWD_DV : dv_part[b,k] = sum_j de[j] u[j,k];  dh[j,b,:] += alpha[j] dctx[b,:]
+//   BWD_DV : dv_part[b,k] = sum_j de[j] u[j,k]
 //   BWD_DUH: duh[j,b,k] += de[j] (1 - u^2) v[k]
 //   BWD_DWS: dws[b,k]    = sum_j de[j] (1 - u^2) v[k]
 // Positions j >= len are never read for scores and their gradients are left
-// untouched (they are exactly zero).
+// untouched (they are exactly zero). The weighted sum's own path to H,
+// dH[j,b,:] += alpha[j] dctx[b,:], is a product over all steps at once
+// (vknmt_att_backward_context), not a read-modify-write of dH every step.
 //
 // Layout: Ws [B,na], UH [Tx,B,na], v [na], H [Tx,B,dim], src_len uint [B],
 // alpha [B,Tx], ctx and dctx [B,dim]. Offsets in elements in push constants.
@@ -39,13 +41,8 @@ layout(std430, binding = 7) readonly buffer SC { uint src_col[]; };
 #else
 layout(std430, binding = 4) readonly buffer A { float alpha[]; };
 layout(std430, binding = 5) readonly buffer DC { float dctx[]; };
-#ifdef BWD_DV
-layout(std430, binding = 6) buffer O { float outv[]; }; // dv_part
-layout(std430, binding = 7) buffer DH { float dh[]; };
-#else
-layout(std430, binding = 6) buffer O { float outv[]; }; // duh or dws
+layout(std430, binding = 6) buffer O { float outv[]; }; // dv_part, duh or dws
 layout(std430, binding = 7) readonly buffer V { float v[]; };
-#endif
 #endif
 
 // off[i] is the element offset of binding i. The forward's row b attends over
@@ -197,15 +194,5 @@ void main()
         }
         barrier();
     }
-#ifdef BWD_DV
-    // The weighted sum's own path: dH[j,b,:] += alpha[j] dctx[b,:].
-    for (uint d = t; d < p.dim; d += WG) {
-        float g = dctx[p.off[5] + b * p.dim + d];
-        for (uint j = 0; j < len; j++) {
-            uint i = p.off[7] + (j * p.batch + b) * p.dim + d;
-            dh[i] += alpha[ab + j] * g;
-        }
-    }
-#endif
 #endif
 }

@@ -13,7 +13,7 @@
 //    fetch a branch-free ~45, for uniform and divergent addresses alike;
 //  * every loop over k or d gives each lane a quad (vec4) of k or d, so the
 //    lanes of a subgroup fetch neighbouring texels and the read-modify-write
-//    outputs (ctx, dv_part, dws, duh, dh) move as vec4 through their SSBOs.
+//    outputs (ctx, dv_part, dws, duh) move as vec4 through their SSBOs.
 // Loops over positions take 4 positions per step, their weights as one vec4
 // from shared memory, and issue the 4 fetches before the arithmetic (each
 // fetch call clobbers every vector register).
@@ -40,11 +40,7 @@ layout(std430, binding = 7) readonly buffer SC { uint src_col[]; };
 layout(std430, binding = 4) readonly buffer A { float alpha[]; };
 layout(binding = 5) uniform samplerBuffer t_dctx;
 layout(std430, binding = 6) buffer O { vec4 out4[]; }; // dv_part, duh or dws
-#ifdef BWD_DV
-layout(std430, binding = 7) buffer DH { vec4 dh4[]; };
-#else
 layout(binding = 7) uniform samplerBuffer t_v;
-#endif
 #endif
 
 // off[i] is the element offset of binding i (a multiple of 4 for texel and vec4 bindings).
@@ -56,9 +52,6 @@ layout(push_constant) uniform P {
 #define WG gl_WorkGroupSize.x
 shared float red[gl_WorkGroupSize.x];
 shared vec4 sh4[CHUNK / 4]; // per-position weights of the current chunk
-#ifdef BWD_DV
-shared vec4 sa4[CHUNK / 4]; // alpha of the current chunk
-#endif
 
 float tree_sum(float x)
 {
@@ -193,11 +186,7 @@ void main()
         c += alpha[ab + j] * da;
     }
     c = tree_sum(c);
-#ifdef BWD_DV
-    int dcq = int((p.off[5] >> 2) + b * dq);
-#else
     int vq = int(p.off[7] >> 2);
-#endif
 
     for (uint c0 = 0; c0 < p.tx; c0 += CHUNK) {
         uint c1 = min(c0 + CHUNK, p.tx);
@@ -205,9 +194,6 @@ void main()
             float a = j < len ? alpha[ab + j] : 0.0;
             float da = j >= len ? 0.0 : c0 == 0 ? sh4[j >> 2][j & 3] : dalpha(b, j);
             sh4[(j - c0) >> 2][(j - c0) & 3] = a * (da - c);
-#ifdef BWD_DV
-            sa4[(j - c0) >> 2][(j - c0) & 3] = a;
-#endif
         }
         barrier();
         uint cend = min(c1, len);
@@ -273,23 +259,6 @@ void main()
             out4[o] = acc;
 #endif
         }
-#ifdef BWD_DV
-        // The weighted sum's own path, this chunk's positions: dH[j,b,:] += alpha[j] dctx[b,:].
-        for (uint d = t; d < dq; d += WG) {
-            vec4 g = texelFetch(t_dctx, dcq + int(d));
-            uint oq = (p.off[7] >> 2) + b * dq + d, o_stride = p.batch * dq;
-            uint j = c0;
-            for (; j + 4 <= cend; j += 4) {
-                vec4 a = sa4[(j - c0) >> 2];
-                dh4[oq + j * o_stride] += a.x * g;
-                dh4[oq + (j + 1) * o_stride] += a.y * g;
-                dh4[oq + (j + 2) * o_stride] += a.z * g;
-                dh4[oq + (j + 3) * o_stride] += a.w * g;
-            }
-            for (; j < cend; j++)
-                dh4[oq + j * o_stride] += sa4[(j - c0) >> 2][(j - c0) & 3] * g;
-        }
-#endif
         barrier();
     }
 #endif

@@ -207,7 +207,7 @@ static uint32_t residue[NBUFS] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
 /* The buffers each call reads or writes a quad at a time in the texel form:
  * all but src_len and alpha. */
 #define FWD_QUADS 0x04fu /* ws uh v h ctx */
-#define BWD_QUADS 0xf8fu /* ws uh v h dctx dws duh dh dv */
+#define BWD_QUADS 0xb8fu /* ws uh v h dctx dws duh dv */
 
 /* A guarded buffer of n floats whose data starts at float 64 + r (r < 4),
  * guards of that many floats on both sides. */
@@ -260,7 +260,8 @@ static vknmt_status run_forward(th_env *env, const att_data *d, att_bufs *g)
     return s;
 }
 
-/* Backward from the reference alpha, onto duh0 and dh0. */
+/* Backward from the reference alpha, onto duh0 and dh0: the scores' path and
+ * the weighted sum's path (vknmt_att_backward_context for this one step). */
 static vknmt_status run_backward(th_env *env, const att_data *d, att_bufs *g)
 {
     if (!th_gbuf_upload(&g->alpha, d->alpha) || !th_gbuf_upload(&g->duh, d->duh0) || !th_gbuf_upload(&g->dh, d->dh0))
@@ -270,7 +271,10 @@ static vknmt_status run_backward(th_env *env, const att_data *d, att_bufs *g)
         s = vknmt_att_backward(env->seq, &d->sh, th_gbuf_ref(&g->ws), th_gbuf_ref(&g->uh), th_gbuf_ref(&g->v),
                                th_gbuf_ref(&g->h), th_gbuf_ref(&g->len), th_gbuf_ref(&g->alpha),
                                th_gbuf_ref(&g->dctx), th_gbuf_ref(&g->dws), th_gbuf_ref(&g->duh),
-                               th_gbuf_ref(&g->dh), th_gbuf_ref(&g->dv));
+                               th_gbuf_ref(&g->dv));
+    if (!s)
+        s = vknmt_att_backward_context(env->seq, d->sh.batch, d->sh.tx, 1, d->sh.ctx_dim, th_gbuf_ref(&g->alpha),
+                                       th_gbuf_ref(&g->dctx), th_gbuf_ref(&g->dh));
     if (!s)
         s = vknmt_seq_submit(env->seq);
     return s;
@@ -808,6 +812,56 @@ static void test_encdec_gradient(th_env *env)
 
 /* ------------------------------------------------------------ bad calls */
 
+/* vknmt_att_backward_context over several steps against plain loops, at
+ * awkward sizes (batch 1, one step, odd Tx and dim, a paper-sized batch).
+ * dh is read, so it starts random instead of poisoned and must end as
+ * dh + sum_i alpha_i^T dctx_i; guards catch writes outside it. */
+static void check_context_steps(th_env *env, uint32_t B, uint32_t T, uint32_t Y, uint32_t D)
+{
+    size_t na = (size_t)Y * B * T, nc = (size_t)Y * B * D, nh = (size_t)T * B * D;
+    float *alpha = malloc(na * 4), *dctx = malloc(nc * 4), *dh0 = malloc(nh * 4), *got = malloc(nh * 4);
+    double *want = malloc(nh * 8);
+    th_gbuf ga = {0}, gc = {0}, gh = {0};
+    CHECK(alpha && dctx && dh0 && got && want, "out of memory");
+    th_fill_uniform(alpha, na, 0, 1);
+    th_fill_uniform(dctx, nc, -1, 1);
+    th_fill_uniform(dh0, nh, -1, 1);
+    for (size_t j = 0; j < T; j++)
+        for (size_t b = 0; b < B; b++)
+            for (size_t d = 0; d < D; d++) {
+                double acc = dh0[(j * B + b) * D + d];
+                for (size_t i = 0; i < Y; i++)
+                    acc += (double)alpha[(i * B + b) * T + j] * dctx[(i * B + b) * D + d];
+                want[(j * B + b) * D + d] = acc;
+            }
+    bool ok = th_gbuf_create(env, na, &ga) && th_gbuf_create(env, nc, &gc) && th_gbuf_create(env, nh, &gh) &&
+              th_gbuf_upload(&ga, alpha) && th_gbuf_upload(&gc, dctx) && th_gbuf_upload(&gh, dh0);
+    vknmt_status s = ok ? vknmt_seq_begin(env->seq) : VKNMT_ERR_DEVICE;
+    if (!s)
+        s = vknmt_att_backward_context(env->seq, B, T, Y, D, th_gbuf_ref(&ga), th_gbuf_ref(&gc), th_gbuf_ref(&gh));
+    if (!s)
+        s = vknmt_seq_submit(env->seq);
+    ok = !s && th_gbuf_download(&gh, got);
+    double e = ok ? th_rel_err(got, want, nh, 1e-30) : 1;
+    bool guards = th_gbuf_guards_ok(&ga) && th_gbuf_guards_ok(&gc) && th_gbuf_guards_ok(&gh);
+    th_gbuf_destroy(&ga);
+    th_gbuf_destroy(&gc);
+    th_gbuf_destroy(&gh);
+    void *tofree[] = {alpha, dctx, dh0, got, want};
+    for (size_t i = 0; i < sizeof(tofree) / sizeof(tofree[0]); i++)
+        free(tofree[i]);
+    CHECK_OK(env, s);
+    CHECK(e <= TOL && guards, "context backward B%u Tx%u steps%u dim%u: relative error %g (> %g?), guards %s", B, T,
+          Y, D, e, TOL, guards ? "intact" : "overwritten");
+}
+
+static void test_context_steps(th_env *env)
+{
+    static const uint32_t cases[][4] = {{1, 1, 1, 1}, {3, 7, 5, 13}, {5, 17, 9, 12}, {80, 12, 11, 64}};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]) && !th_failed(); c++)
+        check_context_steps(env, cases[c][0], cases[c][1], cases[c][2], cases[c][3]);
+}
+
 static void test_bad_calls(th_env *env)
 {
     vknmt_buffer *a;
@@ -821,14 +875,14 @@ static void test_bad_calls(th_env *env)
     vknmt_status s[13];
     s[0] = vknmt_att_forward(env->seq, &zero_b, r, r, r, r, r, none, r, r);
     s[1] = vknmt_att_forward(env->seq, &zero_t, r, r, r, r, r, none, r, r);
-    s[2] = vknmt_att_backward(env->seq, &zero_na, r, r, r, r, r, r, r, r, r, r, r);
-    s[3] = vknmt_att_backward(env->seq, &zero_d, r, r, r, r, r, r, r, r, r, r, r);
+    s[2] = vknmt_att_backward(env->seq, &zero_na, r, r, r, r, r, r, r, r, r, r);
+    s[3] = vknmt_att_backward(env->seq, &zero_d, r, r, r, r, r, r, r, r, r, r);
     s[4] = vknmt_encdec_context(env->seq, 2, 3, 0, r, r, r);
     s[5] = vknmt_encdec_context_backward(env->seq, 0, 3, 4, r, r, r);
     /* H needs 3*2*1000 floats, the buffer has 4096 */
     s[6] = vknmt_att_forward(env->seq, &big, r, r, r, r, r, none, r, r);
     /* only the last of the backward's outputs is out of range: nothing recorded */
-    s[7] = vknmt_att_backward(env->seq, &ok, r, r, r, r, r, r, r, r, r, r, vknmt_at(a, 4090));
+    s[7] = vknmt_att_backward(env->seq, &ok, r, r, r, r, r, r, r, r, r, vknmt_at(a, 4090));
     s[8] = vknmt_encdec_context_backward(env->seq, 2, 3, 4, r, r, vknmt_at(a, 4050));
     /* UH of 3 positions x 1000 source columns x 4 does not fit either */
     s[9] = vknmt_att_forward(env->seq, &big_map, r, r, r, r, r, r, r, r);
@@ -837,9 +891,15 @@ static void test_bad_calls(th_env *env)
     s[11] = vknmt_att_forward(env->seq, &ok, r, r, r, r, r, r, r, r);
     /* the map must hold a column for every row */
     s[12] = vknmt_att_forward(env->seq, &mapped, r, r, r, r, r, vknmt_at(a, 4095), r, r);
+    /* the context's path: no steps; a dh one float short (the last row's
+     * GEMM would be the one to overrun) */
+    vknmt_status sc[2] = {vknmt_att_backward_context(env->seq, 2, 3, 0, 6, r, r, r),
+                          vknmt_att_backward_context(env->seq, 2, 3, 4, 6, r, r, vknmt_at(a, 4096 - 3 * 2 * 6 + 1))};
     vknmt_seq_stats st = vknmt_seq_stats_get(env->seq);
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     vknmt_buffer_destroy(a);
+    CHECK(sc[0] == VKNMT_ERR_SHAPE && sc[1] == VKNMT_ERR_RANGE, "context backward: %s, %s",
+          vknmt_status_name(sc[0]), vknmt_status_name(sc[1]));
     for (int i = 0; i < 6; i++)
         CHECK(s[i] == VKNMT_ERR_SHAPE, "zero size %d: %s", i, vknmt_status_name(s[i]));
     for (int i = 6; i < 10; i++)
@@ -861,5 +921,6 @@ void th_register_attention(void)
     th_add("attention", "deterministic", test_deterministic);
     th_add("attention", "encdec_context", test_encdec);
     th_add("attention", "encdec_gradient", test_encdec_gradient);
+    th_add("attention", "context_backward_steps", test_context_steps);
     th_add("attention", "bad_calls", test_bad_calls);
 }
