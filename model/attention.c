@@ -223,6 +223,9 @@ vknmt_status vknmt_att_backward_context(vknmt_seq *seq, uint32_t batch, uint32_t
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "%s: batch %u, tx %u, steps %u, dim %u (all must be > 0)", op,
                               batch, tx, steps, dim);
     uint64_t B = batch;
+    uint64_t st = (uint64_t)steps * (tx > dim ? tx : dim), td = (uint64_t)tx * dim;
+    if (B * (st > td ? st : td) > UINT32_MAX) /* 32-bit shader indices */
+        return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "%s: a tensor of more than 2^32-1 elements", op);
     /* checked whole before the first GEMM, so a bad call records nothing */
     if (!fits(alpha, steps * B * tx) || !fits(dctx, steps * B * dim) || !fits(dh, tx * B * dim))
         return vknmt_seq_fail(seq, VKNMT_ERR_RANGE, "%s: alpha, dctx or dh shorter than its %ux%ux%u shape", op,
