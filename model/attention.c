@@ -209,12 +209,6 @@ vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt
     return VKNMT_OK;
 }
 
-/* Whether `count` floats from ref lie inside its buffer. */
-static bool fits(vknmt_ref r, uint64_t count)
-{
-    return r.buf && r.off + count <= vknmt_buffer_size(r.buf) / 4;
-}
-
 vknmt_status vknmt_att_backward_context(vknmt_seq *seq, uint32_t batch, uint32_t tx, uint32_t steps, uint32_t dim,
                                         vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dh)
 {
@@ -227,9 +221,11 @@ vknmt_status vknmt_att_backward_context(vknmt_seq *seq, uint32_t batch, uint32_t
     if (B * (st > td ? st : td) > UINT32_MAX) /* 32-bit shader indices */
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "%s: a tensor of more than 2^32-1 elements", op);
     /* checked whole before the first GEMM, so a bad call records nothing */
-    if (!fits(alpha, steps * B * tx) || !fits(dctx, steps * B * dim) || !fits(dh, tx * B * dim))
-        return vknmt_seq_fail(seq, VKNMT_ERR_RANGE, "%s: alpha, dctx or dh shorter than its %ux%ux%u shape", op,
-                              steps, batch, tx);
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    vknmt_status s;
+    if ((s = vknmt_region_check(ctx, alpha, steps * B * tx)) || (s = vknmt_region_check(ctx, dctx, steps * B * dim)) ||
+        (s = vknmt_region_check(ctx, dh, tx * B * dim)))
+        return s;
     /* Row b's operands start b rows into each [., B, .] tensor: alpha_b is
      * stored [steps, Tx] (A transposed), dctx_b [steps, dim], dh_b [Tx, dim]. */
     for (uint32_t b = 0; b < batch; b++) {
@@ -238,8 +234,7 @@ vknmt_status vknmt_att_backward_context(vknmt_seq *seq, uint32_t batch, uint32_t
                              .b = vknmt_at(dctx.buf, dctx.off + (uint64_t)b * dim),
                              .c = vknmt_at(dh.buf, dh.off + (uint64_t)b * dim),
                              .lda = batch * tx, .ldb = batch * dim, .ldc = batch * dim};
-        vknmt_status s = vknmt_gemm(seq, &g);
-        if (s)
+        if ((s = vknmt_gemm(seq, &g)))
             return s;
     }
     return VKNMT_OK;

@@ -236,6 +236,41 @@ vknmt_status vknmt_region_check(vknmt_context *ctx, vknmt_ref ref, uint64_t coun
     return VKNMT_OK;
 }
 
+static uint64_t texel_bytes(vknmt_bind_type type) { return type == VKNMT_BIND_TEXEL_RGBA32F ? 16 : 4; }
+
+static uint64_t texel_max_bytes(const vknmt_context *ctx, vknmt_bind_type type)
+{
+    return ctx->caps.max_texel_buffer_elements * texel_bytes(type);
+}
+
+/* The bytes a texel view of `count` floats at ref covers: the whole buffer
+ * (one cached view) when the device allows a view that large, else a window
+ * from the region's start aligned down. */
+static void texel_window(const vknmt_context *ctx, vknmt_ref ref, uint64_t count, vknmt_bind_type type,
+                         uint64_t *off, uint64_t *range)
+{
+    uint64_t texel = texel_bytes(type), first = ref.off * 4, end = (ref.off + count) * 4;
+    uint64_t whole = ref.buf->vk_size / texel * texel;
+    if (whole <= texel_max_bytes(ctx, type)) {
+        *off = 0;
+        *range = whole;
+        return;
+    }
+    uint64_t a = ctx->caps.min_texel_offset_align;
+    a = a % texel ? a * texel : a;
+    *off = first / a * a;
+    *range = (end - *off + texel - 1) / texel * texel;
+}
+
+bool vknmt_texel_view_fits(const vknmt_context *ctx, vknmt_ref ref, uint64_t count, vknmt_bind_type type)
+{
+    if (!ref.buf)
+        return true; /* vknmt_bind reports it */
+    uint64_t off, range;
+    texel_window(ctx, ref, count ? count : 1, type, &off, &range);
+    return range <= texel_max_bytes(ctx, type);
+}
+
 vknmt_status vknmt_bind(vknmt_context *ctx, vknmt_ref ref, uint64_t count, uint8_t access, vknmt_bind_type type,
                         vknmt_binding *b, uint32_t *elem_off)
 {
@@ -260,24 +295,12 @@ vknmt_status vknmt_bind(vknmt_context *ctx, vknmt_ref ref, uint64_t count, uint8
     } else {
         if (!ctx->caps.texel_buffers)
             return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED, "texel buffers are not available");
-        uint64_t texel = type == VKNMT_BIND_TEXEL_RGBA32F ? 16 : 4;
         b->format = type == VKNMT_BIND_TEXEL_RGBA32F ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT;
-        uint64_t max_bytes = ctx->caps.max_texel_buffer_elements * texel;
-        uint64_t whole = ref.buf->vk_size / texel * texel;
-        if (whole <= max_bytes) {
-            /* The common case: one cached view of the whole buffer. */
-            b->off = 0;
-            b->range = whole;
-        } else {
-            uint64_t a = ctx->caps.min_texel_offset_align;
-            a = a % texel ? a * texel : a;
-            b->off = first / a * a;
-            b->range = (end - b->off + texel - 1) / texel * texel;
-            if (b->range > max_bytes)
-                return CTX_FAIL(ctx, VKNMT_ERR_LIMIT,
-                                "a texel region of %llu bytes exceeds the device's maxTexelBufferElements (%llu)",
-                                (unsigned long long)b->range, (unsigned long long)ctx->caps.max_texel_buffer_elements);
-        }
+        texel_window(ctx, ref, need, type, &b->off, &b->range);
+        if (b->range > texel_max_bytes(ctx, type))
+            return CTX_FAIL(ctx, VKNMT_ERR_LIMIT,
+                            "a texel region of %llu bytes exceeds the device's maxTexelBufferElements (%llu)",
+                            (unsigned long long)b->range, (unsigned long long)ctx->caps.max_texel_buffer_elements);
     }
     *elem_off = (uint32_t)((first - b->off) / 4);
     if ((first - b->off) / 4 > UINT32_MAX)

@@ -83,14 +83,6 @@ bool vknmt_cpu_texel_kernels(const vknmt_caps *caps)
 /* Elements spanned by a rows x cols matrix with leading dimension ld. */
 static uint64_t extent(uint32_t rows, uint32_t cols, uint32_t ld) { return (uint64_t)(rows - 1) * ld + cols; }
 
-/* Whether a region of `count` floats gets a texel view in either format
- * (R32F, one float a texel, is the tighter), the view's alignment slack
- * included. A device may cap views at 65536 texels. */
-static bool texel_view_fits(const vknmt_caps *caps, uint64_t count)
-{
-    return count + caps->min_texel_offset_align / 4 + 4 <= caps->max_texel_buffer_elements;
-}
-
 /* Product i > 0 of a sum as the GEMM that adds it to C. */
 static vknmt_gemm_args sum_term(const vknmt_gemm_args *args, uint32_t i)
 {
@@ -224,9 +216,8 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
         if (s)
             return s;
     }
-    /* operands too large for a texel view take the storage-buffer kernel */
-    bool texel = vknmt_cpu_texel_kernels(caps) && texel_view_fits(caps, extent(a_rows, a_cols, p.lda)) &&
-                 texel_view_fits(caps, extent(b_rows, b_cols, p.ldb));
+    uint64_t a_count = extent(a_rows, a_cols, p.lda), b_count = extent(b_rows, b_cols, p.ldb);
+    bool texel = vknmt_cpu_texel_kernels(caps);
     vknmt_binding b[4];
     vknmt_status s;
     vknmt_bind_type in_type = VKNMT_BIND_SSBO;
@@ -236,16 +227,23 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
         bool aligned = p.lda % 4 == 0 && p.ldb % 4 == 0 && g->a.off % 4 == 0 && g->b.off % 4 == 0;
         in_type = aligned ? VKNMT_BIND_TEXEL_RGBA32F : VKNMT_BIND_TEXEL_R32F;
         k = aligned ? &K_GEMM_TEXEL : &K_GEMM_TEXEL_SCALAR;
+        /* operands too large for a texel view take the storage-buffer kernel */
+        if (!vknmt_texel_view_fits(ctx, g->a, a_count, in_type) ||
+            !vknmt_texel_view_fits(ctx, g->b, b_count, in_type)) {
+            texel = false;
+            in_type = VKNMT_BIND_SSBO;
+            k = &K_GEMM;
+        }
     }
-    if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
-        (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
+    if ((s = vknmt_bind(ctx, g->a, a_count, VKNMT_READ, in_type, &b[0], &p.off_a)) ||
+        (s = vknmt_bind(ctx, g->b, b_count, VKNMT_READ, in_type, &b[1], &p.off_b)))
         return s;
     if (texel && in_type == VKNMT_BIND_TEXEL_RGBA32F && (p.off_a % 4 || p.off_b % 4)) {
         /* a windowed view (huge buffer) left a misaligned remainder */
         in_type = VKNMT_BIND_TEXEL_R32F;
         k = &K_GEMM_TEXEL_SCALAR;
-        if ((s = vknmt_bind(ctx, g->a, extent(a_rows, a_cols, p.lda), VKNMT_READ, in_type, &b[0], &p.off_a)) ||
-            (s = vknmt_bind(ctx, g->b, extent(b_rows, b_cols, p.ldb), VKNMT_READ, in_type, &b[1], &p.off_b)))
+        if ((s = vknmt_bind(ctx, g->a, a_count, VKNMT_READ, in_type, &b[0], &p.off_a)) ||
+            (s = vknmt_bind(ctx, g->b, b_count, VKNMT_READ, in_type, &b[1], &p.off_b)))
             return s;
     }
     uint8_t c_access = VKNMT_WRITE | (g->beta != 0 ? VKNMT_READ : 0);

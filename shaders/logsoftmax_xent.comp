@@ -56,20 +56,20 @@ float tree_sum(float v)
     return r;
 }
 
-// Quad q of the row at xb: columns past vocab read as -inf (NaN padding
-// cannot leak: a select, not arithmetic).
+// Quad q of the row at xb: columns past vocab read as -FLT_MAX, so exp gives
+// them 0 (NaN padding cannot leak: a select, not arithmetic).
 vec4 load_quad(uint xb, uint q)
 {
     uint c = 4u * q;
 #ifdef XENT_VEC4
-    vec4 v = x4[(xb >> 2) + q];
+    bvec4 in_row = lessThan(uvec4(c) + uvec4(0, 1, 2, 3), uvec4(p.vocab));
+    return mix(vec4(-3.402823e38), x4[(xb >> 2) + q], in_row);
 #else
     vec4 v;
     for (uint e = 0; e < 4u; e++)
-        v[e] = c + e < p.vocab ? x[xb + c + e] : 0.0;
+        v[e] = c + e < p.vocab ? x[xb + c + e] : -3.402823e38;
+    return v;
 #endif
-    bvec4 in_row = lessThan(uvec4(c) + uvec4(0, 1, 2, 3), uvec4(p.vocab));
-    return mix(vec4(-3.402823e38), v, in_row);
 }
 
 void store_quad(uint xb, uint q, vec4 v)
