@@ -269,6 +269,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
      * anyway. */
     vknmt_ws *w = &m->w;
     uint32_t n = c->n, steps_run = 0, packed = batch, rows_before = bk, ld = vknmt_logits_ld(c);
+    bool carried = false; /* whether the last top-k laid out the next step's rows */
     vknmt_seq_stats total = {0}; /* the steps' (the encoder's not) */
     for (uint32_t b = 0; b < batch; b++)
         pos[b] = b;
@@ -301,7 +302,9 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
                 hs[slot] = alive ? (float)st->live[j].score : -INFINITY;
             }
         }
-        if ((s = vknmt_buffer_upload(y.buf, y.off * 4, ints, 2 * (uint64_t)bk * 4)) ||
+        /* the previous step's top-k laid this step's rows out unless sentences left */
+        bool gather = lay_out || !carried;
+        if ((gather && (s = vknmt_buffer_upload(y.buf, y.off * 4, ints, 2 * (uint64_t)bk * 4))) ||
             (s = vknmt_buffer_upload(hsr.buf, hsr.off * 4, hs, rows * 4)) ||
             (s = vknmt_buffer_upload(lvr.buf, lvr.off * 4, lv, 2 * (uint64_t)packed * 4)) ||
             (s = vknmt_seq_begin(m->seq)))
@@ -319,12 +322,16 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
          * the backward pass's, which decoding leaves unused) */
         vknmt_lookup reorder = {w->s, rows_before, n, par, rows, w->ds},
                      words = {vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey};
-        if ((s = rows_before > 1 ? vknmt_embed_gather2(m->seq, &reorder, &words)
-                                 : vknmt_copy(m->seq, w->s, w->ds, n)) || /* one row: its own parent */
-            (rows_before == 1 && (s = vknmt_embed_gather(m->seq, words.table, c->vt, c->m, y, rows, w->ey))) ||
+        vknmt_beam_carry next = {w->s, w->ds, words.table, w->ey, n, c->m, 3, 2}; /* </s>, <s> */
+        if ((gather && (s = rows_before > 1 ? vknmt_embed_gather2(m->seq, &reorder, &words)
+                                            : vknmt_copy(m->seq, w->s, w->ds, n))) || /* one row: its own parent */
+            (gather && rows_before == 1 &&
+             (s = vknmt_embed_gather(m->seq, words.table, c->vt, c->m, y, rows, w->ey))) ||
             (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld, stats, pctx)) ||
-            (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr, opa, otk,
-                                 osc))) {
+            (s = vknmt_beam_topk_carry(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr, opa, otk,
+                                       osc, &next, &carried)) ||
+            (!carried && (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr,
+                                              opa, otk, osc)))) {
             vknmt_seq_submit(m->seq);
             goto done;
         }

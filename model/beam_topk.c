@@ -4,15 +4,46 @@
 
 #define S VKNMT_BIND_SSBO
 
-static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 7, {S, S, S, S, S, S, S}, 52, 3};
+typedef struct topk_push {
+    uint32_t off_x, off_st, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk, ld, nblk;
+    uint32_t off_si, off_so, off_ei, off_eo, nq, mq, end, start; /* the carry's */
+} topk_push;
 
-vknmt_status vknmt_beam_topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, uint32_t ld, bool no_unk,
-                             vknmt_ref logits, vknmt_ref stats, vknmt_ref hs, vknmt_ref live, vknmt_ref parent,
-                             vknmt_ref token, vknmt_ref score)
+static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 7, {S, S, S, S, S, S, S}, 52, 3};
+static const vknmt_kernel_desc K_TOPK_CARRY = {
+    "beam_topk_carry", VKNMT_SPIRV(beam_topk_carry), 11, {S, S, S, S, S, S, S, S, S, S, S}, sizeof(topk_push), 3};
+
+/* Binds the carry's rows (bindings 7-10) as quads; *ok false where any
+ * starts off a quad. */
+static vknmt_status carry_bind(vknmt_context *ctx, uint64_t bk, uint32_t vocab, const vknmt_beam_carry *c,
+                               vknmt_binding *b, topk_push *p, bool *ok)
+{
+    const vknmt_ref refs[4] = {c->state, c->state_out, c->emb, c->emb_out};
+    const uint64_t counts[4] = {bk * c->n, bk * c->n, (uint64_t)vocab * c->m, bk * c->m};
+    uint32_t *offs[4] = {&p->off_si, &p->off_so, &p->off_ei, &p->off_eo};
+    *ok = c->n % 4 == 0 && c->m % 4 == 0;
+    for (int i = 0; i < 4 && *ok; i++) {
+        vknmt_status s = vknmt_bind(ctx, refs[i], counts[i], i % 2 ? VKNMT_WRITE : VKNMT_READ, S, &b[i], offs[i]);
+        if (s)
+            return s;
+        *ok = *offs[i] % 4 == 0;
+        *offs[i] /= 4;
+    }
+    p->nq = c->n / 4;
+    p->mq = c->m / 4;
+    p->end = c->end;
+    p->start = c->start;
+    return VKNMT_OK;
+}
+
+static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, uint32_t ld, bool no_unk,
+                         vknmt_ref logits, vknmt_ref stats, vknmt_ref hs, vknmt_ref live, vknmt_ref parent,
+                         vknmt_ref token, vknmt_ref score, const vknmt_beam_carry *carry, bool *ran)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
     const vknmt_caps *caps = vknmt_context_caps(ctx);
     uint64_t bk = (uint64_t)batch * beam;
+    *ran = false;
     /* the shader indexes logits and candidates (r * vocab + v) in 32 bits,
      * 0xffffffff meaning none, and writes parents as int32 */
     if (batch == 0 || beam == 0 || vocab == 0 || ld < vocab || bk > INT32_MAX || bk * ld > UINT32_MAX)
@@ -24,8 +55,12 @@ vknmt_status vknmt_beam_topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint
     uint32_t nblk = vknmt_softmax_block_count(ctx, vocab);
     if (bk * 2 * nblk > UINT32_MAX)
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "beam_topk: %llu rows of %u blocks", (unsigned long long)bk, nblk);
-    vknmt_binding b[7];
-    struct { uint32_t off_x, off_st, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk, ld, nblk; } p;
+    if (carry && (carry->end >= vocab || carry->start >= vocab || carry->n == 0 || carry->m == 0 ||
+                  bk * carry->n > UINT32_MAX || bk * carry->m > UINT32_MAX || (uint64_t)vocab * carry->m > UINT32_MAX))
+        return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "beam_topk: carry of rows %u and %u wide, words %u and %u of %u",
+                              carry->n, carry->m, carry->end, carry->start, vocab);
+    vknmt_binding b[11];
+    topk_push p = {0};
     vknmt_status s;
     if ((s = vknmt_bind(ctx, logits, (bk - 1) * ld + vocab, VKNMT_READ, S, &b[0], &p.off_x)) ||
         (s = vknmt_bind(ctx, stats, bk * 2 * nblk, VKNMT_READ, S, &b[1], &p.off_st)) ||
@@ -34,6 +69,9 @@ vknmt_status vknmt_beam_topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint
         (s = vknmt_bind(ctx, parent, bk, VKNMT_WRITE, S, &b[4], &p.off_pa)) ||
         (s = vknmt_bind(ctx, token, bk, VKNMT_WRITE, S, &b[5], &p.off_tk)) ||
         (s = vknmt_bind(ctx, score, bk, VKNMT_WRITE, S, &b[6], &p.off_sc)))
+        return s;
+    bool ok = true;
+    if (carry && ((s = carry_bind(ctx, bk, vocab, carry, &b[7], &p, &ok)) || !ok))
         return s;
     p.batch = batch;
     p.beam = beam;
@@ -45,7 +83,26 @@ vknmt_status vknmt_beam_topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint
      * between the workgroup's subgroups in turn, and the reductions hold
      * dozens: 256 invocations cost 2.9x the time of 8 (beam 5, batch 64). */
     uint32_t spec[3] = {caps->quirk_cpu_lanes ? caps->subgroup_size : 256, beam, 2 * vknmt_softmax_block_lanes(ctx)};
-    vknmt_dispatch d = {.kernel = &K_TOPK, .spec = spec, .push = &p, .bindings = b};
+    vknmt_dispatch d = {.kernel = carry ? &K_TOPK_CARRY : &K_TOPK, .spec = spec, .push = &p, .bindings = b};
     vknmt_grid_1d(batch, d.groups);
-    return vknmt_seq_dispatch(seq, &d);
+    if ((s = vknmt_seq_dispatch(seq, &d)))
+        return s;
+    *ran = true;
+    return VKNMT_OK;
+}
+
+vknmt_status vknmt_beam_topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, uint32_t ld, bool no_unk,
+                             vknmt_ref logits, vknmt_ref stats, vknmt_ref hs, vknmt_ref live, vknmt_ref parent,
+                             vknmt_ref token, vknmt_ref score)
+{
+    bool ran;
+    return topk(seq, batch, beam, vocab, ld, no_unk, logits, stats, hs, live, parent, token, score, NULL, &ran);
+}
+
+vknmt_status vknmt_beam_topk_carry(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, uint32_t ld,
+                                   bool no_unk, vknmt_ref logits, vknmt_ref stats, vknmt_ref hs, vknmt_ref live,
+                                   vknmt_ref parent, vknmt_ref token, vknmt_ref score, const vknmt_beam_carry *carry,
+                                   bool *ran)
+{
+    return topk(seq, batch, beam, vocab, ld, no_unk, logits, stats, hs, live, parent, token, score, carry, ran);
 }

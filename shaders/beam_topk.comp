@@ -1,4 +1,5 @@
 #version 450
+// vknmt-variant: beam_topk_carry BEAM_CARRY
 // One beam-search step's selection for sentence b (one workgroup each):
 // candidates are (live row r, word v) with score hs[r] + x[r][v] - lse[r]
 // (x[r] - lse[r] = log_softmax(x[r])) over the sentence's live rows
@@ -18,6 +19,10 @@
 //     its own best KMAX while scanning them, then take rounds pick the best
 //     head across invocations: fixed order, same bits.
 // With no_unk, block 0 (which holds <unk>) gives no bound and is always read.
+// BEAM_CARRY: the same workgroup then lays out the sentence's rows for the next step, as the host does
+// while no sentence leaves the batch: the chosen candidates that are not the end word, in order, take
+// the first slots, each with its parent's row of `state` and its word's row of `emb`; the slots after
+// them idle on their own state row and the start word. Rows are quads (nq = n / 4, mq = m / 4).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in; // power of two, <= 1024
@@ -30,8 +35,17 @@ layout(std430, binding = 3) readonly buffer LV { uint live[]; };   // [B] then t
 layout(std430, binding = 4) writeonly buffer PA { int parent[]; };
 layout(std430, binding = 5) writeonly buffer TK { int token[]; };
 layout(std430, binding = 6) writeonly buffer SC { float score[]; };
+#ifdef BEAM_CARRY
+layout(std430, binding = 7) readonly buffer SI { vec4 state[]; };
+layout(std430, binding = 8) writeonly buffer SO { vec4 state_out[]; };
+layout(std430, binding = 9) readonly buffer EI { vec4 emb[]; };
+layout(std430, binding = 10) writeonly buffer EO { vec4 emb_out[]; };
+#endif
 layout(push_constant) uniform P {
     uint off_x, off_st, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk, ld, nblk;
+#ifdef BEAM_CARRY
+    uint off_si, off_so, off_ei, off_eo, nq, mq, end_word, start_word; // offsets in quads
+#endif
 } p;
 
 const float NONE = -3.402823e38;
@@ -39,6 +53,7 @@ const uint NO_INDEX = 0xffffffffu;
 shared float red_v[gl_WorkGroupSize.x];
 shared uint red_i[gl_WorkGroupSize.x];
 shared float lse[KMAX];
+shared uint wins[KMAX]; // the candidates chosen, best first
 
 // this invocation's best candidates so far, sorted best first
 float bs[KMAX];
@@ -113,6 +128,8 @@ float pop_rounds(uint take, uint slot0, uint row0)
         }
         uint win = red_i[0];
         last = red_v[0];
+        if (t == 0)
+            wins[j] = win;
         barrier();
         if (head < take && bi[head] == win && win != NO_INDEX)
             head++;
@@ -178,4 +195,22 @@ void main()
         }
     }
     pop_rounds(take, row0, row0);
+#ifdef BEAM_CARRY
+    barrier(); // wins
+    uint next = 0; // the chosen candidates passed over so far (uniform)
+    for (uint j = 0; j < p.beam; j++) {
+        while (next < take && (wins[next] == NO_INDEX || wins[next] % p.vocab == p.end_word))
+            next++;
+        uint row = row0 + j, word = p.start_word;
+        if (next < take) {
+            row = row0 + wins[next] / p.vocab;
+            word = wins[next] % p.vocab;
+            next++;
+        }
+        for (uint q = t; q < p.nq; q += WG)
+            state_out[p.off_so + (row0 + j) * p.nq + q] = state[p.off_si + row * p.nq + q];
+        for (uint q = t; q < p.mq; q += WG)
+            emb_out[p.off_eo + (row0 + j) * p.mq + q] = emb[p.off_ei + word * p.mq + q];
+    }
+#endif
 }

@@ -4,7 +4,8 @@
  * rows and take counts (take 0, fewer candidates than take), exact ties
  * inside and across rows and across blocks, <unk> forbidden or not, on
  * every device class the launchers tell apart (checked by the profiler's
- * per-kernel counts). Outputs are poisoned and guarded. */
+ * per-kernel counts); with the carry, the next step's rows laid out from
+ * the kernel's own choices. Outputs are poisoned and guarded. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,181 @@ static void check_case(th_env *env, const topk_case *c, topk_bufs *g, const topk
           c->ld);
 }
 
+/* ------------------------------------------------------------ the carry */
+
+/* The carry's tensors: rows of n and m floats; each device buffer holds one
+ * float before its quad-aligned data (still poisoned after the run). */
+typedef struct carry_bufs {
+    uint32_t n, m, end, start;
+    float *state, *emb; /* the inputs, [rows, n] and [vocab, m] */
+    th_gbuf g[4];       /* state, state_out, emb, emb_out */
+} carry_bufs;
+
+static vknmt_ref carry_ref(const carry_bufs *cb, int i) { return vknmt_at(cb->g[i].buf, cb->g[i].guard + 1); }
+
+static bool carry_make(th_env *env, const topk_case *c, uint32_t n, uint32_t m, carry_bufs *cb)
+{
+    uint64_t rows = (uint64_t)c->batch * c->beam;
+    /* the end word: sentence 1's best choice where it has one, so a chosen
+     * candidate is passed over */
+    uint32_t s1 = c->batch > 1 ? 1 : 0, end = c->ref_n[s1] ? c->ref_c[(size_t)s1 * (c->beam + SLACK)] % c->vocab : 0;
+    *cb = (carry_bufs){.n = n, .m = m, .end = end, .start = (end + 1) % c->vocab};
+    cb->state = malloc(rows * n * 4);
+    cb->emb = malloc((size_t)c->vocab * m * 4);
+    const uint64_t count[4] = {rows * n, rows * n, (uint64_t)c->vocab * m, rows * m};
+    bool ok = cb->state && cb->emb;
+    for (int i = 0; i < 4 && ok; i++)
+        ok = th_gbuf_create(env, count[i] + 1, &cb->g[i]) && th_gbuf_poison(&cb->g[i]);
+    if (!ok)
+        return false;
+    th_fill_uniform(cb->state, rows * n, -1, 1);
+    th_fill_uniform(cb->emb, (uint64_t)c->vocab * m, -1, 1);
+    vknmt_ref st = carry_ref(cb, 0), em = carry_ref(cb, 2);
+    return vknmt_buffer_upload(st.buf, st.off * 4, cb->state, rows * n * 4) == VKNMT_OK &&
+           vknmt_buffer_upload(em.buf, em.off * 4, cb->emb, (uint64_t)c->vocab * m * 4) == VKNMT_OK;
+}
+
+static void carry_free(carry_bufs *cb)
+{
+    for (int i = 0; i < 4; i++)
+        th_gbuf_destroy(&cb->g[i]);
+    free(cb->state), free(cb->emb);
+}
+
+/* Slot j of sentence b lays out the j-th of the kernel's own choices that
+ * is a word and not the end word (its parent's state, its word's
+ * embedding), or idles (its own state row, the start word): bit for bit.
+ * A sentence that takes nothing, and the float before each buffer's data,
+ * stay poisoned. */
+static void check_carry(const topk_case *c, const topk_out *o, const carry_bufs *cb, const float *so, const float *eo,
+                        const char *form)
+{
+    uint32_t K = c->beam, n = cb->n, m = cb->m;
+    for (uint32_t b = 0; b < c->batch && !th_failed(); b++) {
+        uint32_t take = c->lv[c->batch + b], next = 0;
+        for (uint32_t j = 0; j < K && !th_failed(); j++) {
+            uint32_t slot = b * K + j, row = slot, word = cb->start;
+            while (next < take && (o->token[b * K + next] < 0 || (uint32_t)o->token[b * K + next] == cb->end))
+                next++;
+            if (next < take) {
+                row = (uint32_t)o->parent[b * K + next];
+                word = (uint32_t)o->token[b * K + next];
+                next++;
+            }
+            for (uint32_t i = 0; i < n; i++) {
+                float got = so[1 + (size_t)slot * n + i];
+                bool ok = take ? memcmp(&got, &cb->state[(size_t)row * n + i], 4) == 0 : isnan(got);
+                CHECK(ok, "%s B%u K%u V%u carry: sentence %u (take %u) slot %u state[%u] = %g, want row %u's %g", form,
+                      c->batch, K, c->vocab, b, take, j, i, got, row, cb->state[(size_t)row * n + i]);
+                if (!ok)
+                    break;
+            }
+            for (uint32_t i = 0; i < m; i++) {
+                float got = eo[1 + (size_t)slot * m + i];
+                bool ok = take ? memcmp(&got, &cb->emb[(size_t)word * m + i], 4) == 0 : isnan(got);
+                CHECK(ok, "%s B%u K%u V%u carry: sentence %u (take %u) slot %u emb[%u] = %g, want word %u's %g", form,
+                      c->batch, K, c->vocab, b, take, j, i, got, word, cb->emb[(size_t)word * m + i]);
+                if (!ok)
+                    break;
+            }
+        }
+    }
+    CHECK(isnan(so[0]) && isnan(eo[0]), "%s carry: wrote before its rows", form);
+}
+
+/* The top-k with the carry in form f: the same choices as without (checked
+ * as there), and the rows laid out from them. */
+static void check_carry_case(th_env *env, const topk_case *c, topk_bufs *g, carry_bufs *cb, const topk_form *f)
+{
+    uint64_t shift = (f->residue + 4 - g->x.guard % 4) % 4, rows = (uint64_t)c->batch * c->beam;
+    vknmt_ref x = vknmt_at(g->x.buf, g->x.guard + shift);
+    CHECK(vknmt_buffer_upload(x.buf, x.off * 4, c->x, rows * c->ld * 4) == VKNMT_OK && th_gbuf_poison(&g->parent) &&
+              th_gbuf_poison(&g->token) && th_gbuf_poison(&g->score) && th_gbuf_poison(&cb->g[1]) &&
+              th_gbuf_poison(&cb->g[3]),
+          "upload");
+    vknmt_caps saved = env->ctx->caps;
+    env->ctx->caps.quirk_cpu_lanes = f->cpu_lanes;
+    env->ctx->caps.texel_buffers = f->texel;
+    vknmt_beam_carry cy = {carry_ref(cb, 0), carry_ref(cb, 1), carry_ref(cb, 2), carry_ref(cb, 3),
+                           cb->n, cb->m, cb->end, cb->start};
+    bool ran = false;
+    vknmt_status s = vknmt_seq_begin(env->seq);
+    if (!s)
+        s = vknmt_softmax_blocks(env->seq, (uint32_t)rows, c->vocab, x, c->ld, th_gbuf_ref(&g->stats));
+    if (!s)
+        s = vknmt_beam_topk_carry(env->seq, c->batch, c->beam, c->vocab, c->ld, c->no_unk, x, th_gbuf_ref(&g->stats),
+                                  th_gbuf_ref(&g->hs), th_gbuf_ref(&g->lv), th_gbuf_ref(&g->parent),
+                                  th_gbuf_ref(&g->token), th_gbuf_ref(&g->score), &cy, &ran);
+    vknmt_status s2 = vknmt_seq_recording(env->seq) ? vknmt_seq_submit(env->seq) : VKNMT_OK;
+    env->ctx->caps = saved;
+    CHECK_OK(env, s ? s : s2);
+    CHECK(ran, "%s: the carry did not run on quads", f->name);
+    topk_out o = {malloc(rows * 4), malloc(rows * 4), malloc(rows * 4)};
+    float *so = malloc((rows * cb->n + 1) * 4), *eo = malloc((rows * cb->m + 1) * 4);
+    bool ok = o.parent && o.token && o.score && so && eo && th_gbuf_download(&g->parent, (float *)o.parent) &&
+              th_gbuf_download(&g->token, (float *)o.token) && th_gbuf_download(&g->score, o.score) &&
+              th_gbuf_download(&cb->g[1], so) && th_gbuf_download(&cb->g[3], eo);
+    char form[64];
+    snprintf(form, sizeof(form), "%s (carry)", f->name);
+    for (uint32_t b = 0; ok && b < c->batch && !th_failed(); b++)
+        check_sentence(c, &o, b, form);
+    if (ok && !th_failed())
+        check_carry(c, &o, cb, so, eo, f->name);
+    free(o.parent), free(o.token), free(o.score), free(so), free(eo);
+    CHECK(ok, "download");
+    for (int i = 0; i < 4; i++)
+        CHECK(th_gbuf_guards_ok(&cb->g[i]), "%s carry: write outside buffer %d", f->name, i);
+    CHECK(bufs_guards_ok(g), "%s carry: write outside an output", f->name);
+}
+
+/* Every batch x beam, vocabularies small and large, rows of 12 and 8
+ * floats, on every form; the end word is a word some sentence chooses. */
+static void test_carry(th_env *env)
+{
+    static const uint32_t vocabs[] = {7, 1001};
+    uint32_t turn = 0;
+    for (size_t i = 0; i < 3 && !th_failed(); i++)
+        for (size_t j = 0; j < 4 && !th_failed(); j++)
+            for (size_t k = 0; k < 2 && !th_failed(); k++) {
+                topk_case c;
+                topk_bufs g = {0};
+                carry_bufs cb = {0};
+                bool ok = case_make(&c, BATCHES[i], BEAMS[j], vocabs[k], vocabs[k], turn++ % 2) &&
+                          bufs_make(env, &c, &g) && carry_make(env, &c, 12, 8, &cb);
+                for (size_t f = 0; ok && f < sizeof(FORMS) / sizeof(FORMS[0]) && !th_failed(); f++)
+                    if (!FORMS[f].texel || env->ctx->caps.texel_buffers)
+                        check_carry_case(env, &c, &g, &cb, &FORMS[f]);
+                carry_free(&cb);
+                bufs_destroy(&g);
+                case_free(&c);
+                CHECK(ok, "out of memory");
+            }
+}
+
+/* Rows off quads (a width, or a row's start): nothing recorded, *ran
+ * false; words past the vocabulary fail. */
+static void test_carry_refused(th_env *env)
+{
+    vknmt_buffer *b;
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 4096, &b));
+    vknmt_ref r = vknmt_at(b, 0), r1 = vknmt_at(b, 1);
+    vknmt_beam_carry wide6 = {r, r, r, r, 6, 8, 3, 2}, off = {r, r1, r, r, 8, 8, 3, 2}, word = {r, r, r, r, 8, 8, 10, 2};
+    bool ran[2] = {true, true};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    vknmt_status s[3] = {
+        vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &wide6, &ran[0]),
+        vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &off, &ran[1]),
+        vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &word, &(bool){false}),
+    };
+    uint32_t recorded = vknmt_seq_stats_get(env->seq).dispatches;
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    vknmt_buffer_destroy(b);
+    CHECK(s[0] == VKNMT_OK && !ran[0], "rows of 6 floats: %s, ran %d", vknmt_status_name(s[0]), ran[0]);
+    CHECK(s[1] == VKNMT_OK && !ran[1], "a row off its quad: %s, ran %d", vknmt_status_name(s[1]), ran[1]);
+    CHECK(s[2] == VKNMT_ERR_SHAPE, "end word past the vocabulary: %s", vknmt_status_name(s[2]));
+    CHECK(recorded == 0, "%u dispatches recorded by refused calls", recorded);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* Every batch x beam x vocabulary, rows vocab and a quad-rounded vocab
@@ -391,4 +567,6 @@ void th_register_beam_topk(void)
 {
     th_add("beam_topk", "sizes", test_sizes);
     th_add("beam_topk", "shapes", test_shapes);
+    th_add("beam_topk", "carry", test_carry);
+    th_add("beam_topk", "carry_refused", test_carry_refused);
 }
