@@ -220,24 +220,13 @@ vknmt_status vknmt_att_backward_context(vknmt_seq *seq, uint32_t batch, uint32_t
     uint64_t st = (uint64_t)steps * (tx > dim ? tx : dim), td = (uint64_t)tx * dim;
     if (B * (st > td ? st : td) > UINT32_MAX) /* 32-bit shader indices */
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "%s: a tensor of more than 2^32-1 elements", op);
-    /* checked whole before the first GEMM, so a bad call records nothing */
-    vknmt_context *ctx = vknmt_seq_context(seq);
-    vknmt_status s;
-    if ((s = vknmt_region_check(ctx, alpha, steps * B * tx)) || (s = vknmt_region_check(ctx, dctx, steps * B * dim)) ||
-        (s = vknmt_region_check(ctx, dh, tx * B * dim)))
-        return s;
-    /* Row b's operands start b rows into each [., B, .] tensor: alpha_b is
-     * stored [steps, Tx] (A transposed), dctx_b [steps, dim], dh_b [Tx, dim]. */
-    for (uint32_t b = 0; b < batch; b++) {
-        vknmt_gemm_args g = {.m = tx, .n = dim, .k = steps, .trans_a = true, .alpha = 1, .beta = 1,
-                             .a = vknmt_at(alpha.buf, alpha.off + (uint64_t)b * tx),
-                             .b = vknmt_at(dctx.buf, dctx.off + (uint64_t)b * dim),
-                             .c = vknmt_at(dh.buf, dh.off + (uint64_t)b * dim),
-                             .lda = batch * tx, .ldb = batch * dim, .ldc = batch * dim};
-        if ((s = vknmt_gemm(seq, &g)))
-            return s;
-    }
-    return VKNMT_OK;
+    /* One GEMM per batch row, all in one dispatch: row b's operands start b
+     * rows into each [., B, .] tensor: alpha_b is stored [steps, Tx] (A
+     * transposed), dctx_b [steps, dim], dh_b [Tx, dim]. */
+    vknmt_gemm_args g = {.m = tx, .n = dim, .k = steps, .trans_a = true, .alpha = 1, .beta = 1, .a = alpha,
+                         .b = dctx, .c = dh, .lda = batch * tx, .ldb = batch * dim, .ldc = batch * dim,
+                         .batch = batch, .stride_a = tx, .stride_b = dim, .stride_c = dim};
+    return vknmt_gemm(seq, &g);
 }
 
 static vknmt_status encdec(vknmt_seq *seq, const vknmt_kernel_desc *k, uint32_t batch, uint32_t tx, uint32_t n,

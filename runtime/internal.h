@@ -86,6 +86,9 @@ struct vknmt_buffer {
     uint32_t view_count, view_cap;
 };
 
+/* `count` floats (at least one) at ref lie inside ref's buffer, which is of
+ * this context; else the error, recorded on the context. */
+vknmt_status vknmt_region_check(vknmt_context *ctx, vknmt_ref ref, uint64_t count);
 /* Whether vknmt_bind's texel view of `type` for `count` floats at ref stays
  * within the device's maxTexelBufferElements (the region itself is
  * vknmt_bind's to check). */

@@ -3,22 +3,24 @@
 #include "internal.h"
 
 #define SSBO VKNMT_BIND_SSBO
-static const vknmt_kernel_desc K_GEMM = {"gemm", VKNMT_SPIRV(gemm), 4, {SSBO, SSBO, SSBO, SSBO}, 56, 8};
-static const vknmt_kernel_desc K_GEMM_VEC4 = {"gemm_vec4", VKNMT_SPIRV(gemm_vec4), 4, {SSBO, SSBO, SSBO, SSBO}, 56, 8};
-static const vknmt_kernel_desc K_GEMM_TEXEL = {
-    "gemm_texel", VKNMT_SPIRV(gemm_texel), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO}, 56, 5};
-static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY = {
-    "gemm_texel_skinny", VKNMT_SPIRV(gemm_texel_skinny), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO},
-    56, 6};
-static const vknmt_kernel_desc K_GEMM_TEXEL_SCALAR = {
-    "gemm_texel_scalar", VKNMT_SPIRV(gemm_texel_scalar), 4, {VKNMT_BIND_TEXEL_R32F, VKNMT_BIND_TEXEL_R32F, SSBO, SSBO},
-    56, 5};
-
 typedef struct gemm_push {
     uint32_t m, n, k, lda, ldb, ldc, off_a, off_b, off_c, off_bias;
     float alpha, beta;
     uint32_t has_bias, act;
+    uint32_t stride_a, stride_b, stride_c;
 } gemm_push;
+#define PUSH sizeof(gemm_push)
+
+static const vknmt_kernel_desc K_GEMM = {"gemm", VKNMT_SPIRV(gemm), 4, {SSBO, SSBO, SSBO, SSBO}, PUSH, 8};
+static const vknmt_kernel_desc K_GEMM_VEC4 = {"gemm_vec4", VKNMT_SPIRV(gemm_vec4), 4, {SSBO, SSBO, SSBO, SSBO}, PUSH, 8};
+static const vknmt_kernel_desc K_GEMM_TEXEL = {
+    "gemm_texel", VKNMT_SPIRV(gemm_texel), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO}, PUSH, 5};
+static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY = {
+    "gemm_texel_skinny", VKNMT_SPIRV(gemm_texel_skinny), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO},
+    PUSH, 6};
+static const vknmt_kernel_desc K_GEMM_TEXEL_SCALAR = {
+    "gemm_texel_scalar", VKNMT_SPIRV(gemm_texel_scalar), 4, {VKNMT_BIND_TEXEL_R32F, VKNMT_BIND_TEXEL_R32F, SSBO, SSBO},
+    PUSH, 5};
 
 /* The few-rows GEMM with up to two more products (GEMM_SUM): bindings 4-7
  * their A and B, 8 the second output (the pairwise maximum, or the softmax
@@ -204,8 +206,22 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     if (p.lda < a_cols || p.ldb < b_cols || p.ldc < g->n)
         return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm: leading dimensions %u/%u/%u shorter than rows of %u/%u/%u",
                         p.lda, p.ldb, p.ldc, a_cols, b_cols, g->n);
+    uint32_t batch = g->batch ? g->batch : 1;
+    if (batch > 1) {
+        uint64_t sc = g->stride_c, last = (uint64_t)(batch - 1) * sc;
+        if (g->c_in.buf)
+            return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm: a batch of %u with c_in", batch);
+        if (batch > 65535)
+            return CTX_FAIL(ctx, VKNMT_ERR_LIMIT, "gemm: a batch of %u (at most 65535)", batch);
+        if (sc < g->n || (sc < extent(g->m, g->n, p.ldc) && p.ldc < last + g->n))
+            return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm: a batch of %u whose C overlap (stride %u, ldc %u, %ux%u)",
+                            batch, g->stride_c, p.ldc, g->m, g->n);
+        p.stride_a = g->stride_a;
+        p.stride_b = g->stride_b;
+        p.stride_c = g->stride_c;
+    }
 
-    if (!g->trans_a && g->trans_b && g->m <= VKNMT_FEW_ROWS) {
+    if (batch == 1 && !g->trans_a && g->trans_b && g->m <= VKNMT_FEW_ROWS) {
         bool ran;
         vknmt_status s = few_rows(seq, 1, g, EXTRA_NONE, NULL, 0, &ran);
         if (s || ran)
@@ -216,7 +232,8 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
         if (s)
             return s;
     }
-    uint64_t a_count = extent(a_rows, a_cols, p.lda), b_count = extent(b_rows, b_cols, p.ldb);
+    uint64_t a_count = (uint64_t)(batch - 1) * p.stride_a + extent(a_rows, a_cols, p.lda),
+             b_count = (uint64_t)(batch - 1) * p.stride_b + extent(b_rows, b_cols, p.ldb);
     bool texel = vknmt_cpu_texel_kernels(caps);
     vknmt_binding b[4];
     vknmt_status s;
@@ -224,7 +241,8 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     const vknmt_kernel_desc *k = &K_GEMM;
     if (texel) {
         /* Whole-buffer views: the float offset stays the element offset. */
-        bool aligned = p.lda % 4 == 0 && p.ldb % 4 == 0 && g->a.off % 4 == 0 && g->b.off % 4 == 0;
+        bool aligned = p.lda % 4 == 0 && p.ldb % 4 == 0 && g->a.off % 4 == 0 && g->b.off % 4 == 0 &&
+                       p.stride_a % 4 == 0 && p.stride_b % 4 == 0;
         in_type = aligned ? VKNMT_BIND_TEXEL_RGBA32F : VKNMT_BIND_TEXEL_R32F;
         k = aligned ? &K_GEMM_TEXEL : &K_GEMM_TEXEL_SCALAR;
         /* operands too large for a texel view take the storage-buffer kernel */
@@ -247,7 +265,8 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
             return s;
     }
     uint8_t c_access = VKNMT_WRITE | (g->beta != 0 ? VKNMT_READ : 0);
-    if ((s = vknmt_bind(ctx, g->c, extent(g->m, g->n, p.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.off_c)))
+    if ((s = vknmt_bind(ctx, g->c, (uint64_t)(batch - 1) * p.stride_c + extent(g->m, g->n, p.ldc), c_access,
+                        VKNMT_BIND_SSBO, &b[2], &p.off_c)))
         return s;
     /* Without a bias the binding still needs a buffer; the kernel ignores it. */
     if ((s = vknmt_bind(ctx, p.has_bias ? g->bias : g->c, p.has_bias ? g->n : 1, VKNMT_READ, VKNMT_BIND_SSBO, &b[3],
@@ -265,7 +284,8 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
         gx = (g->m + caps->subgroup_size * rm - 1) / (caps->subgroup_size * rm);
         gy = (g->n + TEXEL_TN - 1) / TEXEL_TN;
     } else {
-        bool vec4 = p.lda % 4 == 0 && p.ldb % 4 == 0 && p.off_a % 4 == 0 && p.off_b % 4 == 0;
+        bool vec4 = p.lda % 4 == 0 && p.ldb % 4 == 0 && p.off_a % 4 == 0 && p.off_b % 4 == 0 &&
+                    p.stride_a % 4 == 0 && p.stride_b % 4 == 0;
         k = vec4 ? &K_GEMM_VEC4 : &K_GEMM;
         ssbo_tile t = SSBO_LARGE;
         if (caps->max_workgroup_invocations < (t.bm / t.tm) * (t.bn / t.tn) ||
@@ -285,7 +305,7 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
     d.kernel = k;
     d.groups[0] = (uint32_t)gx;
     d.groups[1] = (uint32_t)gy;
-    d.groups[2] = 1;
+    d.groups[2] = batch;
     return vknmt_seq_dispatch(seq, &d);
 }
 

@@ -55,11 +55,6 @@ typedef struct vknmt_binding {
     uint8_t access;           /* VKNMT_READ | VKNMT_WRITE */
 } vknmt_binding;
 
-/* `count` floats (at least one) at ref lie inside ref's buffer, which is of
- * this context; else the error, recorded on the context. For launchers that
- * check a whole call before recording any of its dispatches. */
-vknmt_status vknmt_region_check(vknmt_context *ctx, vknmt_ref ref, uint64_t count);
-
 /* Describes `count` floats (or 32-bit ints) at `ref` for a binding of
  * `type`; `*elem_off` is what the kernel must add to its indices because the
  * bound offset was aligned down. Checks the region against the buffer and

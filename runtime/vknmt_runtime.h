@@ -218,6 +218,14 @@ typedef struct vknmt_gemm_args {
      * n), which must not overlap C, instead of C's old values. */
     vknmt_ref c_in;
     uint32_t ldc_in;
+    /* A batch of `batch` GEMMs of this shape in one dispatch (0 or 1: one):
+     * GEMM z reads A and B and writes C starting z * stride_a, stride_b,
+     * stride_c elements after a, b and c (the bias is shared). No two of
+     * them may write the same element of C: each C is a block (stride_c at
+     * least its extent) or a row of an interleaving (stride_c >= n, ldc at
+     * least (batch - 1) * stride_c + n). Not with c_in. */
+    uint32_t batch;
+    uint32_t stride_a, stride_b, stride_c;
 } vknmt_gemm_args;
 vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *args);
 

@@ -11,7 +11,11 @@
 //
 // Bindings (set 0): 0 = A, 1 = B, 2 = C (std430 float, read+write), 3 = bias (std430 float, >= N, read only).
 // Push constants (std430): M N K lda ldb ldc off_a off_b off_c off_bias (uint, offsets in elements),
-//   alpha beta (float), has_bias act (uint; act 0 none, 1 tanh, 2 sigmoid, 3 relu).  beta == 0 never reads C.
+//   alpha beta (float), has_bias act (uint; act 0 none, 1 tanh, 2 sigmoid, 3 relu), stride_a stride_b
+//   stride_c (uint).  beta == 0 never reads C.
+// Batches (GEMM_TEXEL and the storage-buffer variants): workgroup z computes GEMM z, whose A, B and C
+//   start z * stride_a, z * stride_b, z * stride_c elements after off_a, off_b, off_c (the bias is shared);
+//   groups_z = the batch. GEMM_TEXEL in RGBA32F views needs stride_a and stride_b on quads too.
 // Spec constants: 0 = local_size_x, 1 = TRANS_A (0/1), 2 = TRANS_B (0/1), then per variant:
 //
 // ---- GEMM_TEXEL (CPU class, lavapipe/llvmpipe) -------------------------------------------------
@@ -59,6 +63,7 @@ layout(push_constant, std430) uniform PC {
   uint M, N, K, lda, ldb, ldc, off_a, off_b, off_c, off_bias;
   float alpha, beta;
   uint has_bias, act;
+  uint stride_a, stride_b, stride_c;  // a batch of GEMMs (the tiled variants): see OFF_A
 #ifdef GEMM_SUM
   uint K1, lda1, ldb1, off_a1, off_b1, K2, lda2, ldb2, off_a2, off_b2, off_t, ldt, off_cin, ldcin;
 #endif
@@ -76,6 +81,11 @@ float act1(float v) {
   else if (pc.act == 3u) v = max(v, 0.0);
   return v;
 }
+
+// This workgroup's GEMM of a batch: its operands' offsets.
+#define OFF_A (pc.off_a + gl_WorkGroupID.z * pc.stride_a)
+#define OFF_B (pc.off_b + gl_WorkGroupID.z * pc.stride_b)
+#define OFF_C (pc.off_c + gl_WorkGroupID.z * pc.stride_c)
 
 #if defined(GEMM_TEXEL_SKINNY)
 // =================================================================================================
@@ -308,25 +318,25 @@ void main() {
     UNR for (int i = 0; i < RM / 4; i++) {
       uint m = m0 + l * uint(RM) + uint(4 * i);
       if (m >= pc.M) m = (pc.M - 1u) & ~3u;  // clamped quads: results discarded
-      ia[i] = int(pc.off_a + m);
+      ia[i] = int(OFF_A + m);
     }
   } else {
     UNR for (int r = 0; r < RM; r++) {
       uint m = min(m0 + l * uint(RM) + uint(r), pc.M - 1u);  // clamped rows: results discarded
-      ia[r] = int(TRANS_A == 0 ? pc.off_a + m * pc.lda : pc.off_a + m);
+      ia[r] = int(TRANS_A == 0 ? OFF_A + m * pc.lda : OFF_A + m);
     }
   }
   UNR for (int j = 0; j < BF; j++) {
     uint t = l + uint(SG * j);
     if (TRANS_B == 1) {
       uint n = min(n0 + t, pc.N - 1u);
-      ib[j] = int(pc.off_b + n * pc.ldb);
+      ib[j] = int(OFF_B + n * pc.ldb);
     } else {  // texel t holds B[k0 + t%4][n0 + 4*(t/4) .. +3]
       uint n = min(n0 + (t >> 2) * 4u, pc.N - 1u);
 #ifndef GEMM_TEXEL_SCALAR
       n &= ~3u;
 #endif
-      ib[j] = int(pc.off_b + (t & 3u) * pc.ldb + n);
+      ib[j] = int(OFF_B + (t & 3u) * pc.ldb + n);
     }
   }
   int nfull = int(pc.K / 4u);
@@ -344,7 +354,7 @@ void main() {
 
   // Epilogue: non-unrolled loops keep the code small (it runs once per workgroup).
   uint mb = m0 + l * uint(RM);
-  bool fast = ((pc.off_c | pc.ldc) & 3u) == 0u && n0 + uint(TN) <= pc.N;
+  bool fast = ((OFF_C | pc.ldc) & 3u) == 0u && n0 + uint(TN) <= pc.N;
   vec4 tmp[RM * TQ];
   UNR for (int r = 0; r < RM; r++) UNR for (int q = 0; q < TQ; q++) tmp[r * TQ + q] = acc[r][q];
   int nfast = fast ? RM * TQ : 0;
@@ -353,7 +363,7 @@ void main() {
     uint m = mb + uint(r), n = n0 + uint(q * 4);
     if (m < pc.M) {
       vec4 v = pc.alpha * tmp[i];
-      uint idx = (pc.off_c + m * pc.ldc + n) >> 2;
+      uint idx = (OFF_C + m * pc.ldc + n) >> 2;
       ONCE(pc.beta != 0.0) v += pc.beta * C4[idx];
       ONCE(pc.has_bias != 0u) v += vec4(biasv[pc.off_bias + n], biasv[pc.off_bias + n + 1u],
                                         biasv[pc.off_bias + n + 2u], biasv[pc.off_bias + n + 3u]);
@@ -366,7 +376,7 @@ void main() {
     uint m = mb + uint(r), n = n0 + uint(c);
     if (m < pc.M && n < pc.N) {
       float v = pc.alpha * tmp[r * TQ + (c >> 2)][c & 3];
-      uint idx = pc.off_c + m * pc.ldc + n;
+      uint idx = OFF_C + m * pc.ldc + n;
       ONCE(pc.beta != 0.0) v += pc.beta * Cm[idx];
       ONCE(pc.has_bias != 0u) v += biasv[pc.off_bias + n];
       Cm[idx] = act4(vec4(v)).x;
@@ -399,10 +409,10 @@ shared float Bs[BK * BN];  // Bs[k*BN + n]
 
 // Load element (row, col) of a row-major matrix with bounds check (zero outside).
 float ldA(uint row, uint col, uint nrow, uint ncol) {
-  return (row < nrow && col < ncol) ? Af[pc.off_a + row * pc.lda + col] : 0.0;
+  return (row < nrow && col < ncol) ? Af[OFF_A + row * pc.lda + col] : 0.0;
 }
 float ldB(uint row, uint col, uint nrow, uint ncol) {
-  return (row < nrow && col < ncol) ? Bf[pc.off_b + row * pc.ldb + col] : 0.0;
+  return (row < nrow && col < ncol) ? Bf[OFF_B + row * pc.ldb + col] : 0.0;
 }
 
 void main() {
@@ -420,14 +430,14 @@ void main() {
         uint kk = (e % uint(BK / 4)) * 4u, mm = e / uint(BK / 4);
         uint m = m0 + mm, k = k0 + kk;
         vec4 v;
-        if (m < pc.M && k + 3u < pc.K) v = A4[(pc.off_a + m * pc.lda + k) >> 2];
+        if (m < pc.M && k + 3u < pc.K) v = A4[(OFF_A + m * pc.lda + k) >> 2];
         else v = vec4(ldA(m, k, pc.M, pc.K), ldA(m, k + 1u, pc.M, pc.K), ldA(m, k + 2u, pc.M, pc.K), ldA(m, k + 3u, pc.M, pc.K));
         UNR for (int c = 0; c < 4; c++) As[(kk + uint(c)) * uint(BM) + mm] = v[c];
       } else {  // A stored [K,M]: contiguous along m
         uint mm = (e % uint(BM / 4)) * 4u, kk = e / uint(BM / 4);
         uint m = m0 + mm, k = k0 + kk;
         vec4 v;
-        if (k < pc.K && m + 3u < pc.M) v = A4[(pc.off_a + k * pc.lda + m) >> 2];
+        if (k < pc.K && m + 3u < pc.M) v = A4[(OFF_A + k * pc.lda + m) >> 2];
         else v = vec4(ldA(k, m, pc.K, pc.M), ldA(k, m + 1u, pc.K, pc.M), ldA(k, m + 2u, pc.K, pc.M), ldA(k, m + 3u, pc.K, pc.M));
         UNR for (int c = 0; c < 4; c++) As[kk * uint(BM) + mm + uint(c)] = v[c];
       }
@@ -437,14 +447,14 @@ void main() {
         uint nn = (e % uint(BN / 4)) * 4u, kk = e / uint(BN / 4);
         uint n = n0 + nn, k = k0 + kk;
         vec4 v;
-        if (k < pc.K && n + 3u < pc.N) v = B4[(pc.off_b + k * pc.ldb + n) >> 2];
+        if (k < pc.K && n + 3u < pc.N) v = B4[(OFF_B + k * pc.ldb + n) >> 2];
         else v = vec4(ldB(k, n, pc.K, pc.N), ldB(k, n + 1u, pc.K, pc.N), ldB(k, n + 2u, pc.K, pc.N), ldB(k, n + 3u, pc.K, pc.N));
         UNR for (int c = 0; c < 4; c++) Bs[kk * uint(BN) + nn + uint(c)] = v[c];
       } else {  // B stored [N,K]: contiguous along k
         uint kk = (e % uint(BK / 4)) * 4u, nn = e / uint(BK / 4);
         uint n = n0 + nn, k = k0 + kk;
         vec4 v;
-        if (n < pc.N && k + 3u < pc.K) v = B4[(pc.off_b + n * pc.ldb + k) >> 2];
+        if (n < pc.N && k + 3u < pc.K) v = B4[(OFF_B + n * pc.ldb + k) >> 2];
         else v = vec4(ldB(n, k, pc.N, pc.K), ldB(n, k + 1u, pc.N, pc.K), ldB(n, k + 2u, pc.N, pc.K), ldB(n, k + 3u, pc.N, pc.K));
         UNR for (int c = 0; c < 4; c++) Bs[(kk + uint(c)) * uint(BN) + nn] = v[c];
       }
@@ -480,7 +490,7 @@ void main() {
     UNR for (int j = 0; j < TN; j++) {
       uint n = n0 + tx + uint(j * NTX);
       if (m < pc.M && n < pc.N) {
-        uint idx = pc.off_c + m * pc.ldc + n;
+        uint idx = OFF_C + m * pc.ldc + n;
         float v = pc.alpha * acc[i][j];
         if (pc.beta != 0.0) v += pc.beta * Cm[idx];
         if (pc.has_bias != 0u) v += biasv[pc.off_bias + n];

@@ -1,5 +1,5 @@
 /* GEMM against plain C in double: awkward sizes, all four transposes,
- * offsets, leading dimensions, alpha/beta, bias and activations, for every
+ * offsets, leading dimensions, alpha/beta, bias and activations, batches, for every
  * kernel variant the device can run (texel-buffer CPU-class paths and the
  * portable storage-buffer path). Outputs are poisoned, buffers guarded. */
 #include <stdlib.h>
@@ -541,7 +541,94 @@ static void body_output_layer(th_env *env, const char *variant)
     }
 }
 
+/* A batch of GEMMs in one dispatch, each checked against its own
+ * reference. Layout 0: each GEMM's operands are blocks `gap` floats apart;
+ * layout 1: the GEMMs' rows interleave (row r of GEMM z at r * batch *
+ * width + z * width: the attention's [steps, batch, .] tensors), with
+ * widths on and off quads. Every float of C outside the batch's outputs
+ * keeps its poison (beta 0) or its value (beta 1). */
+static void run_batch(th_env *env, const char *variant, uint32_t batch, uint32_t m, uint32_t n, uint32_t k, bool ta,
+                      bool tb, int layout, uint32_t gap, float beta)
+{
+    uint32_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+    uint32_t lda, ldb, ldc, sa, sb, sc;
+    if (layout == 0) {
+        lda = a_cols, ldb = b_cols, ldc = n;
+        sa = a_rows * lda + gap, sb = b_rows * ldb + gap, sc = m * ldc + gap;
+    } else {
+        sa = a_cols + gap, sb = b_cols + gap, sc = n + gap;
+        lda = batch * sa, ldb = batch * sb, ldc = batch * sc;
+    }
+    size_t na = (size_t)(batch - 1) * sa + (size_t)(a_rows - 1) * lda + a_cols,
+           nb = (size_t)(batch - 1) * sb + (size_t)(b_rows - 1) * ldb + b_cols,
+           nc = (size_t)(batch - 1) * sc + (size_t)(m - 1) * ldc + n;
+    float *a = malloc(na * 4), *b = malloc(nb * 4), *c0 = malloc(nc * 4), *got = malloc(nc * 4), *bias = malloc(n * 4);
+    bool *in_c = calloc(nc, 1);
+    th_gbuf ga = {0}, gb = {0}, gc = {0}, gbias = {0};
+    bool ok = a && b && c0 && got && bias && in_c && th_gbuf_create(env, na + ALIGNED_OFF, &ga) &&
+              th_gbuf_create(env, nb + ALIGNED_OFF, &gb) && th_gbuf_create(env, nc + ALIGNED_OFF, &gc) &&
+              th_gbuf_create(env, n, &gbias);
+    CHECK(ok, "out of memory");
+    th_fill_uniform(a, na, -1, 1);
+    th_fill_uniform(b, nb, -1, 1);
+    th_fill_uniform(bias, n, -1, 1);
+    if (beta != 0)
+        th_fill_uniform(c0, nc, -1, 1);
+    else
+        for (size_t i = 0; i < nc; i++)
+            c0[i] = NAN;
+    vknmt_ref ra = vknmt_at(ga.buf, ga.guard + ALIGNED_OFF), rb = vknmt_at(gb.buf, gb.guard + ALIGNED_OFF),
+              rc = vknmt_at(gc.buf, gc.guard + ALIGNED_OFF);
+    CHECK_OK(env, vknmt_buffer_upload(ra.buf, ra.off * 4, a, na * 4));
+    CHECK_OK(env, vknmt_buffer_upload(rb.buf, rb.off * 4, b, nb * 4));
+    CHECK_OK(env, vknmt_buffer_upload(rc.buf, rc.off * 4, c0, nc * 4));
+    CHECK(th_gbuf_upload(&gbias, bias), "upload");
+    vknmt_gemm_args g = {.m = m, .n = n, .k = k, .trans_a = ta, .trans_b = tb, .alpha = 0.5f, .beta = beta,
+                         .a = ra, .b = rb, .c = rc, .bias = th_gbuf_ref(&gbias), .lda = lda, .ldb = ldb, .ldc = ldc,
+                         .batch = batch, .stride_a = sa, .stride_b = sb, .stride_c = sc};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_gemm(env->seq, &g));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    CHECK_OK(env, vknmt_buffer_download(rc.buf, rc.off * 4, got, nc * 4));
+    gemm_case c = {m, n, k, ta, tb, 0, 0, 0, 0, 0.5f, beta, true, VKNMT_ACT_NONE};
+    double tol = 1e-5 * (1 + sqrt((double)k));
+    for (uint32_t z = 0; z < batch && !th_failed(); z++)
+        for (uint32_t i = 0; i < m && !th_failed(); i++)
+            for (uint32_t j = 0; j < n && !th_failed(); j++) {
+                size_t at = (size_t)z * sc + (size_t)i * ldc + j;
+                in_c[at] = true;
+                double want = ref_at(&c, a + (size_t)z * sa, b + (size_t)z * sb, c0 + (size_t)z * sc, bias, lda, ldb,
+                                     ldc, i, j);
+                CHECK(fabs(got[at] - want) <= tol * fmax(1, fabs(want)),
+                      "%s batch %u of %ux%ux%u %c%c layout %d gap %u: GEMM %u (%u,%u) = %.9g, want %.9g", variant,
+                      batch, m, n, k, ta ? 'T' : 'N', tb ? 'T' : 'N', layout, gap, z, i, j, got[at], want);
+            }
+    for (size_t i = 0; i < nc && !th_failed(); i++)
+        CHECK(in_c[i] || memcmp(&got[i], &c0[i], 4) == 0, "%s batch %u layout %d: float %zu of C outside the outputs "
+              "written", variant, batch, layout, i);
+    CHECK(th_gbuf_guards_ok(&ga) && th_gbuf_guards_ok(&gb) && th_gbuf_guards_ok(&gc) && th_gbuf_guards_ok(&gbias),
+          "%s batch %u: write outside the output", variant, batch);
+    th_gbuf_destroy(&ga), th_gbuf_destroy(&gb), th_gbuf_destroy(&gc), th_gbuf_destroy(&gbias);
+    free(a), free(b), free(c0), free(got), free(bias), free(in_c);
+}
+
+/* Batches of 1, 2, 5 and 7 GEMMs of awkward shapes (one row, one column,
+ * K 1, tiles' tails), all four transposes, both layouts, widths on quads
+ * (the texel path's vec4 views) and off them. */
+static void body_batched(th_env *env, const char *variant)
+{
+    static const uint32_t shapes_b[][4] = {{2, 7, 13, 5}, {5, 33, 8, 4}, {7, 1, 40, 9}, {1, 19, 12, 31}, {5, 4, 1, 1}};
+    for (size_t i = 0; i < sizeof(shapes_b) / sizeof(shapes_b[0]) && !th_failed(); i++)
+        for (int t = 0; t < 4 && !th_failed(); t++)
+            for (int layout = 0; layout < 2 && !th_failed(); layout++) {
+                const uint32_t *sh = shapes_b[i];
+                uint32_t gap = (uint32_t)(i + t + layout) % 2 ? 3 : 0;
+                run_batch(env, variant, sh[0], sh[1], sh[2], sh[3], t & 1, t >> 1, layout, gap, t % 2 ? 1.0f : 0.0f);
+            }
+}
+
 static void test_shapes(th_env *env) { for_variants(env, body_shapes); }
+static void test_batched(th_env *env) { for_variants(env, body_batched); }
 static void test_epilogue(th_env *env) { for_variants(env, body_epilogue); }
 static void test_strides(th_env *env) { for_variants(env, body_strides); }
 static void test_a_quads(th_env *env) { for_variants(env, body_a_quads); }
@@ -573,6 +660,21 @@ static void test_bad_shapes(th_env *env)
     bad = g;
     bad.act = (vknmt_act)9;
     vknmt_status s5 = vknmt_gemm(env->seq, &bad);
+    /* batches: C of one GEMM overlapping the next's, c_in, too many */
+    bad = g;
+    bad.m = 1, bad.n = 2, bad.k = 1, bad.batch = 2, bad.stride_c = 1;
+    vknmt_status s6 = vknmt_gemm(env->seq, &bad);
+    bad.stride_c = 2, bad.m = 2, bad.ldc = 2; /* rows of the first meet the second's */
+    vknmt_status s7 = vknmt_gemm(env->seq, &bad);
+    bad = g;
+    bad.batch = 2, bad.stride_c = 8, bad.c_in = vknmt_at(a, 0), bad.beta = 1;
+    vknmt_status s8 = vknmt_gemm(env->seq, &bad);
+    bad = g;
+    bad.batch = 65536;
+    vknmt_status s9 = vknmt_gemm(env->seq, &bad);
+    bad = g;
+    bad.batch = 2, bad.stride_c = 8; /* the second C past the buffer */
+    vknmt_status s10 = vknmt_gemm(env->seq, &bad);
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     vknmt_buffer_destroy(a);
     vknmt_buffer_destroy(b);
@@ -583,6 +685,11 @@ static void test_bad_shapes(th_env *env)
     CHECK(s3 == VKNMT_ERR_SHAPE, "k = 0: %s", vknmt_status_name(s3));
     CHECK(s4 == VKNMT_ERR_RANGE, "short bias: %s", vknmt_status_name(s4));
     CHECK(s5 == VKNMT_ERR_USAGE, "bad activation: %s", vknmt_status_name(s5));
+    CHECK(s6 == VKNMT_ERR_SHAPE && s7 == VKNMT_ERR_SHAPE, "overlapping batch outputs: %s, %s",
+          vknmt_status_name(s6), vknmt_status_name(s7));
+    CHECK(s8 == VKNMT_ERR_USAGE, "batch with c_in: %s", vknmt_status_name(s8));
+    CHECK(s9 == VKNMT_ERR_LIMIT, "batch of 65536: %s", vknmt_status_name(s9));
+    CHECK(s10 == VKNMT_ERR_RANGE, "batch past the buffer: %s", vknmt_status_name(s10));
 }
 
 void th_register_gemm(void)
@@ -590,6 +697,7 @@ void th_register_gemm(void)
     th_add("gemm", "shapes_and_transposes", test_shapes);
     th_add("gemm", "alpha_beta_bias_act", test_epilogue);
     th_add("gemm", "offsets_and_strides", test_strides);
+    th_add("gemm", "batched", test_batched);
     th_add("gemm", "transposed_a_quads", test_a_quads);
     th_add("gemm", "few_rows_x_wt", test_skinny);
     th_add("gemm", "rows_alone_equal_batch", test_rows_alone_equal_batch);
