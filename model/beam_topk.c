@@ -12,6 +12,14 @@ typedef struct topk_push {
 static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 7, {S, S, S, S, S, S, S}, 52, 3};
 static const vknmt_kernel_desc K_TOPK_CARRY = {
     "beam_topk_carry", VKNMT_SPIRV(beam_topk_carry), 11, {S, S, S, S, S, S, S, S, S, S, S}, sizeof(topk_push), 3};
+static const vknmt_kernel_desc K_TOPK_SG = {"beam_topk_subgroup", VKNMT_SPIRV(beam_topk_subgroup), 7,
+                                            {S, S, S, S, S, S, S}, 52, 3};
+static const vknmt_kernel_desc K_TOPK_CARRY_SG = {"beam_topk_carry_subgroup",
+                                                  VKNMT_SPIRV(beam_topk_carry_subgroup),
+                                                  11,
+                                                  {S, S, S, S, S, S, S, S, S, S, S},
+                                                  sizeof(topk_push),
+                                                  3};
 
 /* Binds the carry's rows (bindings 7-10) as quads; *ok false where any
  * starts off a quad. */
@@ -83,7 +91,10 @@ static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t
      * between the workgroup's subgroups in turn, and the reductions hold
      * dozens: 256 invocations cost 2.9x the time of 8 (beam 5, batch 64). */
     uint32_t spec[3] = {caps->quirk_cpu_lanes ? caps->subgroup_size : 256, beam, 2 * vknmt_softmax_block_lanes(ctx)};
-    vknmt_dispatch d = {.kernel = carry ? &K_TOPK_CARRY : &K_TOPK, .spec = spec, .push = &p, .bindings = b};
+    /* one subgroup: its reductions by shuffles, without barriers */
+    bool sg = caps->quirk_cpu_lanes && caps->subgroup_shuffle;
+    vknmt_dispatch d = {.kernel = carry ? (sg ? &K_TOPK_CARRY_SG : &K_TOPK_CARRY) : (sg ? &K_TOPK_SG : &K_TOPK),
+                        .spec = spec, .push = &p, .bindings = b};
     vknmt_grid_1d(batch, d.groups);
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;

@@ -1,5 +1,7 @@
 #version 450
 // vknmt-variant: beam_topk_carry BEAM_CARRY
+// vknmt-variant: beam_topk_subgroup TOPK_SUBGROUP
+// vknmt-variant: beam_topk_carry_subgroup TOPK_SUBGROUP BEAM_CARRY
 // One beam-search step's selection for sentence b (one workgroup each):
 // candidates are (live row r, word v) with score hs[r] + x[r][v] - lse[r]
 // (x[r] - lse[r] = log_softmax(x[r])) over the sentence's live rows
@@ -19,12 +21,18 @@
 //     its own best KMAX while scanning them, then take rounds pick the best
 //     head across invocations: fixed order, same bits.
 // With no_unk, block 0 (which holds <unk>) gives no bound and is always read.
+// TOPK_SUBGROUP (the workgroup is one subgroup: CPU devices): the reductions go across lanes by
+// subgroupShuffleXor in the same tree, so the same bits, without shared memory or barriers (on
+// lavapipe each barrier is a coroutine switch and each shared-memory access a loop over the lanes).
 // BEAM_CARRY: the same workgroup then lays out the sentence's rows for the next step, as the host does
 // while no sentence leaves the batch: the chosen candidates that are not the end word, in order, take
 // the first slots, each with its parent's row of `state` and its word's row of `emb`; the slots after
 // them idle on their own state row and the start word. Rows are quads (nq = n / 4, mq = m / 4).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#ifdef TOPK_SUBGROUP
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 layout(local_size_x_id = 0) in; // power of two, <= 1024
 layout(constant_id = 1) const uint KMAX = 16;
 layout(constant_id = 2) const uint BW = 16;
@@ -95,6 +103,15 @@ void clear_best()
 // The workgroup's reduction of v (max, or sum) in a fixed tree: every invocation gets the result.
 float reduce(float v, bool is_max)
 {
+#ifdef TOPK_SUBGROUP
+    // lane t adds lane t ^ s's part at each level: lane 0's sums are the tree's below, and each
+    // pair of lanes adds the same two parts, so every lane ends with lane 0's bits
+    for (uint s = gl_WorkGroupSize.x / 2; s > 0; s >>= 1) {
+        float o = subgroupShuffleXor(v, s);
+        v = is_max ? max(v, o) : v + o;
+    }
+    return v;
+#else
     uint t = gl_LocalInvocationID.x;
     red_v[t] = v;
     barrier();
@@ -106,6 +123,7 @@ float reduce(float v, bool is_max)
     float r = red_v[0];
     barrier();
     return r;
+#endif
 }
 
 // take rounds: the best head across invocations wins and is popped; with
@@ -116,8 +134,24 @@ float pop_rounds(uint take, uint slot0, uint row0)
     uint t = gl_LocalInvocationID.x, head = 0;
     float last = NONE;
     for (uint j = 0; j < take; j++) {
-        red_v[t] = head < take ? bs[head] : NONE;
-        red_i[t] = head < take ? bi[head] : NO_INDEX;
+        float v = head < take ? bs[head] : NONE;
+        uint i = head < take ? bi[head] : NO_INDEX;
+#ifdef TOPK_SUBGROUP
+        for (uint s = gl_WorkGroupSize.x / 2; s > 0; s >>= 1) { // every lane ends with the best
+            float ov = subgroupShuffleXor(v, s);
+            uint oi = subgroupShuffleXor(i, s);
+            if (better(ov, oi, v, i)) {
+                v = ov;
+                i = oi;
+            }
+        }
+        uint win = i;
+        last = v;
+        if (t == 0)
+            wins[j] = win;
+#else
+        red_v[t] = v;
+        red_i[t] = i;
         barrier();
         for (uint s = gl_WorkGroupSize.x / 2; s > 0; s >>= 1) {
             if (t < s && better(red_v[t + s], red_i[t + s], red_v[t], red_i[t])) {
@@ -131,6 +165,7 @@ float pop_rounds(uint take, uint slot0, uint row0)
         if (t == 0)
             wins[j] = win;
         barrier();
+#endif
         if (head < take && bi[head] == win && win != NO_INDEX)
             head++;
         if (slot0 != NO_INDEX && t == 0) {
@@ -165,8 +200,8 @@ void main()
         sum = reduce(sum, false);
         if (t == 0)
             lse[r] = m + log(sum);
-        barrier();
     }
+    barrier(); // lse
     // 2. the bound: the take-th best block score
     clear_best();
     for (uint r = 0; r < nlive; r++) {

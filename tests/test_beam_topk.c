@@ -230,7 +230,9 @@ static vknmt_status launch(th_env *env, const topk_case *c, topk_bufs *g, const 
     env->ctx->caps.quirk_cpu_lanes = f->cpu_lanes;
     env->ctx->caps.texel_buffers = f->texel;
     env->ctx->profile = true;
-    uint64_t t0 = calls_of(env->ctx, "softmax_blocks"), s0 = calls_of(env->ctx, "beam_topk");
+    /* CPU devices reduce across one subgroup's lanes */
+    const char *topk = f->cpu_lanes && saved.subgroup_shuffle ? "beam_topk_subgroup" : "beam_topk";
+    uint64_t t0 = calls_of(env->ctx, "softmax_blocks"), s0 = calls_of(env->ctx, topk);
     vknmt_status s = vknmt_seq_begin(env->seq);
     if (!s)
         s = vknmt_softmax_blocks(env->seq, c->batch * c->beam, c->vocab, x, c->ld, th_gbuf_ref(&g->stats));
@@ -240,7 +242,7 @@ static vknmt_status launch(th_env *env, const topk_case *c, topk_bufs *g, const 
                             th_gbuf_ref(&g->token), th_gbuf_ref(&g->score));
     vknmt_status s2 = vknmt_seq_recording(env->seq) ? vknmt_seq_submit(env->seq) : VKNMT_OK;
     *stats_calls = calls_of(env->ctx, "softmax_blocks") - t0;
-    *topk_calls = calls_of(env->ctx, "beam_topk") - s0;
+    *topk_calls = calls_of(env->ctx, topk) - s0;
     env->ctx->caps = saved;
     env->ctx->profile = profile;
     return s ? s : s2;
