@@ -36,15 +36,15 @@ static const vknmt_kernel_desc K_ATT_BWD_DWS = {"attention_bwd_dws", VKNMT_SPIRV
                                                 sizeof(att_push), 1};
 /* The same interfaces with Ws, UH, H, v and dctx as RGBA32F texel views. */
 static const vknmt_kernel_desc K_ATT_TEXEL_FWD = {"attention_texel", VKNMT_SPIRV(attention_texel), 8,
-                                                  {T4, T4, T4, SS, T4, SS, SS, SS}, sizeof(att_push), 2};
+                                                  {T4, T4, T4, SS, T4, SS, SS, SS}, sizeof(att_push), 3};
 static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DV = {"attention_texel_bwd_dv", VKNMT_SPIRV(attention_texel_bwd_dv), 8,
-                                                     {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 2};
+                                                     {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 3};
 static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DUH = {"attention_texel_bwd_duh",
                                                       VKNMT_SPIRV(attention_texel_bwd_duh), 8,
-                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 2};
+                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 3};
 static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DWS = {"attention_texel_bwd_dws",
                                                       VKNMT_SPIRV(attention_texel_bwd_dws), 8,
-                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 2};
+                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 3};
 
 /* One attention kernel in its two forms; quads: the bindings the texel form
  * reads or writes a vec4 at a time, whose element offsets must be multiples
@@ -92,12 +92,14 @@ static vknmt_status check_att_shape(vknmt_seq *seq, const vknmt_att_shape *sh, c
 }
 
 /* The texel kernels: only on CPU-class devices (on GPUs the SSBO kernels
- * are the ones measured), for quad-sized rows, and when the largest texel
+ * are the ones measured) with subgroup shuffles in whole quads of lanes
+ * that fill the workgroup, for quad-sized rows, and when the largest texel
  * operand fits a view with room for the view's alignment. Offsets are
  * checked once bound. */
 static bool att_texel_wanted(const vknmt_caps *caps, const vknmt_att_shape *sh)
 {
-    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || sh->na % 4 || sh->ctx_dim % 4)
+    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size % 4 ||
+        ATT_TEXEL_LOCAL % caps->subgroup_size || sh->na % 4 || sh->ctx_dim % 4)
         return false;
     uint64_t cols = sh->src_batch > sh->batch ? sh->src_batch : sh->batch;
     uint64_t quads = cols * sh->tx * (sh->na > sh->ctx_dim ? sh->na : sh->ctx_dim) / 4;
@@ -135,8 +137,9 @@ static vknmt_status att_prepare(vknmt_context *c, const vknmt_att_shape *sh, con
 static vknmt_status att_dispatch(vknmt_seq *seq, const vknmt_kernel_desc *k, const att_push *p,
                                  const vknmt_binding *b, uint32_t batch)
 {
-    bool texel = k->spec_count == 2; /* only the texel kernels take a chunk size */
-    uint32_t spec[2] = {texel ? ATT_TEXEL_LOCAL : ATT_LOCAL, ATT_TEXEL_CHUNK};
+    bool texel = k->spec_count == 3; /* only the texel kernels take a chunk and subgroup size */
+    uint32_t spec[3] = {texel ? ATT_TEXEL_LOCAL : ATT_LOCAL, ATT_TEXEL_CHUNK,
+                        vknmt_context_caps(vknmt_seq_context(seq))->subgroup_size};
     vknmt_dispatch d = {.kernel = k, .spec = spec, .push = p, .bindings = b};
     vknmt_grid_1d(batch, d.groups); /* one workgroup per batch row */
     return vknmt_seq_dispatch(seq, &d);

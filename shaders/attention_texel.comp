@@ -14,18 +14,24 @@
 //  * every loop over k or d gives each lane a quad (vec4) of k or d, so the
 //    lanes of a subgroup fetch neighbouring texels and the read-modify-write
 //    outputs (ctx, dv_part, dws, duh) move as vec4 through their SSBOs.
-// Loops over positions take 4 positions per step, their weights as one vec4
-// from shared memory, and issue the 4 fetches before the arithmetic (each
-// fetch call clobbers every vector register).
+// Loops over positions take 4 positions per step and issue the 4 fetches
+// before the arithmetic (each fetch call clobbers every vector register);
+// the backward kernels take the 4 weights as one vec4 from shared memory, the
+// forward's weighted sum from one load of a subgroup's worth, shuffled.
 // REQUIRES na % 4 == 0, dim % 4 == 0 and every element offset except those of
 // src_len and alpha a multiple of 4 (model/attention.c checks, and falls
 // back to shaders/attention.comp otherwise). Sums run in a fixed order per
 // element and no element has two writers: same input, same bits.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-layout(local_size_x_id = 0) in; // power of two, <= 1024
+#extension GL_EXT_control_flow_attributes : enable
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+layout(local_size_x_id = 0) in; // power of two, <= 1024, a multiple of SG
 // Positions per chunk through shared memory: a multiple of local_size_x and of 4.
 layout(constant_id = 1) const uint CHUNK = 256;
+// The subgroup size: a multiple of 4, subgroups of consecutive invocations.
+layout(constant_id = 2) const uint SG = 8;
 
 layout(binding = 0) uniform samplerBuffer t_ws;
 layout(binding = 1) uniform samplerBuffer t_uh;
@@ -149,28 +155,47 @@ void main()
         for (uint j = c0 + t; j < c1; j += WG) {
             float a = j < len ? exp(alpha[ab + j] - m) * inv : 0.0;
             alpha[ab + j] = a;
-            sh4[(j - c0) >> 2][(j - c0) & 3] = a;
         }
         barrier();
-        uint cend = min(c1, len);
-        for (uint d = t; d < dq; d += WG) {
+        // The weights reach the lanes by subgroupShuffle from one load of SG of them (a shared-memory
+        // load is a loop over the lanes); the sums run in the same order as 4 positions at a time
+        // from c0, then one at a time. Lanes past dq repeat the last quad and store nothing (every
+        // lane of the subgroup takes part in the shuffles).
+        uint cend = clamp(len, c0, c1), lane = gl_SubgroupInvocationID, whole = c0 + (cend - c0) / SG * SG;
+        for (uint d0 = 0; d0 < dq; d0 += WG) {
+            uint d = min(d0 + t, dq - 1u);
             vec4 acc = c0 == 0 ? vec4(0.0) : ctx4[cq + d];
             int hq = hq0 + int(d);
-            uint j = c0;
+            for (uint jb = c0; jb < whole; jb += SG) {
+                float w = alpha[ab + jb + lane];
+                [[unroll]] for (uint k = 0; k < SG; k += 4) {
+                    int hj = hq + int(jb + k) * h_stride;
+                    vec4 h0 = texelFetch(t_h, hj);
+                    vec4 h1 = texelFetch(t_h, hj + h_stride);
+                    vec4 h2 = texelFetch(t_h, hj + 2 * h_stride);
+                    vec4 h3 = texelFetch(t_h, hj + 3 * h_stride);
+                    acc += subgroupShuffle(w, k) * h0;
+                    acc += subgroupShuffle(w, k + 1u) * h1;
+                    acc += subgroupShuffle(w, k + 2u) * h2;
+                    acc += subgroupShuffle(w, k + 3u) * h3;
+                }
+            }
+            float w = whole + lane < cend ? alpha[ab + whole + lane] : 0.0;
+            uint j = whole;
             for (; j + 4 <= cend; j += 4) {
                 vec4 h0 = texelFetch(t_h, hq + int(j) * h_stride);
                 vec4 h1 = texelFetch(t_h, hq + int(j + 1) * h_stride);
                 vec4 h2 = texelFetch(t_h, hq + int(j + 2) * h_stride);
                 vec4 h3 = texelFetch(t_h, hq + int(j + 3) * h_stride);
-                vec4 a = sh4[(j - c0) >> 2];
-                acc += a.x * h0;
-                acc += a.y * h1;
-                acc += a.z * h2;
-                acc += a.w * h3;
+                acc += subgroupShuffle(w, j - whole) * h0;
+                acc += subgroupShuffle(w, j - whole + 1u) * h1;
+                acc += subgroupShuffle(w, j - whole + 2u) * h2;
+                acc += subgroupShuffle(w, j - whole + 3u) * h3;
             }
             for (; j < cend; j++)
-                acc += sh4[(j - c0) >> 2][(j - c0) & 3] * texelFetch(t_h, hq + int(j) * h_stride);
-            ctx4[cq + d] = acc;
+                acc += subgroupShuffle(w, j - whole) * texelFetch(t_h, hq + int(j) * h_stride);
+            if (d0 + t < dq)
+                ctx4[cq + d] = acc;
         }
         barrier();
     }
