@@ -8,6 +8,11 @@
 static const vknmt_kernel_desc K_SUM = {"reduce_sum", VKNMT_SPIRV(reduce), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 20, 1};
 static const vknmt_kernel_desc K_SUMSQ = {"reduce_sumsq", VKNMT_SPIRV(reduce_sumsq), 2,
                                           {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 20, 1};
+/* CPU devices: a subgroup a workgroup, quads, shuffles (shaders/reduce.comp) */
+static const vknmt_kernel_desc K_SUM_LANES = {"reduce_lanes", VKNMT_SPIRV(reduce_lanes), 2,
+                                              {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 20, 1};
+static const vknmt_kernel_desc K_SUMSQ_LANES = {"reduce_sumsq_lanes", VKNMT_SPIRV(reduce_sumsq_lanes), 2,
+                                                {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 20, 1};
 
 uint64_t vknmt_reduce_scratch_elems(uint64_t n) { return n > CHUNK ? (n + CHUNK - 1) / CHUNK : 1; }
 
@@ -25,6 +30,12 @@ static vknmt_status pass(vknmt_seq *seq, const vknmt_kernel_desc *k, vknmt_ref x
     p.chunk = chunk;
     p.sqrt_out = sqrt_out;
     uint32_t spec[1] = {LOCAL};
+    /* CPU devices: one subgroup a workgroup where x starts on a quad */
+    const vknmt_caps *caps = &ctx->caps;
+    if (caps->quirk_cpu_lanes && caps->subgroup_shuffle && p.off_x % 4 == 0 && chunk % (4 * caps->subgroup_size) == 0) {
+        k = k == &K_SUMSQ ? &K_SUMSQ_LANES : &K_SUM_LANES;
+        spec[0] = caps->subgroup_size;
+    }
     vknmt_dispatch d = {.kernel = k, .spec = spec, .push = &p, .bindings = b};
     vknmt_grid_1d(groups, d.groups);
     return vknmt_seq_dispatch(seq, &d);

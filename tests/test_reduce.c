@@ -1,11 +1,29 @@
-/* Sum and L2 norm: accuracy against double, and bitwise determinism. */
+/* Sum and L2 norm: accuracy against double, and bitwise determinism, in
+ * each kernel form (the CPU devices' one-subgroup form where the input
+ * starts on a quad, the portable one elsewhere; checked by the profiler's
+ * per-kernel counts). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
-#include "internal.h" /* to lower the storage range limit */
+#include "internal.h" /* to lower the storage range limit, force a form, count the kernels run */
 
-static void check_reduce(th_env *env, uint64_t n, bool norm)
+typedef struct reduce_form {
+    const char *name;
+    bool cpu_lanes;
+    uint32_t residue; /* the input's float offset mod 4 */
+} reduce_form;
+static const reduce_form FORMS[] = {{"cpu-lanes", true, 0}, {"cpu-off-quad", true, 3}, {"gpu", false, 0}};
+
+static uint64_t calls_of(const vknmt_context *ctx, const char *name)
+{
+    for (uint32_t i = 0; i < ctx->kernel_count; i++)
+        if (strcmp(ctx->kernels[i].desc->name, name) == 0)
+            return ctx->kernels[i].calls;
+    return 0;
+}
+
+static void check_reduce_form(th_env *env, uint64_t n, bool norm, const reduce_form *f)
 {
     float *x = malloc(n * 4);
     CHECK(x, "out of memory");
@@ -17,31 +35,55 @@ static void check_reduce(th_env *env, uint64_t n, bool norm)
     }
     if (norm)
         want = sqrt(want);
-    uint64_t ns = vknmt_reduce_scratch_elems(n);
+    uint64_t ns = vknmt_reduce_scratch_elems(n), shift = (f->residue + 4 - TH_GUARD % 4) % 4;
     th_gbuf gx, go, gs;
-    CHECK(th_gbuf_create(env, n, &gx) && th_gbuf_create(env, 1, &go) && th_gbuf_create(env, ns, &gs), "buffers");
-    CHECK(th_gbuf_upload(&gx, x), "upload");
+    CHECK(th_gbuf_create(env, n + shift, &gx) && th_gbuf_create(env, 1, &go) && th_gbuf_create(env, ns, &gs),
+          "buffers");
+    vknmt_ref rx = vknmt_at(gx.buf, gx.guard + shift);
+    CHECK_OK(env, vknmt_buffer_upload(rx.buf, rx.off * 4, x, n * 4));
+    vknmt_caps saved = env->ctx->caps;
+    bool profile = env->ctx->profile;
+    env->ctx->caps.quirk_cpu_lanes = f->cpu_lanes;
+    env->ctx->profile = true;
+    const char *lanes = norm ? "reduce_sumsq_lanes" : "reduce_lanes", *plain = norm ? "reduce_sumsq" : "reduce_sum";
+    uint64_t lanes0 = calls_of(env->ctx, lanes), plain0 = calls_of(env->ctx, plain);
     float got[2];
     for (int run = 0; run < 2; run++) {
         CHECK(th_gbuf_poison(&go), "poison");
         CHECK_OK(env, vknmt_seq_begin(env->seq));
         if (norm)
-            CHECK_OK(env, vknmt_norm2(env->seq, th_gbuf_ref(&gx), n, th_gbuf_ref(&go), th_gbuf_ref(&gs)));
+            CHECK_OK(env, vknmt_norm2(env->seq, rx, n, th_gbuf_ref(&go), th_gbuf_ref(&gs)));
         else
-            CHECK_OK(env, vknmt_sum(env->seq, th_gbuf_ref(&gx), n, th_gbuf_ref(&go), th_gbuf_ref(&gs)));
+            CHECK_OK(env, vknmt_sum(env->seq, rx, n, th_gbuf_ref(&go), th_gbuf_ref(&gs)));
         CHECK_OK(env, vknmt_seq_submit(env->seq));
         CHECK(th_gbuf_download(&go, &got[run]), "download");
     }
+    uint64_t lanes_ran = calls_of(env->ctx, lanes) - lanes0, plain_ran = calls_of(env->ctx, plain) - plain0;
+    env->ctx->caps = saved;
+    env->ctx->profile = profile;
+    /* the first pass over x in the form the device class and alignment call for */
+    bool want_lanes = f->cpu_lanes && saved.subgroup_shuffle && f->residue == 0;
+    if (saved.timestamps)
+        CHECK(want_lanes ? lanes_ran > 0 : lanes_ran == 0 && plain_ran > 0,
+              "%s n=%llu: %llu one-subgroup and %llu portable passes", f->name, (unsigned long long)n,
+              (unsigned long long)lanes_ran, (unsigned long long)plain_ran);
     /* fp32 summation error bound, relative to the sum of magnitudes */
     double err = fabs(got[0] - want) / (norm ? want : abs_sum);
-    CHECK(isfinite(got[0]) && err < 1e-5, "n=%llu: got %.9g want %.9g (err %g)", (unsigned long long)n, got[0],
-          want, err);
-    CHECK(memcmp(&got[0], &got[1], 4) == 0, "n=%llu: two runs differ in their bits", (unsigned long long)n);
+    CHECK(isfinite(got[0]) && err < 1e-5, "%s n=%llu: got %.9g want %.9g (err %g)", f->name, (unsigned long long)n,
+          got[0], want, err);
+    CHECK(memcmp(&got[0], &got[1], 4) == 0, "%s n=%llu: two runs differ in their bits", f->name,
+          (unsigned long long)n);
     CHECK(th_gbuf_guards_ok(&gx) && th_gbuf_guards_ok(&go) && th_gbuf_guards_ok(&gs), "write outside the output");
     th_gbuf_destroy(&gx);
     th_gbuf_destroy(&go);
     th_gbuf_destroy(&gs);
     free(x);
+}
+
+static void check_reduce(th_env *env, uint64_t n, bool norm)
+{
+    for (size_t f = 0; f < sizeof(FORMS) / sizeof(FORMS[0]) && !th_failed(); f++)
+        check_reduce_form(env, n, norm, &FORMS[f]);
 }
 
 static const uint64_t sizes[] = {1, 2, 255, 257, 8192, 8193, 100003, 3000017};
