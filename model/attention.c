@@ -28,36 +28,29 @@ typedef struct att_push {
 
 static const vknmt_kernel_desc K_ATT_FWD = {"attention", VKNMT_SPIRV(attention), 8, {S4, S4},
                                             sizeof(att_push), 1};
-static const vknmt_kernel_desc K_ATT_BWD_DV = {"attention_bwd_dv", VKNMT_SPIRV(attention_bwd_dv), 8, {S4, S4},
+static const vknmt_kernel_desc K_ATT_BWD_DE = {"attention_bwd_de", VKNMT_SPIRV(attention_bwd_de), 8, {S4, S4},
                                                sizeof(att_push), 1};
-static const vknmt_kernel_desc K_ATT_BWD_DUH = {"attention_bwd_duh", VKNMT_SPIRV(attention_bwd_duh), 8, {S4, S4},
-                                                sizeof(att_push), 1};
-static const vknmt_kernel_desc K_ATT_BWD_DWS = {"attention_bwd_dws", VKNMT_SPIRV(attention_bwd_dws), 8, {S4, S4},
-                                                sizeof(att_push), 1};
+static const vknmt_kernel_desc K_ATT_BWD = {"attention_bwd", VKNMT_SPIRV(attention_bwd), 8, {S4, S4},
+                                            sizeof(att_push), 1};
 /* The same interfaces with Ws, UH, H, v and dctx as RGBA32F texel views. */
 static const vknmt_kernel_desc K_ATT_TEXEL_FWD = {"attention_texel", VKNMT_SPIRV(attention_texel), 8,
                                                   {T4, T4, T4, SS, T4, SS, SS, SS}, sizeof(att_push), 3};
-static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DV = {"attention_texel_bwd_dv", VKNMT_SPIRV(attention_texel_bwd_dv), 8,
+static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DE = {"attention_texel_bwd_de", VKNMT_SPIRV(attention_texel_bwd_de), 8,
                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 3};
-static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DUH = {"attention_texel_bwd_duh",
-                                                      VKNMT_SPIRV(attention_texel_bwd_duh), 8,
-                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 3};
-static const vknmt_kernel_desc K_ATT_TEXEL_BWD_DWS = {"attention_texel_bwd_dws",
-                                                      VKNMT_SPIRV(attention_texel_bwd_dws), 8,
-                                                      {T4, T4, T4, SS, SS, T4, SS, T4}, sizeof(att_push), 3};
+static const vknmt_kernel_desc K_ATT_TEXEL_BWD = {"attention_texel_bwd", VKNMT_SPIRV(attention_texel_bwd), 8,
+                                                  {T4, T4, SS, SS, SS, SS, SS, T4}, sizeof(att_push), 3};
 
 /* One attention kernel in its two forms; quads: the bindings the texel form
  * reads or writes a vec4 at a time, whose element offsets must be multiples
- * of 4 (all but src_len and alpha). */
+ * of 4 (all but src_len, alpha and de). */
 typedef struct att_kernel {
     const vknmt_kernel_desc *ssbo, *texel;
     uint32_t quads;
 } att_kernel;
 
 static const att_kernel ATT_FWD = {&K_ATT_FWD, &K_ATT_TEXEL_FWD, 0x57};     /* ws uh h v ctx */
-static const att_kernel ATT_BWD[3] = {{&K_ATT_BWD_DV, &K_ATT_TEXEL_BWD_DV, 0xe7}, /* ws uh h dctx dv_part v */
-                                      {&K_ATT_BWD_DUH, &K_ATT_TEXEL_BWD_DUH, 0xe7}, /* ... duh v */
-                                      {&K_ATT_BWD_DWS, &K_ATT_TEXEL_BWD_DWS, 0xe7}}; /* ... dws v */
+static const att_kernel ATT_BWD[2] = {{&K_ATT_BWD_DE, &K_ATT_TEXEL_BWD_DE, 0xa7}, /* ws uh h dctx v */
+                                      {&K_ATT_BWD, &K_ATT_TEXEL_BWD, 0xf3}};      /* ws uh dv_part dws duh v */
 
 /* One binding's operand: `count` floats at `ref`. */
 typedef struct att_arg {
@@ -174,39 +167,42 @@ vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_
     return att_dispatch(seq, k, &p, b[0], sh->batch);
 }
 
-/* Three dispatches because the backward touches 10 buffers and a kernel
- * binds at most VKNMT_MAX_BINDINGS (8); all bindings are checked before the
- * first is recorded, so a bad call records nothing. */
+/* Two dispatches because the backward touches 11 buffers and a kernel
+ * binds at most 8: the scores' gradient de, then everything that weighs it;
+ * all bindings are checked before the first is recorded, so a bad call
+ * records nothing. */
 vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
-                                vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dws,
-                                vknmt_ref duh, vknmt_ref dv_part)
+                                vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref dctx, vknmt_ref de,
+                                vknmt_ref dws, vknmt_ref duh, vknmt_ref dv_part)
 {
     vknmt_status s = check_att_shape(seq, sh, "attention backward");
     if (s)
         return s;
     uint64_t B = sh->batch, tx = sh->tx, na = sh->na, dim = sh->ctx_dim;
-    /* bindings 0..5 are shared by the three kernels; 6 and 7 differ. dv_part
-     * and dws are written whole; the shaders add chunk to chunk within one
-     * dispatch, reading back only their own writes. */
-    att_arg args[3][VKNMT_MAX_BINDINGS] = {{{ws, B * na, VKNMT_READ},
-                                            {uh, tx * B * na, VKNMT_READ},
-                                            {h, tx * B * dim, VKNMT_READ},
-                                            {src_len, B, VKNMT_READ},
-                                            {alpha, B * tx, VKNMT_READ},
-                                            {dctx, B * dim, VKNMT_READ},
-                                            {dv_part, B * na, VKNMT_WRITE},
-                                            {v, na, VKNMT_READ}}};
-    memcpy(args[1], args[0], sizeof(args[0]));
-    memcpy(args[2], args[0], sizeof(args[0]));
-    args[1][6] = (att_arg){duh, tx * B * na, VKNMT_READ | VKNMT_WRITE};
-    args[2][6] = (att_arg){dws, B * na, VKNMT_WRITE};
-    vknmt_binding b[3][VKNMT_MAX_BINDINGS];
-    att_push p[3];
-    const vknmt_kernel_desc *k[3];
-    if ((s = att_prepare(vknmt_seq_context(seq), sh, ATT_BWD, 3, (const att_arg(*)[VKNMT_MAX_BINDINGS])args, b, p,
-                         k)))
+    /* dv_part and dws are written whole; the shaders add chunk to chunk
+     * within one dispatch, reading back only their own writes. */
+    const att_arg args[2][VKNMT_MAX_BINDINGS] = {{{ws, B * na, VKNMT_READ},
+                                                  {uh, tx * B * na, VKNMT_READ},
+                                                  {h, tx * B * dim, VKNMT_READ},
+                                                  {src_len, B, VKNMT_READ},
+                                                  {alpha, B * tx, VKNMT_READ},
+                                                  {dctx, B * dim, VKNMT_READ},
+                                                  {de, B * tx, VKNMT_WRITE},
+                                                  {v, na, VKNMT_READ}},
+                                                 {{ws, B * na, VKNMT_READ},
+                                                  {uh, tx * B * na, VKNMT_READ},
+                                                  {de, B * tx, VKNMT_READ},
+                                                  {src_len, B, VKNMT_READ},
+                                                  {dv_part, B * na, VKNMT_WRITE},
+                                                  {dws, B * na, VKNMT_WRITE},
+                                                  {duh, tx * B * na, VKNMT_READ | VKNMT_WRITE},
+                                                  {v, na, VKNMT_READ}}};
+    vknmt_binding b[2][VKNMT_MAX_BINDINGS];
+    att_push p[2];
+    const vknmt_kernel_desc *k[2];
+    if ((s = att_prepare(vknmt_seq_context(seq), sh, ATT_BWD, 2, args, b, p, k)))
         return s;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 2; i++)
         if ((s = att_dispatch(seq, k[i], &p[i], b[i], sh->batch)))
             return s;
     return VKNMT_OK;

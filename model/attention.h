@@ -25,13 +25,14 @@ vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_
 /* Backward of vknmt_att_forward's scores given dctx [B, 2n] and its alpha:
  * dws [B, na] = d(Ws) (written), duh [Tx, B, na] += d(UH), dv_part [B, na] =
  * each row's share of d(v) (written; the caller sums rows over steps and
- * batch). tanh(Ws + UH) is recomputed, not stored. Three dispatches (ten
- * buffers are more than one kernel may bind). The scores reach H only
- * through UH (the caller adds duh att.U into dH once for all steps); the
- * weighted sum's own path is vknmt_att_backward_context's. */
+ * batch); de [B, Tx] is scratch (the scores' gradient, left there).
+ * tanh(Ws + UH) is recomputed, not stored. Two dispatches (eleven buffers
+ * are more than one kernel may bind). The scores reach H only through UH
+ * (the caller adds duh att.U into dH once for all steps); the weighted
+ * sum's own path is vknmt_att_backward_context's. */
 vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_ref ws, vknmt_ref uh, vknmt_ref v,
-                                vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref dctx, vknmt_ref dws,
-                                vknmt_ref duh, vknmt_ref dv_part);
+                                vknmt_ref h, vknmt_ref src_len, vknmt_ref alpha, vknmt_ref dctx, vknmt_ref de,
+                                vknmt_ref dws, vknmt_ref duh, vknmt_ref dv_part);
 
 /* The weighted sum's path to the annotations over `steps` decoder steps:
  * dh[j, b, :] += sum_i alpha[i, b, j] dctx[i, b, :], with alpha [steps, B,

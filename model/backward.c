@@ -101,7 +101,7 @@ static vknmt_status decoder_backward(vknmt_model *m)
             continue;
         vknmt_ref ws_i = vknmt_rows(w->ws, (uint64_t)i * b, c->na), dws_i = vknmt_rows(w->dws, (uint64_t)i * b, c->na);
         if ((s = vknmt_att_backward(seq, &sh, ws_i, w->uh, vknmt_model_param(m, "att.v"), w->h, w->src_len,
-                                    vknmt_rows(w->alpha, (uint64_t)i * b, x), dctx_i, dws_i, w->duh,
+                                    vknmt_rows(w->alpha, (uint64_t)i * b, x), dctx_i, w->de, dws_i, w->duh,
                                     vknmt_rows(w->dvp, (uint64_t)i * b, c->na))) ||
             (s = vknmt_mm(seq, b, n, c->na, dws_i, c->na, false, vknmt_model_param(m, "att.W"), n, false, ds_i, n, 1)))
             return s;

@@ -150,6 +150,7 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
     TAKE(dws, yb * c->na);
     TAKE(dvp, yb * c->na);
     TAKE(duh, xb * c->na);
+    TAKE(de, xb);
     TAKE(dh, xb * 2 * n);
     TAKE(dxemb, xb * c->m);
     TAKE(dctx_sum, (uint64_t)b * 2 * n);

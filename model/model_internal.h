@@ -41,6 +41,7 @@ typedef struct vknmt_ws {
     vknmt_ref dctx, dey, dt, dtt;          /* [Y*B, 2n], [Y*B, m], [Y*B, l], [Y*B, 2l] */
     vknmt_ref dadec, dws, dvp;             /* [Y*B, 3n], [Y*B, na], [Y*B, na] */
     vknmt_ref duh, dh;                     /* [X*B, na], [X*B, 2n] */
+    vknmt_ref de;                          /* [B, X]: a step's score gradient */
     vknmt_ref dhs[2], da[2];               /* per direction: [X*B, n], [X*B, 3n] */
     vknmt_ref dxemb;                       /* [X*B, m] */
     vknmt_ref dctx_sum;                    /* [B, 2n]: RNNencdec's context gradient over all steps */

@@ -1,7 +1,6 @@
 #version 450
-// vknmt-variant: attention_bwd_dv BACKWARD BWD_DV
-// vknmt-variant: attention_bwd_duh BACKWARD BWD_DUH
-// vknmt-variant: attention_bwd_dws BACKWARD BWD_DWS
+// vknmt-variant: attention_bwd_de BACKWARD BWD_DE
+// vknmt-variant: attention_bwd BACKWARD
 // Additive attention for one decoder step (spec/rnnsearch.md, "Attention"):
 //   u[j,k]  = tanh(Ws[b,k] + UH[j,b,k])      e[j] = sum_k v[k] u[j,k]
 //   alpha   = softmax over j < len of e       ctx[b,d] = sum_j alpha[j] H[j,b,d]
@@ -10,19 +9,21 @@
 // every sum runs in a fixed order (no atomics: same input, same bits).
 //
 // The backward needs 11 buffers, more than a dispatch may bind (8), so it is
-// three dispatches that each recompute de[j] = alpha[j] (dalpha[j] - sum_i
-// alpha[i] dalpha[i]), dalpha[j] = dctx . H[j,b], and u (cheap next to the
-// GEMMs around attention):
-//   BWD_DV : dv_part[b,k] = sum_j de[j] u[j,k]
-//   BWD_DUH: duh[j,b,k] += de[j] (1 - u^2) v[k]
-//   BWD_DWS: dws[b,k]    = sum_j de[j] (1 - u^2) v[k]
+// two dispatches, the scores' gradient de [B,Tx] passing between them:
+//   BWD_DE : de[b,j] = alpha[j] (dalpha[j] - sum_i alpha[i] dalpha[i]),
+//            dalpha[j] = dctx . H[j,b] (0 for j >= len)
+//   default: with u recomputed once (cheap next to the GEMMs around attention)
+//            dv_part[b,k] = sum_j de[j] u[j,k]
+//            dws[b,k]     = v[k] sum_j de[j] (1 - u^2)
+//            duh[j,b,k]  += de[j] (1 - u^2) v[k]
 // Positions j >= len are never read for scores and their gradients are left
 // untouched (they are exactly zero). The weighted sum's own path to H,
 // dH[j,b,:] += alpha[j] dctx[b,:], is a product over all steps at once
 // (vknmt_att_backward_context), not a read-modify-write of dH every step.
 //
 // Layout: Ws [B,na], UH [Tx,B,na], v [na], H [Tx,B,dim], src_len uint [B],
-// alpha [B,Tx], ctx and dctx [B,dim]. Offsets in elements in push constants.
+// alpha and de [B,Tx], ctx and dctx [B,dim], dv_part and dws [B,na].
+// Offsets in elements in push constants.
 // The forward also takes src_col uint [B] (binding 7), and UH, H [Tx,S,.]
 // with S = src_batch columns (below).
 #extension GL_GOOGLE_include_directive : require
@@ -31,17 +32,23 @@ layout(local_size_x_id = 0) in; // power of two, <= 1024
 
 layout(std430, binding = 0) readonly buffer WS { float ws[]; };
 layout(std430, binding = 1) readonly buffer UHB { float uh[]; };
-layout(std430, binding = 2) readonly buffer HB { float h[]; };
 layout(std430, binding = 3) readonly buffer L { uint src_len[]; };
 #ifndef BACKWARD
+layout(std430, binding = 2) readonly buffer HB { float h[]; };
 layout(std430, binding = 4) readonly buffer V { float v[]; };
 layout(std430, binding = 5) buffer A { float alpha[]; }; // also holds own scores before normalising
 layout(std430, binding = 6) buffer C { float ctx[]; }; // chunk partial sums read back by their writer
 layout(std430, binding = 7) readonly buffer SC { uint src_col[]; };
-#else
+#elif defined(BWD_DE)
+layout(std430, binding = 2) readonly buffer HB { float h[]; };
 layout(std430, binding = 4) readonly buffer A { float alpha[]; };
 layout(std430, binding = 5) readonly buffer DC { float dctx[]; };
-layout(std430, binding = 6) buffer O { float outv[]; }; // dv_part, duh or dws
+layout(std430, binding = 6) writeonly buffer DE { float de[]; };
+#else
+layout(std430, binding = 2) readonly buffer DE { float de[]; };
+layout(std430, binding = 4) buffer DV { float dv_part[]; }; // chunk partial sums read back by their writer
+layout(std430, binding = 5) buffer DW { float dws[]; };     // ditto
+layout(std430, binding = 6) buffer DU { float duh[]; };
 layout(std430, binding = 7) readonly buffer V { float v[]; };
 #endif
 
@@ -92,7 +99,7 @@ float tree_max(float x)
     return r;
 }
 
-#ifdef BACKWARD
+#ifdef BWD_DE
 // dalpha[j] = dctx[b,:] . H[j,b,:]
 float dalpha(uint b, uint j)
 {
@@ -150,47 +157,39 @@ void main()
         }
         barrier();
     }
-#else
+#elif defined(BWD_DE)
     uint ab = p.off[4] + b * p.tx;
     // sum_i alpha[i] dalpha[i], the softmax's correction term
     float c = 0.0;
     for (uint j = t; j < len; j += WG)
         c += alpha[ab + j] * dalpha(b, j);
     c = tree_sum(c);
-
+    for (uint j = t; j < p.tx; j += WG)
+        de[p.off[6] + b * p.tx + j] = j < len ? alpha[ab + j] * (dalpha(b, j) - c) : 0.0;
+#else
+    uint db = p.off[2] + b * p.tx;
     for (uint c0 = 0; c0 < p.tx; c0 += CHUNK) {
         uint c1 = min(c0 + CHUNK, p.tx);
         for (uint j = c0 + t; j < c1; j += WG)
-            sh[j - c0] = j < len ? alpha[ab + j] * (dalpha(b, j) - c) : 0.0;
+            sh[j - c0] = de[db + j];
         barrier();
         uint cend = min(c1, len);
         for (uint k = t; k < p.na; k += WG) {
-            float w = ws[wsb + k];
-#ifdef BWD_DUH
-            float vk = v[p.off[7] + k];
+            float w = ws[wsb + k], vk = v[p.off[7] + k];
+            uint o = b * p.na + k;
+            float adv = c0 == 0 ? 0.0 : dv_part[p.off[4] + o], adw = c0 == 0 ? 0.0 : dws[p.off[5] + o];
             for (uint j = c0; j < cend; j++) {
                 uint i = (j * p.batch + b) * p.na + k;
                 float u = vk_tanh(w + uh[p.off[1] + i]);
-                outv[p.off[6] + i] += sh[j - c0] * (1.0 - u * u) * vk;
+                adv += sh[j - c0] * u;
+                adw += sh[j - c0] * (1.0 - u * u);
+                duh[p.off[6] + i] += sh[j - c0] * (1.0 - u * u) * vk;
             }
-#else
-            uint o = p.off[6] + b * p.na + k;
-            float acc = c0 == 0 ? 0.0 : outv[o];
-            for (uint j = c0; j < cend; j++) {
-                float u = vk_tanh(w + uh[p.off[1] + (j * p.batch + b) * p.na + k]);
-#ifdef BWD_DV
-                acc += sh[j - c0] * u;
-#else
-                acc += sh[j - c0] * (1.0 - u * u);
-#endif
-            }
-#ifdef BWD_DWS
             // dws holds the unscaled sum between chunks; v[k] scales it once.
             if (c0 + CHUNK >= p.tx)
-                acc *= v[p.off[7] + k];
-#endif
-            outv[o] = acc;
-#endif
+                adw *= vk;
+            dv_part[p.off[4] + o] = adv;
+            dws[p.off[5] + o] = adw;
         }
         barrier();
     }

@@ -1,8 +1,7 @@
 #version 450
-// vknmt-variant: attention_texel_bwd_dv BACKWARD BWD_DV
-// vknmt-variant: attention_texel_bwd_duh BACKWARD BWD_DUH
-// vknmt-variant: attention_texel_bwd_dws BACKWARD BWD_DWS
-// The CPU-class (lavapipe) form of shaders/attention.comp: the same four
+// vknmt-variant: attention_texel_bwd_de BACKWARD BWD_DE
+// vknmt-variant: attention_texel_bwd BACKWARD
+// The CPU-class (lavapipe) form of shaders/attention.comp: the same three
 // kernels, the same equations, bindings, push constants and workgroup per
 // batch row (read that file's header first), with two changes that matter
 // on a device whose lanes are SIMD slots of one CPU core
@@ -35,17 +34,25 @@ layout(constant_id = 2) const uint SG = 8;
 
 layout(binding = 0) uniform samplerBuffer t_ws;
 layout(binding = 1) uniform samplerBuffer t_uh;
-layout(binding = 2) uniform samplerBuffer t_h;
 layout(std430, binding = 3) readonly buffer L { uint src_len[]; };
+#if !defined(BACKWARD) || defined(BWD_DE)
+layout(binding = 2) uniform samplerBuffer t_h;
+#else
+layout(std430, binding = 2) readonly buffer DE { float de[]; };
+#endif
 #ifndef BACKWARD
 layout(binding = 4) uniform samplerBuffer t_v;
 layout(std430, binding = 5) buffer A { float alpha[]; }; // also holds own scores before normalising
 layout(std430, binding = 6) buffer C { vec4 ctx4[]; };   // chunk partial sums read back by their writer
 layout(std430, binding = 7) readonly buffer SC { uint src_col[]; };
-#else
+#elif defined(BWD_DE)
 layout(std430, binding = 4) readonly buffer A { float alpha[]; };
 layout(binding = 5) uniform samplerBuffer t_dctx;
-layout(std430, binding = 6) buffer O { vec4 out4[]; }; // dv_part, duh or dws
+layout(std430, binding = 6) writeonly buffer DE { float de[]; };
+#else
+layout(std430, binding = 4) buffer DV { vec4 dv4[]; }; // chunk partial sums read back by their writer
+layout(std430, binding = 5) buffer DW { vec4 dws4[]; }; // ditto
+layout(std430, binding = 6) buffer DU { vec4 duh4[]; };
 layout(binding = 7) uniform samplerBuffer t_v;
 #endif
 
@@ -91,7 +98,7 @@ float tree_max(float x)
 
 float hsum(vec4 a) { return (a.x + a.y) + (a.z + a.w); }
 
-#ifdef BACKWARD
+#ifdef BWD_DE
 // dalpha[j] = dctx[b,:] . H[j,b,:]
 float dalpha(uint b, uint j)
 {
@@ -199,10 +206,10 @@ void main()
         }
         barrier();
     }
-#else
+#elif defined(BWD_DE)
     uint ab = p.off[4] + b * p.tx;
     // sum_i alpha[i] dalpha[i], the softmax's correction term; dalpha of the
-    // first chunk is kept (by the position's owner) for the first chunk's de.
+    // first chunk is kept (by the position's owner) for its de.
     float c = 0.0;
     for (uint j = t; j < len; j += WG) {
         float da = dalpha(b, j);
@@ -211,78 +218,59 @@ void main()
         c += alpha[ab + j] * da;
     }
     c = tree_sum(c);
+    for (uint j = t; j < p.tx; j += WG) {
+        float a = j < len ? alpha[ab + j] : 0.0;
+        float da = j >= len ? 0.0 : j < CHUNK ? sh4[j >> 2][j & 3] : dalpha(b, j);
+        de[p.off[6] + b * p.tx + j] = a * (da - c);
+    }
+#else
     int vq = int(p.off[7] >> 2);
-
+    uint db = p.off[2] + b * p.tx;
     for (uint c0 = 0; c0 < p.tx; c0 += CHUNK) {
         uint c1 = min(c0 + CHUNK, p.tx);
-        for (uint j = c0 + t; j < c1; j += WG) {
-            float a = j < len ? alpha[ab + j] : 0.0;
-            float da = j >= len ? 0.0 : c0 == 0 ? sh4[j >> 2][j & 3] : dalpha(b, j);
-            sh4[(j - c0) >> 2][(j - c0) & 3] = a * (da - c);
-        }
+        for (uint j = c0 + t; j < c1; j += WG)
+            sh4[(j - c0) >> 2][(j - c0) & 3] = de[db + j];
         barrier();
         uint cend = min(c1, len);
         for (uint kq = t; kq < nq; kq += WG) {
-            vec4 w = texelFetch(t_ws, wsq + int(kq));
+            vec4 w = texelFetch(t_ws, wsq + int(kq)), vv = texelFetch(t_v, vq + int(kq));
             int uq = uhq + int(kq);
-#ifdef BWD_DUH
-            vec4 vv = texelFetch(t_v, vq + int(kq));
-            uint oq = (p.off[6] >> 2) + b * nq + kq, o_stride = p.batch * nq;
+            uint o = b * nq + kq, oq = (p.off[6] >> 2) + o, o_stride = p.batch * nq;
+            vec4 adv = c0 == 0 ? vec4(0.0) : dv4[(p.off[4] >> 2) + o];
+            vec4 adw = c0 == 0 ? vec4(0.0) : dws4[(p.off[5] >> 2) + o];
             uint j = c0;
             for (; j + 4 <= cend; j += 4) {
                 vec4 x0 = texelFetch(t_uh, uq + int(j) * uh_stride);
                 vec4 x1 = texelFetch(t_uh, uq + int(j + 1) * uh_stride);
                 vec4 x2 = texelFetch(t_uh, uq + int(j + 2) * uh_stride);
                 vec4 x3 = texelFetch(t_uh, uq + int(j + 3) * uh_stride);
-                vec4 de = sh4[(j - c0) >> 2];
+                vec4 e = sh4[(j - c0) >> 2];
                 vec4 u0 = vk_tanh(w + x0), u1 = vk_tanh(w + x1), u2 = vk_tanh(w + x2), u3 = vk_tanh(w + x3);
-                out4[oq + j * o_stride] += de.x * (1.0 - u0 * u0) * vv;
-                out4[oq + (j + 1) * o_stride] += de.y * (1.0 - u1 * u1) * vv;
-                out4[oq + (j + 2) * o_stride] += de.z * (1.0 - u2 * u2) * vv;
-                out4[oq + (j + 3) * o_stride] += de.w * (1.0 - u3 * u3) * vv;
+                adv += e.x * u0;
+                adv += e.y * u1;
+                adv += e.z * u2;
+                adv += e.w * u3;
+                adw += e.x * (1.0 - u0 * u0);
+                adw += e.y * (1.0 - u1 * u1);
+                adw += e.z * (1.0 - u2 * u2);
+                adw += e.w * (1.0 - u3 * u3);
+                duh4[oq + j * o_stride] += e.x * (1.0 - u0 * u0) * vv;
+                duh4[oq + (j + 1) * o_stride] += e.y * (1.0 - u1 * u1) * vv;
+                duh4[oq + (j + 2) * o_stride] += e.z * (1.0 - u2 * u2) * vv;
+                duh4[oq + (j + 3) * o_stride] += e.w * (1.0 - u3 * u3) * vv;
             }
             for (; j < cend; j++) {
                 vec4 u = vk_tanh(w + texelFetch(t_uh, uq + int(j) * uh_stride));
-                out4[oq + j * o_stride] += sh4[(j - c0) >> 2][(j - c0) & 3] * (1.0 - u * u) * vv;
+                float e = sh4[(j - c0) >> 2][(j - c0) & 3];
+                adv += e * u;
+                adw += e * (1.0 - u * u);
+                duh4[oq + j * o_stride] += e * (1.0 - u * u) * vv;
             }
-#else
-            uint o = (p.off[6] >> 2) + b * nq + kq;
-            vec4 acc = c0 == 0 ? vec4(0.0) : out4[o];
-            uint j = c0;
-            for (; j + 4 <= cend; j += 4) {
-                vec4 x0 = texelFetch(t_uh, uq + int(j) * uh_stride);
-                vec4 x1 = texelFetch(t_uh, uq + int(j + 1) * uh_stride);
-                vec4 x2 = texelFetch(t_uh, uq + int(j + 2) * uh_stride);
-                vec4 x3 = texelFetch(t_uh, uq + int(j + 3) * uh_stride);
-                vec4 de = sh4[(j - c0) >> 2];
-                vec4 u0 = vk_tanh(w + x0), u1 = vk_tanh(w + x1), u2 = vk_tanh(w + x2), u3 = vk_tanh(w + x3);
-#ifdef BWD_DV
-                acc += de.x * u0;
-                acc += de.y * u1;
-                acc += de.z * u2;
-                acc += de.w * u3;
-#else
-                acc += de.x * (1.0 - u0 * u0);
-                acc += de.y * (1.0 - u1 * u1);
-                acc += de.z * (1.0 - u2 * u2);
-                acc += de.w * (1.0 - u3 * u3);
-#endif
-            }
-            for (; j < cend; j++) {
-                vec4 u = vk_tanh(w + texelFetch(t_uh, uq + int(j) * uh_stride));
-#ifdef BWD_DV
-                acc += sh4[(j - c0) >> 2][(j - c0) & 3] * u;
-#else
-                acc += sh4[(j - c0) >> 2][(j - c0) & 3] * (1.0 - u * u);
-#endif
-            }
-#ifdef BWD_DWS
             // dws holds the unscaled sum between chunks; v[k] scales it once.
             if (c0 + CHUNK >= p.tx)
-                acc *= texelFetch(t_v, vq + int(kq));
-#endif
-            out4[o] = acc;
-#endif
+                adw *= vv;
+            dv4[(p.off[4] >> 2) + o] = adv;
+            dws4[(p.off[5] >> 2) + o] = adw;
         }
         barrier();
     }

@@ -188,7 +188,7 @@ static bool att_data_make(att_data *d, vknmt_att_shape sh)
 
 /* Device buffers of one problem; outputs stay NaN-poisoned until written. */
 typedef struct att_bufs {
-    th_gbuf ws, uh, v, h, len, alpha, ctx, dctx, dws, duh, dh, dv;
+    th_gbuf ws, uh, v, h, len, alpha, ctx, dctx, dws, duh, dh, dv, de;
 } att_bufs;
 
 static th_gbuf *bufs_all(att_bufs *g, size_t i) { return &((th_gbuf *)g)[i]; }
@@ -203,9 +203,9 @@ static void att_bufs_destroy(att_bufs *g)
 /* Float offset mod 4 of each buffer's data (att_bufs order): the texel
  * kernels need quad-aligned operands. th_gbuf_create puts data at float
  * TH_GUARD (67, residue 3); gbuf_create_at moves it. */
-static uint32_t residue[NBUFS] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
+static uint32_t residue[NBUFS] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3};
 /* The buffers each call reads or writes a quad at a time in the texel form:
- * all but src_len and alpha. */
+ * all but src_len, alpha and the scores' gradient de. */
 #define FWD_QUADS 0x04fu /* ws uh v h ctx */
 #define BWD_QUADS 0xb8fu /* ws uh v h dctx dws duh dv */
 
@@ -230,8 +230,8 @@ static bool gbuf_create_at(th_env *env, uint64_t n, uint32_t r, th_gbuf *g)
 static bool att_bufs_make(th_env *env, const att_data *d, att_bufs *g)
 {
     memset(g, 0, sizeof(*g));
-    const uint64_t n[NBUFS] = {d->n_ws, d->n_uh, d->n_v, d->n_h,  d->sh.batch, d->n_a,
-                               d->n_c,  d->n_c,  d->n_ws, d->n_uh, d->n_h,      d->n_ws};
+    const uint64_t n[NBUFS] = {d->n_ws, d->n_uh, d->n_v,  d->n_h,  d->sh.batch, d->n_a, d->n_c,
+                               d->n_c,  d->n_ws, d->n_uh, d->n_h, d->n_ws,     d->n_a};
     for (size_t i = 0; i < NBUFS; i++)
         if (!gbuf_create_at(env, n[i], residue[i], bufs_all(g, i)))
             return false;
@@ -270,8 +270,8 @@ static vknmt_status run_backward(th_env *env, const att_data *d, att_bufs *g)
     if (!s)
         s = vknmt_att_backward(env->seq, &d->sh, th_gbuf_ref(&g->ws), th_gbuf_ref(&g->uh), th_gbuf_ref(&g->v),
                                th_gbuf_ref(&g->h), th_gbuf_ref(&g->len), th_gbuf_ref(&g->alpha),
-                               th_gbuf_ref(&g->dctx), th_gbuf_ref(&g->dws), th_gbuf_ref(&g->duh),
-                               th_gbuf_ref(&g->dv));
+                               th_gbuf_ref(&g->dctx), th_gbuf_ref(&g->de), th_gbuf_ref(&g->dws),
+                               th_gbuf_ref(&g->duh), th_gbuf_ref(&g->dv));
     if (!s)
         s = vknmt_att_backward_context(env->seq, d->sh.batch, d->sh.tx, 1, d->sh.ctx_dim, th_gbuf_ref(&g->alpha),
                                        th_gbuf_ref(&g->dctx), th_gbuf_ref(&g->dh));
@@ -318,13 +318,12 @@ static uint64_t calls_of(const vknmt_context *ctx, const char *name)
  * by the profiler (timestamps) per kernel name. */
 static void att_calls(const th_env *env, bool backward, uint64_t out[2])
 {
-    static const char *const names[2][2][3] = {
+    static const char *const names[2][2][2] = {
         {{"attention_texel"}, {"attention"}},
-        {{"attention_texel_bwd_dv", "attention_texel_bwd_duh", "attention_texel_bwd_dws"},
-         {"attention_bwd_dv", "attention_bwd_duh", "attention_bwd_dws"}}};
+        {{"attention_texel_bwd_de", "attention_texel_bwd"}, {"attention_bwd_de", "attention_bwd"}}};
     for (int f = 0; f < 2; f++) {
         out[f] = 0;
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 2; i++)
             if (names[backward][f][i])
                 out[f] += calls_of(env->ctx, names[backward][f][i]);
     }
@@ -341,12 +340,12 @@ static bool want_texel(vknmt_att_shape sh, uint32_t quads)
     return true;
 }
 
-/* A call ran all its dispatches (1 forward, 3 backward) in the form it must. */
+/* A call ran all its dispatches (1 forward, 2 backward) in the form it must. */
 static void check_form(th_env *env, vknmt_att_shape sh, bool backward, const uint64_t before[2])
 {
     if (!path || !env->ctx->caps.timestamps)
         return; /* nothing counted */
-    uint64_t after[2], n = backward ? 3 : 1;
+    uint64_t after[2], n = backward ? 2 : 1;
     att_calls(env, backward, after);
     bool texel = want_texel(sh, backward ? BWD_QUADS : FWD_QUADS);
     CHECK(after[0] - before[0] == (texel ? n : 0) && after[1] - before[1] == (texel ? 0 : n),
@@ -875,14 +874,14 @@ static void test_bad_calls(th_env *env)
     vknmt_status s[13];
     s[0] = vknmt_att_forward(env->seq, &zero_b, r, r, r, r, r, none, r, r);
     s[1] = vknmt_att_forward(env->seq, &zero_t, r, r, r, r, r, none, r, r);
-    s[2] = vknmt_att_backward(env->seq, &zero_na, r, r, r, r, r, r, r, r, r, r);
-    s[3] = vknmt_att_backward(env->seq, &zero_d, r, r, r, r, r, r, r, r, r, r);
+    s[2] = vknmt_att_backward(env->seq, &zero_na, r, r, r, r, r, r, r, r, r, r, r);
+    s[3] = vknmt_att_backward(env->seq, &zero_d, r, r, r, r, r, r, r, r, r, r, r);
     s[4] = vknmt_encdec_context(env->seq, 2, 3, 0, r, r, r);
     s[5] = vknmt_encdec_context_backward(env->seq, 0, 3, 4, r, r, r);
     /* H needs 3*2*1000 floats, the buffer has 4096 */
     s[6] = vknmt_att_forward(env->seq, &big, r, r, r, r, r, none, r, r);
     /* only the last of the backward's outputs is out of range: nothing recorded */
-    s[7] = vknmt_att_backward(env->seq, &ok, r, r, r, r, r, r, r, r, r, vknmt_at(a, 4090));
+    s[7] = vknmt_att_backward(env->seq, &ok, r, r, r, r, r, r, r, r, r, r, vknmt_at(a, 4090));
     s[8] = vknmt_encdec_context_backward(env->seq, 2, 3, 4, r, r, vknmt_at(a, 4050));
     /* UH of 3 positions x 1000 source columns x 4 does not fit either */
     s[9] = vknmt_att_forward(env->seq, &big_map, r, r, r, r, r, r, r, r);
@@ -892,7 +891,7 @@ static void test_bad_calls(th_env *env)
     /* the map must hold a column for every row */
     s[12] = vknmt_att_forward(env->seq, &mapped, r, r, r, r, r, vknmt_at(a, 4095), r, r);
     /* the context's path: no steps; a dh one float short (the last row's
-     * GEMM would be the one to overrun) */
+     * GEMM of the batch would be the one to overrun) */
     vknmt_status sc[2] = {vknmt_att_backward_context(env->seq, 2, 3, 0, 6, r, r, r),
                           vknmt_att_backward_context(env->seq, 2, 3, 4, 6, r, r, vknmt_at(a, 4096 - 3 * 2 * 6 + 1))};
     vknmt_seq_stats st = vknmt_seq_stats_get(env->seq);
