@@ -13,10 +13,11 @@
 // blocks of BW columns, (maximum, sum of exp(x - maximum)), 2 * nblk floats
 // a row), so no pass reads a whole row:
 //  1. lse[r] from the blocks' statistics.
-//  2. A bound: the take-th best block score hs[r] + max_k - lse[r] over the
-//     sentence's blocks. Those take blocks hold take distinct candidates
-//     scoring at least that much, so every candidate of the best take scores
-//     at least the bound, and so does its block's maximum.
+//  2. A bound: the take-th best block score hs[r] + max_k - lse[r] among
+//     each invocation's two best blocks (at most the take-th best of all
+//     blocks). Those take blocks hold take distinct candidates scoring at
+//     least that much, so every candidate of the best take scores at least
+//     the bound, and so does its block's maximum.
 //  3. Only blocks scoring at least the bound are read: each invocation keeps
 //     its own best KMAX while scanning them, then take rounds pick the best
 //     head across invocations: fixed order, same bits.
@@ -202,16 +203,28 @@ void main()
             lse[r] = m + log(sum);
     }
     barrier(); // lse
-    // 2. the bound: the take-th best block score
-    clear_best();
+    // 2. the bound: the take-th best of the invocations' two best block scores each, kept in
+    //    registers (an insertion into the sorted arrays costs far more on a CPU device). Those are
+    //    distinct blocks, so this is at most the take-th best block score, which is all step 3
+    //    needs; with take above twice the workgroup, no bound.
+    float b1 = NONE, b2 = NONE;
     for (uint r = 0; r < nlive; r++) {
         float h = hs[p.off_hs + row0 + r], l = lse[r];
         uint base = p.off_st + (row0 + r) * 2u * p.nblk;
-        for (uint k = t; k < p.nblk; k += WG)
-            if (p.no_unk == 0 || k != 0)
-                CONSIDER(h + st[base + 2u * k] - l, r * p.nblk + k);
+        for (uint k = t; k < p.nblk; k += WG) {
+            float sc = (p.no_unk == 0 || k != 0) ? h + st[base + 2u * k] - l : NONE;
+            b2 = max(b2, min(b1, sc));
+            b1 = max(b1, sc);
+        }
     }
-    float bound = pop_rounds(take, NO_INDEX, row0);
+    clear_best();
+    bs[0] = b1;
+    bi[0] = 2u * t;
+    if (KMAX > 1u) { // beam 1 keeps one
+        bs[1] = b2;
+        bi[1] = 2u * t + 1u;
+    }
+    float bound = take <= min(KMAX, 2u) * WG ? pop_rounds(take, NO_INDEX, row0) : NONE;
     // 3. the candidates of the blocks that reach it
     clear_best();
     for (uint r = 0; r < nlive; r++) {
