@@ -91,8 +91,8 @@ static vknmt_status check_att_shape(vknmt_seq *seq, const vknmt_att_shape *sh, c
  * checked once bound. */
 static bool att_texel_wanted(const vknmt_caps *caps, const vknmt_att_shape *sh)
 {
-    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size % 4 ||
-        ATT_TEXEL_LOCAL % caps->subgroup_size || sh->na % 4 || sh->ctx_dim % 4)
+    if (!caps->quirk_cpu_lanes || !caps->texel_buffers || !caps->subgroup_shuffle || caps->subgroup_size < 4 ||
+        caps->subgroup_size % 4 || ATT_TEXEL_LOCAL % caps->subgroup_size || sh->na % 4 || sh->ctx_dim % 4)
         return false;
     uint64_t cols = sh->src_batch > sh->batch ? sh->src_batch : sh->batch;
     uint64_t quads = cols * sh->tx * (sh->na > sh->ctx_dim ? sh->na : sh->ctx_dim) / 4;

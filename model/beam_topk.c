@@ -12,14 +12,11 @@ typedef struct topk_push {
 static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 7, {S, S, S, S, S, S, S}, 52, 3};
 static const vknmt_kernel_desc K_TOPK_CARRY = {
     "beam_topk_carry", VKNMT_SPIRV(beam_topk_carry), 11, {S, S, S, S, S, S, S, S, S, S, S}, sizeof(topk_push), 3};
-static const vknmt_kernel_desc K_TOPK_SG = {"beam_topk_subgroup", VKNMT_SPIRV(beam_topk_subgroup), 7,
-                                            {S, S, S, S, S, S, S}, 52, 3};
-static const vknmt_kernel_desc K_TOPK_CARRY_SG = {"beam_topk_carry_subgroup",
-                                                  VKNMT_SPIRV(beam_topk_carry_subgroup),
-                                                  11,
-                                                  {S, S, S, S, S, S, S, S, S, S, S},
-                                                  sizeof(topk_push),
-                                                  3};
+/* CPU devices: the same with the reductions across one subgroup's lanes */
+static const vknmt_kernel_desc K_TOPK_SG = {
+    "beam_topk_subgroup", VKNMT_SPIRV(beam_topk_subgroup), 7, {S, S, S, S, S, S, S}, 52, 3};
+static const vknmt_kernel_desc K_TOPK_CARRY_SG = {"beam_topk_carry_subgroup", VKNMT_SPIRV(beam_topk_carry_subgroup),
+                                                  11, {S, S, S, S, S, S, S, S, S, S, S}, sizeof(topk_push), 3};
 
 /* Binds the carry's rows (bindings 7-10) as quads; *ok false where any
  * starts off a quad. */

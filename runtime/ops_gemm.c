@@ -110,7 +110,7 @@ typedef enum few_rows_extra { EXTRA_NONE, EXTRA_PAIRMAX, EXTRA_ROWSTATS } few_ro
  * columns into *xo instead, or (EXTRA_ROWSTATS, one product) into C and its
  * rows' softmax block statistics into *xo; *ran false (nothing recorded)
  * where it does not serve: not a CPU device, over VKNMT_FEW_ROWS rows, a
- * transposed A or a B not transposed, operands off quads. The caller has
+ * transposed A or a B not transposed, operands off quads, a batch. The caller has
  * checked the shapes and activation. */
 static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, few_rows_extra extra,
                              const vknmt_ref *xo, uint32_t ldxo, bool *ran)
@@ -133,7 +133,7 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         lda[i] = g->lda ? g->lda : g->k;
         ldb[i] = g->ldb ? g->ldb : g->k;
         if (g->trans_a || !g->trans_b || g->k == 0 || lda[i] % 4 || ldb[i] % 4 || g->a.off % 4 || g->b.off % 4 ||
-            lda[i] < g->k || ldb[i] < g->k)
+            lda[i] < g->k || ldb[i] < g->k || g->batch > 1)
             return VKNMT_OK;
     }
     if (p.g.ldc < g0->n)

@@ -32,7 +32,8 @@ static vknmt_status pass(vknmt_seq *seq, const vknmt_kernel_desc *k, vknmt_ref x
     uint32_t spec[1] = {LOCAL};
     /* CPU devices: one subgroup a workgroup where x starts on a quad */
     const vknmt_caps *caps = &ctx->caps;
-    if (caps->quirk_cpu_lanes && caps->subgroup_shuffle && p.off_x % 4 == 0 && chunk % (4 * caps->subgroup_size) == 0) {
+    if (caps->quirk_cpu_lanes && caps->subgroup_shuffle && caps->subgroup_size >= 4 && p.off_x % 4 == 0 &&
+        chunk % (4 * caps->subgroup_size) == 0) {
         k = k == &K_SUMSQ ? &K_SUMSQ_LANES : &K_SUM_LANES;
         spec[0] = caps->subgroup_size;
     }
