@@ -101,7 +101,7 @@ typedef struct dec_row {
     uint32_t beam, batch;
     bool ok;
     double seconds, sent_per_s, words_per_s, mean_words;
-    double dispatches_per_step; /* greedy only (one submission); NAN otherwise */
+    double dispatches_per_step; /* of the last call, per word of its longest output; NAN if none */
     int ref_index;              /* into ref_decode / the recorded figures */
 } dec_row;
 
@@ -114,7 +114,8 @@ static int cmp_index_len(const void *a, const void *b)
 }
 
 /* Decodes lines in order (indices idx[0..n)) in chunks of `batch`; adds the
- * output words; fills dispatches per step of the last greedy call. */
+ * output words; fills the dispatches of the last call's steps (the encoder's
+ * too for greedy decoding) per word of its longest output. */
 static vknmt_status decode_all(vknmt_model *model, const vknmt_beam_options *opt, const vknmt_source_line *lines,
                                const uint32_t *idx, uint32_t n, uint32_t batch, uint64_t *words, double *disp_step)
 {
@@ -376,7 +377,7 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                     break;
                 words = 0;
                 double t0 = vknmt_bench_now();
-                s = decode_all(model, &bo, lines, idx, n, batch, &words, beam == 1 ? &r->dispatches_per_step : NULL);
+                s = decode_all(model, &bo, lines, idx, n, batch, &words, &r->dispatches_per_step);
                 double dt = vknmt_bench_now() - t0;
                 if (s)
                     break;
