@@ -37,7 +37,7 @@ vknmt_status vknmt_gru_fwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref
  * count 2: two independent steps of the same batch, n and lengths (the
  * encoder's directions, t differing) in the same two dispatches; each of
  * their tensors (U, a, h, ...) in one buffer for both.
- * On devices or shapes it does not serve (not a CPU device, over 8 rows,
+ * On devices or shapes it does not serve (not a CPU device, over 12 rows,
  * n or a tensor off a quad) it records nothing and leaves *ran false. */
 typedef struct vknmt_gru_rows_step {
     vknmt_gru_step st;

@@ -23,7 +23,7 @@ bool vknmt_cpu_texel_kernels(const vknmt_caps *caps);
 /* gemm_skinny.glsl's launch shape, shared by its users: at most
  * VKNMT_FEW_ROWS rows (a pipeline per row count), workgroups of
  * VKNMT_FEW_ROWS_LOCAL invocations, VKNMT_FEW_ROWS_COLS columns each. */
-enum { VKNMT_FEW_ROWS = 8, VKNMT_FEW_ROWS_LOCAL = 64, VKNMT_FEW_ROWS_COLS = 2 };
+enum { VKNMT_FEW_ROWS = 12, VKNMT_FEW_ROWS_LOCAL = 64, VKNMT_FEW_ROWS_COLS = 2 };
 
 typedef enum vknmt_bind_type {
     VKNMT_BIND_SSBO = 0,       /* std430 storage buffer */

@@ -233,7 +233,7 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *args);
  * GEMM with beta 1 for each next product: C = alpha op(A_i) op(B_i) + C.
  * args[i > 0] give a, b, k, trans_a, trans_b, lda, ldb; their other fields
  * are args[0]'s. With count > 1, act must be none. On CPU devices x W^T of
- * at most 8 rows is one dispatch (the few-rows GEMM), elsewhere `count`
+ * at most 12 rows is one dispatch (the few-rows GEMM), elsewhere `count`
  * GEMMs: the same bits either way. */
 vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args);
 
@@ -249,7 +249,7 @@ vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_
 /* One GEMM (act none) that also writes its rows' softmax block statistics
  * (vknmt_softmax_blocks) to stats, in the same dispatch: the same bits as
  * the GEMM followed by vknmt_softmax_blocks. Only where the few-rows GEMM
- * serves (CPU devices, at most 8 rows of x W^T on quads); elsewhere it
+ * serves (CPU devices, at most 12 rows of x W^T on quads); elsewhere it
  * records nothing and leaves *ran false. */
 vknmt_status vknmt_gemm_softmax_blocks(vknmt_seq *seq, const vknmt_gemm_args *g, vknmt_ref stats, bool *ran);
 

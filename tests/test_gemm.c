@@ -246,7 +246,7 @@ static void body_a_quads(th_env *env, const char *variant)
         }
 }
 
-/* x W^T with 1-8 rows in 4-aligned operands (decoding one sentence, greedy
+/* x W^T with 1-12 rows in 4-aligned operands (decoding one sentence, greedy
  * or beam 5): the texel path's few-columns-per-invocation kernel, a pipeline
  * per row count (lanes past M fetch a clamped row). K with and without a tail,
  * with and without whole blocks of 8 quads and a remainder after them, N off
@@ -254,7 +254,7 @@ static void body_a_quads(th_env *env, const char *variant)
 static void body_skinny(th_env *env, const char *variant)
 {
     static const uint32_t nk[][2] = {{1, 4}, {13, 7}, {70, 1}, {130, 256}, {5, 30}, {200, 45}, {77, 77}, {129, 64}};
-    for (uint32_t m = 1; m <= 8 && !th_failed(); m++)
+    for (uint32_t m = 1; m <= VKNMT_FEW_ROWS && !th_failed(); m++)
         for (size_t i = 0; i < sizeof(nk) / sizeof(nk[0]) && !th_failed(); i++) {
             uint32_t n = nk[i][0], k = nk[i][1], pad = (4 - k % 4) % 4;
             gemm_case c = {m, n, k, false, true, pad, pad, 0, ALIGNED_OFF, 1.0f, i % 2 ? 0.5f : 0.0f, i >= 3,
@@ -268,8 +268,8 @@ static void body_skinny(th_env *env, const char *variant)
  * kernel must give the tiled kernel's bits. */
 static void test_rows_alone_equal_batch(th_env *env)
 {
-    enum { M = 9, N = 137, K = 45, LD = 48 };
-    float a[M * LD], b[N * LD], big[M * N], small[8 * N];
+    enum { M = VKNMT_FEW_ROWS + 1, N = 137, K = 45, LD = 48 }; /* M rows take the tiled kernel */
+    float a[M * LD], b[N * LD], big[M * N], small[VKNMT_FEW_ROWS * N];
     th_fill_uniform(a, M * LD, -1, 1);
     th_fill_uniform(b, N * LD, -1, 1);
     th_gbuf ga, gb, gc;
@@ -281,7 +281,7 @@ static void test_rows_alone_equal_batch(th_env *env)
     rb.off += ALIGNED_OFF;
     CHECK_OK(env, vknmt_buffer_upload(ga.buf, ra.off * 4, a, sizeof(a)));
     CHECK_OK(env, vknmt_buffer_upload(gb.buf, rb.off * 4, b, sizeof(b)));
-    for (uint32_t rows = 1; rows <= 8 && !th_failed(); rows++) {
+    for (uint32_t rows = 1; rows <= VKNMT_FEW_ROWS && !th_failed(); rows++) {
         float *out[2] = {big, small};
         for (int pass = 0; pass < 2; pass++) {
             /* poisoned, so an element the pass does not write cannot keep the other's value */
@@ -302,12 +302,12 @@ static void test_rows_alone_equal_batch(th_env *env)
 
 /* vknmt_gemm_sum: 1-3 products of other widths (tails, whole blocks) summed
  * into one C with bias and beta, against the same products as a GEMM and
- * GEMMs with beta 1, bit for bit; on a CPU device 1-8 rows take one
- * dispatch, 9 rows the GEMMs. With beta, the same again scaling c_in (C's
+ * GEMMs with beta 1, bit for bit; on a CPU device 1-12 rows take one
+ * dispatch, 13 rows the GEMMs. With beta, the same again scaling c_in (C's
  * old values in another buffer, C poisoned) instead of C. */
-/* The products of the sum tests: A_i [9 rows, k_i] and B_i [nmax, k_i]
+/* The products of the sum tests: A_i [SUM_ROWS, k_i] and B_i [nmax, k_i]
  * (rows SUM_LD floats apart, on quads) for i < 3, and a bias [nmax]. */
-enum { SUM_LD = 48 };
+enum { SUM_LD = 48, SUM_ROWS = VKNMT_FEW_ROWS + 1 };
 static const uint32_t SUM_KS[3] = {45, 32, 7}; /* a tail and whole blocks; whole; a tail only */
 typedef struct sum_operands {
     th_gbuf ga, gb, gbias;
@@ -318,7 +318,7 @@ typedef struct sum_operands {
 static bool sum_operands_make(th_env *env, uint32_t nmax, sum_operands *so)
 {
     *so = (sum_operands){.nmax = nmax};
-    uint64_t na = 3 * 9 * SUM_LD, nb = 3 * (uint64_t)nmax * SUM_LD;
+    uint64_t na = 3 * SUM_ROWS * SUM_LD, nb = 3 * (uint64_t)nmax * SUM_LD;
     float *host = malloc(nb * 4);
     bool ok = host && th_gbuf_create(env, na + ALIGNED_OFF, &so->ga) && th_gbuf_create(env, nb + ALIGNED_OFF, &so->gb) &&
               th_gbuf_create(env, nmax, &so->gbias);
@@ -349,7 +349,7 @@ static void sum_args(const sum_operands *so, uint32_t m, uint32_t n, float alpha
 {
     for (uint32_t i = 0; i < 3; i++)
         args[i] = (vknmt_gemm_args){.m = m, .n = n, .k = SUM_KS[i], .trans_b = true, .alpha = alpha, .beta = beta,
-                                    .a = vknmt_at(so->a.buf, so->a.off + i * 9 * SUM_LD),
+                                    .a = vknmt_at(so->a.buf, so->a.off + i * SUM_ROWS * SUM_LD),
                                     .b = vknmt_at(so->b.buf, so->b.off + i * so->nmax * SUM_LD), .c = c,
                                     .lda = SUM_LD, .ldb = SUM_LD, .bias = bias ? th_gbuf_ref(&so->gbias) : (vknmt_ref){0}};
 }
@@ -357,13 +357,14 @@ static void sum_args(const sum_operands *so, uint32_t m, uint32_t n, float alpha
 static void test_sum_of_products(th_env *env)
 {
     enum { N = 77 };
-    static const uint32_t rows[] = {1, 3, 5, 8, 9};
+    static const uint32_t rows[] = {1, 3, 5, 9, VKNMT_FEW_ROWS, VKNMT_FEW_ROWS + 1};
     sum_operands so;
     th_gbuf gc[3];
-    CHECK(sum_operands_make(env, N, &so) && th_gbuf_create(env, 9 * N, &gc[0]) && th_gbuf_create(env, 9 * N, &gc[1]) &&
-              th_gbuf_create(env, 9 * N, &gc[2]),
+    CHECK(sum_operands_make(env, N, &so) && th_gbuf_create(env, SUM_ROWS * N, &gc[0]) &&
+              th_gbuf_create(env, SUM_ROWS * N, &gc[1]) && th_gbuf_create(env, SUM_ROWS * N, &gc[2]),
           "buffers");
-    float *host = malloc(9 * N * 4), *out[3] = {malloc(9 * N * 4), malloc(9 * N * 4), malloc(9 * N * 4)};
+    float *host = malloc(SUM_ROWS * N * 4),
+          *out[3] = {malloc(SUM_ROWS * N * 4), malloc(SUM_ROWS * N * 4), malloc(SUM_ROWS * N * 4)};
     CHECK(host && out[0] && out[1] && out[2], "out of memory");
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]) && !th_failed(); ri++)
@@ -372,7 +373,7 @@ static void test_sum_of_products(th_env *env)
                 uint32_t m = rows[ri];
                 vknmt_gemm_args args[3];
                 sum_args(&so, m, N, 0.75f, beta ? 0.5f : 0.0f, !beta, (vknmt_ref){0}, args);
-                th_fill_uniform(host, 9 * N, -1, 1); /* both passes start from this C (beta reads it) */
+                th_fill_uniform(host, SUM_ROWS * N, -1, 1); /* both passes start from this C (beta reads it) */
                 for (int pass = 0; pass < 2; pass++) {
                     CHECK(th_gbuf_upload(&gc[pass], host), "C");
                     for (uint32_t i = 0; i < 3; i++)
@@ -425,15 +426,16 @@ static void test_sum_of_products(th_env *env)
 
 /* vknmt_gemm_sum_pairmax: the sum's pairwise column maximum (maxout), bit
  * for bit the sum's C then max(C[m, 2j], C[m, 2j + 1]); where it cannot
- * take one dispatch (not a CPU device, 9 rows, n odd) nothing is recorded. */
+ * take one dispatch (not a CPU device, 13 rows, n odd) nothing is recorded. */
 static void test_sum_pairmax(th_env *env)
 {
-    static const uint32_t rows[] = {1, 5, 8, 9}, ns[] = {78, 77};
+    static const uint32_t rows[] = {1, 5, VKNMT_FEW_ROWS, VKNMT_FEW_ROWS + 1}, ns[] = {78, 77};
     sum_operands so;
     th_gbuf gc, gt;
-    CHECK(sum_operands_make(env, 78, &so) && th_gbuf_create(env, 9 * 78, &gc) && th_gbuf_create(env, 9 * 50, &gt),
+    CHECK(sum_operands_make(env, 78, &so) && th_gbuf_create(env, SUM_ROWS * 78, &gc) &&
+              th_gbuf_create(env, SUM_ROWS * 50, &gt),
           "buffers");
-    float *c = malloc(9 * 78 * 4), *t = malloc(9 * 50 * 4);
+    float *c = malloc(SUM_ROWS * 78 * 4), *t = malloc(SUM_ROWS * 50 * 4);
     CHECK(c && t, "out of memory");
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]) && !th_failed(); ri++)
@@ -463,7 +465,7 @@ static void test_sum_pairmax(th_env *env)
                               m, count, r, j, t[r * ldt + j], want_t);
                     }
                 for (uint32_t r = 0; r < m && !th_failed(); r++) /* past n / 2 in each row: untouched */
-                    for (uint32_t j = n / 2; j < ldt && r * ldt + j < 9 * 50; j++)
+                    for (uint32_t j = n / 2; j < ldt && r * ldt + j < SUM_ROWS * 50; j++)
                         CHECK(isnan(t[r * ldt + j]), "%u rows: T[%u, %u] written past its %u columns", m, r, j, n / 2);
             }
     sum_operands_free(&so);
@@ -475,20 +477,21 @@ static void test_sum_pairmax(th_env *env)
 
 /* vknmt_gemm_softmax_blocks: C and its rows' softmax block statistics in
  * one dispatch, bit for bit the GEMM then vknmt_softmax_blocks; where the
- * few-rows GEMM does not serve (not a CPU device, 9 rows) nothing is
+ * few-rows GEMM does not serve (not a CPU device, 13 rows) nothing is
  * recorded. Columns of 1, a block's width and off it, many blocks. */
 static void test_gemm_softmax_blocks(th_env *env)
 {
     enum { NMAX = 301 };
     uint32_t w = 2 * vknmt_softmax_block_lanes(env->ctx);
-    const uint32_t rows[] = {1, 5, 8, 9}, ns[] = {1, w - 1, w, w + 1, NMAX};
+    const uint32_t rows[] = {1, 5, VKNMT_FEW_ROWS, VKNMT_FEW_ROWS + 1}, ns[] = {1, w - 1, w, w + 1, NMAX};
     uint32_t smax = 2 * vknmt_softmax_block_count(env->ctx, NMAX);
     sum_operands so;
     th_gbuf gc[2], gs[2];
     CHECK(sum_operands_make(env, NMAX, &so), "operands");
     for (int i = 0; i < 2; i++)
-        CHECK(th_gbuf_create(env, 9 * NMAX, &gc[i]) && th_gbuf_create(env, 9 * smax, &gs[i]), "buffers");
-    float *c[2] = {malloc(9 * NMAX * 4), malloc(9 * NMAX * 4)}, *st[2] = {malloc(9 * smax * 4), malloc(9 * smax * 4)};
+        CHECK(th_gbuf_create(env, SUM_ROWS * NMAX, &gc[i]) && th_gbuf_create(env, SUM_ROWS * smax, &gs[i]), "buffers");
+    float *c[2] = {malloc(SUM_ROWS * NMAX * 4), malloc(SUM_ROWS * NMAX * 4)},
+          *st[2] = {malloc(SUM_ROWS * smax * 4), malloc(SUM_ROWS * smax * 4)};
     CHECK(c[0] && c[1] && st[0] && st[1], "out of memory");
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     for (size_t ri = 0; ri < 4 && !th_failed(); ri++)
@@ -516,7 +519,7 @@ static void test_gemm_softmax_blocks(th_env *env)
             CHECK(memcmp(c[0], c[1], (uint64_t)m * n * 4) == 0, "%u rows, n %u: C differs from the GEMM's", m, n);
             CHECK(memcmp(st[0], st[1], (uint64_t)m * ns2 * 4) == 0, "%u rows, n %u: the statistics differ from "
                   "vknmt_softmax_blocks'", m, n);
-            for (uint64_t i = (uint64_t)m * ns2; i < 9 * (uint64_t)smax; i++)
+            for (uint64_t i = (uint64_t)m * ns2; i < SUM_ROWS * (uint64_t)smax; i++)
                 CHECK(isnan(st[0][i]), "%u rows, n %u: statistics written past %u rows of %u", m, n, m, ns2);
         }
     sum_operands_free(&so);

@@ -530,7 +530,7 @@ static void test_sequence(th_env *env)
  * h_new, masked rows included, outputs poisoned and guarded; with `steps`
  * 2, two steps of other weights and times in the same buffers (the
  * encoder's directions) in the same two dispatches. Where the device's caps
- * allow it, it must run for 1-8 rows on quads; never for 9. */
+ * allow it, it must run for 1-12 rows on quads; never for 13. */
 enum { R_A, R_U, R_H, R_HURZ, R_HUH, R_LEN, R_G1, R_RH1, R_HN1, R_G2, R_RH2, R_HN2, R_COUNT };
 
 static vknmt_ref quad_ref(const th_gbuf *g)
@@ -609,7 +609,7 @@ static void check_rows_step(th_env *env, uint32_t B, uint32_t n, bool with_len, 
 
 static void test_rows_step(th_env *env)
 {
-    static const uint32_t Bs[] = {1, 3, 5, 8, 9}, ns[] = {4, 20, 132};
+    static const uint32_t Bs[] = {1, 3, 5, 9, VKNMT_FEW_ROWS, VKNMT_FEW_ROWS + 1}, ns[] = {4, 20, 132};
     for (size_t bi = 0; bi < 5; bi++)
         for (size_t ni = 0; ni < 3 && !th_failed(); ni++)
             for (int with_len = 0; with_len < 2 && !th_failed(); with_len++)
@@ -621,7 +621,7 @@ static void test_rows_step(th_env *env)
  * a = x W^T + add + bias) against that sum (vknmt_gemm_sum, beta 1 on add as
  * c_in) then the four-dispatch step, bit for bit: gates, rh, h_new, rows
  * masked, outputs poisoned and guarded; add's rows 3n + 4 apart. Where the
- * device's caps allow it, it must run for 1-8 rows; never for 9. */
+ * device's caps allow it, it must run for 1-12 rows; never for 13. */
 enum { P_X, P_W, P_BIAS, P_ADD, P_U, P_H, P_LEN, P_A, P_HURZ, P_HUH, P_G1, P_RH1, P_HN1, P_G2, P_RH2, P_HN2, P_COUNT };
 
 static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
@@ -684,7 +684,7 @@ static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
 
 static void test_rows_proj(th_env *env)
 {
-    static const uint32_t Bs[] = {1, 3, 5, 8, 9}, ns[] = {4, 20, 132}, ks[] = {16, 36};
+    static const uint32_t Bs[] = {1, 3, 5, 9, VKNMT_FEW_ROWS, VKNMT_FEW_ROWS + 1}, ns[] = {4, 20, 132}, ks[] = {16, 36};
     for (size_t bi = 0; bi < 5; bi++)
         for (size_t ni = 0; ni < 3 && !th_failed(); ni++)
             for (size_t ki = 0; ki < 2 && !th_failed(); ki++)
@@ -695,7 +695,7 @@ static void test_rows_proj(th_env *env)
  * every position, bit for bit: both directions (forward, and reverse from
  * the last slot) at once, from random states h_0, rows of three lengths
  * masked, every slot, gate and rh poisoned first and guarded. Where the
- * device's caps allow it, it must run for 1-8 rows on quads; never for 9. */
+ * device's caps allow it, it must run for 1-12 rows on quads; never for 13. */
 enum { Q_A, Q_U, Q_LEN, Q_HURZ, Q_HUH, Q_HS1, Q_G1, Q_RH1, Q_HS2, Q_G2, Q_RH2, Q_COUNT };
 
 static void check_rows_sequence(th_env *env, uint32_t B, uint32_t n, uint32_t T, bool with_len)
@@ -777,7 +777,7 @@ static void check_rows_sequence(th_env *env, uint32_t B, uint32_t n, uint32_t T,
 
 static void test_rows_sequence(th_env *env)
 {
-    static const uint32_t Bs[] = {1, 3, 8, 9}, ns[] = {4, 20, 132}, Ts[] = {1, 2, 7};
+    static const uint32_t Bs[] = {1, 3, VKNMT_FEW_ROWS, VKNMT_FEW_ROWS + 1}, ns[] = {4, 20, 132}, Ts[] = {1, 2, 7};
     for (size_t bi = 0; bi < 4; bi++)
         for (size_t ni = 0; ni < 3 && !th_failed(); ni++)
             for (size_t ti = 0; ti < 3 && !th_failed(); ti++)
