@@ -86,7 +86,8 @@ static vknmt_status check_att_shape(vknmt_seq *seq, const vknmt_att_shape *sh, c
 
 /* The texel kernels: only on CPU-class devices (on GPUs the SSBO kernels
  * are the ones measured) with subgroup shuffles in whole quads of lanes
- * that fill the workgroup, for quad-sized rows, and when the largest texel
+ * that fill the workgroup (so a power of two, which the forward's shuffle
+ * sums need), for quad-sized rows, and when the largest texel
  * operand fits a view with room for the view's alignment. Offsets are
  * checked once bound. */
 static bool att_texel_wanted(const vknmt_caps *caps, const vknmt_att_shape *sh)
@@ -131,8 +132,10 @@ static vknmt_status att_dispatch(vknmt_seq *seq, const vknmt_kernel_desc *k, con
                                  const vknmt_binding *b, uint32_t batch)
 {
     bool texel = k->spec_count == 3; /* only the texel kernels take a chunk and subgroup size */
-    uint32_t spec[3] = {texel ? ATT_TEXEL_LOCAL : ATT_LOCAL, ATT_TEXEL_CHUNK,
-                        vknmt_context_caps(vknmt_seq_context(seq))->subgroup_size};
+    uint32_t sg = vknmt_context_caps(vknmt_seq_context(seq))->subgroup_size;
+    /* the texel forward is one subgroup a row */
+    uint32_t local = !texel ? ATT_LOCAL : k == &K_ATT_TEXEL_FWD ? sg : ATT_TEXEL_LOCAL;
+    uint32_t spec[3] = {local, ATT_TEXEL_CHUNK, sg};
     vknmt_dispatch d = {.kernel = k, .spec = spec, .push = p, .bindings = b};
     vknmt_grid_1d(batch, d.groups); /* one workgroup per batch row */
     return vknmt_seq_dispatch(seq, &d);

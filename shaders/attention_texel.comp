@@ -13,10 +13,13 @@
 //  * every loop over k or d gives each lane a quad (vec4) of k or d, so the
 //    lanes of a subgroup fetch neighbouring texels and the read-modify-write
 //    outputs (ctx, dv_part, dws, duh) move as vec4 through their SSBOs.
-// Loops over positions take 4 positions per step and issue the 4 fetches
-// before the arithmetic (each fetch call clobbers every vector register);
-// the backward kernels take the 4 weights as one vec4 from shared memory, the
-// forward's weighted sum from one load of a subgroup's worth, shuffled.
+// Loops over positions take several positions per step and issue their
+// fetches before the arithmetic (each fetch call clobbers every vector
+// register); the backward kernels take the 4 weights as one vec4 from shared
+// memory. The forward is one subgroup a row instead of a workgroup: its lanes
+// split each row by quads (scores, weighted sum) and meet by shuffles, so it
+// has no barrier and no shared memory (a barrier is a coroutine switch per
+// subgroup, a shared-memory load a loop over the lanes).
 // REQUIRES na % 4 == 0, dim % 4 == 0 and every element offset except those of
 // src_len and alpha a multiple of 4 (model/attention.c checks, and falls
 // back to shaders/attention.comp otherwise). Sums run in a fixed order per
@@ -43,7 +46,7 @@ layout(std430, binding = 2) readonly buffer DE { float de[]; };
 #ifndef BACKWARD
 layout(binding = 4) uniform samplerBuffer t_v;
 layout(std430, binding = 5) buffer A { float alpha[]; }; // also holds own scores before normalising
-layout(std430, binding = 6) buffer C { vec4 ctx4[]; };   // chunk partial sums read back by their writer
+layout(std430, binding = 6) writeonly buffer C { vec4 ctx4[]; };
 layout(std430, binding = 7) readonly buffer SC { uint src_col[]; };
 #elif defined(BWD_DE)
 layout(std430, binding = 4) readonly buffer A { float alpha[]; };
@@ -62,6 +65,9 @@ layout(push_constant) uniform P {
     uint batch, tx, na, dim, src_batch, has_col;
 } p;
 
+float hsum(vec4 a) { return (a.x + a.y) + (a.z + a.w); }
+
+#ifdef BACKWARD
 #define WG gl_WorkGroupSize.x
 shared float red[gl_WorkGroupSize.x];
 shared vec4 sh4[CHUNK / 4]; // per-position weights of the current chunk
@@ -80,23 +86,16 @@ float tree_sum(float x)
     barrier();
     return r;
 }
-
-float tree_max(float x)
+#else
+// The sum over the subgroup's lanes (SG a power of two), the same bits in every lane: each step
+// adds a pair of lanes' values, and a + b == b + a.
+float sg_sum(float x)
 {
-    uint t = gl_LocalInvocationID.x;
-    red[t] = x;
-    barrier();
-    for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (t < s)
-            red[t] = max(red[t], red[t + s]);
-        barrier();
-    }
-    float r = red[0];
-    barrier();
-    return r;
+    [[unroll]] for (uint o = SG / 2; o > 0; o >>= 1)
+        x += subgroupShuffleXor(x, o);
+    return x;
 }
-
-float hsum(vec4 a) { return (a.x + a.y) + (a.z + a.w); }
+#endif
 
 #ifdef BWD_DE
 // dalpha[j] = dctx[b,:] . H[j,b,:]
@@ -119,92 +118,91 @@ void main()
     uint b = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
     if (b >= p.batch)
         return; // uniform across the workgroup: no barrier is skipped by part of it
-    uint t = gl_LocalInvocationID.x;
     uint len = min(src_len[p.off[3] + b], p.tx);
     uint nq = p.na >> 2, dq = p.dim >> 2;
     int wsq = int((p.off[0] >> 2) + b * nq);
 #ifndef BACKWARD
     uint col = p.has_col != 0u ? min(src_col[p.off[7] + b], p.src_batch - 1u) : b, cols = p.src_batch;
 #else
-    uint col = b, cols = p.batch;
+    uint col = b, cols = p.batch, t = gl_LocalInvocationID.x;
 #endif
     // quad index of UH[0,col,0] and H[0,col,0]; one position further is +stride
     int uhq = int((p.off[1] >> 2) + col * nq), uh_stride = int(cols * nq);
     int hq0 = int((p.off[2] >> 2) + col * dq), h_stride = int(cols * dq);
 #ifndef BACKWARD
+    // One subgroup a row (the launcher makes the workgroup one subgroup): the lanes split each row
+    // of UH and H by quads and meet by shuffles, with no barrier and no shared memory.
+    uint lane = gl_SubgroupInvocationID;
     uint ab = p.off[5] + b * p.tx;
     int vq = int(p.off[4] >> 2);
-    // Scores of own positions, parked in alpha (read back only by their writer).
+    // Scores, 4 positions at a time: lane l sums v . tanh(Ws + UH_j) over quads l, l + SG, ...,
+    // fetching Ws and v once for the 4 positions; the lanes' sums meet by shuffles. The score of
+    // position j is kept in alpha by lane j % SG, which alone reads it back.
     float m = -3.402823e38;
-    for (uint j = t; j < len; j += WG) {
-        int uq = uhq + int(j) * uh_stride;
-        vec4 acc = vec4(0.0);
-        for (int q = 0; q < int(nq); q++) {
-            vec4 x = texelFetch(t_uh, uq + q);
-            vec4 w = texelFetch(t_ws, wsq + q);
-            vec4 vv = texelFetch(t_v, vq + q);
-            acc += vv * vk_tanh(w + x);
+    for (uint j0 = 0; j0 < len; j0 += 4) {
+        // positions past len repeat the last one and are never kept
+        int u0 = uhq + int(j0) * uh_stride, u1 = uhq + int(min(j0 + 1u, len - 1u)) * uh_stride;
+        int u2 = uhq + int(min(j0 + 2u, len - 1u)) * uh_stride, u3 = uhq + int(min(j0 + 3u, len - 1u)) * uh_stride;
+        vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
+        for (uint q = lane; q < nq; q += SG) {
+            vec4 w = texelFetch(t_ws, wsq + int(q)), vv = texelFetch(t_v, vq + int(q));
+            vec4 x0 = texelFetch(t_uh, u0 + int(q)), x1 = texelFetch(t_uh, u1 + int(q));
+            vec4 x2 = texelFetch(t_uh, u2 + int(q)), x3 = texelFetch(t_uh, u3 + int(q));
+            a0 += vv * vk_tanh(w + x0);
+            a1 += vv * vk_tanh(w + x1);
+            a2 += vv * vk_tanh(w + x2);
+            a3 += vv * vk_tanh(w + x3);
         }
-        float e = hsum(acc);
-        alpha[ab + j] = e;
-        m = max(m, e);
+        vec4 e = vec4(sg_sum(hsum(a0)), sg_sum(hsum(a1)), sg_sum(hsum(a2)), sg_sum(hsum(a3)));
+        [[unroll]] for (uint i = 0; i < 4; i++) {
+            uint j = j0 + i;
+            if (j < len) {
+                if (lane == j % SG)
+                    alpha[ab + j] = e[i];
+                m = max(m, e[i]);
+            }
+        }
     }
-    m = tree_max(m);
     float s = 0.0;
-    for (uint j = t; j < len; j += WG)
+    for (uint j = lane; j < len; j += SG)
         s += exp(alpha[ab + j] - m);
-    s = tree_sum(s);
+    s = sg_sum(s);
     float inv = len > 0 ? 1.0 / s : 0.0;
+    for (uint j = lane; j < p.tx; j += SG)
+        alpha[ab + j] = j < len ? exp(alpha[ab + j] - m) * inv : 0.0;
 
-    uint cq = (p.off[6] >> 2) + b * dq;
-    for (uint c0 = 0; c0 < p.tx; c0 += CHUNK) {
-        uint c1 = min(c0 + CHUNK, p.tx);
-        for (uint j = c0 + t; j < c1; j += WG) {
-            float a = j < len ? exp(alpha[ab + j] - m) * inv : 0.0;
-            alpha[ab + j] = a;
-        }
-        barrier();
-        // The weights reach the lanes by subgroupShuffle from one load of SG of them (a shared-memory
-        // load is a loop over the lanes); the sums run in the same order as 4 positions at a time
-        // from c0, then one at a time. Lanes past dq repeat the last quad and store nothing (every
-        // lane of the subgroup takes part in the shuffles).
-        uint cend = clamp(len, c0, c1), lane = gl_SubgroupInvocationID, whole = c0 + (cend - c0) / SG * SG;
-        for (uint d0 = 0; d0 < dq; d0 += WG) {
-            uint d = min(d0 + t, dq - 1u);
-            vec4 acc = c0 == 0 ? vec4(0.0) : ctx4[cq + d];
-            int hq = hq0 + int(d);
-            for (uint jb = c0; jb < whole; jb += SG) {
-                float w = alpha[ab + jb + lane];
-                [[unroll]] for (uint k = 0; k < SG; k += 4) {
-                    int hj = hq + int(jb + k) * h_stride;
-                    vec4 h0 = texelFetch(t_h, hj);
-                    vec4 h1 = texelFetch(t_h, hj + h_stride);
-                    vec4 h2 = texelFetch(t_h, hj + 2 * h_stride);
-                    vec4 h3 = texelFetch(t_h, hj + 3 * h_stride);
-                    acc += subgroupShuffle(w, k) * h0;
-                    acc += subgroupShuffle(w, k + 1u) * h1;
-                    acc += subgroupShuffle(w, k + 2u) * h2;
-                    acc += subgroupShuffle(w, k + 3u) * h3;
-                }
+    // ctx = sum_j alpha_j H_j: lane l owns quads l and l + SG of each block of 2 SG quads of the
+    // row; the weights reach the lanes by subgroupShuffle from one load of SG of them (lane l loads
+    // position jb + l, its own), summed position by position from 0. Quads past dq repeat the last
+    // one and are not stored (every lane takes part in the shuffles).
+    uint cq = (p.off[6] >> 2) + b * dq, whole = len / SG * SG;
+    for (uint d0 = 0; d0 < dq; d0 += 2 * SG) {
+        int hq = hq0 + int(min(d0 + lane, dq - 1u)), hr = hq0 + int(min(d0 + SG + lane, dq - 1u));
+        vec4 acc = vec4(0.0), acd = vec4(0.0);
+        for (uint jb = 0; jb < whole; jb += SG) {
+            float w = alpha[ab + jb + lane];
+            [[unroll]] for (uint k = 0; k < SG; k += 2) {
+                int o = int(jb + k) * h_stride;
+                vec4 h0 = texelFetch(t_h, hq + o), g0 = texelFetch(t_h, hr + o);
+                vec4 h1 = texelFetch(t_h, hq + o + h_stride), g1 = texelFetch(t_h, hr + o + h_stride);
+                float w0 = subgroupShuffle(w, k), w1 = subgroupShuffle(w, k + 1u);
+                acc += w0 * h0;
+                acd += w0 * g0;
+                acc += w1 * h1;
+                acd += w1 * g1;
             }
-            float w = whole + lane < cend ? alpha[ab + whole + lane] : 0.0;
-            uint j = whole;
-            for (; j + 4 <= cend; j += 4) {
-                vec4 h0 = texelFetch(t_h, hq + int(j) * h_stride);
-                vec4 h1 = texelFetch(t_h, hq + int(j + 1) * h_stride);
-                vec4 h2 = texelFetch(t_h, hq + int(j + 2) * h_stride);
-                vec4 h3 = texelFetch(t_h, hq + int(j + 3) * h_stride);
-                acc += subgroupShuffle(w, j - whole) * h0;
-                acc += subgroupShuffle(w, j - whole + 1u) * h1;
-                acc += subgroupShuffle(w, j - whole + 2u) * h2;
-                acc += subgroupShuffle(w, j - whole + 3u) * h3;
-            }
-            for (; j < cend; j++)
-                acc += subgroupShuffle(w, j - whole) * texelFetch(t_h, hq + int(j) * h_stride);
-            if (d0 + t < dq)
-                ctx4[cq + d] = acc;
         }
-        barrier();
+        float w = whole + lane < len ? alpha[ab + whole + lane] : 0.0;
+        for (uint j = whole; j < len; j++) {
+            int o = int(j) * h_stride;
+            float wj = subgroupShuffle(w, j - whole);
+            acc += wj * texelFetch(t_h, hq + o);
+            acd += wj * texelFetch(t_h, hr + o);
+        }
+        if (d0 + lane < dq)
+            ctx4[cq + d0 + lane] = acc;
+        if (d0 + SG + lane < dq)
+            ctx4[cq + d0 + SG + lane] = acd;
     }
 #elif defined(BWD_DE)
     uint ab = p.off[4] + b * p.tx;
