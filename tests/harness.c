@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "internal.h" /* the context's kernel table */
 #include "safetensors.h"
 
 #define MAX_TESTS 256
@@ -319,4 +320,13 @@ void th_remove_dir(const char *dir)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
+}
+
+uint64_t th_kernel_calls(const th_env *env, const char *name)
+{
+    const vknmt_context *ctx = env->ctx;
+    for (uint32_t i = 0; i < ctx->kernel_count; i++)
+        if (strcmp(ctx->kernels[i].desc->name, name) == 0)
+            return ctx->kernels[i].calls;
+    return 0;
 }

@@ -63,6 +63,10 @@ bool th_gbuf_download(const th_gbuf *g, float *data);
 /* True when both guard regions still hold the sentinel. */
 bool th_gbuf_guards_ok(const th_gbuf *g);
 
+/* How many dispatches of the kernel `name` the context has timed so far:
+ * those recorded while ctx->profile was on, on a device with timestamps. */
+uint64_t th_kernel_calls(const th_env *env, const char *name);
+
 /* Whether two safetensors files hold the same tensors bit for bit (the
  * metadata aside); why says which tensor differs. */
 bool th_same_safetensors(const char *a, const char *b, char *why, size_t n);

@@ -306,13 +306,6 @@ static const att_path PATHS[] = {{"cpu-texel", true, true, false},
 static const att_path *path; /* the forced form; NULL outside for_paths */
 #define PATH_NAME (path ? path->name : "native")
 
-static uint64_t calls_of(const vknmt_context *ctx, const char *name)
-{
-    for (uint32_t i = 0; i < ctx->kernel_count; i++)
-        if (strcmp(ctx->kernels[i].desc->name, name) == 0)
-            return ctx->kernels[i].calls;
-    return 0;
-}
 
 /* Dispatches so far of the texel [0] and storage-buffer [1] forms, counted
  * by the profiler (timestamps) per kernel name. */
@@ -325,7 +318,7 @@ static void att_calls(const th_env *env, bool backward, uint64_t out[2])
         out[f] = 0;
         for (int i = 0; i < 2; i++)
             if (names[backward][f][i])
-                out[f] += calls_of(env->ctx, names[backward][f][i]);
+                out[f] += th_kernel_calls(env, names[backward][f][i]);
     }
 }
 

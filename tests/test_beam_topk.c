@@ -171,13 +171,6 @@ static const topk_form FORMS[] = {{"cpu-texel", true, true, 0},
                                   {"cpu-ssbo", true, false, 0},
                                   {"gpu-ssbo", false, false, 3}};
 
-static uint64_t calls_of(const vknmt_context *ctx, const char *name)
-{
-    for (uint32_t i = 0; i < ctx->kernel_count; i++)
-        if (strcmp(ctx->kernels[i].desc->name, name) == 0)
-            return ctx->kernels[i].calls;
-    return 0;
-}
 
 /* Device buffers of one case; the logits have 3 floats to spare so they can
  * start at any residue. */
@@ -232,7 +225,7 @@ static vknmt_status launch(th_env *env, const topk_case *c, topk_bufs *g, const 
     env->ctx->profile = true;
     /* CPU devices reduce across one subgroup's lanes */
     const char *topk = f->cpu_lanes && saved.subgroup_shuffle ? "beam_topk_subgroup" : "beam_topk";
-    uint64_t t0 = calls_of(env->ctx, "softmax_blocks"), s0 = calls_of(env->ctx, topk);
+    uint64_t t0 = th_kernel_calls(env, "softmax_blocks"), s0 = th_kernel_calls(env, topk);
     vknmt_status s = vknmt_seq_begin(env->seq);
     if (!s)
         s = vknmt_softmax_blocks(env->seq, c->batch * c->beam, c->vocab, x, c->ld, th_gbuf_ref(&g->stats));
@@ -241,8 +234,8 @@ static vknmt_status launch(th_env *env, const topk_case *c, topk_bufs *g, const 
                             th_gbuf_ref(&g->hs), th_gbuf_ref(&g->lv), th_gbuf_ref(&g->parent),
                             th_gbuf_ref(&g->token), th_gbuf_ref(&g->score));
     vknmt_status s2 = vknmt_seq_recording(env->seq) ? vknmt_seq_submit(env->seq) : VKNMT_OK;
-    *stats_calls = calls_of(env->ctx, "softmax_blocks") - t0;
-    *topk_calls = calls_of(env->ctx, topk) - s0;
+    *stats_calls = th_kernel_calls(env, "softmax_blocks") - t0;
+    *topk_calls = th_kernel_calls(env, topk) - s0;
     env->ctx->caps = saved;
     env->ctx->profile = profile;
     return s ? s : s2;

@@ -15,13 +15,6 @@ typedef struct reduce_form {
 } reduce_form;
 static const reduce_form FORMS[] = {{"cpu-lanes", true, 0}, {"cpu-off-quad", true, 3}, {"gpu", false, 0}};
 
-static uint64_t calls_of(const vknmt_context *ctx, const char *name)
-{
-    for (uint32_t i = 0; i < ctx->kernel_count; i++)
-        if (strcmp(ctx->kernels[i].desc->name, name) == 0)
-            return ctx->kernels[i].calls;
-    return 0;
-}
 
 static void check_reduce_form(th_env *env, uint64_t n, bool norm, const reduce_form *f)
 {
@@ -46,7 +39,7 @@ static void check_reduce_form(th_env *env, uint64_t n, bool norm, const reduce_f
     env->ctx->caps.quirk_cpu_lanes = f->cpu_lanes;
     env->ctx->profile = true;
     const char *lanes = norm ? "reduce_sumsq_lanes" : "reduce_lanes", *plain = norm ? "reduce_sumsq" : "reduce_sum";
-    uint64_t lanes0 = calls_of(env->ctx, lanes), plain0 = calls_of(env->ctx, plain);
+    uint64_t lanes0 = th_kernel_calls(env, lanes), plain0 = th_kernel_calls(env, plain);
     float got[2];
     for (int run = 0; run < 2; run++) {
         CHECK(th_gbuf_poison(&go), "poison");
@@ -58,7 +51,7 @@ static void check_reduce_form(th_env *env, uint64_t n, bool norm, const reduce_f
         CHECK_OK(env, vknmt_seq_submit(env->seq));
         CHECK(th_gbuf_download(&go, &got[run]), "download");
     }
-    uint64_t lanes_ran = calls_of(env->ctx, lanes) - lanes0, plain_ran = calls_of(env->ctx, plain) - plain0;
+    uint64_t lanes_ran = th_kernel_calls(env, lanes) - lanes0, plain_ran = th_kernel_calls(env, plain) - plain0;
     env->ctx->caps = saved;
     env->ctx->profile = profile;
     /* the first pass over x in the form the device class and alignment call for */
