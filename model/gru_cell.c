@@ -21,13 +21,20 @@ typedef struct gru_push {
 
 /* Each kernel a unit per invocation, and a quad of units where n and every
  * tensor's offset allow. */
+#define GRU_TEXEL_DESC(name_, variant_)                                                                       \
+    {name_, VKNMT_SPIRV(variant_), 6, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO}, sizeof(gru_push), 1}
+#define TEXEL VKNMT_BIND_TEXEL_RGBA32F
 typedef struct gru_kernel {
-    vknmt_kernel_desc units, quads;
+    vknmt_kernel_desc units, quads, texel;
 } gru_kernel;
-static const gru_kernel K_FWD_A = {GRU_DESC("gru_fwd_a", gru_cell), GRU_DESC("gru_fwd_a_vec4", gru_fwd_a_vec4)};
-static const gru_kernel K_FWD_B = {GRU_DESC("gru_fwd_b", gru_fwd_b), GRU_DESC("gru_fwd_b_vec4", gru_fwd_b_vec4)};
-static const gru_kernel K_BWD_A = {GRU_DESC("gru_bwd_a", gru_bwd_a), GRU_DESC("gru_bwd_a_vec4", gru_bwd_a_vec4)};
-static const gru_kernel K_BWD_B = {GRU_DESC("gru_bwd_b", gru_bwd_b), GRU_DESC("gru_bwd_b_vec4", gru_bwd_b_vec4)};
+static const gru_kernel K_FWD_A = {GRU_DESC("gru_fwd_a", gru_cell), GRU_DESC("gru_fwd_a_vec4", gru_fwd_a_vec4),
+                                   GRU_TEXEL_DESC("gru_fwd_a_texel", gru_fwd_a_texel)};
+static const gru_kernel K_FWD_B = {GRU_DESC("gru_fwd_b", gru_fwd_b), GRU_DESC("gru_fwd_b_vec4", gru_fwd_b_vec4),
+                                   GRU_TEXEL_DESC("gru_fwd_b_texel", gru_fwd_b_texel)};
+static const gru_kernel K_BWD_A = {GRU_DESC("gru_bwd_a", gru_bwd_a), GRU_DESC("gru_bwd_a_vec4", gru_bwd_a_vec4),
+                                   GRU_TEXEL_DESC("gru_bwd_a_texel", gru_bwd_a_texel)};
+static const gru_kernel K_BWD_B = {GRU_DESC("gru_bwd_b", gru_bwd_b), GRU_DESC("gru_bwd_b_vec4", gru_bwd_b_vec4),
+                                   GRU_TEXEL_DESC("gru_bwd_b_texel", gru_bwd_b_texel)};
 
 /* One tensor of a GRU op: where it is, how many units wide each of its
  * B rows is (n, 2n or 3n), and whether the kernel reads and/or writes it. */
@@ -52,9 +59,15 @@ static vknmt_status gru_run(vknmt_seq *seq, const gru_kernel *kernel, const vknm
     gru_push p = {.batch = st->batch, .n = st->n, .t = st->t, .has_len = st->lengths.buf != NULL};
     vknmt_binding b[6];
     vknmt_status s;
+    /* CPU devices: the two read-only operands (bindings 0 and 1, at most 3n
+     * wide) through RGBA32F texel views, a fetch instead of a storage-buffer
+     * load's loop over the lanes, where a view of them fits */
+    const vknmt_caps *caps = vknmt_context_caps(ctx);
+    bool texel = vknmt_cpu_texel_kernels(caps) && st->n % 4 == 0 &&
+                 elems / 4 + caps->min_texel_offset_align / 4 + 1 <= caps->max_texel_buffer_elements;
     for (int i = 0; i < 5; i++)
-        if ((s = vknmt_bind(ctx, args[i].ref, (uint64_t)st->batch * st->n * args[i].width, args[i].access, SSBO, &b[i],
-                            &p.off[i])))
+        if ((s = vknmt_bind(ctx, args[i].ref, (uint64_t)st->batch * st->n * args[i].width, args[i].access,
+                            texel && i < 2 ? TEXEL : SSBO, &b[i], &p.off[i])))
             return s;
     /* Without lengths every row is live; any buffer fills the binding and
      * the kernel never reads it. */
@@ -64,8 +77,18 @@ static vknmt_status gru_run(vknmt_seq *seq, const gru_kernel *kernel, const vknm
     bool quads = st->n % 4 == 0;
     for (int i = 0; i < 5; i++)
         quads = quads && p.off[i] % 4 == 0;
+    if (texel && !quads) { /* a view left an operand off its quad: storage buffers after all */
+        texel = false;
+        for (int i = 0; i < 2; i++)
+            if ((s = vknmt_bind(ctx, args[i].ref, (uint64_t)st->batch * st->n * args[i].width, args[i].access, SSBO,
+                                &b[i], &p.off[i])))
+                return s;
+        quads = st->n % 4 == 0;
+        for (int i = 0; i < 5; i++)
+            quads = quads && p.off[i] % 4 == 0;
+    }
     if (quads) {
-        k = &kernel->quads;
+        k = texel ? &kernel->texel : &kernel->quads;
         p.n /= 4;
         for (int i = 0; i < 5; i++)
             p.off[i] /= 4;

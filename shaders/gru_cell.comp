@@ -6,6 +6,10 @@
 // vknmt-variant: gru_fwd_b_vec4 GRU_FWD_B GRU_VEC4
 // vknmt-variant: gru_bwd_a_vec4 GRU_BWD_A GRU_VEC4
 // vknmt-variant: gru_bwd_b_vec4 GRU_BWD_B GRU_VEC4
+// vknmt-variant: gru_fwd_a_texel GRU_VEC4 GRU_TEXEL
+// vknmt-variant: gru_fwd_b_texel GRU_FWD_B GRU_VEC4 GRU_TEXEL
+// vknmt-variant: gru_bwd_a_texel GRU_BWD_A GRU_VEC4 GRU_TEXEL
+// vknmt-variant: gru_bwd_b_texel GRU_BWD_B GRU_VEC4 GRU_TEXEL
 // The elementwise halves of the paper's GRU cell (spec/rnnsearch.md; reset
 // applied before the recurrent product) around the recurrent GEMMs, for one
 // time step of B rows of n units; model/gru_cell.h defines each variant.
@@ -14,6 +18,9 @@
 // GRU_VEC4: one invocation per quad of units (n, the offsets and j count
 // quads; every tensor starts on a quad): on CPU devices a buffer load costs
 // about the same for a vec4 as for a float.
+// GRU_TEXEL (with GRU_VEC4, CPU devices): bindings 0 and 1, read-only in every
+// variant, come through RGBA32F uniform texel views: a fetch instead of a
+// storage-buffer load's loop over the lanes (shared/notes/lavapipe-kernels.md).
 //
 //   base       (fwd_a): 0 a, 1 hu_rz [B,2n], 2 h, 3 gates (writes r, z), 4 rh
 //   GRU_FWD_B  (fwd_b): 0 a, 1 hu_h [B,n], 2 gates (reads z, writes h~), 3 h, 4 h_new
@@ -29,8 +36,17 @@ layout(local_size_x_id = 0) in;
 #else
 #define VEC float
 #endif
-layout(std430, binding = 0) buffer B0 { VEC b0[]; };
-layout(std430, binding = 1) buffer B1 { VEC b1[]; };
+#ifdef GRU_TEXEL
+layout(binding = 0) uniform samplerBuffer t0;
+layout(binding = 1) uniform samplerBuffer t1;
+#define B0(i) texelFetch(t0, int(i))
+#define B1(i) texelFetch(t1, int(i))
+#else
+layout(std430, binding = 0) readonly buffer B0 { VEC b0[]; };
+layout(std430, binding = 1) readonly buffer B1 { VEC b1[]; };
+#define B0(i) b0[i]
+#define B1(i) b1[i]
+#endif
 layout(std430, binding = 2) buffer B2 { VEC b2[]; };
 layout(std430, binding = 3) buffer B3 { VEC b3[]; };
 layout(std430, binding = 4) buffer B4 { VEC b4[]; };
@@ -48,14 +64,14 @@ void main()
     uint g = b * 3u * n + j; // the r column j of row b in [B, 3n] arrays
     bool live = p.has_len == 0u || p.t < lengths[p.off_len + b];
 #if defined(GRU_FWD_B)
-    VEC hh = vk_tanh(b0[p.off0 + g + 2u * n] + b1[p.off1 + i]);
+    VEC hh = vk_tanh(B0(p.off0 + g + 2u * n) + B1(p.off1 + i));
     VEC z = b2[p.off2 + g + n];
     VEC h = b3[p.off3 + i];
     b2[p.off2 + g + 2u * n] = hh;
     b4[p.off4 + i] = live ? (1.0 - z) * h + z * hh : h;
 #elif defined(GRU_BWD_A)
-    VEC dhn = b0[p.off0 + i];
-    VEC z = b1[p.off1 + g + n], hh = b1[p.off1 + g + 2u * n];
+    VEC dhn = B0(p.off0 + i);
+    VEC z = B1(p.off1 + g + n), hh = B1(p.off1 + g + 2u * n);
     VEC h = b2[p.off2 + i];
     VEC da_z = VEC(0.0), da_h = VEC(0.0), dh = dhn;
     if (live) {
@@ -69,16 +85,16 @@ void main()
 #elif defined(GRU_BWD_B)
     VEC da_r = VEC(0.0);
     if (live) {
-        VEC drh = b0[p.off0 + i];
-        VEC r = b1[p.off1 + g];
+        VEC drh = B0(p.off0 + i);
+        VEC r = B1(p.off1 + g);
         da_r = drh * b2[p.off2 + i] * r * (1.0 - r);
         b4[p.off4 + i] += drh * r;
     }
     b3[p.off3 + g] = da_r;
 #else
     uint u = b * 2u * n + j; // column j of row b in hu_rz [B, 2n]
-    VEC r = vk_sigmoid(b0[p.off0 + g] + b1[p.off1 + u]);
-    VEC z = vk_sigmoid(b0[p.off0 + g + n] + b1[p.off1 + u + n]);
+    VEC r = vk_sigmoid(B0(p.off0 + g) + B1(p.off1 + u));
+    VEC z = vk_sigmoid(B0(p.off0 + g + n) + B1(p.off1 + u + n));
     b3[p.off3 + g] = r;
     b3[p.off3 + g + n] = z;
     b4[p.off4 + i] = r * b2[p.off2 + i];

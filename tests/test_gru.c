@@ -2,11 +2,13 @@
  * kernel at a time and as a whole recurrence built with vknmt_gemm, forward
  * and backward through time; the C recurrence's gradients are checked
  * against central finite differences of its own loss. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gru_cell.h"
 #include "harness.h"
+#include "internal.h"     /* to force the elementwise kernels' texel form off through the caps */
 #include "vknmt_kernel.h" /* the few-rows kernels' device test and row limit */
 
 enum { FWD_A, FWD_B, BWD_A, BWD_B };
@@ -170,6 +172,13 @@ static void check_kernel(th_env *env, int kind, uint32_t B, uint32_t n, int phas
     vknmt_ref r[5];
     for (int k = 0; k < 5; k++)
         r[k] = vknmt_at(g[k].buf, th_gbuf_ref(&g[k]).off + sh);
+    /* the quad form of a CPU device reads arguments 0 and 1 through texel views */
+    char texel_name[32], vec4_name[32];
+    snprintf(texel_name, sizeof texel_name, "gru_%s_texel", KIND_NAME[kind]);
+    snprintf(vec4_name, sizeof vec4_name, "gru_%s_vec4", KIND_NAME[kind]);
+    uint64_t texel0 = th_kernel_calls(env, texel_name), vec40 = th_kernel_calls(env, vec4_name);
+    bool profile = env->ctx->profile;
+    env->ctx->profile = true; /* count the kernels that run */
     CHECK_OK(env, vknmt_seq_begin(env->seq));
     if (kind == FWD_A)
         CHECK_OK(env, vknmt_gru_fwd_a(env->seq, &st, r[0], r[1], r[2], r[3], r[4]));
@@ -180,8 +189,16 @@ static void check_kernel(th_env *env, int kind, uint32_t B, uint32_t n, int phas
     else
         CHECK_OK(env, vknmt_gru_bwd_b(env->seq, &st, r[0], r[1], r[2], r[3], r[4]));
     CHECK_OK(env, vknmt_seq_submit(env->seq));
+    env->ctx->profile = profile;
 
-    const char *form = quads ? " (quads)" : "";
+    bool want_texel = quads && vknmt_cpu_texel_kernels(&env->ctx->caps);
+    const char *form = want_texel ? " (quads, texel)" : quads ? " (quads)" : "";
+    if (env->ctx->caps.timestamps) {
+        uint64_t texel = th_kernel_calls(env, texel_name) - texel0, vec4 = th_kernel_calls(env, vec4_name) - vec40;
+        CHECK(texel == (want_texel ? 1u : 0u) && vec4 == (quads && !want_texel ? 1u : 0u),
+              "%s%s B=%u n=%u: %llu texel and %llu vec4 dispatches", KIND_NAME[kind], form, B, n,
+              (unsigned long long)texel, (unsigned long long)vec4);
+    }
     for (int k = 0; k < 5; k++) {
         uint64_t m = (uint64_t)B * n * WIDTH[kind][k];
         CHECK(th_gbuf_download(&g[k], gots), "download");
@@ -218,14 +235,20 @@ static void for_shapes(th_env *env, int kind)
         for (int ni = 0; ni < 3; ni++)
             for (int phase = 0; phase < 2 && !th_failed(); phase++) /* B = 1: once live, once masked */
                 check_kernel(env, kind, Bs[bi], ns[ni], phase, true, false);
-    for (int bi = 0; bi < 3; bi++)
-        for (int ni = 0; ni < 2; ni++)
-            for (int phase = 0; phase < 2 && !th_failed(); phase++)
-                check_kernel(env, kind, Bs[bi], quad_ns[ni], phase, true, true);
+    /* the quad forms twice: as the device runs them, and without texel views */
+    bool texel_buffers = env->ctx->caps.texel_buffers;
+    for (int form = 0; form < (texel_buffers ? 2 : 1); form++) {
+        env->ctx->caps.texel_buffers = texel_buffers && form == 0;
+        for (int bi = 0; bi < 3; bi++)
+            for (int ni = 0; ni < 2; ni++)
+                for (int phase = 0; phase < 2 && !th_failed(); phase++)
+                    check_kernel(env, kind, Bs[bi], quad_ns[ni], phase, true, true);
+        if (!th_failed())
+            check_kernel(env, kind, 5, 12, 0, false, true);
+    }
+    env->ctx->caps.texel_buffers = texel_buffers;
     if (!th_failed())
         check_kernel(env, kind, 5, 9, 0, false, false); /* no lengths: every row live */
-    if (!th_failed())
-        check_kernel(env, kind, 5, 12, 0, false, true);
 }
 
 static void test_fwd_a(th_env *env) { for_shapes(env, FWD_A); }
