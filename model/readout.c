@@ -8,12 +8,14 @@ static const vknmt_kernel_desc K_MAXOUT_FWD = {"maxout", VKNMT_SPIRV(maxout), 2,
                                                12, 1};
 static const vknmt_kernel_desc K_MAXOUT_BWD = {"maxout_backward", VKNMT_SPIRV(maxout_backward), 3,
                                                {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 16, 1};
-static const vknmt_kernel_desc K_XENT = {"logsoftmax_xent", VKNMT_SPIRV(logsoftmax_xent), 4,
-                                         {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 28, 1};
+#define SS VKNMT_BIND_SSBO
+static const vknmt_kernel_desc K_XENT = {"logsoftmax_xent", VKNMT_SPIRV(logsoftmax_xent), 4, {SS, SS, SS, SS}, 32, 1};
 /* The same sums with the logits moved a quad at a time (rows on quads). */
 static const vknmt_kernel_desc K_XENT_VEC4 = {"logsoftmax_xent_vec4", VKNMT_SPIRV(logsoftmax_xent_vec4), 4,
-                                              {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
-                                              28, 1};
+                                              {SS, SS, SS, SS}, 32, 1};
+/* ... read through a texel view of the logits (binding 4, CPU devices). */
+static const vknmt_kernel_desc K_XENT_TEXEL = {"logsoftmax_xent_texel", VKNMT_SPIRV(logsoftmax_xent_texel), 5,
+                                               {SS, SS, SS, SS, VKNMT_BIND_TEXEL_RGBA32F}, 32, 1};
 static const vknmt_kernel_desc K_TANH_BWD = {"tanh_backward", VKNMT_SPIRV(tanh_backward), 3,
                                              {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 16, 1};
 
@@ -71,8 +73,8 @@ vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab
     if (rows == 0 || vocab == 0 || ld < vocab || (uint64_t)rows * ld > UINT32_MAX)
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "logsoftmax_xent: %u rows x %u vocabulary, rows %u apart", rows,
                               vocab, ld);
-    vknmt_binding b[4];
-    struct { uint32_t off_x, off_target, off_weight, off_nll, rows, vocab, ld; } p;
+    vknmt_binding b[5];
+    struct { uint32_t off_x, off_target, off_weight, off_nll, rows, vocab, ld, off_xt; } p = {0};
     vknmt_status s;
     if ((s = vknmt_bind(ctx, logits, (uint64_t)rows * ld, VKNMT_READ | VKNMT_WRITE, VKNMT_BIND_SSBO, &b[0],
                         &p.off_x)) ||
@@ -92,7 +94,15 @@ vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab
                         : vocab <= 128        ? 128
                                               : 256};
     bool quads = p.ld % 4 == 0 && p.off_x % 4 == 0;
-    vknmt_dispatch d = {.kernel = quads ? &K_XENT_VEC4 : &K_XENT, .spec = spec, .push = &p, .bindings = b};
+    /* CPU devices: the reads through a texel view of the same logits */
+    bool texel = quads && vknmt_cpu_texel_kernels(caps) &&
+                 (uint64_t)rows * ld / 4 + caps->min_texel_offset_align / 4 + 1 <= caps->max_texel_buffer_elements;
+    if (texel && (s = vknmt_bind(ctx, logits, (uint64_t)rows * ld, VKNMT_READ, VKNMT_BIND_TEXEL_RGBA32F, &b[4],
+                                 &p.off_xt)))
+        return s;
+    texel = texel && p.off_xt % 4 == 0;
+    vknmt_dispatch d = {.kernel = texel ? &K_XENT_TEXEL : quads ? &K_XENT_VEC4 : &K_XENT, .spec = spec, .push = &p,
+                        .bindings = b};
     vknmt_grid_1d(rows, d.groups);
     return vknmt_seq_dispatch(seq, &d);
 }

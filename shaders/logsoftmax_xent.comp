@@ -1,5 +1,6 @@
 #version 450
 // vknmt-variant: logsoftmax_xent_vec4 XENT_VEC4
+// vknmt-variant: logsoftmax_xent_texel XENT_VEC4 XENT_TEXEL
 // Output layer loss and its gradient, one workgroup per row r of logits[rows, vocab]
 // (rows ld floats apart; the ld - vocab padding columns are set to 0, so a GEMM
 // that reads the gradient a quad at a time reads zeros there):
@@ -11,6 +12,11 @@
 // below vocab) and adds them in column order. XENT_VEC4 (ld and off_x
 // multiples of 4) moves each quad as one vec4, which lavapipe loads in one
 // pass over the lanes instead of four; the sums, hence the bits, are the same.
+// XENT_TEXEL (with XENT_VEC4, CPU devices): the reads come through an RGBA32F
+// texel view of the same logits (binding 4, quad offset off_xt), a fetch
+// instead of a storage-buffer load's loop over the lanes; each invocation
+// reads its quads before it overwrites them, and no other invocation touches
+// them, so the view never sees a value this dispatch wrote.
 // A row of weight 0 (padding) becomes all zeros with nll 0 and never reads
 // its target. A target outside [0, vocab) with a non-zero weight gives a NaN
 // nll (a data error must show in the loss) and a gradient without the onehot.
@@ -22,7 +28,10 @@ layout(std430, binding = 0) buffer X4 { vec4 x4[]; }; // alias of binding 0
 layout(std430, binding = 1) readonly buffer T { int target[]; };
 layout(std430, binding = 2) readonly buffer W { float weight[]; };
 layout(std430, binding = 3) writeonly buffer N { float nll[]; };
-layout(push_constant) uniform P { uint off_x, off_target, off_weight, off_nll, rows, vocab, ld; } p;
+layout(push_constant) uniform P { uint off_x, off_target, off_weight, off_nll, rows, vocab, ld, off_xt; } p;
+#ifdef XENT_TEXEL
+layout(binding = 4) uniform samplerBuffer tx;
+#endif
 
 shared float red[gl_WorkGroupSize.x];
 
@@ -63,7 +72,11 @@ vec4 load_quad(uint xb, uint q)
     uint c = 4u * q;
 #ifdef XENT_VEC4
     bvec4 in_row = lessThan(uvec4(c) + uvec4(0, 1, 2, 3), uvec4(p.vocab));
+#ifdef XENT_TEXEL
+    return mix(vec4(-3.402823e38), texelFetch(tx, int(((xb - p.off_x + p.off_xt) >> 2) + q)), in_row);
+#else
     return mix(vec4(-3.402823e38), x4[(xb >> 2) + q], in_row);
+#endif
 #else
     vec4 v;
     for (uint e = 0; e < 4u; e++)

@@ -205,10 +205,21 @@ static void check_xent(th_env *env, uint32_t rows, uint32_t vocab, float offset)
         }
         CHECK(th_gbuf_upload(&gp, xp) && th_gbuf_poison(&gn), "upload");
         vknmt_ref r = th_gbuf_ref(&gp);
+        /* on quads a CPU device reads through a texel view: count which ran */
+        const char *quad_kernel = vknmt_cpu_texel_kernels(&env->ctx->caps) ? "logsoftmax_xent_texel"
+                                                                          : "logsoftmax_xent_vec4";
+        uint64_t quad_runs = th_kernel_calls(env, quad_kernel);
+        bool profile = env->ctx->profile;
+        env->ctx->profile = true;
         CHECK_OK(env, vknmt_seq_begin(env->seq));
         CHECK_OK(env, vknmt_logsoftmax_xent(env->seq, rows, vocab, ld, vknmt_at(r.buf, r.off + shift),
                                             th_gbuf_ref(&gtg), th_gbuf_ref(&gw), th_gbuf_ref(&gn)));
         CHECK_OK(env, vknmt_seq_submit(env->seq));
+        env->ctx->profile = profile;
+        quad_runs = th_kernel_calls(env, quad_kernel) - quad_runs;
+        CHECK(!env->ctx->caps.timestamps || quad_runs == (layout == 1 ? 1u : 0u),
+              "xent %ux%u with rows %u apart: %s ran %llu times", rows, vocab, ld, quad_kernel,
+              (unsigned long long)quad_runs);
         CHECK(th_gbuf_download(&gp, gotp) && th_gbuf_download(&gn, nll2), "download");
         bool same = !memcmp(nll, nll2, rows * 4), gaps_zero = true, before_kept = !memcmp(gotp, xp, shift * 4);
         for (uint64_t i = shift; i < np; i++) {
@@ -234,8 +245,9 @@ static void check_xent(th_env *env, uint32_t rows, uint32_t vocab, float offset)
     free(target);
 }
 
-/* Both workgroup forms: one subgroup per row (CPU devices) and the GPU
- * groups of 32, 128 or 256 by vocabulary, forced through the caps. */
+/* Both workgroup forms: one subgroup per row (CPU devices, reading rows on
+ * quads through a texel view) and the GPU groups of 32, 128 or 256 by
+ * vocabulary, forced through the caps. */
 static void test_xent(th_env *env)
 {
     static const uint32_t vocabs[] = {1, 7, 100, 1000, 8003};
