@@ -1,5 +1,5 @@
-/* copy, scale, axpy: one invocation per element, in windows of the
- * device's storage range; copy2d; fill, a transfer command (vkCmdFillBuffer
+/* copy, scale, axpy: one invocation per element (axpy: per quad where n and
+ * both operands' offsets allow), in windows of the device's storage range; copy2d; fill, a transfer command (vkCmdFillBuffer
  * writes memory at memset speed on CPU devices, 40x the shader's); the
  * multiply-add chains of the device's ceiling, one invocation per output. */
 #include <string.h>
@@ -12,6 +12,8 @@ static const vknmt_kernel_desc K_COPY = {"copy", VKNMT_SPIRV(copy), 2, {VKNMT_BI
 static const vknmt_kernel_desc K_SCALE = {"scale", VKNMT_SPIRV(scale), 1, {VKNMT_BIND_SSBO}, 12, 1};
 static const vknmt_kernel_desc K_COPY2D = {"copy2d", VKNMT_SPIRV(copy2d), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
 static const vknmt_kernel_desc K_AXPY = {"axpy", VKNMT_SPIRV(axpy), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 16, 1};
+static const vknmt_kernel_desc K_AXPY_VEC4 = {"axpy_vec4", VKNMT_SPIRV(axpy_vec4), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
+                                              16, 1};
 static const vknmt_kernel_desc K_MADD = {"madd_chains", VKNMT_SPIRV(madd_chains), 1, {VKNMT_BIND_SSBO}, 20, 1};
 
 static vknmt_status check_n(vknmt_context *ctx, uint64_t n, const char *op)
@@ -73,6 +75,12 @@ static vknmt_status axpy1(vknmt_seq *seq, float alpha, vknmt_ref x, vknmt_ref y,
         return s;
     p.n = (uint32_t)n;
     p.alpha = alpha;
+    if (n % 4 == 0 && p.off_x % 4 == 0 && p.off_y % 4 == 0) { /* quads */
+        p.n /= 4;
+        p.off_x /= 4;
+        p.off_y /= 4;
+        return run(seq, &K_AXPY_VEC4, &p, b, n / 4);
+    }
     return run(seq, &K_AXPY, &p, b, n);
 }
 

@@ -2,6 +2,7 @@
  * at awkward sizes and offsets. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 #include "internal.h" /* to lower the storage range limit */
@@ -59,6 +60,50 @@ static void test_fill(th_env *env) { run_op(env, OP_FILL); }
 static void test_copy(th_env *env) { run_op(env, OP_COPY); }
 static void test_scale(th_env *env) { run_op(env, OP_SCALE); }
 static void test_axpy(th_env *env) { run_op(env, OP_AXPY); }
+
+/* axpy a quad per invocation: n and both operands on quads, between
+ * elements that must keep their values; one operand off its quad takes the
+ * element kernel (told apart by the profiler's counts). */
+static void test_axpy_quads(th_env *env)
+{
+    static const uint64_t ns[] = {4, 64, 1000, 4100};
+    static const uint64_t placements[][2] = {{8, 4}, {4, 8}, {8, 5}}; /* float offsets of x and y */
+    for (size_t ni = 0; ni < 4 && !th_failed(); ni++)
+        for (size_t pi = 0; pi < 3 && !th_failed(); pi++) {
+            uint64_t n = ns[ni], ox = placements[pi][0], oy = n + 16 + placements[pi][1], total = oy + n + 8;
+            float *host = malloc(total * 4), *got = malloc(total * 4);
+            CHECK(host && got, "out of memory");
+            th_fill_uniform(host, total, -2, 2);
+            float a = th_uniform(-3, 3);
+            vknmt_buffer *buf;
+            CHECK_OK(env, vknmt_buffer_create(env->ctx, total * 4, &buf));
+            CHECK_OK(env, vknmt_buffer_upload(buf, 0, host, total * 4));
+            bool quads = ox % 4 == 0 && oy % 4 == 0;
+            uint64_t v0 = th_kernel_calls(env, "axpy_vec4"), e0 = th_kernel_calls(env, "axpy");
+            bool profile = env->ctx->profile;
+            env->ctx->profile = true;
+            CHECK_OK(env, vknmt_seq_begin(env->seq));
+            CHECK_OK(env, vknmt_axpy(env->seq, a, vknmt_at(buf, ox), vknmt_at(buf, oy), n));
+            CHECK_OK(env, vknmt_seq_submit(env->seq));
+            env->ctx->profile = profile;
+            CHECK_OK(env, vknmt_buffer_download(buf, 0, got, total * 4));
+            vknmt_buffer_destroy(buf);
+            for (uint64_t i = 0; i < total; i++) { /* one rounding of each term (fused or not), the rest kept */
+                bool in_y = i >= oy && i < oy + n;
+                double ax = in_y ? (double)a * host[i - oy + ox] : 0, want = host[i] + ax;
+                double bound = in_y ? 2.5e-7 * (fabs(ax) + fabs(host[i])) : 0;
+                CHECK(fabs(got[i] - want) <= bound, "n=%llu x at %llu, y at %llu, element %llu: %.9g, want %.9g",
+                      (unsigned long long)n, (unsigned long long)ox, (unsigned long long)oy, (unsigned long long)i,
+                      got[i], want);
+            }
+            uint64_t vec4 = th_kernel_calls(env, "axpy_vec4") - v0, elem = th_kernel_calls(env, "axpy") - e0;
+            CHECK(!env->ctx->caps.timestamps || (vec4 == (quads ? 1u : 0u) && elem == (quads ? 0u : 1u)),
+                  "n=%llu x at %llu, y at %llu: %llu quad and %llu element dispatches", (unsigned long long)n,
+                  (unsigned long long)ox, (unsigned long long)oy, (unsigned long long)vec4, (unsigned long long)elem);
+            free(host);
+            free(got);
+        }
+}
 
 /* An unaligned float offset into a shared buffer (the runtime aligns the
  * binding down and passes the rest to the kernel). */
@@ -193,6 +238,7 @@ void th_register_elementwise(void)
     th_add("elementwise", "copy", test_copy);
     th_add("elementwise", "scale", test_scale);
     th_add("elementwise", "axpy", test_axpy);
+    th_add("elementwise", "axpy_quads", test_axpy_quads);
     th_add("elementwise", "unaligned_offsets", test_offsets);
     th_add("elementwise", "windows", test_windows);
     th_add("elementwise", "copy2d", test_copy2d);
