@@ -133,8 +133,8 @@ static vknmt_status att_dispatch(vknmt_seq *seq, const vknmt_kernel_desc *k, con
 {
     bool texel = k->spec_count == 3; /* only the texel kernels take a chunk and subgroup size */
     uint32_t sg = vknmt_context_caps(vknmt_seq_context(seq))->subgroup_size;
-    /* the texel forward is one subgroup a row */
-    uint32_t local = !texel ? ATT_LOCAL : k == &K_ATT_TEXEL_FWD ? sg : ATT_TEXEL_LOCAL;
+    /* the texel forward and scores' gradient are one subgroup a row */
+    uint32_t local = !texel ? ATT_LOCAL : k == &K_ATT_TEXEL_FWD || k == &K_ATT_TEXEL_BWD_DE ? sg : ATT_TEXEL_LOCAL;
     uint32_t spec[3] = {local, ATT_TEXEL_CHUNK, sg};
     vknmt_dispatch d = {.kernel = k, .spec = spec, .push = p, .bindings = b};
     vknmt_grid_1d(batch, d.groups); /* one workgroup per batch row */

@@ -15,11 +15,12 @@
 //    outputs (ctx, dv_part, dws, duh) move as vec4 through their SSBOs.
 // Loops over positions take several positions per step and issue their
 // fetches before the arithmetic (each fetch call clobbers every vector
-// register); the backward kernels take the 4 weights as one vec4 from shared
-// memory. The forward is one subgroup a row instead of a workgroup: its lanes
-// split each row by quads (scores, weighted sum) and meet by shuffles, so it
-// has no barrier and no shared memory (a barrier is a coroutine switch per
-// subgroup, a shared-memory load a loop over the lanes).
+// register); the weighing backward kernel takes the 4 weights as one vec4
+// from shared memory. The forward and the scores' gradient (BWD_DE) are one
+// subgroup a row instead of a workgroup: the lanes split each row by quads
+// and meet by shuffles, so they have no barrier and no shared memory (a
+// barrier is a coroutine switch per subgroup, a shared-memory load a loop
+// over the lanes).
 // REQUIRES na % 4 == 0, dim % 4 == 0 and every element offset except those of
 // src_len and alpha a multiple of 4 (model/attention.c checks, and falls
 // back to shaders/attention.comp otherwise). Sums run in a fixed order per
@@ -51,7 +52,7 @@ layout(std430, binding = 7) readonly buffer SC { uint src_col[]; };
 #elif defined(BWD_DE)
 layout(std430, binding = 4) readonly buffer A { float alpha[]; };
 layout(binding = 5) uniform samplerBuffer t_dctx;
-layout(std430, binding = 6) writeonly buffer DE { float de[]; };
+layout(std430, binding = 6) buffer DE { float de[]; }; // dalpha until the end, read back by its writer
 #else
 layout(std430, binding = 4) buffer DV { vec4 dv4[]; }; // chunk partial sums read back by their writer
 layout(std430, binding = 5) buffer DW { vec4 dws4[]; }; // ditto
@@ -67,25 +68,9 @@ layout(push_constant) uniform P {
 
 float hsum(vec4 a) { return (a.x + a.y) + (a.z + a.w); }
 
-#ifdef BACKWARD
+#if defined(BACKWARD) && !defined(BWD_DE)
 #define WG gl_WorkGroupSize.x
-shared float red[gl_WorkGroupSize.x];
 shared vec4 sh4[CHUNK / 4]; // per-position weights of the current chunk
-
-float tree_sum(float x)
-{
-    uint t = gl_LocalInvocationID.x;
-    red[t] = x;
-    barrier();
-    for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (t < s)
-            red[t] += red[t + s];
-        barrier();
-    }
-    float r = red[0];
-    barrier();
-    return r;
-}
 #else
 // The sum over the subgroup's lanes (SG a power of two), the same bits in every lane: each step
 // adds a pair of lanes' values, and a + b == b + a.
@@ -94,22 +79,6 @@ float sg_sum(float x)
     [[unroll]] for (uint o = SG / 2; o > 0; o >>= 1)
         x += subgroupShuffleXor(x, o);
     return x;
-}
-#endif
-
-#ifdef BWD_DE
-// dalpha[j] = dctx[b,:] . H[j,b,:]
-float dalpha(uint b, uint j)
-{
-    uint dq = p.dim >> 2;
-    int hq = int((p.off[2] >> 2) + (j * p.batch + b) * dq), cq = int((p.off[5] >> 2) + b * dq);
-    vec4 s = vec4(0.0);
-    for (int q = 0; q < int(dq); q++) {
-        vec4 hh = texelFetch(t_h, hq + q);
-        vec4 g = texelFetch(t_dctx, cq + q);
-        s += g * hh;
-    }
-    return hsum(s);
 }
 #endif
 
@@ -205,22 +174,38 @@ void main()
             ctx4[cq + d0 + SG + lane] = acd;
     }
 #elif defined(BWD_DE)
-    uint ab = p.off[4] + b * p.tx;
-    // sum_i alpha[i] dalpha[i], the softmax's correction term; dalpha of the
-    // first chunk is kept (by the position's owner) for its de.
+    // One subgroup a row, as the forward: dalpha_j = dctx . H_j, 4 positions at a time, lane l
+    // taking quads l, l + SG, ... (dctx fetched once for the 4), the lanes' sums meeting by
+    // shuffles; lane j % SG parks dalpha_j in de and alone reads it back. Then c = sum_j alpha_j
+    // dalpha_j, the softmax's correction term, and de_j = alpha_j (dalpha_j - c).
+    uint lane = gl_SubgroupInvocationID;
+    uint ab = p.off[4] + b * p.tx, eb = p.off[6] + b * p.tx;
+    int gq = int((p.off[5] >> 2) + b * dq);
+    for (uint j0 = 0; j0 < len; j0 += 4) {
+        // positions past len repeat the last one and are never kept
+        int o0 = hq0 + int(j0) * h_stride, o1 = hq0 + int(min(j0 + 1u, len - 1u)) * h_stride;
+        int o2 = hq0 + int(min(j0 + 2u, len - 1u)) * h_stride, o3 = hq0 + int(min(j0 + 3u, len - 1u)) * h_stride;
+        vec4 s0 = vec4(0.0), s1 = vec4(0.0), s2 = vec4(0.0), s3 = vec4(0.0);
+        for (uint q = lane; q < dq; q += SG) {
+            vec4 g = texelFetch(t_dctx, gq + int(q));
+            vec4 h0 = texelFetch(t_h, o0 + int(q)), h1 = texelFetch(t_h, o1 + int(q));
+            vec4 h2 = texelFetch(t_h, o2 + int(q)), h3 = texelFetch(t_h, o3 + int(q));
+            s0 += g * h0;
+            s1 += g * h1;
+            s2 += g * h2;
+            s3 += g * h3;
+        }
+        vec4 da = vec4(sg_sum(hsum(s0)), sg_sum(hsum(s1)), sg_sum(hsum(s2)), sg_sum(hsum(s3)));
+        [[unroll]] for (uint i = 0; i < 4; i++)
+            if (j0 + i < len && lane == (j0 + i) % SG)
+                de[eb + j0 + i] = da[i];
+    }
     float c = 0.0;
-    for (uint j = t; j < len; j += WG) {
-        float da = dalpha(b, j);
-        if (j < CHUNK)
-            sh4[j >> 2][j & 3] = da;
-        c += alpha[ab + j] * da;
-    }
-    c = tree_sum(c);
-    for (uint j = t; j < p.tx; j += WG) {
-        float a = j < len ? alpha[ab + j] : 0.0;
-        float da = j >= len ? 0.0 : j < CHUNK ? sh4[j >> 2][j & 3] : dalpha(b, j);
-        de[p.off[6] + b * p.tx + j] = a * (da - c);
-    }
+    for (uint j = lane; j < len; j += SG)
+        c += alpha[ab + j] * de[eb + j];
+    c = sg_sum(c);
+    for (uint j = lane; j < p.tx; j += SG)
+        de[eb + j] = j < len ? alpha[ab + j] * (de[eb + j] - c) : 0.0;
 #else
     int vq = int(p.off[7] >> 2);
     uint db = p.off[2] + b * p.tx;
