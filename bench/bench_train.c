@@ -39,7 +39,7 @@ typedef struct train_result {
     char error[1024];
     double tokens_per_s, step_ms, peak_mb;
     uint64_t tokens;
-    uint64_t dispatches, barriers, fills, copies; /* per timed step, mean */
+    uint64_t dispatches, barriers, fills; /* per timed step, mean */
     double ref_tokens_per_s; /* NAN: none */
     bool ref_measured;
 } train_result;
@@ -156,7 +156,6 @@ static bool bench_preset(vknmt_context *ctx, const preset_plan *p, const char *s
             r->dispatches += st.dispatches;
             r->barriers += st.barriers;
             r->fills += st.fills;
-            r->copies += st.copies;
             ms[i - p->warmup] = dt * 1e3;
             wall += dt;
             for (uint32_t k = 0; k < mb.size; k++)
@@ -166,7 +165,6 @@ static bool bench_preset(vknmt_context *ctx, const preset_plan *p, const char *s
     r->dispatches /= (uint64_t)p->steps;
     r->barriers /= (uint64_t)p->steps;
     r->fills /= (uint64_t)p->steps;
-    r->copies /= (uint64_t)p->steps;
     qsort(ms, (size_t)p->steps, sizeof(double), vknmt_bench_cmp_double);
     r->step_ms = ms[p->steps / 2];
     r->tokens_per_s = (double)r->tokens / wall;
@@ -208,11 +206,8 @@ static void print_result(FILE *out, bool json, const vknmt_caps *caps, const pre
         vknmt_bench_json_number(out, r->ok ? r->tokens_per_s : NAN, "%.1f");
         fprintf(out, ",\"step_ms\":");
         vknmt_bench_json_number(out, r->ok ? r->step_ms : NAN, "%.1f");
-        fprintf(out,
-                ",\"dispatches\":%llu,\"barriers\":%llu,\"fills\":%llu,\"copies\":%llu,\"peak_device_mb\":%.1f,"
-                "\"fits_2gib\":%s",
+        fprintf(out, ",\"dispatches\":%llu,\"barriers\":%llu,\"fills\":%llu,\"peak_device_mb\":%.1f,\"fits_2gib\":%s",
                 (unsigned long long)r->dispatches, (unsigned long long)r->barriers, (unsigned long long)r->fills,
-                (unsigned long long)r->copies,
                 r->peak_mb, fits ? "true" : "false");
         fprintf(out, ",\"reference_tokens_per_s\":");
         vknmt_bench_json_number(out, ref, "%.1f");

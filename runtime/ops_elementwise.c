@@ -133,12 +133,6 @@ vknmt_status vknmt_copy2d(vknmt_seq *seq, vknmt_ref x, uint32_t ldx, vknmt_ref y
                         &p.off_x)) ||
         (s = vknmt_bind(ctx, y, (uint64_t)(rows - 1) * ldy + cols, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_y)))
         return s;
-    /* CPU devices: a transfer command (memcpy per row on lavapipe), where the
-     * compute copy moves a float per lane through storage-buffer loops */
-    bool overlap = x.buf == y.buf && b[0].hz_off < b[1].hz_off + b[1].hz_size &&
-                   b[1].hz_off < b[0].hz_off + b[0].hz_size;
-    if (ctx->caps.quirk_cpu_lanes && !overlap)
-        return vknmt_seq_copy_rows(seq, x, ldx, y, ldy, rows, cols);
     return run(seq, &K_COPY2D, &p, b, (uint64_t)rows * cols);
 }
 

@@ -43,8 +43,6 @@ struct vknmt_seq {
     int open_region;
     prof_rec *prof;           /* owned */
     uint32_t prof_count, prof_cap;
-    VkBufferCopy *copies;     /* owned: a row copy's regions */
-    uint32_t copy_cap;
     bool recording;
     vknmt_seq_stats stats;
 };
@@ -116,7 +114,6 @@ void vknmt_seq_destroy(vknmt_seq *seq)
     free(seq->acc);
     free(seq->regions);
     free(seq->prof);
-    free(seq->copies);
     free(seq);
 }
 
@@ -166,11 +163,9 @@ vknmt_status vknmt_seq_begin(vknmt_seq *seq)
     return VKNMT_OK;
 }
 
-/* The commands of a sequence: dispatches, buffer fills and copies (transfers). */
+/* The commands of a sequence: dispatches and buffer fills (transfers). */
 #define SEQ_STAGES (VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT)
-#define SEQ_ACCESS                                                                                                   \
-    (VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |                          \
-     VK_ACCESS_TRANSFER_WRITE_BIT)
+#define SEQ_ACCESS (VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT)
 
 static void barrier(vknmt_seq *seq)
 {
@@ -334,38 +329,6 @@ vknmt_status vknmt_seq_fill(vknmt_seq *seq, vknmt_ref y, uint64_t n, uint32_t wo
         return s;
     vkCmdFillBuffer(seq->cmd, y.buf->buffer, y.off * 4, n * 4, word);
     seq->stats.fills++;
-    return VKNMT_OK;
-}
-
-vknmt_status vknmt_seq_copy_rows(vknmt_seq *seq, vknmt_ref x, uint32_t ldx, vknmt_ref y, uint32_t ldy, uint32_t rows,
-                                 uint32_t cols)
-{
-    vknmt_context *ctx = seq->ctx;
-    if (!seq->recording)
-        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "copy rows: not recording (call vknmt_seq_begin)");
-    if (rows == 0 || cols == 0 || ldy < cols || (ldx && ldx < cols))
-        return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "copy rows: %u x %u block, ldx %u, ldy %u", rows, cols, ldx, ldy);
-    uint64_t nx = (uint64_t)(ldx ? rows - 1 : 0) * ldx + cols, ny = (uint64_t)(rows - 1) * ldy + cols;
-    vknmt_status s;
-    if ((s = vknmt_region_check(ctx, x, nx)) || (s = vknmt_region_check(ctx, y, ny)))
-        return s;
-    vknmt_binding b[2] = {{.buf = x.buf, .access = VKNMT_READ, .hz_off = x.off * 4, .hz_size = nx * 4},
-                          {.buf = y.buf, .access = VKNMT_WRITE, .hz_off = y.off * 4, .hz_size = ny * 4}};
-    if (x.buf == y.buf && b[0].hz_off < b[1].hz_off + b[1].hz_size && b[1].hz_off < b[0].hz_off + b[0].hz_size)
-        return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "copy rows: source and destination overlap");
-    if (rows > seq->copy_cap) {
-        VkBufferCopy *r = realloc(seq->copies, rows * sizeof(*r));
-        if (!r)
-            return VKNMT_ERR_OOM_HOST;
-        seq->copies = r;
-        seq->copy_cap = rows;
-    }
-    for (uint32_t i = 0; i < rows; i++)
-        seq->copies[i] = (VkBufferCopy){(x.off + (uint64_t)i * ldx) * 4, (y.off + (uint64_t)i * ldy) * 4, cols * 4ull};
-    if ((s = note_access(seq, b, 2)))
-        return s;
-    vkCmdCopyBuffer(seq->cmd, x.buf->buffer, y.buf->buffer, rows, seq->copies);
-    seq->stats.copies++;
     return VKNMT_OK;
 }
 

@@ -74,12 +74,6 @@ vknmt_status vknmt_seq_dispatch(vknmt_seq *seq, const vknmt_dispatch *d);
 /* Sets n floats at y to the 32-bit pattern `word` with vkCmdFillBuffer: a
  * transfer command, ordered against dispatches like one. */
 vknmt_status vknmt_seq_fill(vknmt_seq *seq, vknmt_ref y, uint64_t n, uint32_t word);
-/* Copies rows x cols floats from x (rows ldx apart; ldx 0 repeats one row)
- * to y (rows ldy apart) with vkCmdCopyBuffer, one region per row: a
- * transfer command, ordered against dispatches like one. Overlapping source
- * and destination are refused. */
-vknmt_status vknmt_seq_copy_rows(vknmt_seq *seq, vknmt_ref x, uint32_t ldx, vknmt_ref y, uint32_t ldy, uint32_t rows,
-                                 uint32_t cols);
 vknmt_context *vknmt_seq_context(vknmt_seq *seq);
 /* Records a failure message on the sequence's context and returns status. */
 vknmt_status vknmt_seq_fail(vknmt_seq *seq, vknmt_status status, const char *fmt, ...)

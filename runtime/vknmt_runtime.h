@@ -187,7 +187,6 @@ typedef struct vknmt_seq_stats {
     uint32_t dispatches; /* recorded since begin */
     uint32_t barriers;   /* placed since begin */
     uint32_t fills;      /* buffer fills (transfer commands) recorded since begin */
-    uint32_t copies;     /* buffer copies (transfer commands) recorded since begin */
 } vknmt_seq_stats;
 vknmt_seq_stats vknmt_seq_stats_get(const vknmt_seq *seq);
 

@@ -136,16 +136,11 @@ static void test_windows(th_env *env)
     env->ctx->caps = saved;
 }
 
-/* Both forms: a transfer command with a region per row (CPU devices) and
- * the compute copy (forced through the caps), told apart by the recorder's
- * counts. */
 static void test_copy2d(th_env *env)
 {
     static const uint32_t cases[][4] = {{1, 1, 1, 1}, {5, 3, 7, 4}, {33, 70, 70, 140}, {9, 13, 0, 20}};
-    bool cpu = env->ctx->caps.quirk_cpu_lanes;
-    for (int c = 0; c < 8 && !th_failed(); c++) {
-        env->ctx->caps.quirk_cpu_lanes = c < 4 ? cpu : !cpu;
-        uint32_t rows = cases[c % 4][0], cols = cases[c % 4][1], ldx = cases[c % 4][2], ldy = cases[c % 4][3];
+    for (int c = 0; c < 4 && !th_failed(); c++) {
+        uint32_t rows = cases[c][0], cols = cases[c][1], ldx = cases[c][2], ldy = cases[c][3];
         uint64_t nx = ldx ? (uint64_t)rows * ldx : cols, ny = (uint64_t)rows * ldy;
         float *x = malloc(nx * 4), *y = malloc(ny * 4), *got = malloc(ny * 4);
         double *want = malloc(ny * 8);
@@ -162,12 +157,7 @@ static void test_copy2d(th_env *env)
         CHECK(th_gbuf_upload(&gx, x) && th_gbuf_upload(&gy, y), "upload");
         CHECK_OK(env, vknmt_seq_begin(env->seq));
         CHECK_OK(env, vknmt_copy2d(env->seq, th_gbuf_ref(&gx), ldx, th_gbuf_ref(&gy), ldy, rows, cols));
-        vknmt_seq_stats st = vknmt_seq_stats_get(env->seq);
-        bool transfer = env->ctx->caps.quirk_cpu_lanes;
         CHECK_OK(env, vknmt_seq_submit(env->seq));
-        CHECK(st.copies == (transfer ? 1u : 0u) && st.dispatches == (transfer ? 0u : 1u),
-              "%ux%u ldx %u ldy %u: %u copies and %u dispatches, want the %s", rows, cols, ldx, ldy, st.copies,
-              st.dispatches, transfer ? "transfer" : "compute copy");
         CHECK(th_gbuf_download(&gy, got), "download");
         CHECK(th_rel_err(got, want, ny, 1e-30) == 0, "%ux%u ldx %u ldy %u: wrong copy", rows, cols, ldx, ldy);
         CHECK(th_gbuf_guards_ok(&gx) && th_gbuf_guards_ok(&gy), "write outside the output");
@@ -178,18 +168,6 @@ static void test_copy2d(th_env *env)
         free(got);
         free(want);
     }
-    env->ctx->caps.quirk_cpu_lanes = cpu;
-    /* the transfer refuses a source overlapping its destination */
-    th_gbuf g;
-    CHECK(th_gbuf_create(env, 64, &g), "buffer");
-    vknmt_ref r = th_gbuf_ref(&g);
-    CHECK_OK(env, vknmt_seq_begin(env->seq));
-    vknmt_status s = vknmt_seq_copy_rows(env->seq, r, 8, vknmt_at(r.buf, r.off + 4), 8, 4, 8);
-    vknmt_status apart = vknmt_seq_copy_rows(env->seq, r, 8, vknmt_at(r.buf, r.off + 32), 8, 4, 8);
-    CHECK_OK(env, vknmt_seq_submit(env->seq));
-    th_gbuf_destroy(&g);
-    CHECK(s == VKNMT_ERR_USAGE, "overlapping row copy: %s", vknmt_status_name(s));
-    CHECK(apart == VKNMT_OK, "row copy to the buffer's other half: %s", vknmt_status_name(apart));
 }
 
 /* vknmt_madd_chains: each invocation's chains, summed, against float64; the
