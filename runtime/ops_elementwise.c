@@ -1,7 +1,9 @@
 /* copy, scale, axpy: one invocation per element (axpy: per quad where n and
- * both operands' offsets allow), in windows of the device's storage range; copy2d; fill, a transfer command (vkCmdFillBuffer
- * writes memory at memset speed on CPU devices, 40x the shader's); the
- * multiply-add chains of the device's ceiling, one invocation per output. */
+ * both operands' offsets allow), in windows of the device's storage range;
+ * copy2d (per quad where the block and its strides allow); fill, a transfer
+ * command (vkCmdFillBuffer writes memory at memset speed on CPU devices, 40x
+ * the shader's); the multiply-add chains of the device's ceiling, one
+ * invocation per output. */
 #include <string.h>
 
 #include "internal.h"
@@ -11,6 +13,8 @@
 static const vknmt_kernel_desc K_COPY = {"copy", VKNMT_SPIRV(copy), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 12, 1};
 static const vknmt_kernel_desc K_SCALE = {"scale", VKNMT_SPIRV(scale), 1, {VKNMT_BIND_SSBO}, 12, 1};
 static const vknmt_kernel_desc K_COPY2D = {"copy2d", VKNMT_SPIRV(copy2d), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
+static const vknmt_kernel_desc K_COPY2D_VEC4 = {"copy2d_vec4", VKNMT_SPIRV(copy2d_vec4), 2,
+                                                {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 24, 1};
 static const vknmt_kernel_desc K_AXPY = {"axpy", VKNMT_SPIRV(axpy), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 16, 1};
 static const vknmt_kernel_desc K_AXPY_VEC4 = {"axpy_vec4", VKNMT_SPIRV(axpy_vec4), 2, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO},
                                               16, 1};
@@ -133,6 +137,14 @@ vknmt_status vknmt_copy2d(vknmt_seq *seq, vknmt_ref x, uint32_t ldx, vknmt_ref y
                         &p.off_x)) ||
         (s = vknmt_bind(ctx, y, (uint64_t)(rows - 1) * ldy + cols, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_y)))
         return s;
+    if ((p.off_x | p.off_y | cols | ldx | ldy) % 4 == 0) { /* quads */
+        p.off_x /= 4;
+        p.off_y /= 4;
+        p.cols /= 4;
+        p.ldx /= 4;
+        p.ldy /= 4;
+        return run(seq, &K_COPY2D_VEC4, &p, b, (uint64_t)rows * p.cols);
+    }
     return run(seq, &K_COPY2D, &p, b, (uint64_t)rows * cols);
 }
 

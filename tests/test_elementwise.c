@@ -170,6 +170,52 @@ static void test_copy2d(th_env *env)
     }
 }
 
+/* copy2d a quad per invocation: the block, its strides and both offsets on
+ * quads (ldx 0 included), inside a buffer whose other elements must keep
+ * their values; one offset off its quad takes the element kernel (told
+ * apart by the profiler's counts). */
+static void test_copy2d_quads(th_env *env)
+{
+    static const uint32_t cases[][4] = {{1, 4, 4, 4}, {33, 8, 12, 16}, {9, 4, 0, 8}, {5, 68, 136, 72}};
+    static const uint64_t placements[][2] = {{4, 8}, {8, 4}, {4, 9}}; /* float offsets of x and y */
+    for (int c = 0; c < 4 && !th_failed(); c++)
+        for (int pl = 0; pl < 3 && !th_failed(); pl++) {
+            uint32_t rows = cases[c][0], cols = cases[c][1], ldx = cases[c][2], ldy = cases[c][3];
+            uint64_t nx = ldx ? (uint64_t)rows * ldx : cols, ny = (uint64_t)rows * ldy;
+            uint64_t ox = placements[pl][0], oy = ox + nx + placements[pl][1], total = oy + ny + 8;
+            float *host = malloc(total * 4), *got = malloc(total * 4);
+            CHECK(host && got, "out of memory");
+            th_fill_uniform(host, total, -1, 1);
+            vknmt_buffer *buf;
+            CHECK_OK(env, vknmt_buffer_create(env->ctx, total * 4, &buf));
+            CHECK_OK(env, vknmt_buffer_upload(buf, 0, host, total * 4));
+            bool quads = ox % 4 == 0 && oy % 4 == 0;
+            uint64_t v0 = th_kernel_calls(env, "copy2d_vec4"), e0 = th_kernel_calls(env, "copy2d");
+            bool profile = env->ctx->profile;
+            env->ctx->profile = true;
+            CHECK_OK(env, vknmt_seq_begin(env->seq));
+            CHECK_OK(env, vknmt_copy2d(env->seq, vknmt_at(buf, ox), ldx, vknmt_at(buf, oy), ldy, rows, cols));
+            CHECK_OK(env, vknmt_seq_submit(env->seq));
+            env->ctx->profile = profile;
+            CHECK_OK(env, vknmt_buffer_download(buf, 0, got, total * 4));
+            vknmt_buffer_destroy(buf);
+            for (uint64_t i = 0; i < total; i++) {
+                uint64_t e = i - oy, r = e / ldy, k = e % ldy;
+                float want = i >= oy && i < oy + ny && k < cols ? host[ox + r * ldx + k] : host[i];
+                CHECK(got[i] == want, "%ux%u ldx %u ldy %u, x at %llu, y at %llu: element %llu is %g, want %g", rows,
+                      cols, ldx, ldy, (unsigned long long)ox, (unsigned long long)oy, (unsigned long long)i, got[i],
+                      want);
+            }
+            uint64_t vec4 = th_kernel_calls(env, "copy2d_vec4") - v0, elem = th_kernel_calls(env, "copy2d") - e0;
+            CHECK(!env->ctx->caps.timestamps || (vec4 == (quads ? 1u : 0u) && elem == (quads ? 0u : 1u)),
+                  "%ux%u ldx %u ldy %u, x at %llu, y at %llu: %llu quad and %llu element dispatches", rows, cols, ldx,
+                  ldy, (unsigned long long)ox, (unsigned long long)oy, (unsigned long long)vec4,
+                  (unsigned long long)elem);
+            free(host);
+            free(got);
+        }
+}
+
 /* vknmt_madd_chains: each invocation's chains, summed, against float64; the
  * chains contract towards b / (1 - a), so fused or separate multiply-adds
  * both stay within a few float roundings of the magnitudes. */
@@ -220,5 +266,6 @@ void th_register_elementwise(void)
     th_add("elementwise", "unaligned_offsets", test_offsets);
     th_add("elementwise", "windows", test_windows);
     th_add("elementwise", "copy2d", test_copy2d);
+    th_add("elementwise", "copy2d_quads", test_copy2d_quads);
     th_add("elementwise", "madd_chains", test_madd_chains);
 }
