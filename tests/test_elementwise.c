@@ -61,45 +61,66 @@ static void test_copy(th_env *env) { run_op(env, OP_COPY); }
 static void test_scale(th_env *env) { run_op(env, OP_SCALE); }
 static void test_axpy(th_env *env) { run_op(env, OP_AXPY); }
 
+/* An op of two operands at float offsets ox and oy of one buffer of
+ * `total` random floats: axpy (n = c[0], a = a) or copy2d (rows, cols, ldx,
+ * ldy = c[0..3]). */
+typedef struct placed_op {
+    bool copy2d;
+    uint64_t ox, oy, total;
+    uint32_t c[4];
+    float a;
+} placed_op;
+
+/* Runs `op` with the profiler on: host gets the buffer before, got after;
+ * checks that the quad kernel ran where both offsets are quads and the
+ * element kernel elsewhere (told apart by the profiler's counts). */
+static void run_placed(th_env *env, const placed_op *op, float *host, float *got)
+{
+    const char *quad = op->copy2d ? "copy2d_vec4" : "axpy_vec4", *elem = op->copy2d ? "copy2d" : "axpy";
+    th_fill_uniform(host, op->total, -2, 2);
+    vknmt_buffer *buf;
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, op->total * 4, &buf));
+    CHECK_OK(env, vknmt_buffer_upload(buf, 0, host, op->total * 4));
+    uint64_t q0 = th_kernel_calls(env, quad), e0 = th_kernel_calls(env, elem);
+    bool profile = env->ctx->profile;
+    env->ctx->profile = true;
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    vknmt_ref x = vknmt_at(buf, op->ox), y = vknmt_at(buf, op->oy);
+    CHECK_OK(env, op->copy2d ? vknmt_copy2d(env->seq, x, op->c[2], y, op->c[3], op->c[0], op->c[1])
+                             : vknmt_axpy(env->seq, op->a, x, y, op->c[0]));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    env->ctx->profile = profile;
+    CHECK_OK(env, vknmt_buffer_download(buf, 0, got, op->total * 4));
+    vknmt_buffer_destroy(buf);
+    bool quads = op->ox % 4 == 0 && op->oy % 4 == 0;
+    uint64_t q = th_kernel_calls(env, quad) - q0, e = th_kernel_calls(env, elem) - e0;
+    CHECK(!env->ctx->caps.timestamps || (q == (quads ? 1u : 0u) && e == (quads ? 0u : 1u)),
+          "%s, x at %llu, y at %llu: %llu quad and %llu element dispatches", elem, (unsigned long long)op->ox,
+          (unsigned long long)op->oy, (unsigned long long)q, (unsigned long long)e);
+}
+
 /* axpy a quad per invocation: n and both operands on quads, between
  * elements that must keep their values; one operand off its quad takes the
- * element kernel (told apart by the profiler's counts). */
+ * element kernel. */
 static void test_axpy_quads(th_env *env)
 {
     static const uint64_t ns[] = {4, 64, 1000, 4100};
     static const uint64_t placements[][2] = {{8, 4}, {4, 8}, {8, 5}}; /* float offsets of x and y */
     for (size_t ni = 0; ni < 4 && !th_failed(); ni++)
         for (size_t pi = 0; pi < 3 && !th_failed(); pi++) {
-            uint64_t n = ns[ni], ox = placements[pi][0], oy = n + 16 + placements[pi][1], total = oy + n + 8;
-            float *host = malloc(total * 4), *got = malloc(total * 4);
+            uint64_t n = ns[ni], ox = placements[pi][0], oy = n + 16 + placements[pi][1];
+            placed_op op = {false, ox, oy, oy + n + 8, {(uint32_t)n}, th_uniform(-3, 3)};
+            float *host = malloc(op.total * 4), *got = malloc(op.total * 4);
             CHECK(host && got, "out of memory");
-            th_fill_uniform(host, total, -2, 2);
-            float a = th_uniform(-3, 3);
-            vknmt_buffer *buf;
-            CHECK_OK(env, vknmt_buffer_create(env->ctx, total * 4, &buf));
-            CHECK_OK(env, vknmt_buffer_upload(buf, 0, host, total * 4));
-            bool quads = ox % 4 == 0 && oy % 4 == 0;
-            uint64_t v0 = th_kernel_calls(env, "axpy_vec4"), e0 = th_kernel_calls(env, "axpy");
-            bool profile = env->ctx->profile;
-            env->ctx->profile = true;
-            CHECK_OK(env, vknmt_seq_begin(env->seq));
-            CHECK_OK(env, vknmt_axpy(env->seq, a, vknmt_at(buf, ox), vknmt_at(buf, oy), n));
-            CHECK_OK(env, vknmt_seq_submit(env->seq));
-            env->ctx->profile = profile;
-            CHECK_OK(env, vknmt_buffer_download(buf, 0, got, total * 4));
-            vknmt_buffer_destroy(buf);
-            for (uint64_t i = 0; i < total; i++) { /* one rounding of each term (fused or not), the rest kept */
+            run_placed(env, &op, host, got);
+            for (uint64_t i = 0; i < op.total; i++) { /* one rounding of each term (fused or not), the rest kept */
                 bool in_y = i >= oy && i < oy + n;
-                double ax = in_y ? (double)a * host[i - oy + ox] : 0, want = host[i] + ax;
+                double ax = in_y ? (double)op.a * host[i - oy + ox] : 0, want = host[i] + ax;
                 double bound = in_y ? 2.5e-7 * (fabs(ax) + fabs(host[i])) : 0;
                 CHECK(fabs(got[i] - want) <= bound, "n=%llu x at %llu, y at %llu, element %llu: %.9g, want %.9g",
                       (unsigned long long)n, (unsigned long long)ox, (unsigned long long)oy, (unsigned long long)i,
                       got[i], want);
             }
-            uint64_t vec4 = th_kernel_calls(env, "axpy_vec4") - v0, elem = th_kernel_calls(env, "axpy") - e0;
-            CHECK(!env->ctx->caps.timestamps || (vec4 == (quads ? 1u : 0u) && elem == (quads ? 0u : 1u)),
-                  "n=%llu x at %llu, y at %llu: %llu quad and %llu element dispatches", (unsigned long long)n,
-                  (unsigned long long)ox, (unsigned long long)oy, (unsigned long long)vec4, (unsigned long long)elem);
             free(host);
             free(got);
         }
@@ -172,8 +193,7 @@ static void test_copy2d(th_env *env)
 
 /* copy2d a quad per invocation: the block, its strides and both offsets on
  * quads (ldx 0 included), inside a buffer whose other elements must keep
- * their values; one offset off its quad takes the element kernel (told
- * apart by the profiler's counts). */
+ * their values; one offset off its quad takes the element kernel. */
 static void test_copy2d_quads(th_env *env)
 {
     static const uint32_t cases[][4] = {{1, 4, 4, 4}, {33, 8, 12, 16}, {9, 4, 0, 8}, {5, 68, 136, 72}};
@@ -182,35 +202,18 @@ static void test_copy2d_quads(th_env *env)
         for (int pl = 0; pl < 3 && !th_failed(); pl++) {
             uint32_t rows = cases[c][0], cols = cases[c][1], ldx = cases[c][2], ldy = cases[c][3];
             uint64_t nx = ldx ? (uint64_t)rows * ldx : cols, ny = (uint64_t)rows * ldy;
-            uint64_t ox = placements[pl][0], oy = ox + nx + placements[pl][1], total = oy + ny + 8;
-            float *host = malloc(total * 4), *got = malloc(total * 4);
+            uint64_t ox = placements[pl][0], oy = ox + nx + placements[pl][1];
+            placed_op op = {true, ox, oy, oy + ny + 8, {rows, cols, ldx, ldy}, 0};
+            float *host = malloc(op.total * 4), *got = malloc(op.total * 4);
             CHECK(host && got, "out of memory");
-            th_fill_uniform(host, total, -1, 1);
-            vknmt_buffer *buf;
-            CHECK_OK(env, vknmt_buffer_create(env->ctx, total * 4, &buf));
-            CHECK_OK(env, vknmt_buffer_upload(buf, 0, host, total * 4));
-            bool quads = ox % 4 == 0 && oy % 4 == 0;
-            uint64_t v0 = th_kernel_calls(env, "copy2d_vec4"), e0 = th_kernel_calls(env, "copy2d");
-            bool profile = env->ctx->profile;
-            env->ctx->profile = true;
-            CHECK_OK(env, vknmt_seq_begin(env->seq));
-            CHECK_OK(env, vknmt_copy2d(env->seq, vknmt_at(buf, ox), ldx, vknmt_at(buf, oy), ldy, rows, cols));
-            CHECK_OK(env, vknmt_seq_submit(env->seq));
-            env->ctx->profile = profile;
-            CHECK_OK(env, vknmt_buffer_download(buf, 0, got, total * 4));
-            vknmt_buffer_destroy(buf);
-            for (uint64_t i = 0; i < total; i++) {
+            run_placed(env, &op, host, got);
+            for (uint64_t i = 0; i < op.total; i++) {
                 uint64_t e = i - oy, r = e / ldy, k = e % ldy;
                 float want = i >= oy && i < oy + ny && k < cols ? host[ox + r * ldx + k] : host[i];
                 CHECK(got[i] == want, "%ux%u ldx %u ldy %u, x at %llu, y at %llu: element %llu is %g, want %g", rows,
                       cols, ldx, ldy, (unsigned long long)ox, (unsigned long long)oy, (unsigned long long)i, got[i],
                       want);
             }
-            uint64_t vec4 = th_kernel_calls(env, "copy2d_vec4") - v0, elem = th_kernel_calls(env, "copy2d") - e0;
-            CHECK(!env->ctx->caps.timestamps || (vec4 == (quads ? 1u : 0u) && elem == (quads ? 0u : 1u)),
-                  "%ux%u ldx %u ldy %u, x at %llu, y at %llu: %llu quad and %llu element dispatches", rows, cols, ldx,
-                  ldy, (unsigned long long)ox, (unsigned long long)oy, (unsigned long long)vec4,
-                  (unsigned long long)elem);
             free(host);
             free(got);
         }
