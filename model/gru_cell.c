@@ -59,12 +59,12 @@ static vknmt_status gru_run(vknmt_seq *seq, const gru_kernel *kernel, const vknm
     gru_push p = {.batch = st->batch, .n = st->n, .t = st->t, .has_len = st->lengths.buf != NULL};
     vknmt_binding b[6];
     vknmt_status s;
-    /* CPU devices: the two read-only operands (bindings 0 and 1, at most 3n
-     * wide) through RGBA32F texel views, a fetch instead of a storage-buffer
-     * load's loop over the lanes, where a view of them fits */
-    const vknmt_caps *caps = vknmt_context_caps(ctx);
-    bool texel = vknmt_cpu_texel_kernels(caps) && st->n % 4 == 0 &&
-                 elems / 4 + caps->min_texel_offset_align / 4 + 1 <= caps->max_texel_buffer_elements;
+    /* CPU devices: the two read-only operands (bindings 0 and 1) through
+     * RGBA32F texel views, a fetch instead of a storage-buffer load's loop
+     * over the lanes, where views of them fit */
+    bool texel = vknmt_cpu_texel_kernels(vknmt_context_caps(ctx)) && st->n % 4 == 0;
+    for (int i = 0; i < 2 && texel; i++)
+        texel = vknmt_texel_view_fits(ctx, args[i].ref, (uint64_t)st->batch * st->n * args[i].width, TEXEL);
     for (int i = 0; i < 5; i++)
         if ((s = vknmt_bind(ctx, args[i].ref, (uint64_t)st->batch * st->n * args[i].width, args[i].access,
                             texel && i < 2 ? TEXEL : SSBO, &b[i], &p.off[i])))

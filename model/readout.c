@@ -96,7 +96,7 @@ vknmt_status vknmt_logsoftmax_xent(vknmt_seq *seq, uint32_t rows, uint32_t vocab
     bool quads = p.ld % 4 == 0 && p.off_x % 4 == 0;
     /* CPU devices: the reads through a texel view of the same logits */
     bool texel = quads && vknmt_cpu_texel_kernels(caps) &&
-                 (uint64_t)rows * ld / 4 + caps->min_texel_offset_align / 4 + 1 <= caps->max_texel_buffer_elements;
+                 vknmt_texel_view_fits(ctx, logits, (uint64_t)rows * ld, VKNMT_BIND_TEXEL_RGBA32F);
     if (texel && (s = vknmt_bind(ctx, logits, (uint64_t)rows * ld, VKNMT_READ, VKNMT_BIND_TEXEL_RGBA32F, &b[4],
                                  &p.off_xt)))
         return s;

@@ -89,10 +89,6 @@ struct vknmt_buffer {
 /* `count` floats (at least one) at ref lie inside ref's buffer, which is of
  * this context; else the error, recorded on the context. */
 vknmt_status vknmt_region_check(vknmt_context *ctx, vknmt_ref ref, uint64_t count);
-/* Whether vknmt_bind's texel view of `type` for `count` floats at ref stays
- * within the device's maxTexelBufferElements (the region itself is
- * vknmt_bind's to check). */
-bool vknmt_texel_view_fits(const vknmt_context *ctx, vknmt_ref ref, uint64_t count, vknmt_bind_type type);
 vknmt_status vknmt_buffer_texel_view(vknmt_buffer *buf, VkFormat format, uint64_t off,
                                      uint64_t range, VkBufferView *out);
 

@@ -59,6 +59,10 @@ typedef struct vknmt_binding {
  * `type`; `*elem_off` is what the kernel must add to its indices because the
  * bound offset was aligned down. Checks the region against the buffer and
  * the device's range limits. */
+/* Whether vknmt_bind's texel view of `type` for `count` floats at ref stays
+ * within the device's maxTexelBufferElements (the region itself is
+ * vknmt_bind's to check): a launcher asks before choosing a texel form. */
+bool vknmt_texel_view_fits(const vknmt_context *ctx, vknmt_ref ref, uint64_t count, vknmt_bind_type type);
 vknmt_status vknmt_bind(vknmt_context *ctx, vknmt_ref ref, uint64_t count, uint8_t access,
                         vknmt_bind_type type, vknmt_binding *b, uint32_t *elem_off);
 
