@@ -10,8 +10,9 @@
 
 #define ATT_LOCAL 64 /* power of two; the shader's chunk is 4x this */
 /* CPU-class texel kernels (shaders/attention_texel.comp): invocations per
- * workgroup (a power of two) and positions per shared-memory chunk (a
- * multiple of both it and 4). */
+ * workgroup of the weighing backward (a power of two; the others are one
+ * subgroup a row) and its positions per shared-memory chunk (a multiple of
+ * both it and 4). */
 #define ATT_TEXEL_LOCAL 64
 #define ATT_TEXEL_CHUNK 256
 #define ENCDEC_LOCAL 64
@@ -42,15 +43,16 @@ static const vknmt_kernel_desc K_ATT_TEXEL_BWD = {"attention_texel_bwd", VKNMT_S
 
 /* One attention kernel in its two forms; quads: the bindings the texel form
  * reads or writes a vec4 at a time, whose element offsets must be multiples
- * of 4 (all but src_len, alpha and de). */
+ * of 4 (all but src_len, alpha and de); texel_local: the texel form's
+ * workgroup size, 0 for one subgroup a row. */
 typedef struct att_kernel {
     const vknmt_kernel_desc *ssbo, *texel;
-    uint32_t quads;
+    uint32_t quads, texel_local;
 } att_kernel;
 
-static const att_kernel ATT_FWD = {&K_ATT_FWD, &K_ATT_TEXEL_FWD, 0x57};     /* ws uh h v ctx */
-static const att_kernel ATT_BWD[2] = {{&K_ATT_BWD_DE, &K_ATT_TEXEL_BWD_DE, 0xa7}, /* ws uh h dctx v */
-                                      {&K_ATT_BWD, &K_ATT_TEXEL_BWD, 0xf3}};      /* ws uh dv_part dws duh v */
+static const att_kernel ATT_FWD = {&K_ATT_FWD, &K_ATT_TEXEL_FWD, 0x57, 0}; /* ws uh h v ctx */
+static const att_kernel ATT_BWD[2] = {{&K_ATT_BWD_DE, &K_ATT_TEXEL_BWD_DE, 0xa7, 0},           /* ws uh h dctx v */
+                                      {&K_ATT_BWD, &K_ATT_TEXEL_BWD, 0xf3, ATT_TEXEL_LOCAL}}; /* ws uh dv_part dws duh v */
 
 /* One binding's operand: `count` floats at `ref`. */
 typedef struct att_arg {
@@ -128,14 +130,13 @@ static vknmt_status att_prepare(vknmt_context *c, const vknmt_att_shape *sh, con
     return VKNMT_OK; /* not reached: the storage-buffer pass returns */
 }
 
-static vknmt_status att_dispatch(vknmt_seq *seq, const vknmt_kernel_desc *k, const att_push *p,
+/* Records kernel ks in form k (one of ks's two, as att_prepare chose). */
+static vknmt_status att_dispatch(vknmt_seq *seq, const att_kernel *ks, const vknmt_kernel_desc *k, const att_push *p,
                                  const vknmt_binding *b, uint32_t batch)
 {
-    bool texel = k->spec_count == 3; /* only the texel kernels take a chunk and subgroup size */
     uint32_t sg = vknmt_context_caps(vknmt_seq_context(seq))->subgroup_size;
-    /* the texel forward and scores' gradient are one subgroup a row */
-    uint32_t local = !texel ? ATT_LOCAL : k == &K_ATT_TEXEL_FWD || k == &K_ATT_TEXEL_BWD_DE ? sg : ATT_TEXEL_LOCAL;
-    uint32_t spec[3] = {local, ATT_TEXEL_CHUNK, sg};
+    uint32_t local = k != ks->texel ? ATT_LOCAL : ks->texel_local ? ks->texel_local : sg;
+    uint32_t spec[3] = {local, ATT_TEXEL_CHUNK, sg}; /* the storage-buffer forms read only the first */
     vknmt_dispatch d = {.kernel = k, .spec = spec, .push = p, .bindings = b};
     vknmt_grid_1d(batch, d.groups); /* one workgroup per batch row */
     return vknmt_seq_dispatch(seq, &d);
@@ -167,7 +168,7 @@ vknmt_status vknmt_att_forward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt_
     const vknmt_kernel_desc *k;
     if ((s = att_prepare(vknmt_seq_context(seq), sh, &ATT_FWD, 1, args, b, &p, &k)))
         return s;
-    return att_dispatch(seq, k, &p, b[0], sh->batch);
+    return att_dispatch(seq, &ATT_FWD, k, &p, b[0], sh->batch);
 }
 
 /* Two dispatches because the backward touches 11 buffers and a kernel
@@ -206,7 +207,7 @@ vknmt_status vknmt_att_backward(vknmt_seq *seq, const vknmt_att_shape *sh, vknmt
     if ((s = att_prepare(vknmt_seq_context(seq), sh, ATT_BWD, 2, args, b, p, k)))
         return s;
     for (int i = 0; i < 2; i++)
-        if ((s = att_dispatch(seq, k[i], &p[i], b[i], sh->batch)))
+        if ((s = att_dispatch(seq, &ATT_BWD[i], k[i], &p[i], b[i], sh->batch)))
             return s;
     return VKNMT_OK;
 }
