@@ -72,14 +72,8 @@ float hsum(vec4 a) { return (a.x + a.y) + (a.z + a.w); }
 #define WG gl_WorkGroupSize.x
 shared vec4 sh4[CHUNK / 4]; // per-position weights of the current chunk
 #else
-// The sum over the subgroup's lanes (SG a power of two), the same bits in every lane: each step
-// adds a pair of lanes' values, and a + b == b + a.
-float sg_sum(float x)
-{
-    [[unroll]] for (uint o = SG / 2; o > 0; o >>= 1)
-        x += subgroupShuffleXor(x, o);
-    return x;
-}
+#include "subgroup_sum.glsl"
+float sg_sum(float x) { return subgroup_xor_sum(x, SG); } // SG a power of two (the launcher checks)
 #endif
 
 void main()

@@ -26,6 +26,7 @@ layout(push_constant) uniform P { uint off_x, off_out, n, chunk, sqrt_out; } p;
 
 #ifdef LANES
 #extension GL_KHR_shader_subgroup_shuffle : require
+#include "subgroup_sum.glsl"
 layout(std430, binding = 0) readonly buffer X4 { vec4 x4[]; };
 
 void main()
@@ -40,8 +41,7 @@ void main()
     float s = (acc.x + acc.y) + (acc.z + acc.w);
     if (4u * qend + t < end)
         s += TERM(x[p.off_x + 4u * qend + t]);
-    for (uint st = SG / 2u; st > 0u; st >>= 1)
-        s += subgroupShuffleXor(s, st);
+    s = subgroup_xor_sum(s, SG);
     if (t == 0u)
         outv[p.off_out + g] = p.sqrt_out != 0u ? sqrt(s) : s;
 }
