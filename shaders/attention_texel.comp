@@ -74,6 +74,14 @@ shared vec4 sh4[CHUNK / 4]; // per-position weights of the current chunk
 #else
 #include "subgroup_sum.glsl"
 float sg_sum(float x) { return subgroup_xor_sum(x, SG); } // SG a power of two (the launcher checks)
+
+// Quad indices of positions j0 .. j0 + 3 of a row whose position 0 starts at quad `base`, `stride`
+// quads apart; positions past len repeat the last one (j0 < len), their sums never kept.
+ivec4 four_positions(int base, uint j0, uint len, int stride)
+{
+    uvec4 j = min(uvec4(j0) + uvec4(0, 1, 2, 3), uvec4(len - 1u));
+    return base + ivec4(j) * stride;
+}
 #endif
 
 void main()
@@ -103,14 +111,12 @@ void main()
     // position j is kept in alpha by lane j % SG, which alone reads it back.
     float m = -3.402823e38;
     for (uint j0 = 0; j0 < len; j0 += 4) {
-        // positions past len repeat the last one and are never kept
-        int u0 = uhq + int(j0) * uh_stride, u1 = uhq + int(min(j0 + 1u, len - 1u)) * uh_stride;
-        int u2 = uhq + int(min(j0 + 2u, len - 1u)) * uh_stride, u3 = uhq + int(min(j0 + 3u, len - 1u)) * uh_stride;
+        ivec4 u = four_positions(uhq, j0, len, uh_stride);
         vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
         for (uint q = lane; q < nq; q += SG) {
             vec4 w = texelFetch(t_ws, wsq + int(q)), vv = texelFetch(t_v, vq + int(q));
-            vec4 x0 = texelFetch(t_uh, u0 + int(q)), x1 = texelFetch(t_uh, u1 + int(q));
-            vec4 x2 = texelFetch(t_uh, u2 + int(q)), x3 = texelFetch(t_uh, u3 + int(q));
+            vec4 x0 = texelFetch(t_uh, u.x + int(q)), x1 = texelFetch(t_uh, u.y + int(q));
+            vec4 x2 = texelFetch(t_uh, u.z + int(q)), x3 = texelFetch(t_uh, u.w + int(q));
             a0 += vv * vk_tanh(w + x0);
             a1 += vv * vk_tanh(w + x1);
             a2 += vv * vk_tanh(w + x2);
@@ -176,14 +182,12 @@ void main()
     uint ab = p.off[4] + b * p.tx, eb = p.off[6] + b * p.tx;
     int gq = int((p.off[5] >> 2) + b * dq);
     for (uint j0 = 0; j0 < len; j0 += 4) {
-        // positions past len repeat the last one and are never kept
-        int o0 = hq0 + int(j0) * h_stride, o1 = hq0 + int(min(j0 + 1u, len - 1u)) * h_stride;
-        int o2 = hq0 + int(min(j0 + 2u, len - 1u)) * h_stride, o3 = hq0 + int(min(j0 + 3u, len - 1u)) * h_stride;
+        ivec4 o = four_positions(hq0, j0, len, h_stride);
         vec4 s0 = vec4(0.0), s1 = vec4(0.0), s2 = vec4(0.0), s3 = vec4(0.0);
         for (uint q = lane; q < dq; q += SG) {
             vec4 g = texelFetch(t_dctx, gq + int(q));
-            vec4 h0 = texelFetch(t_h, o0 + int(q)), h1 = texelFetch(t_h, o1 + int(q));
-            vec4 h2 = texelFetch(t_h, o2 + int(q)), h3 = texelFetch(t_h, o3 + int(q));
+            vec4 h0 = texelFetch(t_h, o.x + int(q)), h1 = texelFetch(t_h, o.y + int(q));
+            vec4 h2 = texelFetch(t_h, o.z + int(q)), h3 = texelFetch(t_h, o.w + int(q));
             s0 += g * h0;
             s1 += g * h1;
             s2 += g * h2;
