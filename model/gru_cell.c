@@ -19,11 +19,12 @@ typedef struct gru_push {
     uint32_t off[5], off_len, batch, n, t, has_len;
 } gru_push;
 
-/* Each kernel a unit per invocation, and a quad of units where n and every
- * tensor's offset allow. */
+/* Each kernel a unit per invocation, a quad of units where n and every
+ * tensor's offset allow, and (CPU devices) the quad form reading bindings
+ * 0 and 1 through texel views. */
+#define TEXEL VKNMT_BIND_TEXEL_RGBA32F
 #define GRU_TEXEL_DESC(name_, variant_)                                                                       \
     {name_, VKNMT_SPIRV(variant_), 6, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO}, sizeof(gru_push), 1}
-#define TEXEL VKNMT_BIND_TEXEL_RGBA32F
 typedef struct gru_kernel {
     vknmt_kernel_desc units, quads, texel;
 } gru_kernel;
