@@ -60,7 +60,7 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
             count = 2;
         }
         bool ran; /* the maxout too, for a few rows: one dispatch */
-        if ((s = vknmt_gemm_sum_pairmax(seq, count, g, w->t, c->l, &ran)) ||
+        if ((s = vknmt_gemm_sum_pairmax(seq, count, g, w->t, c->l, NULL, &ran)) ||
             (!ran && ((s = vknmt_gemm_sum(seq, count, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))))
             return s;
         /* the statistics too, for a few rows: in the output layer's dispatch */

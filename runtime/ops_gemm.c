@@ -24,9 +24,9 @@ static const vknmt_kernel_desc K_GEMM_TEXEL_SCALAR = {
 
 /* The few-rows GEMM with up to two more products (GEMM_SUM): bindings 4-7
  * their A and B, 8 the second output (the pairwise maximum, or the softmax
- * block statistics), 9 what beta scales (C, or c_in); the push adds each
- * product's k, lda, ldb, off_a, off_b, then the second output's offset and
- * ld, then binding 9's. */
+ * block statistics), 9 what beta scales (C, or c_in), 10 the side
+ * product's B; the push adds each product's k, lda, ldb, off_a, off_b, then
+ * the second output's offset and ld, then binding 9's. */
 typedef struct sum_push {
     gemm_push g;
     uint32_t more[2][5];
@@ -35,11 +35,12 @@ typedef struct sum_push {
 static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY_SUM = {
     "gemm_texel_skinny_sum",
     VKNMT_SPIRV(gemm_texel_skinny_sum),
-    10,
+    11,
     {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO, VKNMT_BIND_TEXEL_RGBA32F,
-     VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO},
+     VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO,
+     VKNMT_BIND_TEXEL_RGBA32F},
     sizeof(sum_push),
-    9};
+    10};
 
 /* Tiles of the portable storage-buffer variant: BM x BN outputs per
  * workgroup, TM x TN registers per invocation, k-steps of BK; shared memory
@@ -109,13 +110,14 @@ typedef enum few_rows_extra { EXTRA_NONE, EXTRA_PAIRMAX, EXTRA_ROWSTATS } few_ro
 
 /* x W^T of a few rows in one dispatch: one GEMM, or a sum of up to three
  * products into C, or (EXTRA_PAIRMAX) as the maximum of each pair of its
- * columns into *xo instead, or (EXTRA_ROWSTATS, one product) into C and its
- * rows' softmax block statistics into *xo; *ran false (nothing recorded)
- * where it does not serve: not a CPU device, over VKNMT_FEW_ROWS rows, a
- * transposed A or a B not transposed, operands off quads, a batch. The caller has
+ * columns into *xo instead, with side (or NULL) a second product of args[0]'s
+ * A into side->c, or (EXTRA_ROWSTATS, one product) into C and its rows'
+ * softmax block statistics into *xo; *ran false (nothing recorded) where it
+ * does not serve: not a CPU device, over VKNMT_FEW_ROWS rows, a transposed A
+ * or a B not transposed, operands off quads, a batch. The caller has
  * checked the shapes and activation. */
 static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, few_rows_extra extra,
-                             const vknmt_ref *xo, uint32_t ldxo, bool *ran)
+                             const vknmt_ref *xo, uint32_t ldxo, const vknmt_gemm_args *side, bool *ran)
 {
     bool pm = extra == EXTRA_PAIRMAX;
     vknmt_context *ctx = vknmt_seq_context(seq);
@@ -140,7 +142,7 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
     }
     if (p.g.ldc < g0->n)
         return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm sum: ldc %u shorter than %u columns", p.g.ldc, g0->n);
-    vknmt_binding b[10];
+    vknmt_binding b[11];
     vknmt_status s;
     for (uint32_t i = 0; i < 3; i++) {
         uint32_t j = i < count ? i : count - 1; /* unused pairs bind the last product again */
@@ -165,13 +167,28 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
     /* pairmax never writes C (still bound: a binding needs a buffer); beta reads C or c_in */
     bool cin = g0->c_in.buf != NULL;
     uint8_t c_access = pm ? VKNMT_READ : VKNMT_WRITE | (g0->beta != 0 && !cin ? VKNMT_READ : 0);
+    /* the side product takes binding 2 (C, which the pairwise maximum leaves unwritten) and 10 */
+    uint32_t side_ldb = side ? (side->ldb ? side->ldb : side->k) : 0, side_ldc = side ? (side->ldc ? side->ldc : side->n) : 0;
+    if (side && (side_ldb % 4 || side->b.off % 4 || side_ldb < side->k))
+        return VKNMT_OK;
+    if ((s = vknmt_bind(ctx, side ? side->b : g0->b, side ? extent(side->n, side->k, side_ldb) : 1, VKNMT_READ,
+                        VKNMT_BIND_TEXEL_RGBA32F, &b[10], &p.g.stride_b)))
+        return s;
+    if (side && p.g.stride_b % 4)
+        return VKNMT_OK;
+    p.g.stride_a = side ? side->n : 0;
+    p.g.stride_c = side_ldb;
     p.ldcin = cin ? (g0->ldc_in ? g0->ldc_in : g0->n) : p.g.ldc;
     if (p.ldcin < g0->n)
         return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm sum: ldc_in %u shorter than %u columns", p.ldcin, g0->n);
     /* the second output's width: pairs, or two floats per block */
     uint32_t xw = pm ? g0->n / 2 : 2 * vknmt_softmax_block_count(ctx, g0->n);
     p.ldt = ldxo ? ldxo : xw;
-    if ((s = vknmt_bind(ctx, g0->c, extent(g0->m, g0->n, p.g.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.g.off_c)) ||
+    if (side)
+        p.g.ldc = side_ldc;
+    if ((s = side ? vknmt_bind(ctx, side->c, extent(g0->m, side->n, side_ldc), VKNMT_WRITE, VKNMT_BIND_SSBO, &b[2],
+                               &p.g.off_c)
+                  : vknmt_bind(ctx, g0->c, extent(g0->m, g0->n, p.g.ldc), c_access, VKNMT_BIND_SSBO, &b[2], &p.g.off_c)) ||
         (s = vknmt_bind(ctx, p.g.has_bias ? g0->bias : g0->c, p.g.has_bias ? g0->n : 1, VKNMT_READ, VKNMT_BIND_SSBO,
                         &b[3], &p.g.off_bias)) ||
         (s = vknmt_bind(ctx, xo ? *xo : g0->c, xo ? extent(g0->m, xw, p.ldt) : 1, xo ? VKNMT_WRITE : VKNMT_READ,
@@ -179,13 +196,17 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         (s = vknmt_bind(ctx, cin ? g0->c_in : g0->c, g0->beta != 0 ? extent(g0->m, g0->n, p.ldcin) : 1, VKNMT_READ,
                         VKNMT_BIND_SSBO, &b[9], &p.off_cin)))
         return s;
-    uint32_t spec[9] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
-                        pm, extra == EXTRA_ROWSTATS};
+    uint32_t spec[10] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
+                         pm, extra == EXTRA_ROWSTATS, side != NULL};
     uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * (pm ? 1 : VKNMT_FEW_ROWS_COLS), cols = pm ? g0->n / 2 : g0->n;
+    uint32_t side_per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
     /* one product into C: the plain kernel, whose push is the sum's first part */
     vknmt_dispatch d = {.kernel = count == 1 && extra == EXTRA_NONE && !cin ? &K_GEMM_TEXEL_SKINNY
                                                                           : &K_GEMM_TEXEL_SKINNY_SUM,
-                        .spec = spec, .push = &p, .bindings = b, .groups = {(cols + per_group - 1) / per_group, 1, 1}};
+                        .spec = spec, .push = &p, .bindings = b,
+                        .groups = {(cols + per_group - 1) / per_group +
+                                       (side ? (side->n + side_per_group - 1) / side_per_group : 0),
+                                   1, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;
     *ran = true;
@@ -225,7 +246,7 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
 
     if (batch == 1 && !g->trans_a && g->trans_b && g->m <= VKNMT_FEW_ROWS) {
         bool ran;
-        vknmt_status s = few_rows(seq, 1, g, EXTRA_NONE, NULL, 0, &ran);
+        vknmt_status s = few_rows(seq, 1, g, EXTRA_NONE, NULL, 0, NULL, &ran);
         if (s || ran)
             return s;
     }
@@ -319,7 +340,7 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
     if (count > 1 && args[0].act != VKNMT_ACT_NONE)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation on a sum of %u products", count);
     bool ran = false;
-    vknmt_status s = count > 1 ? few_rows(seq, count, args, EXTRA_NONE, NULL, 0, &ran) : VKNMT_OK;
+    vknmt_status s = count > 1 ? few_rows(seq, count, args, EXTRA_NONE, NULL, 0, NULL, &ran) : VKNMT_OK;
     if (s || ran)
         return s;
     s = vknmt_gemm(seq, &args[0]);
@@ -331,7 +352,7 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
 }
 
 vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, vknmt_ref out,
-                                    uint32_t ldo, bool *ran)
+                                    uint32_t ldo, const vknmt_gemm_args *side, bool *ran)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
     *ran = false;
@@ -339,7 +360,20 @@ vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: %u products (1 to 3)", count);
     if (args[0].act != VKNMT_ACT_NONE)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: an activation before the pairwise maximum");
-    return few_rows(seq, count, args, EXTRA_PAIRMAX, &out, ldo, ran);
+    if (side) {
+        const vknmt_gemm_args *g0 = &args[0];
+        uint32_t lda0 = g0->lda ? g0->lda : g0->k, lda = side->lda ? side->lda : side->k;
+        if (side->a.buf != g0->a.buf || side->a.off != g0->a.off || side->m != g0->m || side->k != g0->k ||
+            lda != lda0 || side->trans_a || !side->trans_b || side->n == 0 || side->alpha != 1 || side->beta != 0 ||
+            side->bias.buf || side->c_in.buf || side->act != VKNMT_ACT_NONE || side->batch > 1)
+            return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: the side product must be x W^T of the sum's first A "
+                            "(alpha 1, no beta, bias or activation)");
+        if (g0->beta != 0 && !g0->c_in.buf)
+            return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: a side product with beta scaling C (use c_in)");
+        if ((side->ldc ? side->ldc : side->n) < side->n)
+            return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm sum: side ldc %u shorter than %u columns", side->ldc, side->n);
+    }
+    return few_rows(seq, count, args, EXTRA_PAIRMAX, &out, ldo, side, ran);
 }
 
 vknmt_status vknmt_gemm_softmax_blocks(vknmt_seq *seq, const vknmt_gemm_args *g, vknmt_ref stats, bool *ran)
@@ -353,5 +387,5 @@ vknmt_status vknmt_gemm_softmax_blocks(vknmt_seq *seq, const vknmt_gemm_args *g,
     /* the epilogue's blocks are subgroups: only where they are the device's blocks */
     if (vknmt_softmax_block_lanes(ctx) != ctx->caps.subgroup_size)
         return VKNMT_OK;
-    return few_rows(seq, 1, g, EXTRA_ROWSTATS, &stats, 0, ran);
+    return few_rows(seq, 1, g, EXTRA_ROWSTATS, &stats, 0, NULL, ran);
 }

@@ -239,12 +239,16 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
 
 /* The same sum (act none) in the same dispatch, written not to C but as the
  * maximum of each pair of its columns: out[m, j] = max(C[m, 2j], C[m, 2j+1])
- * (the first when equal), out rows ldo apart (0: n / 2). Only where
- * vknmt_gemm_sum takes one dispatch and n is even; elsewhere it records
- * nothing and leaves *ran false, and the caller sums and takes the maximum
- * itself. */
+ * (the first when equal), out rows ldo apart (0: n / 2). With side (NULL:
+ * none), a second GEMM of the sum's first A in the same dispatch:
+ * side->c = side->a side->b^T (x W^T; a, m, k and lda those of args[0];
+ * alpha 1, beta 0, no bias or activation), the bits vknmt_gemm gives; beta
+ * must then scale c_in, not C. Only where vknmt_gemm_sum takes one dispatch,
+ * n is even and the side's B is on quads; elsewhere it records nothing and
+ * leaves *ran false, and the caller sums, takes the maximum and runs the
+ * side GEMM itself. */
 vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args, vknmt_ref out,
-                                    uint32_t ldo, bool *ran);
+                                    uint32_t ldo, const vknmt_gemm_args *side, bool *ran);
 
 /* One GEMM (act none) that also writes its rows' softmax block statistics
  * (vknmt_softmax_blocks) to stats, in the same dispatch: the same bits as

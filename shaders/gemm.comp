@@ -106,17 +106,50 @@ layout(constant_id = 8) const int ROWSTATS = 0;
 layout(std430, set = 0, binding = 8) writeonly buffer TBuf { float Tm[]; };
 // beta scales Cin (binding 9: off_cin, ldcin), which may be C itself or another matrix.
 layout(std430, set = 0, binding = 9) readonly buffer CinBuf { float Cin[]; };
+// SIDE (PAIRMAX only): the workgroups past the pairs' compute a second product of the same A,
+// S = A Bs^T (Bs [SIDE_N, K] in binding 10 from SIDE_OFF_B, rows SIDE_LDB apart), into C (off_c, ldc),
+// which PAIRMAX leaves unwritten: alpha 1, nothing added, the bits of the plain few-rows GEMM.
+// Its shape rides in the push fields the few-rows kernels never use (they take no batches).
+layout(constant_id = 9) const int SIDE = 0;
+layout(set = 0, binding = 10) uniform samplerBuffer tS;
+#define SIDE_N pc.stride_a
+#define SIDE_OFF_B pc.stride_b
+#define SIDE_LDB pc.stride_c
 layout(set = 0, binding = 4) uniform samplerBuffer tA1;
 layout(set = 0, binding = 5) uniform samplerBuffer tB1;
 layout(set = 0, binding = 6) uniform samplerBuffer tA2;
 layout(set = 0, binding = 7) uniform samplerBuffer tB2;
 #endif
+uint skinny_cols;  // the columns of the product being accumulated
+#define SKINNY_N skinny_cols
 #include "gemm_skinny.glsl"
 #include "softmax_blocks.glsl"
 
+#ifdef GEMM_SUM
+// Side workgroup g: columns n0 + c * local of S, as the plain few-rows kernel lays them out.
+void side_product(uint g) {
+  uint local = gl_WorkGroupSize.x, n0 = g * local * uint(CN) + gl_LocalInvocationID.x;
+  skinny_cols = SIDE_N;
+  skinny_accumulate(tA, tS, n0, local, pc.off_a, SIDE_OFF_B, int(pc.K), pc.lda, SIDE_LDB);
+  UNR for (int c = 0; c < CN; c++) {
+    uint n = n0 + uint(c) * local;
+    UNR for (int m = 0; m < MR; m++)
+      if (m < int(pc.M) && n < SIDE_N) Cm[pc.off_c + uint(m) * pc.ldc + n] = acc[c][m];
+  }
+}
+#endif
+
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x, cs = local;
+  skinny_cols = pc.N;
 #ifdef GEMM_SUM
+  if (SIDE != 0 && PAIRMAX != 0) {  // the whole workgroup takes one branch
+    uint pair_groups = (pc.N / 2u + local - 1u) / local;
+    if (gl_WorkGroupID.x >= pair_groups) {
+      side_product(gl_WorkGroupID.x - pair_groups);
+      return;
+    }
+  }
   uint j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: this invocation's pair
   if (PAIRMAX != 0 || ROWSTATS != 0) {
     n0 = 2u * j;

@@ -426,53 +426,113 @@ static void test_sum_of_products(th_env *env)
 
 /* vknmt_gemm_sum_pairmax: the sum's pairwise column maximum (maxout), bit
  * for bit the sum's C then max(C[m, 2j], C[m, 2j + 1]); where it cannot
- * take one dispatch (not a CPU device, 13 rows, n odd) nothing is recorded. */
+ * take one dispatch (not a CPU device, 13 rows, n odd) nothing is recorded.
+ * With a side product of the first A (5 columns: part of a workgroup; 133:
+ * two and a bit), bit for bit vknmt_gemm's, nothing written past its
+ * columns, and the maximum unchanged. */
+enum { SIDE_NMAX = 133, SIDE_LDC = 140 };
 static void test_sum_pairmax(th_env *env)
 {
-    static const uint32_t rows[] = {1, 5, VKNMT_FEW_ROWS, VKNMT_FEW_ROWS + 1}, ns[] = {78, 77};
+    static const uint32_t rows[] = {1, 5, VKNMT_FEW_ROWS, VKNMT_FEW_ROWS + 1}, ns[] = {78, 77}, sides[] = {0, 5, 133};
     sum_operands so;
-    th_gbuf gc, gt;
+    th_gbuf gc, gt, gsb, gs[2];
     CHECK(sum_operands_make(env, 78, &so) && th_gbuf_create(env, SUM_ROWS * 78, &gc) &&
-              th_gbuf_create(env, SUM_ROWS * 50, &gt),
+              th_gbuf_create(env, SUM_ROWS * 50, &gt) && th_gbuf_create(env, SIDE_NMAX * SUM_LD + ALIGNED_OFF, &gsb) &&
+              th_gbuf_create(env, SUM_ROWS * SIDE_LDC, &gs[0]) && th_gbuf_create(env, SUM_ROWS * SIDE_LDC, &gs[1]),
           "buffers");
-    float *c = malloc(SUM_ROWS * 78 * 4), *t = malloc(SUM_ROWS * 50 * 4);
-    CHECK(c && t, "out of memory");
+    float *c = malloc(SUM_ROWS * 78 * 4), *t = malloc(SUM_ROWS * 50 * 4), *sb = malloc(SIDE_NMAX * SUM_LD * 4),
+          *sc[2] = {malloc(SUM_ROWS * SIDE_LDC * 4), malloc(SUM_ROWS * SIDE_LDC * 4)};
+    CHECK(c && t && sb && sc[0] && sc[1], "out of memory");
+    th_fill_uniform(sb, SIDE_NMAX * SUM_LD, -1, 1);
+    vknmt_ref side_b = vknmt_at(gsb.buf, th_gbuf_ref(&gsb).off + ALIGNED_OFF);
+    CHECK(vknmt_buffer_upload(side_b.buf, side_b.off * 4, sb, SIDE_NMAX * SUM_LD * 4) == VKNMT_OK, "side B");
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
     for (size_t ri = 0; ri < sizeof(rows) / sizeof(rows[0]) && !th_failed(); ri++)
         for (size_t ni = 0; ni < 2 && !th_failed(); ni++)
-            for (uint32_t count = 1; count <= 3 && !th_failed(); count++) {
-                uint32_t m = rows[ri], n = ns[ni], ldt = 50;
-                vknmt_gemm_args args[3];
-                sum_args(&so, m, n, 1, 0, true, th_gbuf_ref(&gc), args);
-                CHECK(th_gbuf_poison(&gt), "poison");
-                bool ran = true;
-                CHECK_OK(env, vknmt_seq_begin(env->seq));
-                CHECK_OK(env, vknmt_gemm_sum_pairmax(env->seq, count, args, th_gbuf_ref(&gt), ldt, &ran));
-                uint32_t d = vknmt_seq_stats_get(env->seq).dispatches;
-                CHECK_OK(env, vknmt_gemm_sum(env->seq, count, args)); /* the same sum into C */
-                CHECK_OK(env, vknmt_seq_submit(env->seq));
-                bool want = vknmt_cpu_texel_kernels(caps) && m <= VKNMT_FEW_ROWS &&
-                            n % 2 == 0;
-                CHECK(ran == want && d == (want ? 1u : 0u), "%u rows, n %u, %u products: ran %d, %u dispatches", m, n,
-                      count, ran, d);
-                if (!ran)
-                    continue;
-                CHECK(th_gbuf_download(&gc, c) && th_gbuf_download(&gt, t) && th_gbuf_guards_ok(&gt), "download");
-                for (uint32_t r = 0; r < m && !th_failed(); r++)
-                    for (uint32_t j = 0; j < n / 2 && !th_failed(); j++) {
-                        float a = c[r * n + 2 * j], b = c[r * n + 2 * j + 1], want_t = a >= b ? a : b;
-                        CHECK(memcmp(&t[r * ldt + j], &want_t, 4) == 0, "%u rows, %u products: T[%u, %u] %g, want %g",
-                              m, count, r, j, t[r * ldt + j], want_t);
-                    }
-                for (uint32_t r = 0; r < m && !th_failed(); r++) /* past n / 2 in each row: untouched */
-                    for (uint32_t j = n / 2; j < ldt && r * ldt + j < SUM_ROWS * 50; j++)
-                        CHECK(isnan(t[r * ldt + j]), "%u rows: T[%u, %u] written past its %u columns", m, r, j, n / 2);
-            }
+            for (uint32_t count = 1; count <= 3 && !th_failed(); count++)
+                for (size_t si = 0; si < sizeof(sides) / sizeof(sides[0]) && !th_failed(); si++) {
+                    uint32_t m = rows[ri], n = ns[ni], ldt = 50, side_n = sides[si];
+                    vknmt_gemm_args args[3];
+                    sum_args(&so, m, n, 1, 0, true, th_gbuf_ref(&gc), args);
+                    vknmt_gemm_args side[2];
+                    for (int i = 0; i < 2; i++)
+                        side[i] = (vknmt_gemm_args){.m = m, .n = side_n, .k = args[0].k, .trans_b = true, .alpha = 1,
+                                                    .a = args[0].a, .lda = SUM_LD, .b = side_b,
+                                                    .ldb = SUM_LD, .c = th_gbuf_ref(&gs[i]), .ldc = SIDE_LDC};
+                    CHECK(th_gbuf_poison(&gt) && th_gbuf_poison(&gs[0]) && th_gbuf_poison(&gs[1]), "poison");
+                    bool ran = true;
+                    CHECK_OK(env, vknmt_seq_begin(env->seq));
+                    CHECK_OK(env, vknmt_gemm_sum_pairmax(env->seq, count, args, th_gbuf_ref(&gt), ldt,
+                                                         side_n ? &side[0] : NULL, &ran));
+                    uint32_t d = vknmt_seq_stats_get(env->seq).dispatches;
+                    CHECK_OK(env, vknmt_gemm_sum(env->seq, count, args)); /* the same sum into C */
+                    if (side_n)
+                        CHECK_OK(env, vknmt_gemm(env->seq, &side[1])); /* the same side product */
+                    CHECK_OK(env, vknmt_seq_submit(env->seq));
+                    bool want = vknmt_cpu_texel_kernels(caps) && m <= VKNMT_FEW_ROWS && n % 2 == 0;
+                    CHECK(ran == want && d == (want ? 1u : 0u), "%u rows, n %u, %u products, side %u: ran %d, %u "
+                          "dispatches", m, n, count, side_n, ran, d);
+                    if (!ran)
+                        continue;
+                    CHECK(th_gbuf_download(&gc, c) && th_gbuf_download(&gt, t) && th_gbuf_guards_ok(&gt), "download");
+                    for (uint32_t r = 0; r < m && !th_failed(); r++)
+                        for (uint32_t j = 0; j < n / 2 && !th_failed(); j++) {
+                            float a = c[r * n + 2 * j], b = c[r * n + 2 * j + 1], want_t = a >= b ? a : b;
+                            CHECK(memcmp(&t[r * ldt + j], &want_t, 4) == 0, "%u rows, %u products: T[%u, %u] %g, "
+                                  "want %g", m, count, r, j, t[r * ldt + j], want_t);
+                        }
+                    for (uint32_t r = 0; r < m && !th_failed(); r++) /* past n / 2 in each row: untouched */
+                        for (uint32_t j = n / 2; j < ldt && r * ldt + j < SUM_ROWS * 50; j++)
+                            CHECK(isnan(t[r * ldt + j]), "%u rows: T[%u, %u] written past its %u columns", m, r, j,
+                                  n / 2);
+                    if (!side_n)
+                        continue;
+                    for (int i = 0; i < 2; i++)
+                        CHECK(th_gbuf_download(&gs[i], sc[i]) && th_gbuf_guards_ok(&gs[i]), "side download");
+                    for (uint32_t r = 0; r < SUM_ROWS && !th_failed(); r++)
+                        for (uint32_t j = 0; j < SIDE_LDC && !th_failed(); j++) {
+                            float got = sc[0][r * SIDE_LDC + j];
+                            if (r < m && j < side_n)
+                                CHECK(memcmp(&got, &sc[1][r * SIDE_LDC + j], 4) == 0, "%u rows, side %u: S[%u, %u] "
+                                      "%g, the GEMM's %g", m, side_n, r, j, got, sc[1][r * SIDE_LDC + j]);
+                            else
+                                CHECK(isnan(got), "%u rows, side %u: S[%u, %u] written outside the product", m,
+                                      side_n, r, j);
+                        }
+                }
+    /* a side B off a quad: nothing recorded; a side product of another A, or with beta scaling C (the
+     * side's binding): refused */
+    vknmt_gemm_args args[3];
+    sum_args(&so, 5, 78, 1, 0, true, th_gbuf_ref(&gc), args);
+    vknmt_gemm_args side = {.m = 5, .n = 5, .k = args[0].k, .trans_b = true, .alpha = 1, .a = args[0].a,
+                            .lda = SUM_LD, .b = vknmt_at(side_b.buf, side_b.off + 1), .ldb = SUM_LD,
+                            .c = th_gbuf_ref(&gs[0])};
+    bool ran = true;
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_gemm_sum_pairmax(env->seq, 1, args, th_gbuf_ref(&gt), 50, &side, &ran));
+    CHECK(!ran && vknmt_seq_stats_get(env->seq).dispatches == 0, "a side B off a quad was taken");
+    side.b = side_b;
+    side.a = args[1].a;
+    CHECK(vknmt_gemm_sum_pairmax(env->seq, 1, args, th_gbuf_ref(&gt), 50, &side, &ran) == VKNMT_ERR_USAGE && !ran,
+          "a side product of another A was taken");
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    side.a = args[0].a;
+    args[0].beta = 1;
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK(vknmt_gemm_sum_pairmax(env->seq, 1, args, th_gbuf_ref(&gt), 50, &side, &ran) == VKNMT_ERR_USAGE && !ran,
+          "a side product with beta scaling C was taken");
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
     sum_operands_free(&so);
     th_gbuf_destroy(&gc);
     th_gbuf_destroy(&gt);
+    th_gbuf_destroy(&gsb);
+    th_gbuf_destroy(&gs[0]);
+    th_gbuf_destroy(&gs[1]);
     free(c);
     free(t);
+    free(sb);
+    free(sc[0]);
+    free(sc[1]);
 }
 
 /* vknmt_gemm_softmax_blocks: C and its rows' softmax block statistics in
