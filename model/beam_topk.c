@@ -6,29 +6,34 @@
 
 typedef struct topk_push {
     uint32_t off_x, off_st, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk, ld, nblk;
-    uint32_t off_si, off_so, off_ei, off_eo, nq, mq, end, start; /* the carry's */
+    uint32_t off_si, off_so, off_ei, off_eo, nq, mq, end, start, off_qi, off_qo, aq; /* the carry's */
 } topk_push;
 
 static const vknmt_kernel_desc K_TOPK = {"beam_topk", VKNMT_SPIRV(beam_topk), 7, {S, S, S, S, S, S, S}, 52, 3};
 static const vknmt_kernel_desc K_TOPK_CARRY = {
-    "beam_topk_carry", VKNMT_SPIRV(beam_topk_carry), 11, {S, S, S, S, S, S, S, S, S, S, S}, sizeof(topk_push), 3};
+    "beam_topk_carry", VKNMT_SPIRV(beam_topk_carry), 13, {S, S, S, S, S, S, S, S, S, S, S, S, S}, sizeof(topk_push), 3};
 /* CPU devices: the same with the reductions across one subgroup's lanes */
 static const vknmt_kernel_desc K_TOPK_SG = {
     "beam_topk_subgroup", VKNMT_SPIRV(beam_topk_subgroup), 7, {S, S, S, S, S, S, S}, 52, 3};
 static const vknmt_kernel_desc K_TOPK_CARRY_SG = {"beam_topk_carry_subgroup", VKNMT_SPIRV(beam_topk_carry_subgroup),
-                                                  11, {S, S, S, S, S, S, S, S, S, S, S}, sizeof(topk_push), 3};
+                                                  13, {S, S, S, S, S, S, S, S, S, S, S, S, S}, sizeof(topk_push), 3};
 
-/* Binds the carry's rows (bindings 7-10) as quads; *ok false where any
- * starts off a quad. */
+/* Binds the carry's rows (bindings 7-12) as quads; *ok false where any
+ * starts off a quad. Without query rows bindings 11-12 are the state's,
+ * and nothing is written through them. */
 static vknmt_status carry_bind(vknmt_context *ctx, uint64_t bk, uint32_t vocab, const vknmt_beam_carry *c,
                                vknmt_binding *b, topk_push *p, bool *ok)
 {
-    const vknmt_ref refs[4] = {c->state, c->state_out, c->emb, c->emb_out};
-    const uint64_t counts[4] = {bk * c->n, bk * c->n, (uint64_t)vocab * c->m, bk * c->m};
-    uint32_t *offs[4] = {&p->off_si, &p->off_so, &p->off_ei, &p->off_eo};
-    *ok = c->n % 4 == 0 && c->m % 4 == 0;
-    for (int i = 0; i < 4 && *ok; i++) {
-        vknmt_status s = vknmt_bind(ctx, refs[i], counts[i], i % 2 ? VKNMT_WRITE : VKNMT_READ, S, &b[i], offs[i]);
+    bool q = c->na > 0;
+    const vknmt_ref refs[6] = {c->state, c->state_out, c->emb, c->emb_out, q ? c->query : c->state,
+                               q ? c->query_out : c->state};
+    const uint64_t counts[6] = {bk * c->n, bk * c->n, (uint64_t)vocab * c->m, bk * c->m, bk * (q ? c->na : c->n),
+                                bk * (q ? c->na : c->n)};
+    uint32_t *offs[6] = {&p->off_si, &p->off_so, &p->off_ei, &p->off_eo, &p->off_qi, &p->off_qo};
+    *ok = c->n % 4 == 0 && c->m % 4 == 0 && c->na % 4 == 0;
+    for (int i = 0; i < 6 && *ok; i++) {
+        uint8_t access = i % 2 && (i < 4 || q) ? VKNMT_WRITE : VKNMT_READ;
+        vknmt_status s = vknmt_bind(ctx, refs[i], counts[i], access, S, &b[i], offs[i]);
         if (s)
             return s;
         *ok = *offs[i] % 4 == 0;
@@ -36,6 +41,7 @@ static vknmt_status carry_bind(vknmt_context *ctx, uint64_t bk, uint32_t vocab, 
     }
     p->nq = c->n / 4;
     p->mq = c->m / 4;
+    p->aq = c->na / 4;
     p->end = c->end;
     p->start = c->start;
     return VKNMT_OK;
@@ -61,10 +67,12 @@ static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t
     if (bk * 2 * nblk > UINT32_MAX)
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "beam_topk: %llu rows of %u blocks", (unsigned long long)bk, nblk);
     if (carry && (carry->end >= vocab || carry->start >= vocab || carry->n == 0 || carry->m == 0 ||
-                  bk * carry->n > UINT32_MAX || bk * carry->m > UINT32_MAX || (uint64_t)vocab * carry->m > UINT32_MAX))
-        return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE, "beam_topk: carry of rows %u and %u wide, words %u and %u of %u",
-                              carry->n, carry->m, carry->end, carry->start, vocab);
-    vknmt_binding b[11];
+                  bk * carry->n > UINT32_MAX || bk * carry->m > UINT32_MAX || (uint64_t)vocab * carry->m > UINT32_MAX ||
+                  bk * carry->na > UINT32_MAX))
+        return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE,
+                              "beam_topk: carry of rows %u, %u and %u wide, words %u and %u of %u", carry->n, carry->m,
+                              carry->na, carry->end, carry->start, vocab);
+    vknmt_binding b[13];
     topk_push p = {0};
     vknmt_status s;
     if ((s = vknmt_bind(ctx, logits, (bk - 1) * ld + vocab, VKNMT_READ, S, &b[0], &p.off_x)) ||

@@ -45,18 +45,21 @@ vknmt_status vknmt_beam_topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint
  * leaves the batch. For each sentence b that takes candidates, its chosen
  * ones whose word is not `end` (and not -1), in order, continue in its
  * slots b * beam + 0, 1, ..: state_out's row gets state's row `parent`
- * (n floats) and emb_out's row the embedding of its word (emb[word], m
- * floats); the slots after them idle: their own state row and emb[start].
- * A sentence that takes none lays out nothing. */
+ * (n floats), query_out's row query's row `parent` (na floats; na 0: no
+ * query rows) and emb_out's row the embedding of its word (emb[word], m
+ * floats); the slots after them idle: their own state and query rows and
+ * emb[start]. A sentence that takes none lays out nothing. */
 typedef struct vknmt_beam_carry {
     vknmt_ref state, state_out;  /* [batch * beam, n] each */
     vknmt_ref emb, emb_out;      /* [vocab, m], [batch * beam, m] */
     uint32_t n, m;
     uint32_t end, start;         /* words: </s> and <s> */
+    vknmt_ref query, query_out;  /* [batch * beam, na] each, unless na is 0 */
+    uint32_t na;
 } vknmt_beam_carry;
 
-/* vknmt_beam_topk with the carry in the same dispatch. It needs n and m
- * and every row on quads: where they are not, it records nothing and
+/* vknmt_beam_topk with the carry in the same dispatch. It needs n, m and
+ * na and every row on quads: where they are not, it records nothing and
  * leaves *ran false, and the caller runs vknmt_beam_topk and lays out the
  * rows itself. end and start must be words (< vocab). */
 vknmt_status vknmt_beam_topk_carry(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, uint32_t ld,

@@ -14,7 +14,7 @@
 #include "vknmt_spirv.h" /* generated: vknmt_spirv_<variant>[] for every shader variant */
 
 #define VKNMT_MAX_SPEC 10
-#define VKNMT_MAX_BINDINGS 12
+#define VKNMT_MAX_BINDINGS 16
 
 /* The CPU-class texel kernels (gemm.comp's GEMM_TEXEL variants and every
  * user of shaders/gemm_skinny.glsl): CPU devices whose texel buffers and

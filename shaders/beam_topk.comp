@@ -29,6 +29,8 @@
 // while no sentence leaves the batch: the chosen candidates that are not the end word, in order, take
 // the first slots, each with its parent's row of `state` and its word's row of `emb`; the slots after
 // them idle on their own state row and the start word. Rows are quads (nq = n / 4, mq = m / 4).
+// With aq > 0 each slot also gets its parent's row of `query` (aq quads: the attention's query for the
+// next step, computed from every row's new state in this step), idle slots their own.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #ifdef TOPK_SUBGROUP
@@ -49,11 +51,14 @@ layout(std430, binding = 7) readonly buffer SI { vec4 state[]; };
 layout(std430, binding = 8) writeonly buffer SO { vec4 state_out[]; };
 layout(std430, binding = 9) readonly buffer EI { vec4 emb[]; };
 layout(std430, binding = 10) writeonly buffer EO { vec4 emb_out[]; };
+layout(std430, binding = 11) readonly buffer QI { vec4 query[]; };
+layout(std430, binding = 12) writeonly buffer QO { vec4 query_out[]; };
 #endif
 layout(push_constant) uniform P {
     uint off_x, off_st, off_hs, off_lv, off_pa, off_tk, off_sc, batch, beam, vocab, no_unk, ld, nblk;
 #ifdef BEAM_CARRY
     uint off_si, off_so, off_ei, off_eo, nq, mq, end_word, start_word; // offsets in quads
+    uint off_qi, off_qo, aq;
 #endif
 } p;
 
@@ -259,6 +264,8 @@ void main()
             state_out[p.off_so + (row0 + j) * p.nq + q] = state[p.off_si + row * p.nq + q];
         for (uint q = t; q < p.mq; q += WG)
             emb_out[p.off_eo + (row0 + j) * p.mq + q] = emb[p.off_ei + word * p.mq + q];
+        for (uint q = t; q < p.aq; q += WG)
+            query_out[p.off_qo + (row0 + j) * p.aq + q] = query[p.off_qi + row * p.aq + q];
     }
 #endif
 }

@@ -339,43 +339,48 @@ static void check_case(th_env *env, const topk_case *c, topk_bufs *g, const topk
 
 /* ------------------------------------------------------------ the carry */
 
-/* The carry's tensors: rows of n and m floats; each device buffer holds one
+/* The carry's tensors: rows of n, m and na floats (na 0: no query rows,
+ * query_out one row that must stay poisoned); each device buffer holds one
  * float before its quad-aligned data (still poisoned after the run). */
 typedef struct carry_bufs {
-    uint32_t n, m, end, start;
-    float *state, *emb; /* the inputs, [rows, n] and [vocab, m] */
-    th_gbuf g[4];       /* state, state_out, emb, emb_out */
+    uint32_t n, m, na, end, start;
+    float *state, *emb, *query; /* the inputs, [rows, n], [vocab, m] and [rows, na] */
+    th_gbuf g[6];               /* state, state_out, emb, emb_out, query, query_out */
 } carry_bufs;
 
 static vknmt_ref carry_ref(const carry_bufs *cb, int i) { return vknmt_at(cb->g[i].buf, cb->g[i].guard + 1); }
 
-static bool carry_make(th_env *env, const topk_case *c, uint32_t n, uint32_t m, carry_bufs *cb)
+static bool carry_make(th_env *env, const topk_case *c, uint32_t n, uint32_t m, uint32_t na, carry_bufs *cb)
 {
     uint64_t rows = (uint64_t)c->batch * c->beam;
     /* the end word: sentence 1's best choice where it has one, so a chosen
      * candidate is passed over */
     uint32_t s1 = c->batch > 1 ? 1 : 0, end = c->ref_n[s1] ? c->ref_c[(size_t)s1 * (c->beam + SLACK)] % c->vocab : 0;
-    *cb = (carry_bufs){.n = n, .m = m, .end = end, .start = (end + 1) % c->vocab};
+    *cb = (carry_bufs){.n = n, .m = m, .na = na, .end = end, .start = (end + 1) % c->vocab};
+    uint64_t qw = na ? na : 1;
     cb->state = malloc(rows * n * 4);
     cb->emb = malloc((size_t)c->vocab * m * 4);
-    const uint64_t count[4] = {rows * n, rows * n, (uint64_t)c->vocab * m, rows * m};
-    bool ok = cb->state && cb->emb;
-    for (int i = 0; i < 4 && ok; i++)
+    cb->query = malloc(rows * qw * 4);
+    const uint64_t count[6] = {rows * n, rows * n, (uint64_t)c->vocab * m, rows * m, rows * qw, rows * qw};
+    bool ok = cb->state && cb->emb && cb->query;
+    for (int i = 0; i < 6 && ok; i++)
         ok = th_gbuf_create(env, count[i] + 1, &cb->g[i]) && th_gbuf_poison(&cb->g[i]);
     if (!ok)
         return false;
     th_fill_uniform(cb->state, rows * n, -1, 1);
     th_fill_uniform(cb->emb, (uint64_t)c->vocab * m, -1, 1);
-    vknmt_ref st = carry_ref(cb, 0), em = carry_ref(cb, 2);
+    th_fill_uniform(cb->query, rows * qw, -1, 1);
+    vknmt_ref st = carry_ref(cb, 0), em = carry_ref(cb, 2), q = carry_ref(cb, 4);
     return vknmt_buffer_upload(st.buf, st.off * 4, cb->state, rows * n * 4) == VKNMT_OK &&
-           vknmt_buffer_upload(em.buf, em.off * 4, cb->emb, (uint64_t)c->vocab * m * 4) == VKNMT_OK;
+           vknmt_buffer_upload(em.buf, em.off * 4, cb->emb, (uint64_t)c->vocab * m * 4) == VKNMT_OK &&
+           vknmt_buffer_upload(q.buf, q.off * 4, cb->query, rows * qw * 4) == VKNMT_OK;
 }
 
 static void carry_free(carry_bufs *cb)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         th_gbuf_destroy(&cb->g[i]);
-    free(cb->state), free(cb->emb);
+    free(cb->state), free(cb->emb), free(cb->query);
 }
 
 /* The first float of a laid-out row that is not the wanted row's, bit for
@@ -389,14 +394,14 @@ static int row_mismatch(const float *got, const float *want, uint32_t width, boo
 }
 
 /* Slot j of sentence b lays out the j-th of the kernel's own choices that
- * is a word and not the end word (its parent's state, its word's
- * embedding), or idles (its own state row, the start word): bit for bit.
- * A sentence that takes nothing, and the float before each buffer's data,
- * stay poisoned. */
+ * is a word and not the end word (its parent's state and query rows, its
+ * word's embedding), or idles (its own state and query rows, the start
+ * word): bit for bit. A sentence that takes nothing, the float before each
+ * buffer's data, and query_out without query rows stay poisoned. */
 static void check_carry(const topk_case *c, const topk_out *o, const carry_bufs *cb, const float *so, const float *eo,
-                        const char *form)
+                        const float *qo, const char *form)
 {
-    uint32_t K = c->beam, n = cb->n, m = cb->m;
+    uint32_t K = c->beam, n = cb->n, m = cb->m, na = cb->na;
     for (uint32_t b = 0; b < c->batch && !th_failed(); b++) {
         uint32_t take = c->lv[c->batch + b], next = 0;
         for (uint32_t j = 0; j < K && !th_failed(); j++) {
@@ -409,14 +414,16 @@ static void check_carry(const topk_case *c, const topk_out *o, const carry_bufs 
                 next++;
             }
             int bs = row_mismatch(so + 1 + (size_t)slot * n, cb->state + (size_t)row * n, n, take > 0),
-                be = row_mismatch(eo + 1 + (size_t)slot * m, cb->emb + (size_t)word * m, m, take > 0);
-            CHECK(bs < 0 && be < 0,
-                  "%s B%u K%u V%u carry: sentence %u (take %u) slot %u: state float %d, embedding float %d not row %u's "
-                  "and word %u's",
-                  form, c->batch, K, c->vocab, b, take, j, bs, be, row, word);
+                be = row_mismatch(eo + 1 + (size_t)slot * m, cb->emb + (size_t)word * m, m, take > 0),
+                bq = na ? row_mismatch(qo + 1 + (size_t)slot * na, cb->query + (size_t)row * na, na, take > 0)
+                        : row_mismatch(qo + 1 + slot, cb->query, 1, false);
+            CHECK(bs < 0 && be < 0 && bq < 0,
+                  "%s B%u K%u V%u carry: sentence %u (take %u) slot %u: state float %d, embedding float %d, query "
+                  "float %d (of %u) not row %u's and word %u's",
+                  form, c->batch, K, c->vocab, b, take, j, bs, be, bq, na, row, word);
         }
     }
-    CHECK(isnan(so[0]) && isnan(eo[0]), "%s carry: wrote before its rows", form);
+    CHECK(isnan(so[0]) && isnan(eo[0]) && isnan(qo[0]), "%s carry: wrote before its rows", form);
 }
 
 /* The top-k with the carry in form f: the same choices as without (checked
@@ -427,13 +434,13 @@ static void check_carry_case(th_env *env, const topk_case *c, topk_bufs *g, carr
     vknmt_ref x = vknmt_at(g->x.buf, g->x.guard + shift);
     CHECK(vknmt_buffer_upload(x.buf, x.off * 4, c->x, rows * c->ld * 4) == VKNMT_OK && th_gbuf_poison(&g->parent) &&
               th_gbuf_poison(&g->token) && th_gbuf_poison(&g->score) && th_gbuf_poison(&cb->g[1]) &&
-              th_gbuf_poison(&cb->g[3]),
+              th_gbuf_poison(&cb->g[3]) && th_gbuf_poison(&cb->g[5]),
           "upload");
     vknmt_caps saved = env->ctx->caps;
     env->ctx->caps.quirk_cpu_lanes = f->cpu_lanes;
     env->ctx->caps.texel_buffers = f->texel;
-    vknmt_beam_carry cy = {carry_ref(cb, 0), carry_ref(cb, 1), carry_ref(cb, 2), carry_ref(cb, 3),
-                           cb->n, cb->m, cb->end, cb->start};
+    vknmt_beam_carry cy = {carry_ref(cb, 0), carry_ref(cb, 1), carry_ref(cb, 2), carry_ref(cb, 3), cb->n, cb->m,
+                           cb->end, cb->start, carry_ref(cb, 4), carry_ref(cb, 5), cb->na};
     bool ran = false;
     vknmt_status s = vknmt_seq_begin(env->seq);
     if (!s)
@@ -447,19 +454,20 @@ static void check_carry_case(th_env *env, const topk_case *c, topk_bufs *g, carr
     CHECK_OK(env, s ? s : s2);
     CHECK(ran, "%s: the carry did not run on quads", f->name);
     topk_out o = {malloc(rows * 4), malloc(rows * 4), malloc(rows * 4)};
-    float *so = malloc((rows * cb->n + 1) * 4), *eo = malloc((rows * cb->m + 1) * 4);
-    bool ok = o.parent && o.token && o.score && so && eo && th_gbuf_download(&g->parent, (float *)o.parent) &&
+    float *so = malloc((rows * cb->n + 1) * 4), *eo = malloc((rows * cb->m + 1) * 4),
+          *qo = malloc((rows * (cb->na ? cb->na : 1) + 1) * 4);
+    bool ok = o.parent && o.token && o.score && so && eo && qo && th_gbuf_download(&g->parent, (float *)o.parent) &&
               th_gbuf_download(&g->token, (float *)o.token) && th_gbuf_download(&g->score, o.score) &&
-              th_gbuf_download(&cb->g[1], so) && th_gbuf_download(&cb->g[3], eo);
+              th_gbuf_download(&cb->g[1], so) && th_gbuf_download(&cb->g[3], eo) && th_gbuf_download(&cb->g[5], qo);
     char form[64];
     snprintf(form, sizeof(form), "%s (carry)", f->name);
     for (uint32_t b = 0; ok && b < c->batch && !th_failed(); b++)
         check_sentence(c, &o, b, form);
     if (ok && !th_failed())
-        check_carry(c, &o, cb, so, eo, f->name);
-    free(o.parent), free(o.token), free(o.score), free(so), free(eo);
+        check_carry(c, &o, cb, so, eo, qo, f->name);
+    free(o.parent), free(o.token), free(o.score), free(so), free(eo), free(qo);
     CHECK(ok, "download");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         CHECK(th_gbuf_guards_ok(&cb->g[i]), "%s carry: write outside buffer %d", f->name, i);
     CHECK(bufs_guards_ok(g), "%s carry: write outside an output", f->name);
 }
@@ -471,13 +479,17 @@ static void test_carry_refused(th_env *env)
     vknmt_buffer *b;
     CHECK_OK(env, vknmt_buffer_create(env->ctx, 4096, &b));
     vknmt_ref r = vknmt_at(b, 0), r1 = vknmt_at(b, 1);
-    vknmt_beam_carry wide6 = {r, r, r, r, 6, 8, 3, 2}, off = {r, r1, r, r, 8, 8, 3, 2}, word = {r, r, r, r, 8, 8, 10, 2};
-    bool ran[2] = {true, true};
+    vknmt_beam_carry wide6 = {r, r, r, r, 6, 8, 3, 2, r, r, 0}, off = {r, r1, r, r, 8, 8, 3, 2, r, r, 0},
+                     word = {r, r, r, r, 8, 8, 10, 2, r, r, 0},
+                     query6 = {r, r, r, r, 8, 8, 3, 2, r, r, 6}, query_off = {r, r, r, r, 8, 8, 3, 2, r, r1, 8};
+    bool ran[4] = {true, true, true, true};
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    vknmt_status s[3] = {
+    vknmt_status s[5] = {
         vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &wide6, &ran[0]),
         vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &off, &ran[1]),
         vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &word, &(bool){false}),
+        vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &query6, &ran[2]),
+        vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &query_off, &ran[3]),
     };
     uint32_t recorded = vknmt_seq_stats_get(env->seq).dispatches;
     CHECK_OK(env, vknmt_seq_submit(env->seq));
@@ -485,6 +497,8 @@ static void test_carry_refused(th_env *env)
     CHECK(s[0] == VKNMT_OK && !ran[0], "rows of 6 floats: %s, ran %d", vknmt_status_name(s[0]), ran[0]);
     CHECK(s[1] == VKNMT_OK && !ran[1], "a row off its quad: %s, ran %d", vknmt_status_name(s[1]), ran[1]);
     CHECK(s[2] == VKNMT_ERR_SHAPE, "end word past the vocabulary: %s", vknmt_status_name(s[2]));
+    CHECK(s[3] == VKNMT_OK && !ran[2], "query rows of 6 floats: %s, ran %d", vknmt_status_name(s[3]), ran[2]);
+    CHECK(s[4] == VKNMT_OK && !ran[3], "query rows off their quad: %s, ran %d", vknmt_status_name(s[4]), ran[3]);
     CHECK(recorded == 0, "%u dispatches recorded by refused calls", recorded);
 }
 
@@ -492,8 +506,8 @@ static void test_carry_refused(th_env *env)
 
 /* Every batch x beam x vocabulary, rows vocab and a quad-rounded vocab
  * apart, each on every form; <unk> allowed or not in turn. With rows vocab
- * apart also with the carry (rows of 12 and 8 floats; the end word is a
- * word some sentence chooses). */
+ * apart also with the carry (rows of 12 and 8 floats, query rows of 20 or
+ * none in turn; the end word is a word some sentence chooses). */
 static void test_sizes(th_env *env)
 {
     uint32_t turn = 0;
@@ -506,7 +520,7 @@ static void test_sizes(th_env *env)
                     topk_bufs g = {0};
                     carry_bufs cb = {0};
                     bool ok = case_make(&c, BATCHES[i], BEAMS[j], vocab, ld, turn++ % 2) && bufs_make(env, &c, &g) &&
-                              (quad || carry_make(env, &c, 12, 8, &cb));
+                              (quad || carry_make(env, &c, 12, 8, turn % 3 ? 20 : 0, &cb));
                     for (size_t f = 0; ok && f < sizeof(FORMS) / sizeof(FORMS[0]) && !th_failed(); f++)
                         if (!FORMS[f].texel || env->ctx->caps.texel_buffers) {
                             check_case(env, &c, &g, &FORMS[f]);
