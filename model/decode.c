@@ -34,14 +34,20 @@ static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, v
     return vknmt_seq_dispatch(seq, &d);
 }
 
-vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx)
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx,
+                                     vknmt_ref query)
 {
     const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
     vknmt_seq *seq = m->seq;
     uint32_t b = m->b, n = c->n, v = c->vt;
     vknmt_ref W = vknmt_model_param(m, "out.W");
+    /* the next step's attention query: the same A as the deep output's first product */
+    vknmt_gemm_args q = {.m = b, .n = c->na, .k = n, .trans_b = true, .alpha = 1, .a = s_new,
+                         .b = query.buf ? vknmt_model_param(m, "att.W") : (vknmt_ref){0}, .c = query};
     vknmt_status s;
+    if (query.buf && c->readout != VKNMT_READOUT_MAXOUT && (s = vknmt_gemm(seq, &q)))
+        return s;
     if (c->readout == VKNMT_READOUT_MAXOUT) {
         uint32_t l2 = 2 * c->l;
         /* t~ = out.U s + out.b + out.V E y + out.C c: the training pass's three GEMMs */
@@ -59,9 +65,10 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
             g[0].ldc_in = vknmt_model_context_width(m);
             count = 2;
         }
-        bool ran; /* the maxout too, for a few rows: one dispatch */
-        if ((s = vknmt_gemm_sum_pairmax(seq, count, g, w->t, c->l, NULL, &ran)) ||
-            (!ran && ((s = vknmt_gemm_sum(seq, count, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)))))
+        bool ran; /* the maxout and the query too, for a few rows: one dispatch */
+        if ((s = vknmt_gemm_sum_pairmax(seq, count, g, w->t, c->l, query.buf ? &q : NULL, &ran)) ||
+            (!ran && ((s = vknmt_gemm_sum(seq, count, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)) ||
+                      (query.buf && (s = vknmt_gemm(seq, &q))))))
             return s;
         /* the statistics too, for a few rows: in the output layer's dispatch */
         if (stats.buf && ((s = vknmt_gemm_softmax_blocks(seq, &o, stats, &ran)) || ran))
@@ -185,11 +192,12 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
                             w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), pw ? pctx : w->ctx,
-                            {0}, 0, &proj, pw ? hc : (vknmt_ref){0}};
+                            {0}, 0, &proj, pw ? hc : (vknmt_ref){0}, att && i > 0};
         if ((s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, vknmt_rows(ids, i, b), b,
                                     w->ey)) ||
             (s = vknmt_decoder_step(m, &d)) ||
-            (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, pw ? pctx : (vknmt_ref){0})) ||
+            (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, pw ? pctx : (vknmt_ref){0},
+                                         att && i + 1 < steps ? w->ws : (vknmt_ref){0})) ||
             (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
             break;
         ran++;

@@ -121,7 +121,7 @@ static vknmt_status decoder(vknmt_model *m)
                             vknmt_rows(w->adec, (uint64_t)i * b, 3 * n), vknmt_rows(w->gdec, (uint64_t)i * b, 3 * n),
                             vknmt_rows(w->rhdec, (uint64_t)i * b, n), vknmt_rows(w->ws, (uint64_t)i * b, c->na),
                             vknmt_rows(w->alpha, (uint64_t)i * b, x), vknmt_rows(w->ctx, (uint64_t)i * b, 2 * n),
-                            {0}, 0, NULL, {0}};
+                            {0}, 0, NULL, {0}, false};
         s = vknmt_decoder_step(m, &d);
     }
     return s;
@@ -138,8 +138,8 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
     uint32_t pw = d->hc.buf ? vknmt_model_context_width(m) : 0; /* weighing the context products */
     if (att) {
         vknmt_att_shape sh = {b, m->x, c->na, pw ? pw : 2 * n, d->src_batch};
-        if ((s = vknmt_mm(seq, b, c->na, n, d->s_prev, n, false, vknmt_model_param(m, "att.W"), n, true, d->ws, c->na,
-                          0)) ||
+        if ((!d->query_ready && (s = vknmt_mm(seq, b, c->na, n, d->s_prev, n, false, vknmt_model_param(m, "att.W"), n,
+                                               true, d->ws, c->na, 0))) ||
             (s = vknmt_att_forward(seq, &sh, d->ws, w->uh, vknmt_model_param(m, "att.v"), pw ? d->hc : w->h,
                                    w->src_len, d->src_col, d->alpha, d->ctx)))
             return s;

@@ -142,6 +142,9 @@ typedef struct vknmt_dec_step {
      * their columns of w->h's layout; the attention then weighs them instead
      * of the annotations, into ctx [B, width], and a = proj + ctx[:, 0:3n]. */
     vknmt_ref hc;
+    /* Decoding: ws already holds att.W s_prev (the last step's
+     * vknmt_model_step_logits computed it), so no query product here. */
+    bool query_ready;
 } vknmt_dec_step;
 vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
 
@@ -149,8 +152,11 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
  * from s_i (s_new), w->ctx and w->ey; with stats.buf set also their softmax
  * block statistics there (vknmt_softmax_blocks). With pctx.buf set (the
  * context products' step, vknmt_dec_step.hc), out.C c_i is its columns 3n..
- * instead of a product of w->ctx. */
-vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx);
+ * instead of a product of w->ctx. With query.buf set, also the next step's
+ * attention query att.W s_i [B, na] there: on CPU devices, for a few rows,
+ * in the deep output's dispatch (one dispatch a step fewer). */
+vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx,
+                                     vknmt_ref query);
 
 /* Decoding's context products: dec.C c_i and out.C c_i, with c_i = sum_j
  * alpha_ij h_j, are sum_j alpha_ij (dec.C h_j) and sum_j alpha_ij (out.C h_j),

@@ -7,7 +7,9 @@
 
 #include "checkpoint.h"
 #include "harness.h"
+#include "internal.h" /* the profiler's switch: count the kernels a decode ran */
 #include "rnnsearch.h"
+#include "vknmt_kernel.h"
 
 static vknmt_model *load_model(th_env *env, const char *name)
 {
@@ -139,6 +141,9 @@ static void check_beam(th_env *env, const char *name)
     vknmt_model *model = NULL;
     CHECK(open_fixture(env, name, &root, &model), "%s: fixture: %s", name, vknmt_context_errmsg(env->ctx));
     bool att = vknmt_model_config_get(model)->attention == VKNMT_ATTENTION_ADDITIVE;
+    const vknmt_caps *caps = vknmt_context_caps(env->ctx);
+    bool fold = att && vknmt_model_config_get(model)->readout == VKNMT_READOUT_MAXOUT &&
+                vknmt_cpu_texel_kernels(caps) && caps->timestamps;
     static const uint32_t beams[2] = {1, 5};
     uint32_t saved_disp = 0; /* dispatches the early stop saved */
     for (int bi = 0; bi < 2 && !th_failed(); bi++) {
@@ -168,6 +173,26 @@ static void check_beam(th_env *env, const char *name)
             s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k],
                                  &(vknmt_beam_options){.beam = beams[bi], .nbest = 1}, &one);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
+            /* on CPU devices each next step's attention query rides in the deep output's dispatch: the
+             * plain few-rows GEMM runs as often for one step as for the whole sentence (the encoder's
+             * products, s_0, the first step's query) */
+            uint64_t plain[2] = {0, 0};
+            for (uint32_t i = 0, lim = 1; i < 2 && fold && one.len >= 2 && !th_failed(); i++) {
+                bool profile = env->ctx->profile;
+                env->ctx->profile = true; /* counts each kernel's dispatches */
+                uint64_t c0 = th_kernel_calls(env, "gemm_texel_skinny");
+                vknmt_translation t;
+                s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k],
+                                     &(vknmt_beam_options){.beam = beams[bi], .nbest = 1, .max_len = i ? NULL : &lim},
+                                     &t);
+                plain[i] = th_kernel_calls(env, "gemm_texel_skinny") - c0;
+                env->ctx->profile = profile;
+                CHECK(s == VKNMT_OK && t.len == (i ? one.len : 1), "%s: %s", name, vknmt_context_errmsg(env->ctx));
+                vknmt_translation_free(&t);
+            }
+            CHECK(plain[0] == plain[1], "%s K=%u case %u: %llu plain few-rows GEMMs for one word, %llu for %u: the "
+                  "query was not computed with the deep output", name, beams[bi], k, (unsigned long long)plain[0],
+                  (unsigned long long)plain[1], one.len);
             const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens"), *al = cJSON_GetObjectItem(picked[k], "alignment");
             double want_lp = cJSON_GetObjectItem(picked[k], "logprob")->valuedouble;
             uint32_t wl = (uint32_t)cJSON_GetArraySize(toks);
