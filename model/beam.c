@@ -236,10 +236,10 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     /* the context products [tx * batch, pw], a step's weighed ones [bk, pw] and the next step's attention
      * queries of every row [bk, na] (the top-k carries them to the continuing hypotheses' slots) */
     uint32_t pw = vknmt_model_context_width(m);
-    bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
+    bool fold_any = vknmt_model_query_folds(m, 1); /* whether a step may have few enough rows */
     uint64_t at_hc = vknmt_quads(7 * (uint64_t)bk + 2 * batch + (uint64_t)steps * bk * tx + bk * nstat);
     uint64_t n_hc = vknmt_quads((uint64_t)tx * batch * pw), at_q = at_hc + n_hc + vknmt_quads((uint64_t)bk * pw);
-    uint64_t need = at_q + (att ? (uint64_t)bk * c->na : 0);
+    uint64_t need = at_q + (fold_any ? (uint64_t)bk * c->na : 0);
     if (need > m->dec_cap) {
         vknmt_buffer_destroy(m->dec_work);
         m->dec_work = NULL;
@@ -254,7 +254,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
               oal = vknmt_at(opa.buf, opa.off + 3 * (uint64_t)bk),
               stats = vknmt_at(oal.buf, oal.off + (uint64_t)steps * bk * tx),
               hc = vknmt_at(m->dec_work, at_hc), pctx = vknmt_at(hc.buf, hc.off + n_hc),
-              qs = att ? vknmt_at(m->dec_work, at_q) : (vknmt_ref){0};
+              qs = fold_any ? vknmt_at(m->dec_work, at_q) : (vknmt_ref){0};
     if (!pw)
         hc = pctx = (vknmt_ref){0};
     for (uint32_t r = 0; r < bk; r++)
@@ -274,6 +274,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     vknmt_ws *w = &m->w;
     uint32_t n = c->n, steps_run = 0, packed = batch, rows_before = bk, ld = vknmt_logits_ld(c);
     bool carried = false; /* whether the last top-k laid out the next step's rows */
+    bool queried = false; /* ... and their attention queries */
     vknmt_seq_stats total = {0}; /* the steps' (the encoder's not) */
     for (uint32_t b = 0; b < batch; b++)
         pos[b] = b;
@@ -320,19 +321,21 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         m->b = rows;
         vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
-        /* the last top-k carried this step's queries too (computed from every row's state by the last step) */
+        /* for a few rows the deep output computes every row's next query and the top-k carries them */
+        bool fold = vknmt_model_query_folds(m, rows);
         vknmt_dec_step d = {step,   w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
-                            pw ? pctx : w->ctx, w->src_order, batch, &proj, hc, att && !gather};
+                            pw ? pctx : w->ctx, w->src_order, batch, &proj, hc, queried && !gather};
         /* reorder: each slot continues the state of its parent row (into ds,
          * the backward pass's, which decoding leaves unused) */
         vknmt_lookup reorder = {w->s, rows_before, n, par, rows, w->ds},
                      words = {vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey};
-        vknmt_beam_carry next = {w->s, w->ds, words.table, w->ey, n, c->m, 3, 2, qs, w->ws, att ? c->na : 0};
+        vknmt_beam_carry next = {w->s, w->ds, words.table, w->ey, n, c->m, 3, 2, qs, w->ws, fold ? c->na : 0};
         if ((gather && (s = rows_before > 1 ? vknmt_embed_gather2(m->seq, &reorder, &words)
                                             : vknmt_copy(m->seq, w->s, w->ds, n))) || /* one row: its own parent */
             (gather && rows_before == 1 &&
              (s = vknmt_embed_gather(m->seq, words.table, c->vt, c->m, y, rows, w->ey))) ||
-            (s = vknmt_decoder_step(m, &d)) || (s = vknmt_model_step_logits(m, w->s, ld, stats, pctx, qs)) ||
+            (s = vknmt_decoder_step(m, &d)) ||
+            (s = vknmt_model_step_logits(m, w->s, ld, stats, pctx, fold ? qs : (vknmt_ref){0})) ||
             (s = vknmt_beam_topk_carry(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr, opa, otk,
                                        osc, &next, &carried)) ||
             (!carried && (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr,
@@ -340,6 +343,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             vknmt_seq_submit(m->seq);
             goto done;
         }
+        queried = fold && carried;
         vknmt_seq_stats rec = vknmt_seq_stats_get(m->seq);
         total.dispatches += rec.dispatches;
         total.barriers += rec.barriers;

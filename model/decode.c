@@ -34,6 +34,13 @@ static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, v
     return vknmt_seq_dispatch(seq, &d);
 }
 
+bool vknmt_model_query_folds(const vknmt_model *m, uint32_t rows)
+{
+    const vknmt_model_config *c = &m->cfg;
+    return c->attention == VKNMT_ATTENTION_ADDITIVE && c->readout == VKNMT_READOUT_MAXOUT &&
+           rows <= VKNMT_FEW_ROWS && vknmt_cpu_texel_kernels(vknmt_context_caps(vknmt_seq_context(m->seq)));
+}
+
 vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx,
                                      vknmt_ref query)
 {
@@ -179,6 +186,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     vknmt_ws *w = &m->w;
     uint32_t b = batch, n = c->n, ran = 0, checked = 0;
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
+    bool fold = vknmt_model_query_folds(m, b); /* each step computes the next one's query: see step_logits */
     vknmt_seq_stats total = {0};
     if (!s)
         s = vknmt_model_record_encoder(m);
@@ -192,12 +200,12 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
                             w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), pw ? pctx : w->ctx,
-                            {0}, 0, &proj, pw ? hc : (vknmt_ref){0}, att && i > 0};
+                            {0}, 0, &proj, pw ? hc : (vknmt_ref){0}, fold && i > 0};
         if ((s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, vknmt_rows(ids, i, b), b,
                                     w->ey)) ||
             (s = vknmt_decoder_step(m, &d)) ||
             (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, pw ? pctx : (vknmt_ref){0},
-                                         att && i + 1 < steps ? w->ws : (vknmt_ref){0})) ||
+                                         fold && i + 1 < steps ? w->ws : (vknmt_ref){0})) ||
             (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
             break;
         ran++;

@@ -153,10 +153,14 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
  * block statistics there (vknmt_softmax_blocks). With pctx.buf set (the
  * context products' step, vknmt_dec_step.hc), out.C c_i is its columns 3n..
  * instead of a product of w->ctx. With query.buf set, also the next step's
- * attention query att.W s_i [B, na] there: on CPU devices, for a few rows,
- * in the deep output's dispatch (one dispatch a step fewer). */
+ * attention query att.W s_i [B, na] there: in the deep output's dispatch
+ * where vknmt_model_query_folds (one dispatch a step fewer). */
 vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx,
                                      vknmt_ref query);
+/* Whether vknmt_model_step_logits computes the query in the deep output's
+ * dispatch for `rows` rows (elsewhere a step's own query product costs the
+ * same, and stays at the step's start where beam search need not carry it). */
+bool vknmt_model_query_folds(const vknmt_model *m, uint32_t rows);
 
 /* Decoding's context products: dec.C c_i and out.C c_i, with c_i = sum_j
  * alpha_ij h_j, are sum_j alpha_ij (dec.C h_j) and sum_j alpha_ij (out.C h_j),
