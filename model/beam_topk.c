@@ -72,6 +72,11 @@ static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t
         return vknmt_seq_fail(seq, VKNMT_ERR_SHAPE,
                               "beam_topk: carry of rows %u, %u and %u wide, words %u and %u of %u", carry->n, carry->m,
                               carry->na, carry->end, carry->start, vocab);
+    /* CPU devices: one subgroup per sentence, its reductions by shuffles, without barriers */
+    bool sg = caps->quirk_cpu_lanes && caps->subgroup_shuffle;
+    const vknmt_kernel_desc *kd = carry ? (sg ? &K_TOPK_CARRY_SG : &K_TOPK_CARRY) : (sg ? &K_TOPK_SG : &K_TOPK);
+    if (carry && !vknmt_kernel_fits(caps, kd))
+        return VKNMT_OK; /* thirteen storage buffers: more than some small GPUs bind */
     vknmt_binding b[13];
     topk_push p = {0};
     vknmt_status s;
@@ -96,10 +101,7 @@ static vknmt_status topk(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t
      * between the workgroup's subgroups in turn, and the reductions hold
      * dozens: 256 invocations cost 2.9x the time of 8 (beam 5, batch 64). */
     uint32_t spec[3] = {caps->quirk_cpu_lanes ? caps->subgroup_size : 256, beam, 2 * vknmt_softmax_block_lanes(ctx)};
-    /* one subgroup: its reductions by shuffles, without barriers */
-    bool sg = caps->quirk_cpu_lanes && caps->subgroup_shuffle;
-    vknmt_dispatch d = {.kernel = carry ? (sg ? &K_TOPK_CARRY_SG : &K_TOPK_CARRY) : (sg ? &K_TOPK_SG : &K_TOPK),
-                        .spec = spec, .push = &p, .bindings = b};
+    vknmt_dispatch d = {.kernel = kd, .spec = spec, .push = &p, .bindings = b};
     vknmt_grid_1d(batch, d.groups);
     if ((s = vknmt_seq_dispatch(seq, &d)))
         return s;

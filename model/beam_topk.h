@@ -59,9 +59,10 @@ typedef struct vknmt_beam_carry {
 } vknmt_beam_carry;
 
 /* vknmt_beam_topk with the carry in the same dispatch. It needs n, m and
- * na and every row on quads: where they are not, it records nothing and
- * leaves *ran false, and the caller runs vknmt_beam_topk and lays out the
- * rows itself. end and start must be words (< vocab). */
+ * na and every row on quads, and a device that binds 13 storage buffers
+ * in one stage: where not, it records nothing and leaves *ran false, and
+ * the caller runs vknmt_beam_topk and lays out the rows itself. end and
+ * start must be words (< vocab). */
 vknmt_status vknmt_beam_topk_carry(vknmt_seq *seq, uint32_t batch, uint32_t beam, uint32_t vocab, uint32_t ld,
                                    bool no_unk, vknmt_ref logits, vknmt_ref stats, vknmt_ref hs, vknmt_ref live,
                                    vknmt_ref parent, vknmt_ref token, vknmt_ref score, const vknmt_beam_carry *carry,

@@ -68,6 +68,8 @@ vknmt_status vknmt_caps_read(vknmt_context *ctx)
     c->min_texel_offset_align = lim->minTexelBufferOffsetAlignment;
     c->max_workgroup_invocations = lim->maxComputeWorkGroupInvocations;
     c->max_shared_memory_bytes = lim->maxComputeSharedMemorySize;
+    c->max_storage_buffers = lim->maxPerStageDescriptorStorageBuffers;
+    c->max_texel_buffers = lim->maxPerStageDescriptorSampledImages;
 
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
     VkPhysicalDeviceProperties2 p3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};

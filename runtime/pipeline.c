@@ -190,8 +190,33 @@ static vknmt_status make_layout(vknmt_context *ctx, vknmt_kernel_state *ks)
     return VKNMT_OK;
 }
 
+/* Storage and texel bindings of k. */
+static void kernel_binding_counts(const vknmt_kernel_desc *k, uint32_t *storage, uint32_t *texel)
+{
+    *storage = *texel = 0;
+    for (uint32_t i = 0; i < k->binding_count && i < VKNMT_MAX_BINDINGS; i++)
+        if (k->bindings[i] == VKNMT_BIND_SSBO)
+            (*storage)++;
+        else
+            (*texel)++;
+}
+
+bool vknmt_kernel_fits(const vknmt_caps *caps, const vknmt_kernel_desc *k)
+{
+    uint32_t storage, texel;
+    kernel_binding_counts(k, &storage, &texel);
+    return storage <= caps->max_storage_buffers && texel <= caps->max_texel_buffers;
+}
+
 vknmt_status vknmt_kernel_state_get(vknmt_context *ctx, const vknmt_kernel_desc *k, vknmt_kernel_state **out)
 {
+    if (!vknmt_kernel_fits(&ctx->caps, k)) {
+        uint32_t storage, texel;
+        kernel_binding_counts(k, &storage, &texel);
+        return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED,
+                        "kernel %s binds %u storage and %u texel buffers; the device allows %u and %u a stage", k->name,
+                        storage, texel, ctx->caps.max_storage_buffers, ctx->caps.max_texel_buffers);
+    }
     /* A linear scan: a model uses a few dozen kernels. */
     for (uint32_t i = 0; i < ctx->kernel_count; i++)
         if (ctx->kernels[i].desc == k) {

@@ -43,6 +43,12 @@ typedef struct vknmt_kernel_desc {
     uint32_t spec_count;       /* spec constants 0..spec_count-1, all 32-bit */
 } vknmt_kernel_desc;
 
+/* Whether the device can bind k's interface in one stage (small GPUs
+ * allow as few as 4 storage buffers): a launcher with another way checks
+ * before choosing k; any other kernel over the limits fails as it is
+ * dispatched. */
+bool vknmt_kernel_fits(const vknmt_caps *caps, const vknmt_kernel_desc *k);
+
 #define VKNMT_SPIRV(variant) .code = vknmt_spirv_##variant, .code_size = &vknmt_spirv_##variant##_size
 
 enum { VKNMT_READ = 1, VKNMT_WRITE = 2 };

@@ -111,6 +111,9 @@ typedef struct vknmt_caps {
     uint64_t min_texel_offset_align;
     uint32_t max_workgroup_invocations;
     uint32_t max_shared_memory_bytes;
+    /* bindings one kernel may have (maxPerStageDescriptorStorageBuffers;
+     * uniform texel buffers count against maxPerStageDescriptorSampledImages) */
+    uint32_t max_storage_buffers, max_texel_buffers;
     /* Quirk: the device runs each invocation as one lane of a CPU SIMD
      * register (lavapipe/llvmpipe). Storage-buffer and shared-memory loads
      * become scalar loops over the lanes while texel fetches are branch-free

@@ -481,16 +481,22 @@ static void test_carry_refused(th_env *env)
     vknmt_ref r = vknmt_at(b, 0), r1 = vknmt_at(b, 1);
     vknmt_beam_carry wide6 = {r, r, r, r, 6, 8, 3, 2, r, r, 0}, off = {r, r1, r, r, 8, 8, 3, 2, r, r, 0},
                      word = {r, r, r, r, 8, 8, 10, 2, r, r, 0},
-                     query6 = {r, r, r, r, 8, 8, 3, 2, r, r, 6}, query_off = {r, r, r, r, 8, 8, 3, 2, r, r1, 8};
-    bool ran[4] = {true, true, true, true};
+                     query6 = {r, r, r, r, 8, 8, 3, 2, r, r, 6}, query_off = {r, r, r, r, 8, 8, 3, 2, r, r1, 8},
+                     query8 = {r, r, r, r, 8, 8, 3, 2, r, r, 8};
+    bool ran[5] = {true, true, true, true, true};
     CHECK_OK(env, vknmt_seq_begin(env->seq));
-    vknmt_status s[5] = {
+    vknmt_status s[6] = {
         vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &wide6, &ran[0]),
         vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &off, &ran[1]),
         vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &word, &(bool){false}),
         vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &query6, &ran[2]),
         vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &query_off, &ran[3]),
+        VKNMT_OK,
     };
+    vknmt_caps saved = env->ctx->caps;
+    env->ctx->caps.max_storage_buffers = 12; /* otherwise a carry that runs */
+    s[5] = vknmt_beam_topk_carry(env->seq, 2, 2, 10, 10, false, r, r, r, r, r, r, r, &query8, &ran[4]);
+    env->ctx->caps = saved;
     uint32_t recorded = vknmt_seq_stats_get(env->seq).dispatches;
     CHECK_OK(env, vknmt_seq_submit(env->seq));
     vknmt_buffer_destroy(b);
@@ -498,6 +504,8 @@ static void test_carry_refused(th_env *env)
     CHECK(s[1] == VKNMT_OK && !ran[1], "a row off its quad: %s, ran %d", vknmt_status_name(s[1]), ran[1]);
     CHECK(s[2] == VKNMT_ERR_SHAPE, "end word past the vocabulary: %s", vknmt_status_name(s[2]));
     CHECK(s[3] == VKNMT_OK && !ran[2], "query rows of 6 floats: %s, ran %d", vknmt_status_name(s[3]), ran[2]);
+    CHECK(s[5] == VKNMT_OK && !ran[4], "13 storage buffers on a device that binds 12: %s, ran %d",
+          vknmt_status_name(s[5]), ran[4]);
     CHECK(s[4] == VKNMT_OK && !ran[3], "query rows off their quad: %s, ran %d", vknmt_status_name(s[4]), ran[3]);
     CHECK(recorded == 0, "%u dispatches recorded by refused calls", recorded);
 }

@@ -110,6 +110,33 @@ static void test_storage_range_limit(th_env *env)
     CHECK(windowed == VKNMT_OK, "windowed fill over the limit: %s", vknmt_status_name(windowed));
 }
 
+/* A kernel with more storage buffers than the device binds in a stage
+ * (small GPUs allow as few as 4) fails as it is dispatched, naming it,
+ * and records nothing; at the limit it runs. */
+static void test_binding_limit(th_env *env)
+{
+    vknmt_buffer *x, *y;
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 16, &x));
+    CHECK_OK(env, vknmt_buffer_create(env->ctx, 16, &y));
+    vknmt_caps saved = env->ctx->caps;
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    env->ctx->caps.max_storage_buffers = 1; /* the copy kernel binds two */
+    vknmt_status over = vknmt_copy(env->seq, vknmt_at(x, 0), vknmt_at(y, 0), 4);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", vknmt_context_errmsg(env->ctx));
+    uint32_t recorded = vknmt_seq_stats_get(env->seq).dispatches;
+    env->ctx->caps.max_storage_buffers = 2;
+    vknmt_status at = vknmt_copy(env->seq, vknmt_at(x, 0), vknmt_at(y, 0), 4);
+    env->ctx->caps = saved;
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    vknmt_buffer_destroy(x);
+    vknmt_buffer_destroy(y);
+    CHECK(over == VKNMT_ERR_UNSUPPORTED && strstr(msg, "copy") && strstr(msg, "storage"),
+          "two storage buffers on a device that binds one: %s (%s)", vknmt_status_name(over), msg);
+    CHECK(recorded == 0, "%u dispatches recorded over the limit", recorded);
+    CHECK(at == VKNMT_OK, "at the limit: %s", vknmt_status_name(at));
+}
+
 static void test_out_of_memory(th_env *env)
 {
     const vknmt_caps *caps = vknmt_context_caps(env->ctx);
@@ -336,6 +363,7 @@ void th_register_runtime(void)
     th_add("runtime", "cpu_inline", test_cpu_inline);
     th_add("runtime", "bad_calls", test_bad_calls);
     th_add("runtime", "storage_range_limit", test_storage_range_limit);
+    th_add("runtime", "binding_limit", test_binding_limit);
     th_add("runtime", "out_of_memory", test_out_of_memory);
     th_add("runtime", "suballocation", test_suballocation);
     th_add("runtime", "staged_transfers", test_staged_transfers);
