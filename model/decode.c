@@ -53,8 +53,6 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
     vknmt_gemm_args q = {.m = b, .n = c->na, .k = n, .trans_b = true, .alpha = 1, .a = s_new,
                          .b = query.buf ? vknmt_model_param(m, "att.W") : (vknmt_ref){0}, .c = query};
     vknmt_status s;
-    if (query.buf && c->readout != VKNMT_READOUT_MAXOUT && (s = vknmt_gemm(seq, &q)))
-        return s;
     if (c->readout == VKNMT_READOUT_MAXOUT) {
         uint32_t l2 = 2 * c->l;
         /* t~ = out.U s + out.b + out.V E y + out.C c: the training pass's three GEMMs */

@@ -152,9 +152,10 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
  * from s_i (s_new), w->ctx and w->ey; with stats.buf set also their softmax
  * block statistics there (vknmt_softmax_blocks). With pctx.buf set (the
  * context products' step, vknmt_dec_step.hc), out.C c_i is its columns 3n..
- * instead of a product of w->ctx. With query.buf set, also the next step's
- * attention query att.W s_i [B, na] there: in the deep output's dispatch
- * where vknmt_model_query_folds (one dispatch a step fewer). */
+ * instead of a product of w->ctx. With query.buf set (the maxout readout;
+ * the linear one ignores it), also the next step's attention query att.W
+ * s_i [B, na] there: in the deep output's dispatch where
+ * vknmt_model_query_folds (one dispatch a step fewer). */
 vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx,
                                      vknmt_ref query);
 /* Whether vknmt_model_step_logits computes the query in the deep output's
