@@ -11,20 +11,24 @@
 #include "readout.h"
 #include "vknmt_kernel.h"
 
-static const vknmt_kernel_desc K_ARGMAX = {
-    "argmax", VKNMT_SPIRV(argmax), 3, {VKNMT_BIND_SSBO, VKNMT_BIND_SSBO, VKNMT_BIND_SSBO}, 20, 1};
+#define S VKNMT_BIND_SSBO
+static const vknmt_kernel_desc K_ARGMAX = {"argmax", VKNMT_SPIRV(argmax), 5, {S, S, S, S, S}, 32, 1};
 
-/* ids[r] = argmax of logits row r, logprob[r] = its log-softmax. */
+/* ids[r] = argmax of logits row r, logprob[r] = its log-softmax, and ey's
+ * row r that word's row of emb [vocab, dim] (the next step's input: no
+ * gather of its own). */
 static vknmt_status argmax_rows(vknmt_seq *seq, uint32_t rows, uint32_t vocab, vknmt_ref logits, vknmt_ref ids,
-                                vknmt_ref logprob)
+                                vknmt_ref logprob, vknmt_ref emb, uint32_t dim, vknmt_ref ey)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
-    vknmt_binding b[3];
-    struct { uint32_t off_x, off_ids, off_lp, rows, vocab; } p = {0, 0, 0, rows, vocab};
+    vknmt_binding b[5];
+    struct { uint32_t off_x, off_ids, off_lp, rows, vocab, off_e, off_ey, dim; } p = {0, 0, 0, rows, vocab, 0, 0, dim};
     vknmt_status s;
-    if ((s = vknmt_bind(ctx, logits, (uint64_t)rows * vocab, VKNMT_READ, VKNMT_BIND_SSBO, &b[0], &p.off_x)) ||
-        (s = vknmt_bind(ctx, ids, rows, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[1], &p.off_ids)) ||
-        (s = vknmt_bind(ctx, logprob, rows, VKNMT_WRITE, VKNMT_BIND_SSBO, &b[2], &p.off_lp)))
+    if ((s = vknmt_bind(ctx, logits, (uint64_t)rows * vocab, VKNMT_READ, S, &b[0], &p.off_x)) ||
+        (s = vknmt_bind(ctx, ids, rows, VKNMT_WRITE, S, &b[1], &p.off_ids)) ||
+        (s = vknmt_bind(ctx, logprob, rows, VKNMT_WRITE, S, &b[2], &p.off_lp)) ||
+        (s = vknmt_bind(ctx, emb, (uint64_t)vocab * dim, VKNMT_READ, S, &b[3], &p.off_e)) ||
+        (s = vknmt_bind(ctx, ey, (uint64_t)rows * dim, VKNMT_WRITE, S, &b[4], &p.off_ey)))
         return s;
     /* CPU devices: one subgroup per row (see beam_topk.c) */
     const vknmt_caps *caps = vknmt_context_caps(ctx);
@@ -185,6 +189,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     uint32_t b = batch, n = c->n, ran = 0, checked = 0;
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
     bool fold = vknmt_model_query_folds(m, b); /* each step computes the next one's query: see step_logits */
+    vknmt_ref emb = vknmt_model_param(m, "dec.emb");
     vknmt_seq_stats total = {0};
     if (!s)
         s = vknmt_model_record_encoder(m);
@@ -199,12 +204,13 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
                             w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), pw ? pctx : w->ctx,
                             {0}, 0, &proj, pw ? hc : (vknmt_ref){0}, fold && i > 0};
-        if ((s = vknmt_embed_gather(m->seq, vknmt_model_param(m, "dec.emb"), c->vt, c->m, vknmt_rows(ids, i, b), b,
-                                    w->ey)) ||
+        /* <s>'s rows; each later step's come with the last step's choice */
+        if ((i == 0 && (s = vknmt_embed_gather(m->seq, emb, c->vt, c->m, vknmt_rows(ids, i, b), b, w->ey))) ||
             (s = vknmt_decoder_step(m, &d)) ||
             (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, pw ? pctx : (vknmt_ref){0},
                                          fold && i + 1 < steps ? w->ws : (vknmt_ref){0})) ||
-            (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b))))
+            (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b), emb, c->m,
+                             w->ey)))
             break;
         ran++;
         if (ran % STEPS_PER_SUBMIT && ran < steps)

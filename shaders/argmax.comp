@@ -2,14 +2,20 @@
 // Greedy choice per row of logits [rows, vocab]: ids[row] = argmax (the
 // smallest index among equal maxima) and logprob[row] = its log-softmax,
 // -log(sum_v exp(x_v - max)). One workgroup per row; fixed-order tree
-// reductions, so the same logits give the same bits.
+// reductions, so the same logits give the same bits. The workgroup then
+// copies the chosen word's embedding row (emb [vocab, dim]) to row `row` of
+// ey: the next greedy step's input, as embed_gather.comp would (an id
+// outside the vocabulary, from logits with no number above -FLT_MAX,
+// takes <unk>'s row).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in; // power of two, <= 1024
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer I { int ids[]; };
 layout(std430, binding = 2) writeonly buffer L { float logprob[]; };
-layout(push_constant) uniform P { uint off_x, off_ids, off_lp, rows, vocab; } p;
+layout(std430, binding = 3) readonly buffer E { float emb[]; };
+layout(std430, binding = 4) writeonly buffer EY { float ey[]; };
+layout(push_constant) uniform P { uint off_x, off_ids, off_lp, rows, vocab, off_e, off_ey, dim; } p;
 
 shared float red_v[gl_WorkGroupSize.x];
 shared uint red_i[gl_WorkGroupSize.x];
@@ -60,4 +66,7 @@ void main()
         ids[p.off_ids + row] = int(am);
         logprob[p.off_lp + row] = -log(red_v[0]);
     }
+    uint word = am < p.vocab ? am : 1u;
+    for (uint q = t; q < p.dim; q += gl_WorkGroupSize.x)
+        ey[p.off_ey + row * p.dim + q] = emb[p.off_e + word * p.dim + q];
 }

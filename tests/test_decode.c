@@ -109,6 +109,30 @@ static void check_greedy(th_env *env, const char *name)
         vknmt_translation_free(&alone);
         CHECK(same, "%s case %u: alone and in a batch differ", name, k);
     }
+    /* each step's word embedding comes with the last step's argmax, and (on CPU devices, for a few rows,
+     * the maxout readout) its attention query with the last step's deep output: the embedding gather runs
+     * as often for one word as for the whole output, and the plain few-rows GEMM once more a word (the
+     * output layer) */
+    const vknmt_caps *caps = vknmt_context_caps(env->ctx);
+    bool fold = att && vknmt_model_config_get(model)->readout == VKNMT_READOUT_MAXOUT && vknmt_cpu_texel_kernels(caps);
+    static const char *const once[3] = {"embed_gather", "embed_gather_vec4", "gemm_texel_skinny"};
+    uint64_t calls[2][3] = {{0}};
+    for (uint32_t i = 0, one = 1; i < 2 && out[0].len >= 2 && !th_failed(); i++) {
+        bool profile = env->ctx->profile;
+        env->ctx->profile = true; /* counts each kernel's dispatches */
+        for (int j = 0; j < 3; j++)
+            calls[i][j] = th_kernel_calls(env, once[j]);
+        s = vknmt_model_greedy(model, 1, (uint32_t)src_len[0], src, &src_len[0], i ? NULL : &one, &alone);
+        for (int j = 0; j < 3; j++)
+            calls[i][j] = th_kernel_calls(env, once[j]) - calls[i][j];
+        env->ctx->profile = profile;
+        CHECK(s == VKNMT_OK && alone.len == (i ? out[0].len : 1), "%s: %s", name, vknmt_context_errmsg(env->ctx));
+        vknmt_translation_free(&alone);
+    }
+    for (int j = 0; j < 3 && !th_failed(); j++)
+        CHECK(calls[1][j] - calls[0][j] == (j < 2 ? 0 : out[0].len - 1) || (j == 2 && !fold),
+              "%s: %s ran %llu times for one word, %llu for %u", name, once[j], (unsigned long long)calls[0][j],
+              (unsigned long long)calls[1][j], out[0].len);
     /* a length limit per sentence (0: the default) cuts each output to a
      * prefix of the unlimited one */
     uint32_t limit[16];
