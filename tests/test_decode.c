@@ -47,6 +47,46 @@ static bool open_fixture(th_env *env, const char *name, cJSON **root, vknmt_mode
     return *model != NULL;
 }
 
+/* The kernels a decoding step must not add, and one it adds once (greedy's output layer): */
+static const char *const STEP_KERNELS[3] = {"embed_gather", "embed_gather_vec4", "gemm_texel_skinny"};
+
+/* Dispatches of each STEP_KERNELS kernel while decoding one sentence alone (beam 0: greedily) to its first
+ * word ([0]) and to its whole output of `words` ([1]), counted by the profiler: what the steps add;
+ * *counted false on a device without timestamps (nothing counted). */
+static void step_calls(th_env *env, vknmt_model *model, const int32_t *src, int32_t len, uint32_t beam,
+                       uint32_t words, uint64_t calls[2][3], bool *counted)
+{
+    *counted = false;
+    if (!vknmt_context_caps(env->ctx)->timestamps)
+        return;
+    for (uint32_t i = 0, one = 1; i < 2 && !th_failed(); i++) {
+        bool profile = env->ctx->profile;
+        env->ctx->profile = true;
+        for (int j = 0; j < 3; j++)
+            calls[i][j] = th_kernel_calls(env, STEP_KERNELS[j]);
+        vknmt_translation t;
+        vknmt_status s = beam ? vknmt_model_beam(model, 1, (uint32_t)len, src, &len,
+                                                 &(vknmt_beam_options){.beam = beam, .nbest = 1,
+                                                                       .max_len = i ? NULL : &one},
+                                                 &t)
+                              : vknmt_model_greedy(model, 1, (uint32_t)len, src, &len, i ? NULL : &one, &t);
+        for (int j = 0; j < 3; j++)
+            calls[i][j] = th_kernel_calls(env, STEP_KERNELS[j]) - calls[i][j];
+        env->ctx->profile = profile;
+        CHECK(s == VKNMT_OK && t.len == (i ? words : 1), "%s", vknmt_context_errmsg(env->ctx));
+        vknmt_translation_free(&t);
+    }
+    *counted = true;
+}
+
+/* Whether the model's decoding steps compute the next step's query in the deep output's dispatch. */
+static bool query_folds(th_env *env, const vknmt_model *model)
+{
+    const vknmt_model_config *cfg = vknmt_model_config_get(model);
+    return cfg->attention == VKNMT_ATTENTION_ADDITIVE && cfg->readout == VKNMT_READOUT_MAXOUT &&
+           vknmt_cpu_texel_kernels(vknmt_context_caps(env->ctx));
+}
+
 static void check_greedy(th_env *env, const char *name)
 {
     cJSON *root = NULL;
@@ -113,26 +153,15 @@ static void check_greedy(th_env *env, const char *name)
      * the maxout readout) its attention query with the last step's deep output: the embedding gather runs
      * as often for one word as for the whole output, and the plain few-rows GEMM once more a word (the
      * output layer) */
-    const vknmt_caps *caps = vknmt_context_caps(env->ctx);
-    bool fold = att && vknmt_model_config_get(model)->readout == VKNMT_READOUT_MAXOUT && vknmt_cpu_texel_kernels(caps);
-    static const char *const once[3] = {"embed_gather", "embed_gather_vec4", "gemm_texel_skinny"};
-    uint64_t calls[2][3] = {{0}};
-    for (uint32_t i = 0, one = 1; i < 2 && out[0].len >= 2 && !th_failed(); i++) {
-        bool profile = env->ctx->profile;
-        env->ctx->profile = true; /* counts each kernel's dispatches */
-        for (int j = 0; j < 3; j++)
-            calls[i][j] = th_kernel_calls(env, once[j]);
-        s = vknmt_model_greedy(model, 1, (uint32_t)src_len[0], src, &src_len[0], i ? NULL : &one, &alone);
-        for (int j = 0; j < 3; j++)
-            calls[i][j] = th_kernel_calls(env, once[j]) - calls[i][j];
-        env->ctx->profile = profile;
-        CHECK(s == VKNMT_OK && alone.len == (i ? out[0].len : 1), "%s: %s", name, vknmt_context_errmsg(env->ctx));
-        vknmt_translation_free(&alone);
-    }
-    for (int j = 0; j < 3 && !th_failed(); j++)
+    bool fold = query_folds(env, model);
+    uint64_t calls[2][3];
+    bool counted = false;
+    if (out[0].len >= 2)
+        step_calls(env, model, src, src_len[0], 0, out[0].len, calls, &counted);
+    for (int j = 0; j < 3 && counted && !th_failed(); j++)
         CHECK(calls[1][j] - calls[0][j] == (j < 2 ? 0 : out[0].len - 1) || (j == 2 && !fold),
-              "%s: %s ran %llu times for one word, %llu for %u", name, once[j], (unsigned long long)calls[0][j],
-              (unsigned long long)calls[1][j], out[0].len);
+              "%s: %s ran %llu times for one word, %llu for %u", name, STEP_KERNELS[j],
+              (unsigned long long)calls[0][j], (unsigned long long)calls[1][j], out[0].len);
     /* a length limit per sentence (0: the default) cuts each output to a
      * prefix of the unlimited one */
     uint32_t limit[16];
@@ -165,9 +194,7 @@ static void check_beam(th_env *env, const char *name)
     vknmt_model *model = NULL;
     CHECK(open_fixture(env, name, &root, &model), "%s: fixture: %s", name, vknmt_context_errmsg(env->ctx));
     bool att = vknmt_model_config_get(model)->attention == VKNMT_ATTENTION_ADDITIVE;
-    const vknmt_caps *caps = vknmt_context_caps(env->ctx);
-    bool fold = att && vknmt_model_config_get(model)->readout == VKNMT_READOUT_MAXOUT &&
-                vknmt_cpu_texel_kernels(caps) && caps->timestamps;
+    bool fold = query_folds(env, model);
     static const uint32_t beams[2] = {1, 5};
     uint32_t saved_disp = 0; /* dispatches the early stop saved */
     for (int bi = 0; bi < 2 && !th_failed(); bi++) {
@@ -197,26 +224,17 @@ static void check_beam(th_env *env, const char *name)
             s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k],
                                  &(vknmt_beam_options){.beam = beams[bi], .nbest = 1}, &one);
             CHECK(s == VKNMT_OK, "%s", vknmt_context_errmsg(env->ctx));
-            /* on CPU devices each next step's attention query rides in the deep output's dispatch: the
-             * plain few-rows GEMM runs as often for one step as for the whole sentence (the encoder's
-             * products, s_0, the first step's query) */
-            uint64_t plain[2] = {0, 0};
-            for (uint32_t i = 0, lim = 1; i < 2 && fold && one.len >= 2 && !th_failed(); i++) {
-                bool profile = env->ctx->profile;
-                env->ctx->profile = true; /* counts each kernel's dispatches */
-                uint64_t c0 = th_kernel_calls(env, "gemm_texel_skinny");
-                vknmt_translation t;
-                s = vknmt_model_beam(model, 1, (uint32_t)src_len[k], src + (size_t)k * tx, &src_len[k],
-                                     &(vknmt_beam_options){.beam = beams[bi], .nbest = 1, .max_len = i ? NULL : &lim},
-                                     &t);
-                plain[i] = th_kernel_calls(env, "gemm_texel_skinny") - c0;
-                env->ctx->profile = profile;
-                CHECK(s == VKNMT_OK && t.len == (i ? one.len : 1), "%s: %s", name, vknmt_context_errmsg(env->ctx));
-                vknmt_translation_free(&t);
-            }
-            CHECK(plain[0] == plain[1], "%s K=%u case %u: %llu plain few-rows GEMMs for one word, %llu for %u: the "
-                  "query was not computed with the deep output", name, beams[bi], k, (unsigned long long)plain[0],
-                  (unsigned long long)plain[1], one.len);
+            /* the top-k lays out each next step's rows, and on CPU devices each next step's attention query
+             * rides in the deep output's dispatch: the gathers and the plain few-rows GEMM run as often for
+             * one word as for the whole output (the encoder's, s_0's, the first step's) */
+            uint64_t calls[2][3];
+            bool counted = false;
+            if (one.len >= 2)
+                step_calls(env, model, src + (size_t)k * tx, src_len[k], beams[bi], one.len, calls, &counted);
+            for (int j = 0; j < 3 && counted && !th_failed(); j++)
+                CHECK(calls[0][j] == calls[1][j] || (j == 2 && !fold), "%s K=%u case %u: %s ran %llu times for one "
+                      "word, %llu for %u", name, beams[bi], k, STEP_KERNELS[j], (unsigned long long)calls[0][j],
+                      (unsigned long long)calls[1][j], one.len);
             const cJSON *toks = cJSON_GetObjectItem(picked[k], "tokens"), *al = cJSON_GetObjectItem(picked[k], "alignment");
             double want_lp = cJSON_GetObjectItem(picked[k], "logprob")->valuedouble;
             uint32_t wl = (uint32_t)cJSON_GetArraySize(toks);
