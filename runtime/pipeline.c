@@ -210,13 +210,6 @@ bool vknmt_kernel_fits(const vknmt_caps *caps, const vknmt_kernel_desc *k)
 
 vknmt_status vknmt_kernel_state_get(vknmt_context *ctx, const vknmt_kernel_desc *k, vknmt_kernel_state **out)
 {
-    if (!vknmt_kernel_fits(&ctx->caps, k)) {
-        uint32_t storage, texel;
-        kernel_binding_counts(k, &storage, &texel);
-        return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED,
-                        "kernel %s binds %u storage and %u texel buffers; the device allows %u and %u a stage", k->name,
-                        storage, texel, ctx->caps.max_storage_buffers, ctx->caps.max_texel_buffers);
-    }
     /* A linear scan: a model uses a few dozen kernels. */
     for (uint32_t i = 0; i < ctx->kernel_count; i++)
         if (ctx->kernels[i].desc == k) {
@@ -225,6 +218,14 @@ vknmt_status vknmt_kernel_state_get(vknmt_context *ctx, const vknmt_kernel_desc 
         }
     if (k->binding_count > VKNMT_MAX_BINDINGS || k->spec_count > VKNMT_MAX_SPEC || k->push_bytes > 128)
         return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "kernel %s: interface over the runtime's limits", k->name);
+    /* once per kernel: its interface is fixed, and so are the device's limits */
+    if (!vknmt_kernel_fits(&ctx->caps, k)) {
+        uint32_t storage, texel;
+        kernel_binding_counts(k, &storage, &texel);
+        return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED,
+                        "kernel %s binds %u storage and %u texel buffers; the device allows %u and %u a stage", k->name,
+                        storage, texel, ctx->caps.max_storage_buffers, ctx->caps.max_texel_buffers);
+    }
     if (!vknmt_grow((void **)&ctx->kernels, &ctx->kernel_cap, ctx->kernel_count, sizeof(*ctx->kernels)))
         return VKNMT_ERR_OOM_HOST;
     vknmt_kernel_state *ks = &ctx->kernels[ctx->kernel_count];
