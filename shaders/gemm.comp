@@ -120,8 +120,6 @@ layout(set = 0, binding = 5) uniform samplerBuffer tB1;
 layout(set = 0, binding = 6) uniform samplerBuffer tA2;
 layout(set = 0, binding = 7) uniform samplerBuffer tB2;
 #endif
-uint skinny_cols;  // the columns of the product being accumulated
-#define SKINNY_N skinny_cols
 #include "gemm_skinny.glsl"
 #include "softmax_blocks.glsl"
 
@@ -129,8 +127,7 @@ uint skinny_cols;  // the columns of the product being accumulated
 // Side workgroup g: columns n0 + c * local of S, as the plain few-rows kernel lays them out.
 void side_product(uint g) {
   uint local = gl_WorkGroupSize.x, n0 = g * local * uint(CN) + gl_LocalInvocationID.x;
-  skinny_cols = SIDE_N;
-  skinny_accumulate(tA, tS, n0, local, pc.off_a, SIDE_OFF_B, int(pc.K), pc.lda, SIDE_LDB);
+  skinny_accumulate(tA, tS, n0, local, SIDE_N, pc.off_a, SIDE_OFF_B, int(pc.K), pc.lda, SIDE_LDB);
   UNR for (int c = 0; c < CN; c++) {
     uint n = n0 + uint(c) * local;
     UNR for (int m = 0; m < MR; m++)
@@ -141,7 +138,6 @@ void side_product(uint g) {
 
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x, cs = local;
-  skinny_cols = pc.N;
 #ifdef GEMM_SUM
   if (SIDE != 0 && PAIRMAX != 0) {  // the whole workgroup takes one branch
     uint pair_groups = (pc.N / 2u + local - 1u) / local;
@@ -156,7 +152,7 @@ void main() {
     cs = 1u;
   }
 #endif
-  skinny_accumulate(tA, tB, n0, cs, pc.off_a, pc.off_b, int(pc.K), pc.lda, pc.ldb);
+  skinny_accumulate(tA, tB, n0, cs, pc.N, pc.off_a, pc.off_b, int(pc.K), pc.lda, pc.ldb);
   int M = int(pc.M);
   float v[CN][MR];
   UNR for (int c = 0; c < CN; c++) {
@@ -176,11 +172,11 @@ void main() {
   }
 #ifdef GEMM_SUM
   if (NSUM >= 1) {
-    skinny_accumulate(tA1, tB1, n0, cs, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1);
+    skinny_accumulate(tA1, tB1, n0, cs, pc.N, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (NSUM >= 2) {
-    skinny_accumulate(tA2, tB2, n0, cs, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
+    skinny_accumulate(tA2, tB2, n0, cs, pc.N, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (ROWSTATS != 0) {

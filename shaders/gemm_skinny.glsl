@@ -1,19 +1,16 @@
 // x W^T for a few rows (M <= MR): the accumulation of the CPU-class few-rows GEMM (gemm.comp's
 // GEMM_TEXEL_SKINNY, and gru_rows.comp with the GRU cell as its epilogue). The includer declares
-// `layout(local_size_x_id = 0) in;` first, and a push-constant block `pc` with uint M, N.
-// skinny_accumulate(A, B, n0, cstride, off_a, off_b, K, lda, ldb), A [M, K] and B [N, K] RGBA32F
+// `layout(local_size_x_id = 0) in;` first, and a push-constant block `pc` with uint M (the rows).
+// skinny_accumulate(A, B, n0, cstride, ncols, off_a, off_b, K, lda, ldb), A [M, K] and B [ncols, K] RGBA32F
 // texel views (offsets and leading dimensions in elements, on quads), leaves in acc[c][m] the sum
 // over k of A[m, k] * B[n0 + c * cstride, k], scalar, in k order: bit for bit what the tiled
 // kernel computes, so a sentence decodes the same alone as inside a batch.
-// An includer may define SKINNY_FETCH_A(t, q) (A's quad q, e.g. from shared memory: tA is then unused)
-// and SKINNY_N (the column count, pc.N by default).
+// An includer may define SKINNY_FETCH_A(t, q) (A's quad q, e.g. from shared memory: tA is then unused).
+
 #ifndef VKNMT_GEMM_SKINNY_GLSL
 #define VKNMT_GEMM_SKINNY_GLSL
 #ifndef SKINNY_FETCH_A
 #define SKINNY_FETCH_A(t, q) texelFetch(t, q)
-#endif
-#ifndef SKINNY_N
-#define SKINNY_N pc.N
 #endif
 #extension GL_EXT_control_flow_attributes : enable
 #ifndef UNR
@@ -73,12 +70,12 @@ void kquad(samplerBuffer tA, samplerBuffer tB, int q, int K, bool tail) {
 }
 
 // Columns n0 + c * cstride (local_size_x: a subgroup's lanes read consecutive rows of B for each c;
-// 1: adjacent columns); columns past N read row N - 1 (their sums are the caller's to discard).
-void skinny_accumulate(samplerBuffer tA, samplerBuffer tB, uint n0, uint cstride, uint off_a, uint off_b, int K,
+// 1: adjacent columns); columns past ncols read row ncols - 1 (their sums are the caller's to discard).
+void skinny_accumulate(samplerBuffer tA, samplerBuffer tB, uint n0, uint cstride, uint ncols, uint off_a, uint off_b, int K,
                        uint lda, uint ldb) {
   int M = int(pc.M), lane = int(gl_SubgroupInvocationID);
   UNR for (int c = 0; c < CN; c++)
-    bq[c] = int((off_b + min(n0 + uint(c) * cstride, SKINNY_N - 1u) * ldb) >> 2);
+    bq[c] = int((off_b + min(n0 + uint(c) * cstride, ncols - 1u) * ldb) >> 2);
   UNR for (int m = 0; m < MR; m++) arow[m] = int((off_a + uint(min(m, M - 1)) * lda) >> 2);
   UNR for (int f = 0; f < AF; f++) aq[f] = int((off_a + uint(min(f * SG + lane, M - 1)) * lda) >> 2);
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) acc[c][m] = 0.0;

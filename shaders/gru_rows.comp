@@ -72,7 +72,7 @@ void main() {
   uint n = pc.n;
   float av[CN][MR];  // the input projection of this invocation's columns
 #ifdef GRU_PROJ
-  skinny_accumulate(tX, tW, n0, local, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw);
+  skinny_accumulate(tX, tW, n0, local, pc.N, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw);
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
     uint j = HALF * n + n0 + uint(c) * local;
     av[c][m] = 1.0 * acc[c][m];
@@ -88,7 +88,7 @@ void main() {
     if (m < int(pc.M) && j < pc.N) av[c][m] = a_in[st.off_in + uint(m) * 3u * n + HALF * n + j];
   }
 #endif
-  skinny_accumulate(tA, tB, n0, local, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb);
+  skinny_accumulate(tA, tB, n0, local, pc.N, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb);
   UNR for (int m = 0; m < MR; m++) {
     if (m < int(pc.M)) {
       uint row3 = uint(m) * 3u * n, row = uint(m) * n;

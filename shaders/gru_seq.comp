@@ -39,10 +39,8 @@ layout(std430, set = 0, binding = 3) writeonly buffer G { float gates[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer RH { float rhv[]; };
 layout(std430, set = 0, binding = 5) readonly buffer L { uint lengths[]; };
 
-uint skinny_n;  // the columns of the half being computed
 vec4 fetch_a(int q);
 #define SKINNY_FETCH_A(t, q) fetch_a(q)
-#define SKINNY_N skinny_n
 #include "gemm_skinny.glsl"
 
 // The products' A: rows of h at quad 0, rows of rh after them; z of the step apart.
@@ -61,10 +59,9 @@ void main() {
   for (uint s = 0; s < pc.steps; s++) {
     uint t = uint(int(d.t0) + int(s) * d.dt);
     uint pa = d.off_in + t * 3u * mn, pg = d.off_gates + t * 3u * mn;
-    skinny_n = 2u * n;
     for (uint cb = 0; cb < 2u * n; cb += per) {
       uint n0 = cb + i;
-      skinny_accumulate(tU, tU, n0, local, 0u, d.off_u, int(n), n, n);
+      skinny_accumulate(tU, tU, n0, local, 2u * n, 0u, d.off_u, int(n), n, n);
       UNR for (int m = 0; m < MR; m++) {
         UNR for (int c = 0; c < CN; c++) {
           uint j = n0 + uint(c) * local, row3 = uint(m) * 3u * n, row = uint(m) * n;
@@ -83,10 +80,9 @@ void main() {
       }
     }
     barrier();
-    skinny_n = n;
     for (uint cb = 0; cb < n; cb += per) {
       uint n0 = cb + i;
-      skinny_accumulate(tU, tU, n0, local, rh0, d.off_u + 2u * n * n, int(n), n, n);
+      skinny_accumulate(tU, tU, n0, local, n, rh0, d.off_u + 2u * n * n, int(n), n, n);
       UNR for (int m = 0; m < MR; m++) {
         bool live = pc.has_len == 0u || t < lengths[pc.off_len + uint(m)];
         UNR for (int c = 0; c < CN; c++) {
