@@ -260,7 +260,10 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     for (uint32_t r = 0; r < bk; r++)
         ints[r] = (int32_t)steps; /* the decoder's GRU never masks a step */
     enc_out enc;
+    /* steps on a few rows read their words' products from the word table: the top-k copies its rows */
+    vknmt_ref table = {0};
     if ((s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, ints, bk * 4)) ||
+        (vknmt_model_tables_serve(m, 1) && (s = vknmt_model_word_table(m, &table))) ||
         (s = encode_once(m, batch, tx, beam, src, src_len, hc, &enc)))
         goto done;
 
@@ -321,6 +324,15 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         m->b = rows;
         vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
+        /* rows as many as the last step's when it carried: the same choice, so its rows fit */
+        bool tab = table.buf && vknmt_model_tables_serve(m, rows);
+        vknmt_ref xin = tab ? w->pe : w->ey;
+        uint32_t dim = tab ? vknmt_word_table_width(m) : c->m;
+        if (tab) { /* dec.W E y given */
+            proj.a = xin;
+            proj.lda = dim;
+            proj.b = (vknmt_ref){0};
+        }
         /* for a few rows the deep output computes every row's next query and the top-k carries them */
         bool fold = vknmt_model_query_folds(m, rows);
         vknmt_dec_step d = {step,   w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
@@ -328,14 +340,15 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         /* reorder: each slot continues the state of its parent row (into ds,
          * the backward pass's, which decoding leaves unused) */
         vknmt_lookup reorder = {w->s, rows_before, n, par, rows, w->ds},
-                     words = {vknmt_model_param(m, "dec.emb"), c->vt, c->m, y, rows, w->ey};
-        vknmt_beam_carry next = {w->s, w->ds, words.table, w->ey, n, c->m, 3, 2, qs, w->ws, fold ? c->na : 0};
+                     words = {tab ? table : vknmt_model_param(m, "dec.emb"), c->vt, dim, y, rows, xin};
+        vknmt_beam_carry next = {w->s, w->ds, words.table, xin, n, dim, 3, 2, qs, w->ws, fold ? c->na : 0};
         if ((gather && (s = rows_before > 1 ? vknmt_embed_gather2(m->seq, &reorder, &words)
                                             : vknmt_copy(m->seq, w->s, w->ds, n))) || /* one row: its own parent */
             (gather && rows_before == 1 &&
-             (s = vknmt_embed_gather(m->seq, words.table, c->vt, c->m, y, rows, w->ey))) ||
+             (s = vknmt_embed_gather(m->seq, words.table, c->vt, dim, y, rows, xin))) ||
             (s = vknmt_decoder_step(m, &d)) ||
-            (s = vknmt_model_step_logits(m, w->s, ld, stats, pctx, fold ? qs : (vknmt_ref){0})) ||
+            (s = vknmt_model_step_logits(m, w->s, ld, stats, pctx, fold ? qs : (vknmt_ref){0},
+                                         tab ? xin : (vknmt_ref){0})) ||
             (s = vknmt_beam_topk_carry(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr, opa, otk,
                                        osc, &next, &carried)) ||
             (!carried && (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr,

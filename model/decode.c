@@ -46,7 +46,7 @@ bool vknmt_model_query_folds(const vknmt_model *m, uint32_t rows)
 }
 
 vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx,
-                                     vknmt_ref query)
+                                     vknmt_ref query, vknmt_ref pe)
 {
     const vknmt_model_config *c = &m->cfg;
     vknmt_ws *w = &m->w;
@@ -65,6 +65,9 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
              .c = w->tt, .bias = vknmt_model_param(m, "out.b")},
             {.k = c->m, .trans_b = true, .a = w->ey, .b = vknmt_model_param(m, "out.V")},
             {.k = 2 * n, .trans_b = true, .a = w->ctx, .b = vknmt_model_param(m, "out.C")}};
+        if (pe.buf) /* out.V E y given: the word table's rows */
+            g[1] = (vknmt_gemm_args){.a = vknmt_at(pe.buf, pe.off + vknmt_word_table_out_col(m)),
+                                     .lda = vknmt_word_table_width(m)};
         vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t, .b = W,
                              .c = w->logits, .ldc = ld, .bias = vknmt_model_param(m, "out.bW")};
         uint32_t count = 3;
@@ -76,6 +79,8 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
         }
         bool ran; /* the maxout and the query too, for a few rows: one dispatch */
         if ((s = vknmt_gemm_sum_pairmax(seq, count, g, w->t, c->l, query.buf ? &q : NULL, &ran)) ||
+            (!ran && pe.buf && (s = vknmt_seq_fail(seq, VKNMT_ERR_UNSUPPORTED, "deep output: the word table's rows "
+                                                   "without the few-rows sum"))) ||
             (!ran && ((s = vknmt_gemm_sum(seq, count, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)) ||
                       (query.buf && (s = vknmt_gemm(seq, &q))))))
             return s;
@@ -182,15 +187,20 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     if (!s)
         s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, host, batch * 4);
     free(host);
-    if (!s)
-        s = vknmt_seq_begin(m->seq);
 
     vknmt_ws *w = &m->w;
     uint32_t b = batch, n = c->n, ran = 0, checked = 0;
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
     bool fold = vknmt_model_query_folds(m, b); /* each step computes the next one's query: see step_logits */
-    vknmt_ref emb = vknmt_model_param(m, "dec.emb");
+    /* a few rows read their words' products from the word table: the argmax copies its rows */
+    bool tab = vknmt_model_tables_serve(m, b);
+    vknmt_ref emb = vknmt_model_param(m, "dec.emb"), xin = tab ? w->pe : w->ey;
+    uint32_t dim = tab ? vknmt_word_table_width(m) : c->m;
+    if (!s && tab)
+        s = vknmt_model_word_table(m, &emb);
     vknmt_seq_stats total = {0};
+    if (!s)
+        s = vknmt_seq_begin(m->seq);
     if (!s)
         s = vknmt_model_record_encoder(m);
     if (!s && pw)
@@ -201,16 +211,21 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
         uint32_t i = ran;
         vknmt_gemm_args proj = {.m = b, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
                                 .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
+        if (tab) { /* dec.W E y given */
+            proj.a = w->pe;
+            proj.lda = dim;
+            proj.b = (vknmt_ref){0};
+        }
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
                             w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), pw ? pctx : w->ctx,
                             {0}, 0, &proj, pw ? hc : (vknmt_ref){0}, fold && i > 0};
         /* <s>'s rows; each later step's come with the last step's choice */
-        if ((i == 0 && (s = vknmt_embed_gather(m->seq, emb, c->vt, c->m, vknmt_rows(ids, i, b), b, w->ey))) ||
+        if ((i == 0 && (s = vknmt_embed_gather(m->seq, emb, c->vt, dim, vknmt_rows(ids, i, b), b, xin))) ||
             (s = vknmt_decoder_step(m, &d)) ||
             (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, pw ? pctx : (vknmt_ref){0},
-                                         fold && i + 1 < steps ? w->ws : (vknmt_ref){0})) ||
-            (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b), emb, c->m,
-                             w->ey)))
+                                         fold && i + 1 < steps ? w->ws : (vknmt_ref){0}, tab ? w->pe : (vknmt_ref){0})) ||
+            (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b), emb, dim,
+                             xin)))
             break;
         ran++;
         if (ran % STEPS_PER_SUBMIT && ran < steps)

@@ -152,6 +152,9 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
         bool ran;
         if ((s = vknmt_gru_rows_forward_proj(seq, &rs, &gp, &ran)) || ran)
             return s;
+        if (!g.b.buf)
+            return vknmt_seq_fail(seq, VKNMT_ERR_UNSUPPORTED, "decoder step: the word table's rows without the "
+                                  "few-rows GRU");
         g.beta = 1;
         g.c_in = d->ctx;
         g.ldc_in = pw;

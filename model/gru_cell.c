@@ -152,9 +152,9 @@ static const vknmt_kernel_desc K_ROWS_B = {
 /* with the input projection (GRU_PROJ): x, W, bias, add */
 #define PROJ_BINDINGS TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO, TEXEL, TEXEL, SSBO, SSBO
 static const vknmt_kernel_desc K_ROWS_A_PROJ = {
-    "gru_rows_proj", VKNMT_SPIRV(gru_rows_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 6};
+    "gru_rows_proj", VKNMT_SPIRV(gru_rows_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 7};
 static const vknmt_kernel_desc K_ROWS_B_PROJ = {
-    "gru_rows_b_proj", VKNMT_SPIRV(gru_rows_b_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 6};
+    "gru_rows_b_proj", VKNMT_SPIRV(gru_rows_b_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 7};
 
 /* Binds one tensor of every step (refs x[i], `count` floats each, all in
  * one buffer) as one binding spanning them; off[i * stride] gets step i's
@@ -234,16 +234,19 @@ static vknmt_status proj_bind(vknmt_context *ctx, uint32_t rows, uint32_t n, con
                               vknmt_binding b[4], rows_push *p, bool *ok)
 {
     uint64_t three = 3 * (uint64_t)n;
-    p->kp = pj->k;
-    p->ldx = pj->ldx ? pj->ldx : pj->k;
-    p->ldw = pj->ldw ? pj->ldw : pj->k;
+    bool given = !pj->w.buf; /* x is x W^T: its k is 3n, and W binds x again */
+    uint32_t k = given ? (uint32_t)three : pj->k;
+    p->kp = k;
+    p->ldx = pj->ldx ? pj->ldx : k;
+    p->ldw = given ? p->ldx : pj->ldw ? pj->ldw : k;
     p->ld_add = pj->ld_add ? pj->ld_add : (uint32_t)three;
     *ok = false;
-    if (pj->k == 0 || p->ldx < pj->k || p->ldw < pj->k || p->ld_add < three || p->ldx % 4 || p->ldw % 4)
+    if (k == 0 || p->ldx < k || p->ldw < k || p->ld_add < three || p->ldx % 4 || p->ldw % 4)
         return VKNMT_OK;
     vknmt_status s;
-    if ((s = vknmt_bind(ctx, pj->x, (uint64_t)(rows - 1) * p->ldx + pj->k, VKNMT_READ, TEXEL, &b[0], &p->off_x)) ||
-        (s = vknmt_bind(ctx, pj->w, (three - 1) * p->ldw + pj->k, VKNMT_READ, TEXEL, &b[1], &p->off_w)) ||
+    if ((s = vknmt_bind(ctx, pj->x, (uint64_t)(rows - 1) * p->ldx + k, VKNMT_READ, TEXEL, &b[0], &p->off_x)) ||
+        (s = vknmt_bind(ctx, given ? pj->x : pj->w, given ? 1 : (three - 1) * p->ldw + k, VKNMT_READ, TEXEL, &b[1],
+                        &p->off_w)) ||
         (s = vknmt_bind(ctx, pj->bias, three, VKNMT_READ, SSBO, &b[2], &p->off_bias)) ||
         (s = vknmt_bind(ctx, pj->add, (uint64_t)(rows - 1) * p->ld_add + three, VKNMT_READ, SSBO, &b[3], &p->off_add)))
         return s;
@@ -276,7 +279,8 @@ static vknmt_status rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru
         (s = rows_bind(ctx, count, steps, true, bb, &pb, &ok_b)) || !ok_a || !ok_b)
         return s;
     memcpy(&bb[7], &ba[7], 4 * sizeof(ba[7]));
-    uint32_t spec[6] = {VKNMT_FEW_ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, VKNMT_FEW_ROWS_COLS};
+    uint32_t spec[7] = {VKNMT_FEW_ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, VKNMT_FEW_ROWS_COLS,
+                        pj && !pj->w.buf};
     uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
     vknmt_dispatch d = {.kernel = pj ? &K_ROWS_A_PROJ : &K_ROWS_A, .spec = spec, .push = &pa, .bindings = ba,
                         .groups = {(2 * n + per_group - 1) / per_group, count, 1}};

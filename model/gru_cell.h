@@ -49,8 +49,9 @@ vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_
  * same two dispatches: a = x W^T + add + bias, x [batch, k] (rows ldx
  * apart, 0: k), W [3n, k] (ldw, 0: k), bias [3n], add [batch, 3n] (ld_add,
  * 0: 3n), the bits of vknmt_gemm_sum of x W^T with beta 1 on add (c_in)
- * and the bias; step->a is not read. Where it does not serve (as above, or
- * x, W off quads) it records nothing. */
+ * and the bias; step->a is not read. With w.buf NULL, x holds x W^T itself
+ * ([batch, 3n], rows ldx apart; k unused): read instead of computed.
+ * Where it does not serve (as above, or x, W off quads) it records nothing. */
 typedef struct vknmt_gru_proj {
     vknmt_ref x, w, bias, add;
     uint32_t k, ldx, ldw, ld_add;

@@ -54,6 +54,7 @@ void vknmt_model_destroy(vknmt_model *m)
         return;
     vknmt_seq_destroy(m->seq);
     vknmt_buffer_destroy(m->dec_work);
+    vknmt_buffer_destroy(m->word_table);
     vknmt_buffer_destroy(m->train_stats);
     vknmt_buffer_destroy(m->state1);
     vknmt_buffer_destroy(m->state2);
@@ -69,6 +70,7 @@ vknmt_seq_stats vknmt_model_last_stats(const vknmt_model *m) { return m->last_st
 
 vknmt_status vknmt_model_params_upload(vknmt_model *m, const float *flat)
 {
+    m->word_table_fresh = false;
     return vknmt_buffer_upload(m->params, 0, flat, m->lay.total * 4);
 }
 
@@ -127,6 +129,7 @@ static uint64_t layout_ws(vknmt_model *m, vknmt_buffer *buf, uint32_t b, uint32_
     TAKE(hu, (uint64_t)sr * 2 * n);
     TAKE(hu_h, (uint64_t)sr * n);
     TAKE(ey, yb * c->m);
+    TAKE(pe, (yb < VKNMT_FEW_ROWS ? yb : VKNMT_FEW_ROWS) * (uint64_t)vknmt_word_table_width(m));
     TAKE(adec, yb * 3 * n);
     TAKE(gdec, yb * 3 * n);
     TAKE(rhdec, yb * n);
@@ -411,6 +414,7 @@ vknmt_status vknmt_model_train_step(vknmt_model *m, const vknmt_batch *bt, const
                           .step = (uint32_t)(m->updates + 1)};
     if (!s)
         s = vknmt_optim_step(m->seq, &a);
+    m->word_table_fresh = false;
     if ((s = finish_loss(m, bt, s, &out->loss)))
         return s;
     float st[2];

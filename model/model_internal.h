@@ -25,6 +25,7 @@ typedef struct vknmt_ws {
     vknmt_ref hu, hu_h;                    /* step scratch [B, 2n], [B, n] */
     /* decoder */
     vknmt_ref ey;                          /* [Y*B, m] */
+    vknmt_ref pe;                          /* decoding's rows of the word table [min(Y*B, 12), tw] */
     vknmt_ref adec, gdec, rhdec;           /* [Y*B, 3n], [Y*B, 3n], [Y*B, n] */
     vknmt_ref s;                           /* slots [(Y+1)*B, n] */
     vknmt_ref ws;                          /* [Y*B, na] */
@@ -70,6 +71,9 @@ struct vknmt_model {
     uint32_t src_uniq_count, tgt_uniq_count; /* distinct ids in the embedding CSRs */
     bool drop_on;                 /* a training step with dropout is being recorded */
     vknmt_dropout_key drop;       /* its readout mask */
+    vknmt_buffer *word_table;     /* owned: decoding's word table (word_table.c), made when first used */
+    bool word_table_fresh;        /* it holds the current parameters' products */
+    bool no_word_table;           /* tests: decode with the products instead */
 };
 
 /* A parameter's (or its gradient's) place; the name must exist. */
@@ -136,7 +140,8 @@ typedef struct vknmt_dec_step {
     uint32_t src_batch;
     /* Decoding: this step's input projection into a (dec.W E y + dec.b),
      * recorded here as one sum with dec.C c (either attention); NULL in the
-     * training pass, whose a holds every step's projection already. */
+     * training pass, whose a holds every step's projection already. With
+     * b.buf NULL, a holds dec.W E y itself (the word table's rows). */
     const vknmt_gemm_args *proj;
     /* Decoding with the context products (vknmt_model_context_products):
      * their columns of w->h's layout; the attention then weighs them instead
@@ -155,13 +160,27 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d);
  * instead of a product of w->ctx. With query.buf set (the maxout readout;
  * the linear one ignores it), also the next step's attention query att.W
  * s_i [B, na] there: in the deep output's dispatch where
- * vknmt_model_query_folds (one dispatch a step fewer). */
+ * vknmt_model_query_folds (one dispatch a step fewer). With pe.buf set
+ * (vknmt_model_tables_serve), out.V E y is read from the word table's rows
+ * there instead of multiplied from w->ey. */
 vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t ld, vknmt_ref stats, vknmt_ref pctx,
-                                     vknmt_ref query);
+                                     vknmt_ref query, vknmt_ref pe);
 /* Whether vknmt_model_step_logits computes the query in the deep output's
  * dispatch for `rows` rows (elsewhere a step's own query product costs the
  * same, and stays at the step's start where beam search need not carry it). */
 bool vknmt_model_query_folds(const vknmt_model *m, uint32_t rows);
+
+/* Decoding's word table [Vt, tw]: row y holds dec.W E y (columns 0..3n-1)
+ * and, from column vknmt_word_table_out_col, out.V E y (2l). tw is 0 where
+ * no table serves (a GPU, no attention or maxout, off quads, over 64 MB). */
+uint32_t vknmt_word_table_width(const vknmt_model *m);
+static inline uint32_t vknmt_word_table_out_col(const vknmt_model *m) { return (uint32_t)vknmt_quads(3 * m->cfg.n); }
+/* Whether a decoding step of `rows` rows reads its words' products from the
+ * table (rows of it in w->pe) instead of multiplying w->ey. */
+bool vknmt_model_tables_serve(const vknmt_model *m, uint32_t rows);
+/* The table, made from the current parameters if it is not (records and
+ * submits a sequence of its own: call outside one). */
+vknmt_status vknmt_model_word_table(vknmt_model *m, vknmt_ref *table);
 
 /* Decoding's context products: dec.C c_i and out.C c_i, with c_i = sum_j
  * alpha_ij h_j, are sum_j alpha_ij (dec.C h_j) and sum_j alpha_ij (out.C h_j),

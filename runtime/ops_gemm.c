@@ -40,7 +40,7 @@ static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY_SUM = {
      VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO,
      VKNMT_BIND_TEXEL_RGBA32F},
     sizeof(sum_push),
-    10};
+    11};
 
 /* Tiles of the portable storage-buffer variant: BM x BN outputs per
  * workgroup, TM x TN registers per invocation, k-steps of BK; shared memory
@@ -129,10 +129,21 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         return VKNMT_OK;
     sum_push p = {.g = {.m = g0->m, .n = g0->n, .k = g0->k, .ldc = g0->ldc ? g0->ldc : g0->n, .alpha = g0->alpha,
                         .beta = g0->beta, .has_bias = g0->bias.buf != NULL, .act = (uint32_t)g0->act}};
-    uint32_t k[3], lda[3], ldb[3], *off_a[3] = {&p.g.off_a, &p.more[0][3], &p.more[1][3]},
-                                   *off_b[3] = {&p.g.off_b, &p.more[0][4], &p.more[1][4]};
+    uint32_t k[3], lda[3], ldb[3], given = 0, *off_a[3] = {&p.g.off_a, &p.more[0][3], &p.more[1][3]},
+                                              *off_b[3] = {&p.g.off_b, &p.more[0][4], &p.more[1][4]};
     for (uint32_t i = 0; i < count; i++) {
         const vknmt_gemm_args *g = &args[i];
+        if (i > 0 && !g->b.buf) { /* a given product: A is [m, n] itself */
+            given |= 1u << (i - 1);
+            k[i] = 0;
+            lda[i] = ldb[i] = g->lda ? g->lda : g0->n;
+            if (lda[i] < g0->n)
+                return CTX_FAIL(ctx, VKNMT_ERR_SHAPE, "gemm sum: given product's lda %u shorter than %u columns",
+                                lda[i], g0->n);
+            if (lda[i] % 4 || g->a.off % 4)
+                return VKNMT_OK;
+            continue;
+        }
         k[i] = g->k;
         lda[i] = g->lda ? g->lda : g->k;
         ldb[i] = g->ldb ? g->ldb : g->k;
@@ -148,10 +159,11 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         uint32_t j = i < count ? i : count - 1; /* unused pairs bind the last product again */
         uint32_t scratch, *oa = i < count ? off_a[i] : &scratch, *ob = i < count ? off_b[i] : &scratch;
         vknmt_binding *ba = i == 0 ? &b[0] : &b[2 + 2 * i], *bb = i == 0 ? &b[1] : &b[3 + 2 * i];
-        if ((s = vknmt_bind(ctx, args[j].a, extent(g0->m, k[j], lda[j]), VKNMT_READ, VKNMT_BIND_TEXEL_RGBA32F, ba,
-                            oa)) ||
-            (s = vknmt_bind(ctx, args[j].b, extent(g0->n, k[j], ldb[j]), VKNMT_READ, VKNMT_BIND_TEXEL_RGBA32F, bb,
-                            ob)))
+        bool gv = j > 0 && (given >> (j - 1) & 1); /* its B binds A again: a binding needs a buffer */
+        if ((s = vknmt_bind(ctx, args[j].a, extent(g0->m, gv ? g0->n : k[j], lda[j]), VKNMT_READ,
+                            VKNMT_BIND_TEXEL_RGBA32F, ba, oa)) ||
+            (s = vknmt_bind(ctx, gv ? args[j].a : args[j].b, gv ? 1 : extent(g0->n, k[j], ldb[j]), VKNMT_READ,
+                            VKNMT_BIND_TEXEL_RGBA32F, bb, ob)))
             return s;
         if (i < count && (*oa % 4 || *ob % 4))
             return VKNMT_OK; /* a windowed view left a misaligned remainder */
@@ -196,8 +208,8 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         (s = vknmt_bind(ctx, cin ? g0->c_in : g0->c, g0->beta != 0 ? extent(g0->m, g0->n, p.ldcin) : 1, VKNMT_READ,
                         VKNMT_BIND_SSBO, &b[9], &p.off_cin)))
         return s;
-    uint32_t spec[10] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
-                         pm, extra == EXTRA_ROWSTATS, side != NULL};
+    uint32_t spec[11] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
+                         pm, extra == EXTRA_ROWSTATS, side != NULL, given};
     uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * (pm ? 1 : VKNMT_FEW_ROWS_COLS), cols = pm ? g0->n / 2 : g0->n;
     uint32_t side_per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
     /* one product into C: the plain kernel, whose push is the sum's first part */
@@ -343,6 +355,9 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
     vknmt_status s = count > 1 ? few_rows(seq, count, args, EXTRA_NONE, NULL, 0, NULL, &ran) : VKNMT_OK;
     if (s || ran)
         return s;
+    for (uint32_t i = 1; i < count; i++)
+        if (!args[i].b.buf)
+            return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED, "gemm sum: a given product where the sum is not one dispatch");
     s = vknmt_gemm(seq, &args[0]);
     for (uint32_t i = 1; i < count && !s; i++) {
         vknmt_gemm_args g = sum_term(args, i);

@@ -237,7 +237,10 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *args);
  * args[i > 0] give a, b, k, trans_a, trans_b, lda, ldb; their other fields
  * are args[0]'s. With count > 1, act must be none. On CPU devices x W^T of
  * at most 12 rows is one dispatch (the few-rows GEMM), elsewhere `count`
- * GEMMs: the same bits either way. */
+ * GEMMs: the same bits either way. A given product (args[i > 0] with b.buf
+ * NULL: a holds A_i B_i itself, [m, n], rows lda apart (0: n), on quads) is
+ * added as the product would be; only in that one dispatch (elsewhere
+ * VKNMT_ERR_UNSUPPORTED): decoding reads a word's product from a table. */
 vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_args *args);
 
 /* The same sum (act none) in the same dispatch, written not to C but as the

@@ -112,6 +112,9 @@ layout(std430, set = 0, binding = 9) readonly buffer CinBuf { float Cin[]; };
 // Its shape rides in the push fields the few-rows kernels never use (they take no batches).
 layout(constant_id = 9) const int SIDE = 0;
 layout(set = 0, binding = 10) uniform samplerBuffer tS;
+// GIVEN (bit 0: product 1, bit 1: product 2): that product is not computed but read, the matrix
+// [M, N] itself in its A binding from off_a, rows lda apart (both on quads); its B is unused.
+layout(constant_id = 10) const int GIVEN = 0;
 #define SIDE_N pc.stride_a
 #define SIDE_OFF_B pc.stride_b
 #define SIDE_LDB pc.stride_c
@@ -124,6 +127,17 @@ layout(set = 0, binding = 7) uniform samplerBuffer tB2;
 #include "softmax_blocks.glsl"
 
 #ifdef GEMM_SUM
+// acc[c][m] = P[m, n0 + c * cs] of a given product P (columns past N read column N - 1).
+void given_product(samplerBuffer t, uint off, uint ld, uint n0, uint cs) {
+  UNR for (int c = 0; c < CN; c++) {
+    uint n = min(n0 + uint(c) * cs, pc.N - 1u);
+    UNR for (int m = 0; m < MR; m++) {
+      uint at = off + uint(min(m, int(pc.M) - 1)) * ld + n;
+      acc[c][m] = texelFetch(t, int(at >> 2))[int(at & 3u)];
+    }
+  }
+}
+
 // Side workgroup g: columns n0 + c * local of S, as the plain few-rows kernel lays them out.
 void side_product(uint g) {
   uint local = gl_WorkGroupSize.x, n0 = g * local * uint(CN) + gl_LocalInvocationID.x;
@@ -172,11 +186,13 @@ void main() {
   }
 #ifdef GEMM_SUM
   if (NSUM >= 1) {
-    skinny_accumulate(tA1, tB1, n0, cs, pc.N, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1);
+    if ((GIVEN & 1) != 0) given_product(tA1, pc.off_a1, pc.lda1, n0, cs);
+    else skinny_accumulate(tA1, tB1, n0, cs, pc.N, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (NSUM >= 2) {
-    skinny_accumulate(tA2, tB2, n0, cs, pc.N, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
+    if ((GIVEN & 2) != 0) given_product(tA2, pc.off_a2, pc.lda2, n0, cs);
+    else skinny_accumulate(tA2, tB2, n0, cs, pc.N, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (ROWSTATS != 0) {

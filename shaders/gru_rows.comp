@@ -22,7 +22,9 @@
 // a = x W^T + add + bias (the few-rows GEMM sum's order: the product, then add, then the bias),
 // instead of being read from binding 2: bindings 7 x and 8 W (texel views; W's rows 0..3n-1),
 // 9 bias [3n], 10 add (rows ld_add apart), all [M, 3n]-wide in the cell's column order.
-// Spec constants: 0 local_size_x (a multiple of SG), 3 MR, 4 SG (the subgroup size), 5 CN.
+// With GIVEN (decoding from a table of every word's projection) binding 7 holds x W^T itself
+// ([M, 3n], rows ldx apart, on quads): read, not computed; W is unused.
+// Spec constants: 0 local_size_x (a multiple of SG), 3 MR, 4 SG (the subgroup size), 5 CN, 6 GIVEN.
 // Dispatch: groups_x = ceil(N / (local_size_x * CN)), N = 2n (base) or n; groups_y = the steps.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -59,6 +61,9 @@ layout(std430, set = 0, binding = 9) readonly buffer PB { float pbias[]; };
 layout(std430, set = 0, binding = 10) readonly buffer PAdd { float padd[]; };
 #endif
 #include "gemm_skinny.glsl"
+#ifdef GRU_PROJ
+layout(constant_id = 6) const int GIVEN = 0;
+#endif
 
 #ifdef GRU_ROWS_B
 const uint HALF = 2u;  // this half's columns start at 2n of the cell's 3n
@@ -72,7 +77,14 @@ void main() {
   uint n = pc.n;
   float av[CN][MR];  // the input projection of this invocation's columns
 #ifdef GRU_PROJ
-  skinny_accumulate(tX, tW, n0, local, pc.N, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw);
+  if (GIVEN != 0) {
+    UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
+      uint at = pc.off_x + uint(min(m, int(pc.M) - 1)) * pc.ldx + HALF * n + min(n0 + uint(c) * local, pc.N - 1u);
+      acc[c][m] = texelFetch(tX, int(at >> 2))[int(at & 3u)];
+    }
+  } else {
+    skinny_accumulate(tX, tW, n0, local, pc.N, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw);
+  }
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
     uint j = HALF * n + n0 + uint(c) * local;
     av[c][m] = 1.0 * acc[c][m];

@@ -535,6 +535,90 @@ static void test_sum_pairmax(th_env *env)
     free(sc[1]);
 }
 
+/* A given product (b.buf NULL: A is the product itself, as decoding reads
+ * a word table's rows): the sum, and its pairwise maximum, bit for bit what
+ * the computed product gives, the given matrix made by the tiled GEMM of 13
+ * rows (as the table is). Elsewhere, or off a quad, the sum refuses it. */
+static void test_sum_given(th_env *env)
+{
+    enum { N = 78, LDP = 80 };
+    /* rows, products, which are given (bit i - 1: product i): each a pipeline of its own */
+    static const uint32_t cases[][3] = {{1, 2, 1}, {5, 3, 2}, {VKNMT_FEW_ROWS, 3, 3}};
+    sum_operands so;
+    th_gbuf gp, gc[2], gt[2];
+    CHECK(sum_operands_make(env, N, &so) && th_gbuf_create(env, 2 * SUM_ROWS * LDP + ALIGNED_OFF + 1, &gp) &&
+              th_gbuf_create(env, SUM_ROWS * N, &gc[0]) && th_gbuf_create(env, SUM_ROWS * N, &gc[1]) &&
+              th_gbuf_create(env, SUM_ROWS * N / 2, &gt[0]) && th_gbuf_create(env, SUM_ROWS * N / 2, &gt[1]),
+          "buffers");
+    float *out[2] = {malloc(SUM_ROWS * N * 4), malloc(SUM_ROWS * N * 4)};
+    CHECK(out[0] && out[1], "out of memory");
+    bool cpu = vknmt_cpu_texel_kernels(vknmt_context_caps(env->ctx));
+    /* products 1 and 2 of all 13 rows, made as the word table is: P_i [13, N], rows LDP apart */
+    vknmt_gemm_args args[3], given[3];
+    sum_args(&so, SUM_ROWS, N, 1, 0, false, (vknmt_ref){0}, args);
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    for (uint32_t i = 1; i < 3; i++) {
+        vknmt_gemm_args g = args[i];
+        g.c = vknmt_at(gp.buf, th_gbuf_ref(&gp).off + ALIGNED_OFF + (i - 1) * SUM_ROWS * LDP);
+        g.ldc = LDP;
+        CHECK_OK(env, vknmt_gemm(env->seq, &g));
+    }
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]) && !th_failed(); ci++) {
+        uint32_t m = cases[ci][0], count = cases[ci][1], mask = cases[ci][2];
+        sum_args(&so, m, N, 0.75f, 0, true, (vknmt_ref){0}, args);
+        memcpy(given, args, sizeof(args));
+        for (uint32_t i = 1; i < count; i++)
+            if (mask >> (i - 1) & 1)
+                given[i] = (vknmt_gemm_args){
+                    .a = vknmt_at(gp.buf, th_gbuf_ref(&gp).off + ALIGNED_OFF + (i - 1) * SUM_ROWS * LDP),
+                    .lda = LDP};
+        for (int pass = 0; pass < 2; pass++) {
+            vknmt_gemm_args *g = pass ? args : given;
+            for (uint32_t i = 0; i < 3; i++)
+                g[i].c = th_gbuf_ref(&gc[pass]);
+            CHECK(th_gbuf_poison(&gc[pass]) && th_gbuf_poison(&gt[pass]), "poison");
+            bool ran = false;
+            CHECK_OK(env, vknmt_seq_begin(env->seq));
+            vknmt_status st = vknmt_gemm_sum(env->seq, count, g);
+            if (st == VKNMT_OK)
+                st = vknmt_gemm_sum_pairmax(env->seq, count, g, th_gbuf_ref(&gt[pass]), 0, NULL, &ran);
+            CHECK_OK(env, vknmt_seq_submit(env->seq));
+            if (pass == 0 && !cpu) { /* no one dispatch: refused */
+                CHECK(st == VKNMT_ERR_UNSUPPORTED, "a given product off the few-rows kernel: %s",
+                      vknmt_status_name(st));
+                break;
+            }
+            CHECK(st == VKNMT_OK && ran == cpu, "%u rows, %u products: %s", m, count, vknmt_status_name(st));
+        }
+        if (!cpu)
+            continue;
+        for (int pass = 0; pass < 2; pass++)
+            CHECK(th_gbuf_download(&gc[pass], out[pass]) && th_gbuf_guards_ok(&gc[pass]), "C");
+        CHECK(memcmp(out[0], out[1], SUM_ROWS * N * 4) == 0, "%u rows, %u products, given %u: the sum "
+              "differs from the computed one", m, count, mask);
+        for (int pass = 0; pass < 2; pass++)
+            CHECK(th_gbuf_download(&gt[pass], out[pass]) && th_gbuf_guards_ok(&gt[pass]), "T");
+        CHECK(memcmp(out[0], out[1], SUM_ROWS * N / 2 * 4) == 0, "%u rows, %u products, given %u: the "
+              "maxout differs from the computed one", m, count, mask);
+    }
+    /* a given product off a quad: not the one dispatch, refused */
+    sum_args(&so, 5, N, 1, 0, false, th_gbuf_ref(&gc[0]), args);
+    args[1] = (vknmt_gemm_args){.a = vknmt_at(gp.buf, th_gbuf_ref(&gp).off + ALIGNED_OFF + 1), .lda = LDP};
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    vknmt_status st = vknmt_gemm_sum(env->seq, 2, args);
+    CHECK(st == VKNMT_ERR_UNSUPPORTED && vknmt_seq_stats_get(env->seq).dispatches == 0,
+          "a given product off a quad: %s", vknmt_status_name(st));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    sum_operands_free(&so);
+    th_gbuf_destroy(&gp);
+    for (int i = 0; i < 2; i++) {
+        th_gbuf_destroy(&gc[i]);
+        th_gbuf_destroy(&gt[i]);
+        free(out[i]);
+    }
+}
+
 /* vknmt_gemm_softmax_blocks: C and its rows' softmax block statistics in
  * one dispatch, bit for bit the GEMM then vknmt_softmax_blocks; where the
  * few-rows GEMM does not serve (not a CPU device, 13 rows) nothing is
@@ -766,6 +850,7 @@ void th_register_gemm(void)
     th_add("gemm", "rows_alone_equal_batch", test_rows_alone_equal_batch);
     th_add("gemm", "sum_of_products", test_sum_of_products);
     th_add("gemm", "sum_pairmax", test_sum_pairmax);
+    th_add("gemm", "sum_given", test_sum_given);
     th_add("gemm", "softmax_blocks_epilogue", test_gemm_softmax_blocks);
     th_add("gemm", "output_layer_2400x8000x256", test_output_layer);
     th_add("gemm", "bad_shapes", test_bad_shapes);

@@ -644,7 +644,8 @@ static void test_rows_step(th_env *env)
  * a = x W^T + add + bias) against that sum (vknmt_gemm_sum, beta 1 on add as
  * c_in) then the four-dispatch step, bit for bit: gates, rh, h_new, rows
  * masked, outputs poisoned and guarded; add's rows 3n + 4 apart. Where the
- * device's caps allow it, it must run for 1-12 rows; never for 13. */
+ * device's caps allow it, it must run for 1-12 rows; never for 13. Where it
+ * runs, again with x W^T given (made by the GEMM) instead of x and W. */
 enum { P_X, P_W, P_BIAS, P_ADD, P_U, P_H, P_LEN, P_A, P_HURZ, P_HUH, P_G1, P_RH1, P_HN1, P_G2, P_RH2, P_HN2, P_COUNT };
 
 static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
@@ -699,6 +700,25 @@ static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
         CHECK(!why, "B=%u n=%u k=%u: output %d (gates, rh, h_new) against the projection and the four-dispatch step: "
               "%s", B, n, k, i - P_G2, why);
     }
+    if (!ran)
+        goto done;
+    /* x W^T given (a word table's rows, rows 3n apart), made by the GEMM: the same bits again */
+    vknmt_gemm_args xw = {.m = B, .n = 3 * n, .k = k, .trans_b = true, .alpha = 1, .a = r[P_X], .b = r[P_W],
+                          .c = r[P_A]};
+    gp = (vknmt_gru_proj){r[P_A], {0}, r[P_BIAS], r[P_ADD], 0, 3 * n, 0, (uint32_t)lda};
+    for (int i = P_G2; i <= P_HN2; i++)
+        CHECK(th_gbuf_poison(&g[i]), "poison");
+    CHECK_OK(env, vknmt_seq_begin(env->seq));
+    CHECK_OK(env, vknmt_gemm(env->seq, &xw));
+    CHECK_OK(env, vknmt_gru_rows_forward_proj(env->seq, &rs, &gp, &ran));
+    CHECK_OK(env, vknmt_seq_submit(env->seq));
+    CHECK(ran, "B=%u n=%u k=%u: the given projection did not run", B, n, k);
+    for (int i = P_G2; i <= P_HN2 && !th_failed(); i++) {
+        const char *why = outputs_differ(&g[i], r[i], r[i - 3], sizes[i], h2, host);
+        CHECK(!why, "B=%u n=%u k=%u: output %d (gates, rh, h_new) from the given projection against the four-dispatch "
+              "step: %s", B, n, k, i - P_G2, why);
+    }
+done:
     for (int i = 0; i < P_COUNT; i++)
         th_gbuf_destroy(&g[i]);
     free(host);

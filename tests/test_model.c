@@ -5,6 +5,7 @@
 
 #include "checkpoint.h"
 #include "harness.h"
+#include "model_internal.h" /* decoding's word table, and its switch */
 #include "ref_model.h"
 #include "rnnsearch.h"
 
@@ -259,6 +260,58 @@ static void test_train_step_update(th_env *env)
     vknmt_model_destroy(model);
 }
 
+/* The first source sentence decoded greedily and with beam 3, with the
+ * word table (where it serves) and with the products instead: the same
+ * tokens, score and attention bits. */
+static void decodes_agree(th_env *env, vknmt_model *model, const vknmt_batch *b, const char *when)
+{
+    for (uint32_t beam = 1; beam <= 3 && !th_failed(); beam += 2) {
+        vknmt_translation t[2];
+        for (int pass = 0; pass < 2; pass++) {
+            model->no_word_table = pass == 1;
+            vknmt_beam_options o = {.beam = beam, .nbest = 1};
+            vknmt_status s = beam == 1 ? vknmt_model_greedy(model, 1, b->tx, b->src, b->src_len, NULL, &t[pass])
+                                       : vknmt_model_beam(model, 1, b->tx, b->src, b->src_len, &o, &t[pass]);
+            CHECK(s == VKNMT_OK, "%s: %s", when, vknmt_context_errmsg(env->ctx));
+        }
+        model->no_word_table = false;
+        CHECK(t[0].len == t[1].len && t[0].len > 0 && memcmp(t[0].tokens, t[1].tokens, t[0].len * 4) == 0 &&
+                  memcmp(&t[0].logprob, &t[1].logprob, sizeof(double)) == 0 &&
+                  memcmp(t[0].alpha, t[1].alpha, (size_t)t[0].len * t[0].src_len * 4) == 0,
+              "%s, beam %u: the word table's translation differs from the products' (%u / %u words, %.9g / %.9g)",
+              when, beam, t[0].len, t[1].len, t[0].logprob, t[1].logprob);
+        vknmt_translation_free(&t[0]);
+        vknmt_translation_free(&t[1]);
+    }
+}
+
+/* Decoding's word table holds the current parameters' products: made at
+ * the first decode, made again after a training step and after an upload
+ * (a stale table would decode with the old embeddings' products). */
+static void test_word_table_follows_parameters(th_env *env)
+{
+    char err[512];
+    fixture fx;
+    CHECK(fixture_load("tiny-maxout-additive", &fx, err, sizeof(err)), "%s", err);
+    vknmt_model *model = NULL;
+    CHECK_OK(env, vknmt_model_create(env->ctx, &fx.cfg, &model));
+    CHECK_OK(env, vknmt_model_params_upload(model, fx.flat));
+    bool serves = vknmt_model_tables_serve(model, 1);
+    decodes_agree(env, model, &fx.batch, "loaded");
+    CHECK(model->word_table_fresh == serves, "the word table %s made where it %s", serves ? "was not" : "was",
+          serves ? "serves" : "does not serve");
+    vknmt_train_options opt = vknmt_train_defaults();
+    opt.optimizer = VKNMT_ADAM;
+    opt.lr = 0.05f;
+    vknmt_step_result r;
+    CHECK_OK(env, vknmt_model_train_step(model, &fx.batch, &opt, &r));
+    decodes_agree(env, model, &fx.batch, "after a training step");
+    CHECK_OK(env, vknmt_model_params_upload(model, fx.flat));
+    decodes_agree(env, model, &fx.batch, "uploaded again");
+    fixture_free(&fx);
+    vknmt_model_destroy(model);
+}
+
 void th_register_model(void)
 {
     th_add("model", "fixture_maxout_additive", test_maxout_additive);
@@ -266,5 +319,6 @@ void th_register_model(void)
     th_add("model", "fixture_maxout_none", test_maxout_none);
     th_add("model", "random_tiny_all_variants", test_random_tiny);
     th_add("model", "train_step_update", test_train_step_update);
+    th_add("model", "word_table_follows_parameters", test_word_table_follows_parameters);
     th_add("model", "random_small_shapes_all_variants", test_random_small_shapes);
 }

@@ -1,0 +1,59 @@
+/* Decoding's word table: for every target word y, the two products of its
+ * embedding a decoding step makes, dec.W E y (the GRU's input projection)
+ * and out.V E y (the deep output's), made once per parameter version by
+ * two GEMMs over the whole vocabulary. A step on a few rows then reads its
+ * words' rows (the top-k or the argmax copies them as it copied the
+ * embeddings) instead of multiplying: 1.6 M of a small beam-5 step's 14 M
+ * multiply-adds. Each entry is the sum over k in k order that the step's
+ * few-rows product would make, so the bits do not change. */
+#include "model_internal.h"
+#include "vknmt_kernel.h"
+
+/* Tables larger than this are not made: on CPU devices (where they serve)
+ * the small preset's is 41 MB; the paper preset's would be 480 MB. */
+#define WORD_TABLE_BYTES (64ull << 20)
+
+uint32_t vknmt_word_table_width(const vknmt_model *m)
+{
+    const vknmt_model_config *c = &m->cfg;
+    uint64_t width = vknmt_quads(3 * (uint64_t)c->n) + vknmt_quads(2 * (uint64_t)c->l);
+    /* where both products are few-rows dispatches that can read a given product */
+    bool serves = vknmt_model_query_folds(m, 1) && c->n % 4 == 0 && c->m % 4 == 0;
+    return serves && width * c->vt * 4 <= WORD_TABLE_BYTES ? (uint32_t)width : 0;
+}
+
+bool vknmt_model_tables_serve(const vknmt_model *m, uint32_t rows)
+{
+    return !m->no_word_table && rows <= VKNMT_FEW_ROWS && vknmt_word_table_width(m) != 0;
+}
+
+vknmt_status vknmt_model_word_table(vknmt_model *m, vknmt_ref *table)
+{
+    const vknmt_model_config *c = &m->cfg;
+    uint32_t tw = vknmt_word_table_width(m);
+    *table = vknmt_at(m->word_table, 0);
+    if (m->word_table_fresh)
+        return VKNMT_OK;
+    vknmt_status s;
+    if (!m->word_table) {
+        if ((s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
+            return s;
+        *table = vknmt_at(m->word_table, 0);
+    }
+    vknmt_ref emb = vknmt_model_param(m, "dec.emb");
+    vknmt_gemm_args g = {.m = c->vt, .n = 3 * c->n, .k = c->m, .trans_b = true, .alpha = 1, .a = emb,
+                         .b = vknmt_model_param(m, "dec.W"), .c = *table, .ldc = tw};
+    vknmt_gemm_args v = g;
+    v.n = 2 * c->l;
+    v.b = vknmt_model_param(m, "out.V");
+    v.c = vknmt_at(m->word_table, vknmt_word_table_out_col(m));
+    if ((s = vknmt_seq_begin(m->seq)) || (s = vknmt_gemm(m->seq, &g)) || (s = vknmt_gemm(m->seq, &v))) {
+        if (vknmt_seq_recording(m->seq))
+            vknmt_seq_submit(m->seq);
+        return s;
+    }
+    if ((s = vknmt_seq_submit(m->seq)))
+        return s;
+    m->word_table_fresh = true;
+    return VKNMT_OK;
+}
