@@ -17,8 +17,8 @@ uint32_t vknmt_word_table_width(const vknmt_model *m)
 {
     const vknmt_model_config *c = &m->cfg;
     uint64_t width = vknmt_quads(3 * (uint64_t)c->n) + vknmt_quads(2 * (uint64_t)c->l);
-    /* where both products are few-rows dispatches that can read a given product */
-    bool serves = vknmt_model_query_folds(m, 1) && c->n % 4 == 0 && c->m % 4 == 0;
+    /* where both products are few-rows dispatches that can read a given product (the GRU's needs n on quads) */
+    bool serves = vknmt_model_query_folds(m, 1) && c->n % 4 == 0;
     return serves && width * c->vt * 4 <= WORD_TABLE_BYTES ? (uint32_t)width : 0;
 }
 
