@@ -322,33 +322,23 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
             goto done;
         }
         m->b = rows;
-        vknmt_gemm_args proj = {.m = rows, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
-                                .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
         /* rows as many as the last step's when it carried: the same choice, so its rows fit */
-        bool tab = table.buf && vknmt_model_tables_serve(m, rows);
-        vknmt_ref xin = tab ? w->pe : w->ey;
-        uint32_t dim = tab ? vknmt_word_table_width(m) : c->m;
-        if (tab) { /* dec.W E y given */
-            proj.a = xin;
-            proj.lda = dim;
-            proj.b = (vknmt_ref){0};
-        }
+        vknmt_step_words sw = vknmt_model_step_words(m, rows, table);
         /* for a few rows the deep output computes every row's next query and the top-k carries them */
         bool fold = vknmt_model_query_folds(m, rows);
         vknmt_dec_step d = {step,   w->ds, w->s, w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(oal, (uint64_t)step * bk, tx),
-                            pw ? pctx : w->ctx, w->src_order, batch, &proj, hc, queried && !gather};
+                            pw ? pctx : w->ctx, w->src_order, batch, &sw.proj, hc, queried && !gather};
         /* reorder: each slot continues the state of its parent row (into ds,
          * the backward pass's, which decoding leaves unused) */
         vknmt_lookup reorder = {w->s, rows_before, n, par, rows, w->ds},
-                     words = {tab ? table : vknmt_model_param(m, "dec.emb"), c->vt, dim, y, rows, xin};
-        vknmt_beam_carry next = {w->s, w->ds, words.table, xin, n, dim, 3, 2, qs, w->ws, fold ? c->na : 0};
+                     words = {sw.source, c->vt, sw.dim, y, rows, sw.xin};
+        vknmt_beam_carry next = {w->s, w->ds, sw.source, sw.xin, n, sw.dim, 3, 2, qs, w->ws, fold ? c->na : 0};
         if ((gather && (s = rows_before > 1 ? vknmt_embed_gather2(m->seq, &reorder, &words)
                                             : vknmt_copy(m->seq, w->s, w->ds, n))) || /* one row: its own parent */
             (gather && rows_before == 1 &&
-             (s = vknmt_embed_gather(m->seq, words.table, c->vt, dim, y, rows, xin))) ||
+             (s = vknmt_embed_gather(m->seq, sw.source, c->vt, sw.dim, y, rows, sw.xin))) ||
             (s = vknmt_decoder_step(m, &d)) ||
-            (s = vknmt_model_step_logits(m, w->s, ld, stats, pctx, fold ? qs : (vknmt_ref){0},
-                                         tab ? xin : (vknmt_ref){0})) ||
+            (s = vknmt_model_step_logits(m, w->s, ld, stats, pctx, fold ? qs : (vknmt_ref){0}, sw.pe)) ||
             (s = vknmt_beam_topk_carry(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr, opa, otk,
                                        osc, &next, &carried)) ||
             (!carried && (s = vknmt_beam_topk(m->seq, packed, beam, c->vt, ld, no_unk, w->logits, stats, hsr, lvr,

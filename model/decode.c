@@ -192,13 +192,12 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     uint32_t b = batch, n = c->n, ran = 0, checked = 0;
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
     bool fold = vknmt_model_query_folds(m, b); /* each step computes the next one's query: see step_logits */
-    /* a word's row for the next step, which the argmax copies into xin: its embedding, or for a few rows
-     * its row of the word table (its products, read instead of multiplied) */
-    bool tab = vknmt_model_tables_serve(m, b);
-    vknmt_ref words = vknmt_model_param(m, "dec.emb"), xin = tab ? w->pe : w->ey;
-    uint32_t dim = tab ? vknmt_word_table_width(m) : c->m;
-    if (!s && tab)
-        s = vknmt_model_word_table(m, &words);
+    /* a word's row for the next step, which the argmax copies: its embedding, or for a few rows its row
+     * of the word table (its products, read instead of multiplied) */
+    vknmt_ref table = {0};
+    if (!s && vknmt_model_tables_serve(m, b))
+        s = vknmt_model_word_table(m, &table);
+    vknmt_step_words sw = vknmt_model_step_words(m, b, table);
     vknmt_seq_stats total = {0};
     if (!s)
         s = vknmt_seq_begin(m->seq);
@@ -210,23 +209,16 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
         s = vknmt_encdec_context(m->seq, b, tx, n, w->h, w->src_len, w->ctx);
     while (ran < steps && !s) {
         uint32_t i = ran;
-        vknmt_gemm_args proj = {.m = b, .n = 3 * n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
-                                .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")};
-        if (tab) { /* dec.W E y given */
-            proj.a = w->pe;
-            proj.lda = dim;
-            proj.b = (vknmt_ref){0};
-        }
         vknmt_dec_step d = {i, vknmt_rows(w->s, (uint64_t)(i % 2) * b, n), vknmt_rows(w->s, (uint64_t)((i + 1) % 2) * b, n),
                             w->adec, w->gdec, w->rhdec, w->ws, vknmt_rows(al, (uint64_t)i * b, tx), pw ? pctx : w->ctx,
-                            {0}, 0, &proj, pw ? hc : (vknmt_ref){0}, fold && i > 0};
+                            {0}, 0, &sw.proj, pw ? hc : (vknmt_ref){0}, fold && i > 0};
         /* <s>'s rows; each later step's come with the last step's choice */
-        if ((i == 0 && (s = vknmt_embed_gather(m->seq, words, c->vt, dim, vknmt_rows(ids, i, b), b, xin))) ||
+        if ((i == 0 && (s = vknmt_embed_gather(m->seq, sw.source, c->vt, sw.dim, vknmt_rows(ids, i, b), b, sw.xin))) ||
             (s = vknmt_decoder_step(m, &d)) ||
             (s = vknmt_model_step_logits(m, d.s_new, c->vt, (vknmt_ref){0}, pw ? pctx : (vknmt_ref){0},
-                                         fold && i + 1 < steps ? w->ws : (vknmt_ref){0}, tab ? w->pe : (vknmt_ref){0})) ||
-            (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b), words, dim,
-                             xin)))
+                                         fold && i + 1 < steps ? w->ws : (vknmt_ref){0}, sw.pe)) ||
+            (s = argmax_rows(m->seq, b, c->vt, w->logits, vknmt_rows(ids, i + 1, b), vknmt_rows(lp, i, b), sw.source,
+                             sw.dim, sw.xin)))
             break;
         ran++;
         if (ran % STEPS_PER_SUBMIT && ran < steps)

@@ -181,6 +181,18 @@ bool vknmt_model_tables_serve(const vknmt_model *m, uint32_t rows);
 /* The table, made from the current parameters if it is not (records and
  * submits a sequence of its own: call outside one). */
 vknmt_status vknmt_model_word_table(vknmt_model *m, vknmt_ref *table);
+/* A decoding step's words: the rows each word brings (source [Vt, dim]:
+ * dec.emb, or the word table where it serves the step's rows, when `table`
+ * is that table) go to xin, the gather's, argmax's or top-k carry's
+ * output; proj is the step's input projection into w->adec (dec.W E y +
+ * dec.b; with the table, dec.W E y given: b.buf NULL); pe the table rows
+ * for vknmt_model_step_logits (buf NULL without). */
+typedef struct vknmt_step_words {
+    vknmt_ref source, xin, pe;
+    uint32_t dim;
+    vknmt_gemm_args proj;
+} vknmt_step_words;
+vknmt_step_words vknmt_model_step_words(const vknmt_model *m, uint32_t rows, vknmt_ref table);
 
 /* Decoding's context products: dec.C c_i and out.C c_i, with c_i = sum_j
  * alpha_ij h_j, are sum_j alpha_ij (dec.C h_j) and sum_j alpha_ij (out.C h_j),

@@ -27,19 +27,32 @@ bool vknmt_model_tables_serve(const vknmt_model *m, uint32_t rows)
     return !m->no_word_table && rows <= VKNMT_FEW_ROWS && vknmt_word_table_width(m) != 0;
 }
 
+vknmt_step_words vknmt_model_step_words(const vknmt_model *m, uint32_t rows, vknmt_ref table)
+{
+    const vknmt_model_config *c = &m->cfg;
+    const vknmt_ws *w = &m->w;
+    vknmt_step_words sw = {vknmt_model_param(m, "dec.emb"), w->ey, {0}, c->m,
+                           {.m = rows, .n = 3 * c->n, .k = c->m, .trans_b = true, .alpha = 1, .a = w->ey,
+                            .b = vknmt_model_param(m, "dec.W"), .c = w->adec, .bias = vknmt_model_param(m, "dec.b")}};
+    if (table.buf && vknmt_model_tables_serve(m, rows)) {
+        sw.source = table;
+        sw.xin = sw.pe = sw.proj.a = w->pe;
+        sw.dim = sw.proj.lda = vknmt_word_table_width(m);
+        sw.proj.b = (vknmt_ref){0};
+    }
+    return sw;
+}
+
 vknmt_status vknmt_model_word_table(vknmt_model *m, vknmt_ref *table)
 {
     const vknmt_model_config *c = &m->cfg;
     uint32_t tw = vknmt_word_table_width(m);
+    vknmt_status s;
+    if (!m->word_table && (s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
+        return s;
     *table = vknmt_at(m->word_table, 0);
     if (m->word_table_fresh)
         return VKNMT_OK;
-    vknmt_status s;
-    if (!m->word_table) {
-        if ((s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
-            return s;
-        *table = vknmt_at(m->word_table, 0);
-    }
     vknmt_ref emb = vknmt_model_param(m, "dec.emb");
     vknmt_gemm_args g = {.m = c->vt, .n = 3 * c->n, .k = c->m, .trans_b = true, .alpha = 1, .a = emb,
                          .b = vknmt_model_param(m, "dec.W"), .c = *table, .ldc = tw};
