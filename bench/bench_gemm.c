@@ -7,6 +7,7 @@
 
 #include "bench.h"
 #include "openblas.h"
+#include "vknmt_kernel.h" /* VKNMT_FEW_ROWS */
 
 #define TARGET_SECONDS 0.4
 #define RUNS 3
@@ -24,6 +25,7 @@ static const shape shapes[] = {
     {129, 257, 63, "awkward"},
     {1, 768, 256, "gates, one sentence"},
     {1, 8000, 256, "logits, one sentence"},
+    {5, 8000, 256, "logits, beam 5"},
     {5, 8000, 512, "deep output, beam 5"},
     {12, 768, 256, "gates, beam 12"},
     {80, 768, 256, "decoder gates"},
@@ -36,8 +38,10 @@ static const shape shapes[] = {
     {768, 256, 2400, "gate weight grad"},
 };
 
-/* op(A) op(B): NN, NT (B is W[out,in]) and TN (A is dY[tokens,out]). */
-static const char *const ops[] = {"NN", "NT", "TN"};
+/* op(A) op(B): NN, NT (B is W[out,in]) and TN (A is dY[tokens,out]); NTp
+ * is NT with W in the few-rows GEMM's panels (vknmt_panel_rows), where a
+ * few-rows GEMM serves (decoding's output layer reads out.W so). */
+static const char *const ops[] = {"NN", "NT", "TN", "NTp"};
 
 double vknmt_bench_now(void)
 {
@@ -135,7 +139,7 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
         fprintf(out, "ceiling: %.1f GF/s, fp32 multiply-adds in registers (%d chains an invocation) as the driver "
                 "compiles them\n", ceiling, VKNMT_MADD_CHAINS);
         fprintf(out, "yardstick: OpenBLAS cblas_sgemm, %d threads, kernel %s\n", threads, corename);
-        fprintf(out, "%-16s %-2s %10s %8s %10s %7s %9s  %s\n", "M x N x K", "op", "GF/s", "ceiling", "OpenBLAS",
+        fprintf(out, "%-16s %-3s %10s %8s %10s %7s %9s  %s\n", "M x N x K", "op", "GF/s", "ceiling", "OpenBLAS",
                 "ratio", "rel.err", "what");
     }
     int rc = 0;
@@ -145,7 +149,8 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
         const shape *sh = &list[si];
         size_t na = (size_t)sh->m * sh->k, nb = (size_t)sh->k * sh->n, nc = (size_t)sh->m * sh->n;
         float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4), *dev = malloc(nc * 4);
-        vknmt_buffer *ba = NULL, *bb = NULL, *bc = NULL;
+        vknmt_buffer *ba = NULL, *bb = NULL, *bc = NULL, *bp = NULL;
+        uint64_t np = sh->m <= VKNMT_FEW_ROWS ? vknmt_panel_floats(ctx, sh->n, sh->k) : 0;
         if (!a || !b || !c || !dev) {
             s = VKNMT_ERR_OOM_HOST;
             goto next;
@@ -159,12 +164,17 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
             (s = vknmt_buffer_create(ctx, nc * 4, &bc)) || (s = vknmt_buffer_upload(ba, 0, a, na * 4)) ||
             (s = vknmt_buffer_upload(bb, 0, b, nb * 4)))
             goto next;
-        for (int op = 0; op < 3 && s == VKNMT_OK; op++) {
+        if (np && ((s = vknmt_buffer_create(ctx, np * 4, &bp)) || (s = vknmt_seq_begin(seq)) ||
+                   (s = vknmt_panel_rows(seq, vknmt_at(bb, 0), sh->k, sh->n, sh->k, vknmt_at(bp, 0))) ||
+                   (s = vknmt_seq_submit(seq))))
+            goto next;
+        for (int op = 0; op < (np ? 4 : 3) && s == VKNMT_OK; op++) {
             /* A and B hold the same numbers either way; transposed means read
              * as [K,M] or [N,K]. */
-            bool ta = op == 2, tb = op == 1;
+            bool ta = op == 2, tb = op == 1 || op == 3;
             vknmt_gemm_args g = {.m = sh->m, .n = sh->n, .k = sh->k, .trans_a = ta, .trans_b = tb, .alpha = 1, .beta = 0,
-                                 .a = vknmt_at(ba, 0), .b = vknmt_at(bb, 0), .c = vknmt_at(bc, 0)};
+                                 .a = vknmt_at(ba, 0), .b = vknmt_at(op == 3 ? bp : bb, 0), .c = vknmt_at(bc, 0),
+                                 .b_panels = op == 3};
             double flops = 2.0 * sh->m * sh->n * sh->k, t_dev, t_blas;
             if ((s = time_device(ctx, seq, &g, 1, &t_dev)))
                 break;
@@ -198,7 +208,7 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
             } else {
                 char dims[32];
                 snprintf(dims, sizeof(dims), "%ux%ux%u", sh->m, sh->n, sh->k);
-                fprintf(out, "%-16s %-2s %10.2f %7.1f%% %10.2f %6.1f%% %9.1e  %s\n", dims, ops[op], gf,
+                fprintf(out, "%-16s %-3s %10.2f %7.1f%% %10.2f %6.1f%% %9.1e  %s\n", dims, ops[op], gf,
                         100 * gf / ceiling, gf_blas, 100 * gf / gf_blas, err / scale, sh->what);
             }
             fflush(out);
@@ -207,6 +217,7 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
         vknmt_buffer_destroy(ba);
         vknmt_buffer_destroy(bb);
         vknmt_buffer_destroy(bc);
+        vknmt_buffer_destroy(bp);
         free(a);
         free(b);
         free(c);

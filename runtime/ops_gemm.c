@@ -17,7 +17,7 @@ static const vknmt_kernel_desc K_GEMM_TEXEL = {
     "gemm_texel", VKNMT_SPIRV(gemm_texel), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO}, PUSH, 5};
 static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY = {
     "gemm_texel_skinny", VKNMT_SPIRV(gemm_texel_skinny), 4, {VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO},
-    PUSH, 6};
+    PUSH, 12};
 static const vknmt_kernel_desc K_GEMM_TEXEL_SCALAR = {
     "gemm_texel_scalar", VKNMT_SPIRV(gemm_texel_scalar), 4, {VKNMT_BIND_TEXEL_R32F, VKNMT_BIND_TEXEL_R32F, SSBO, SSBO},
     PUSH, 5};
@@ -40,7 +40,7 @@ static const vknmt_kernel_desc K_GEMM_TEXEL_SKINNY_SUM = {
      VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, VKNMT_BIND_TEXEL_RGBA32F, SSBO, SSBO,
      VKNMT_BIND_TEXEL_RGBA32F},
     sizeof(sum_push),
-    11};
+    12};
 
 /* Tiles of the portable storage-buffer variant: BM x BN outputs per
  * workgroup, TM x TN registers per invocation, k-steps of BK; shared memory
@@ -129,7 +129,7 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         return VKNMT_OK;
     sum_push p = {.g = {.m = g0->m, .n = g0->n, .k = g0->k, .ldc = g0->ldc ? g0->ldc : g0->n, .alpha = g0->alpha,
                         .beta = g0->beta, .has_bias = g0->bias.buf != NULL, .act = (uint32_t)g0->act}};
-    uint32_t k[3], lda[3], ldb[3], given = 0, *off_a[3] = {&p.g.off_a, &p.more[0][3], &p.more[1][3]},
+    uint32_t k[3], lda[3], ldb[3], given = 0, panels = 0, *off_a[3] = {&p.g.off_a, &p.more[0][3], &p.more[1][3]},
                                               *off_b[3] = {&p.g.off_b, &p.more[0][4], &p.more[1][4]};
     for (uint32_t i = 0; i < count; i++) {
         const vknmt_gemm_args *g = &args[i];
@@ -146,7 +146,8 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         }
         k[i] = g->k;
         lda[i] = g->lda ? g->lda : g->k;
-        ldb[i] = g->ldb ? g->ldb : g->k;
+        ldb[i] = g->b_panels ? (g->k + 3) / 4 * 4 : g->ldb ? g->ldb : g->k;
+        panels |= (uint32_t)g->b_panels << i;
         if (g->trans_a || !g->trans_b || g->k == 0 || lda[i] % 4 || ldb[i] % 4 || g->a.off % 4 || g->b.off % 4 ||
             lda[i] < g->k || ldb[i] < g->k || g->batch > 1)
             return VKNMT_OK;
@@ -162,7 +163,11 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         bool gv = j > 0 && (given >> (j - 1) & 1); /* its B binds A again: a binding needs a buffer */
         if ((s = vknmt_bind(ctx, args[j].a, extent(g0->m, gv ? g0->n : k[j], lda[j]), VKNMT_READ,
                             VKNMT_BIND_TEXEL_RGBA32F, ba, oa)) ||
-            (s = vknmt_bind(ctx, gv ? args[j].a : args[j].b, gv ? 1 : extent(g0->n, k[j], ldb[j]), VKNMT_READ,
+            (s = vknmt_bind(ctx, gv ? args[j].a : args[j].b,
+                            gv                    ? 1
+                            : args[j].b_panels ? vknmt_panel_floats(ctx, g0->n, k[j])
+                                                  : extent(g0->n, k[j], ldb[j]),
+                            VKNMT_READ,
                             VKNMT_BIND_TEXEL_RGBA32F, bb, ob)))
             return s;
         if (i < count && (*oa % 4 || *ob % 4))
@@ -208,8 +213,8 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         (s = vknmt_bind(ctx, cin ? g0->c_in : g0->c, g0->beta != 0 ? extent(g0->m, g0->n, p.ldcin) : 1, VKNMT_READ,
                         VKNMT_BIND_SSBO, &b[9], &p.off_cin)))
         return s;
-    uint32_t spec[11] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
-                         pm, extra == EXTRA_ROWSTATS, side != NULL, given};
+    uint32_t spec[12] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
+                         pm, extra == EXTRA_ROWSTATS, side != NULL, given, panels};
     uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * (pm ? 1 : VKNMT_FEW_ROWS_COLS), cols = pm ? g0->n / 2 : g0->n;
     uint32_t side_per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
     /* one product into C: the plain kernel, whose push is the sum's first part */
@@ -262,6 +267,8 @@ vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *g)
         if (s || ran)
             return s;
     }
+    if (g->b_panels)
+        return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED, "gemm: B in panels where the product is not a few-rows dispatch");
     if (g->c_in.buf && g->beta != 0) { /* the kernels below scale C: c_in goes there first */
         vknmt_status s = vknmt_copy2d(seq, g->c_in, g->ldc_in ? g->ldc_in : g->n, g->c, p.ldc, g->m, g->n);
         if (s)
@@ -356,8 +363,9 @@ vknmt_status vknmt_gemm_sum(vknmt_seq *seq, uint32_t count, const vknmt_gemm_arg
     if (s || ran)
         return s;
     for (uint32_t i = 1; i < count; i++)
-        if (!args[i].b.buf)
-            return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED, "gemm sum: a given product where the sum is not one dispatch");
+        if (!args[i].b.buf || args[i].b_panels)
+            return CTX_FAIL(ctx, VKNMT_ERR_UNSUPPORTED, "gemm sum: a %s where the sum is not one dispatch",
+                            args[i].b_panels ? "B in panels" : "given product");
     s = vknmt_gemm(seq, &args[0]);
     for (uint32_t i = 1; i < count && !s; i++) {
         vknmt_gemm_args g = sum_term(args, i);
@@ -380,7 +388,7 @@ vknmt_status vknmt_gemm_sum_pairmax(vknmt_seq *seq, uint32_t count, const vknmt_
         uint32_t lda0 = g0->lda ? g0->lda : g0->k, lda = side->lda ? side->lda : side->k;
         if (side->a.buf != g0->a.buf || side->a.off != g0->a.off || side->m != g0->m || side->k != g0->k ||
             lda != lda0 || side->trans_a || !side->trans_b || side->n == 0 || side->alpha != 1 || side->beta != 0 ||
-            side->bias.buf || side->c_in.buf || side->act != VKNMT_ACT_NONE || side->batch > 1)
+            side->bias.buf || side->c_in.buf || side->act != VKNMT_ACT_NONE || side->batch > 1 || side->b_panels)
             return CTX_FAIL(ctx, VKNMT_ERR_USAGE, "gemm sum: the side product must be x W^T of the sum's first A "
                             "(alpha 1, no beta, bias or activation)");
         if (g0->beta != 0 && !g0->c_in.buf)

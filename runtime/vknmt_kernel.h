@@ -13,7 +13,7 @@
 #include "vknmt_runtime.h"
 #include "vknmt_spirv.h" /* generated: vknmt_spirv_<variant>[] for every shader variant */
 
-#define VKNMT_MAX_SPEC 11
+#define VKNMT_MAX_SPEC 12
 #define VKNMT_MAX_BINDINGS 16
 
 /* The CPU-class texel kernels (gemm.comp's GEMM_TEXEL variants and every

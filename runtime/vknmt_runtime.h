@@ -229,8 +229,23 @@ typedef struct vknmt_gemm_args {
      * least (batch - 1) * stride_c + n). Not with c_in. */
     uint32_t batch;
     uint32_t stride_a, stride_b, stride_c;
+    /* B (x W^T's W, [n, k]) is in the few-rows panel layout that
+     * vknmt_panel_rows writes (ldb ignored): only where the product is a
+     * few-rows dispatch (CPU devices, at most 12 rows); elsewhere
+     * VKNMT_ERR_UNSUPPORTED. The same bits as W in rows. */
+    bool b_panels;
 } vknmt_gemm_args;
 vknmt_status vknmt_gemm(vknmt_seq *seq, const vknmt_gemm_args *args);
+
+/* The few-rows GEMM's panel layout of W [n, k] (rows ldw apart): rows in
+ * panels of vknmt_panel_height, stored so that a subgroup's fetch of a quad
+ * of k for all its columns reads adjacent memory (runtime/ops_panel.c).
+ * vknmt_panel_floats: the floats it takes (0 on devices without the
+ * few-rows GEMM, whose height is 0); vknmt_panel_rows writes it there
+ * (starting on a quad, as the GEMM reads it). */
+uint32_t vknmt_panel_height(const vknmt_context *ctx);
+uint64_t vknmt_panel_floats(const vknmt_context *ctx, uint32_t n, uint32_t k);
+vknmt_status vknmt_panel_rows(vknmt_seq *seq, vknmt_ref w, uint32_t ldw, uint32_t n, uint32_t k, vknmt_ref panels);
 
 /* count (1-3) products summed into one C, as args[0]'s GEMM followed by a
  * GEMM with beta 1 for each next product: C = alpha op(A_i) op(B_i) + C.

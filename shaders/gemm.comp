@@ -91,6 +91,9 @@ float act1(float v) {
 // =================================================================================================
 layout(set = 0, binding = 0) uniform samplerBuffer tA;
 layout(set = 0, binding = 1) uniform samplerBuffer tB;
+// PANEL (bit i: product i's B, i < 3; not the side product's): B in the few-rows panel layout (see
+// gemm_skinny.glsl), its ldb K on quads; every invocation then owns columns CN * j + c.
+layout(constant_id = 11) const int PANEL = 0;
 #ifdef GEMM_SUM
 // GEMM_SUM: NSUM (0-2) more products added to the first's result, each as a GEMM with beta 1 would:
 // v = alpha * (A1 B1^T) + v, then A2 B2^T (act none). Bindings 4, 5 = A1, B1 and 6, 7 = A2, B2.
@@ -141,7 +144,7 @@ void given_product(samplerBuffer t, uint off, uint ld, uint n0, uint cs) {
 // Side workgroup g: columns n0 + c * local of S, as the plain few-rows kernel lays them out.
 void side_product(uint g) {
   uint local = gl_WorkGroupSize.x, n0 = g * local * uint(CN) + gl_LocalInvocationID.x;
-  skinny_accumulate(tA, tS, n0, local, SIDE_N, pc.off_a, SIDE_OFF_B, int(pc.K), pc.lda, SIDE_LDB);
+  skinny_accumulate(tA, tS, n0, local, SIDE_N, pc.off_a, SIDE_OFF_B, int(pc.K), pc.lda, SIDE_LDB, false);
   UNR for (int c = 0; c < CN; c++) {
     uint n = n0 + uint(c) * local;
     UNR for (int m = 0; m < MR; m++)
@@ -152,6 +155,11 @@ void side_product(uint g) {
 
 void main() {
   uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x, cs = local;
+  uint j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: this invocation's pair
+  if (PANEL != 0) {  // lane l owns the panel's rows CN * l + c (PAIRMAX and ROWSTATS: the same, CN 2)
+    n0 = uint(CN) * j;
+    cs = 1u;
+  }
 #ifdef GEMM_SUM
   if (SIDE != 0 && PAIRMAX != 0) {  // the whole workgroup takes one branch
     uint pair_groups = (pc.N / 2u + local - 1u) / local;
@@ -160,13 +168,12 @@ void main() {
       return;
     }
   }
-  uint j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: this invocation's pair
   if (PAIRMAX != 0 || ROWSTATS != 0) {
     n0 = 2u * j;
     cs = 1u;
   }
 #endif
-  skinny_accumulate(tA, tB, n0, cs, pc.N, pc.off_a, pc.off_b, int(pc.K), pc.lda, pc.ldb);
+  skinny_accumulate(tA, tB, n0, cs, pc.N, pc.off_a, pc.off_b, int(pc.K), pc.lda, pc.ldb, (PANEL & 1) != 0);
   int M = int(pc.M);
   float v[CN][MR];
   UNR for (int c = 0; c < CN; c++) {
@@ -187,12 +194,12 @@ void main() {
 #ifdef GEMM_SUM
   if (NSUM >= 1) {
     if ((GIVEN & 1) != 0) given_product(tA1, pc.off_a1, pc.lda1, n0, cs);
-    else skinny_accumulate(tA1, tB1, n0, cs, pc.N, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1);
+    else skinny_accumulate(tA1, tB1, n0, cs, pc.N, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1, (PANEL & 2) != 0);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (NSUM >= 2) {
     if ((GIVEN & 2) != 0) given_product(tA2, pc.off_a2, pc.lda2, n0, cs);
-    else skinny_accumulate(tA2, tB2, n0, cs, pc.N, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2);
+    else skinny_accumulate(tA2, tB2, n0, cs, pc.N, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2, (PANEL & 4) != 0);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (ROWSTATS != 0) {

@@ -83,7 +83,7 @@ void main() {
       acc[c][m] = texelFetch(tX, int(at >> 2))[int(at & 3u)];
     }
   } else {
-    skinny_accumulate(tX, tW, n0, local, pc.N, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw);
+    skinny_accumulate(tX, tW, n0, local, pc.N, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw, false);
   }
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
     uint j = HALF * n + n0 + uint(c) * local;
@@ -100,7 +100,7 @@ void main() {
     if (m < int(pc.M) && j < pc.N) av[c][m] = a_in[st.off_in + uint(m) * 3u * n + HALF * n + j];
   }
 #endif
-  skinny_accumulate(tA, tB, n0, local, pc.N, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb);
+  skinny_accumulate(tA, tB, n0, local, pc.N, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb, false);
   UNR for (int m = 0; m < MR; m++) {
     if (m < int(pc.M)) {
       uint row3 = uint(m) * 3u * n, row = uint(m) * n;

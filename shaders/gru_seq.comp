@@ -61,7 +61,7 @@ void main() {
     uint pa = d.off_in + t * 3u * mn, pg = d.off_gates + t * 3u * mn;
     for (uint cb = 0; cb < 2u * n; cb += per) {
       uint n0 = cb + i;
-      skinny_accumulate(tU, tU, n0, local, 2u * n, 0u, d.off_u, int(n), n, n);
+      skinny_accumulate(tU, tU, n0, local, 2u * n, 0u, d.off_u, int(n), n, n, false);
       UNR for (int m = 0; m < MR; m++) {
         UNR for (int c = 0; c < CN; c++) {
           uint j = n0 + uint(c) * local, row3 = uint(m) * 3u * n, row = uint(m) * n;
@@ -82,7 +82,7 @@ void main() {
     barrier();
     for (uint cb = 0; cb < n; cb += per) {
       uint n0 = cb + i;
-      skinny_accumulate(tU, tU, n0, local, n, rh0, d.off_u + 2u * n * n, int(n), n, n);
+      skinny_accumulate(tU, tU, n0, local, n, rh0, d.off_u + 2u * n * n, int(n), n, n, false);
       UNR for (int m = 0; m < MR; m++) {
         bool live = pc.has_len == 0u || t < lengths[pc.off_len + uint(m)];
         UNR for (int c = 0; c < CN; c++) {
