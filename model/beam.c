@@ -260,10 +260,11 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
     for (uint32_t r = 0; r < bk; r++)
         ints[r] = (int32_t)steps; /* the decoder's GRU never masks a step */
     enc_out enc;
-    /* steps on a few rows read their words' products from the word table: the top-k copies its rows */
+    /* steps on a few rows read their words' products from the word table (the top-k copies its rows)
+     * and out.W in panels */
     vknmt_ref table = {0};
     if ((s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, ints, bk * 4)) ||
-        (vknmt_model_tables_serve(m, 1) && (s = vknmt_model_word_table(m, &table))) ||
+        (s = vknmt_model_decode_tables(m, 1, &table)) ||
         (s = encode_once(m, batch, tx, beam, src, src_len, hc, &enc)))
         goto done;
 

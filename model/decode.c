@@ -68,8 +68,10 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
         if (pe.buf) /* out.V E y given: the word table's rows */
             g[1] = (vknmt_gemm_args){.a = vknmt_at(pe.buf, pe.off + vknmt_word_table_out_col(m)),
                                      .lda = vknmt_word_table_width(m)};
-        vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t, .b = W,
-                             .c = w->logits, .ldc = ld, .bias = vknmt_model_param(m, "out.bW")};
+        vknmt_ref panels = vknmt_model_out_panels(m, b);
+        vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t,
+                             .b = panels.buf ? panels : W, .c = w->logits, .ldc = ld,
+                             .bias = vknmt_model_param(m, "out.bW"), .b_panels = panels.buf != NULL};
         uint32_t count = 3;
         if (pctx.buf) { /* out.C c_i weighed from the context products */
             g[0].beta = 1;
@@ -193,10 +195,10 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
     bool fold = vknmt_model_query_folds(m, b); /* each step computes the next one's query: see step_logits */
     /* a word's row for the next step, which the argmax copies: its embedding, or for a few rows its row
-     * of the word table (its products, read instead of multiplied) */
+     * of the word table (its products, read instead of multiplied); a few rows also read out.W in panels */
     vknmt_ref table = {0};
-    if (!s && vknmt_model_tables_serve(m, b))
-        s = vknmt_model_word_table(m, &table);
+    if (!s)
+        s = vknmt_model_decode_tables(m, b, &table);
     vknmt_step_words sw = vknmt_model_step_words(m, b, table);
     vknmt_seq_stats total = {0};
     if (!s)

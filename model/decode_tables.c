@@ -1,11 +1,18 @@
-/* Decoding's word table: for every target word y, the two products of its
+/* Decoding's tables: what a decoding step on a few rows reads instead of
+ * what it would compute or read slowly, made once per parameter version.
+ *
+ * The word table: for every target word y, the two products of its
  * embedding a decoding step makes, dec.W E y (the GRU's input projection)
- * and out.V E y (the deep output's), made once per parameter version by
- * two GEMMs over the whole vocabulary. A step on a few rows then reads its
- * words' rows (the top-k or the argmax copies them as it copied the
- * embeddings) instead of multiplying: 1.6 M of a small beam-5 step's 14 M
- * multiply-adds. Each entry is the sum over k in k order that the step's
- * few-rows product would make, so the bits do not change. */
+ * and out.V E y (the deep output's), made by two GEMMs over the whole
+ * vocabulary. A step on a few rows then reads its words' rows (the top-k or
+ * the argmax copies them as it copied the embeddings) instead of
+ * multiplying: 1.6 M of a small beam-5 step's 14 M multiply-adds. Each
+ * entry is the sum over k in k order that the step's few-rows product would
+ * make, so the bits do not change.
+ *
+ * out.W in panels (vknmt_panel_rows): the output layer's few-rows GEMM
+ * reads each fetch from adjacent memory instead of 8 rows apart; the same
+ * values in the same order, so again the same bits. */
 #include "model_internal.h"
 #include "vknmt_kernel.h"
 
@@ -24,7 +31,7 @@ uint32_t vknmt_word_table_width(const vknmt_model *m)
 
 bool vknmt_model_tables_serve(const vknmt_model *m, uint32_t rows)
 {
-    return !m->no_word_table && rows <= VKNMT_FEW_ROWS && vknmt_word_table_width(m) != 0;
+    return !m->no_tables && rows <= VKNMT_FEW_ROWS && vknmt_word_table_width(m) != 0;
 }
 
 vknmt_step_words vknmt_model_step_words(const vknmt_model *m, uint32_t rows, vknmt_ref table)
@@ -43,15 +50,39 @@ vknmt_step_words vknmt_model_step_words(const vknmt_model *m, uint32_t rows, vkn
     return sw;
 }
 
-vknmt_status vknmt_model_word_table(vknmt_model *m, vknmt_ref *table)
+/* out.W's panels: only where the output layer's product is a few-rows
+ * dispatch (the maxout readout's A, t [rows, l], on quads) and they fit one
+ * storage binding (the paper preset's are 60 MB). */
+bool vknmt_model_out_panels_serve(const vknmt_model *m, uint32_t rows)
+{
+    const vknmt_model_config *c = &m->cfg;
+    const vknmt_context *ctx = vknmt_seq_context(m->seq);
+    uint64_t bytes = 4 * vknmt_panel_floats(ctx, c->vt, c->l);
+    return !m->no_tables && vknmt_model_query_folds(m, rows) && c->l % 4 == 0 && bytes != 0 &&
+           bytes <= vknmt_context_caps(ctx)->max_storage_buffer_range;
+}
+
+vknmt_ref vknmt_model_out_panels(const vknmt_model *m, uint32_t rows)
+{
+    return m->tables_fresh && m->out_panels && vknmt_model_out_panels_serve(m, rows) ? vknmt_at(m->out_panels, 0)
+                                                                                     : (vknmt_ref){0};
+}
+
+vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref *table)
 {
     const vknmt_model_config *c = &m->cfg;
     uint32_t tw = vknmt_word_table_width(m);
+    bool words = vknmt_model_tables_serve(m, rows), panels = vknmt_model_out_panels_serve(m, rows);
     vknmt_status s;
-    if (!m->word_table && (s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
+    *table = (vknmt_ref){0};
+    if (words && !m->word_table && (s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
         return s;
-    *table = vknmt_at(m->word_table, 0);
-    if (m->word_table_fresh)
+    if (panels && !m->out_panels &&
+        (s = vknmt_buffer_create(m->ctx, 4 * vknmt_panel_floats(m->ctx, c->vt, c->l), &m->out_panels)))
+        return s;
+    if (words)
+        *table = vknmt_at(m->word_table, 0);
+    if (m->tables_fresh || (!words && !panels))
         return VKNMT_OK;
     vknmt_ref emb = vknmt_model_param(m, "dec.emb");
     vknmt_gemm_args g = {.m = c->vt, .n = 3 * c->n, .k = c->m, .trans_b = true, .alpha = 1, .a = emb,
@@ -60,13 +91,15 @@ vknmt_status vknmt_model_word_table(vknmt_model *m, vknmt_ref *table)
     v.n = 2 * c->l;
     v.b = vknmt_model_param(m, "out.V");
     v.c = vknmt_at(m->word_table, vknmt_word_table_out_col(m));
-    if ((s = vknmt_seq_begin(m->seq)) || (s = vknmt_gemm(m->seq, &g)) || (s = vknmt_gemm(m->seq, &v))) {
+    if ((s = vknmt_seq_begin(m->seq)) || (words && ((s = vknmt_gemm(m->seq, &g)) || (s = vknmt_gemm(m->seq, &v)))) ||
+        (panels && (s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.W"), c->l, c->vt, c->l,
+                                         vknmt_at(m->out_panels, 0))))) {
         if (vknmt_seq_recording(m->seq))
             vknmt_seq_submit(m->seq);
         return s;
     }
     if ((s = vknmt_seq_submit(m->seq)))
         return s;
-    m->word_table_fresh = true;
+    m->tables_fresh = true;
     return VKNMT_OK;
 }

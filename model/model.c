@@ -55,6 +55,7 @@ void vknmt_model_destroy(vknmt_model *m)
     vknmt_seq_destroy(m->seq);
     vknmt_buffer_destroy(m->dec_work);
     vknmt_buffer_destroy(m->word_table);
+    vknmt_buffer_destroy(m->out_panels);
     vknmt_buffer_destroy(m->train_stats);
     vknmt_buffer_destroy(m->state1);
     vknmt_buffer_destroy(m->state2);
@@ -70,7 +71,7 @@ vknmt_seq_stats vknmt_model_last_stats(const vknmt_model *m) { return m->last_st
 
 vknmt_status vknmt_model_params_upload(vknmt_model *m, const float *flat)
 {
-    m->word_table_fresh = false;
+    m->tables_fresh = false;
     return vknmt_buffer_upload(m->params, 0, flat, m->lay.total * 4);
 }
 
@@ -414,7 +415,7 @@ vknmt_status vknmt_model_train_step(vknmt_model *m, const vknmt_batch *bt, const
                           .step = (uint32_t)(m->updates + 1)};
     if (!s)
         s = vknmt_optim_step(m->seq, &a);
-    m->word_table_fresh = false;
+    m->tables_fresh = false;
     if ((s = finish_loss(m, bt, s, &out->loss)))
         return s;
     float st[2];

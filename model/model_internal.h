@@ -71,9 +71,11 @@ struct vknmt_model {
     uint32_t src_uniq_count, tgt_uniq_count; /* distinct ids in the embedding CSRs */
     bool drop_on;                 /* a training step with dropout is being recorded */
     vknmt_dropout_key drop;       /* its readout mask */
-    vknmt_buffer *word_table;     /* owned: decoding's word table (word_table.c), made when first used */
-    bool word_table_fresh;        /* it holds the current parameters' products */
-    bool no_word_table;           /* tests: decode with the products instead */
+    /* owned: decoding's tables (decode_tables.c), made when first used */
+    vknmt_buffer *word_table;     /* the word table */
+    vknmt_buffer *out_panels;     /* out.W in the few-rows GEMM's panels */
+    bool tables_fresh;            /* they hold the current parameters' (those that serve) */
+    bool no_tables;               /* tests: decode with the products and out.W instead */
 };
 
 /* A parameter's (or its gradient's) place; the name must exist. */
@@ -178,9 +180,16 @@ static inline uint32_t vknmt_word_table_out_col(const vknmt_model *m) { return (
 /* Whether a decoding step of `rows` rows reads its words' products from the
  * table (rows of it in w->pe) instead of multiplying w->ey. */
 bool vknmt_model_tables_serve(const vknmt_model *m, uint32_t rows);
-/* The table, made from the current parameters if it is not (records and
- * submits a sequence of its own: call outside one). */
-vknmt_status vknmt_model_word_table(vknmt_model *m, vknmt_ref *table);
+/* Decoding's tables made from the current parameters where they serve a
+ * step of `rows` rows and are not (records and submits a sequence of its
+ * own: call outside one): the word table (into *table; buf NULL where it
+ * does not serve) and out.W's panels. */
+vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref *table);
+/* Whether the output layer of a step of `rows` rows can read out.W in the
+ * few-rows GEMM's panels (vknmt_panel_rows), and the panels it reads: buf
+ * NULL where they do not serve or are not fresh (then out.W itself). */
+bool vknmt_model_out_panels_serve(const vknmt_model *m, uint32_t rows);
+vknmt_ref vknmt_model_out_panels(const vknmt_model *m, uint32_t rows);
 /* A decoding step's words: the rows each word brings (source [Vt, dim]:
  * dec.emb, or the word table where it serves the step's rows, when `table`
  * is that table) go to xin, the gather's, argmax's or top-k carry's

@@ -260,35 +260,37 @@ static void test_train_step_update(th_env *env)
     vknmt_model_destroy(model);
 }
 
-/* The first source sentence decoded greedily and with beam 3, with the
- * word table (where it serves) and with the products instead: the same
- * tokens, score and attention bits. */
+/* The first source sentence decoded greedily and with beam 3, with
+ * decoding's tables (the word table and out.W's panels, where they serve)
+ * and without (the products, out.W itself): the same tokens, score and
+ * attention bits. */
 static void decodes_agree(th_env *env, vknmt_model *model, const vknmt_batch *b, const char *when)
 {
     for (uint32_t beam = 1; beam <= 3 && !th_failed(); beam += 2) {
         vknmt_translation t[2];
         for (int pass = 0; pass < 2; pass++) {
-            model->no_word_table = pass == 1;
+            model->no_tables = pass == 1;
             vknmt_beam_options o = {.beam = beam, .nbest = 1};
             vknmt_status s = beam == 1 ? vknmt_model_greedy(model, 1, b->tx, b->src, b->src_len, NULL, &t[pass])
                                        : vknmt_model_beam(model, 1, b->tx, b->src, b->src_len, &o, &t[pass]);
             CHECK(s == VKNMT_OK, "%s: %s", when, vknmt_context_errmsg(env->ctx));
         }
-        model->no_word_table = false;
+        model->no_tables = false;
         CHECK(t[0].len == t[1].len && t[0].len > 0 && memcmp(t[0].tokens, t[1].tokens, t[0].len * 4) == 0 &&
                   memcmp(&t[0].logprob, &t[1].logprob, sizeof(double)) == 0 &&
                   memcmp(t[0].alpha, t[1].alpha, (size_t)t[0].len * t[0].src_len * 4) == 0,
-              "%s, beam %u: the word table's translation differs from the products' (%u / %u words, %.9g / %.9g)",
+              "%s, beam %u: the tables' translation differs from the products' (%u / %u words, %.9g / %.9g)",
               when, beam, t[0].len, t[1].len, t[0].logprob, t[1].logprob);
         vknmt_translation_free(&t[0]);
         vknmt_translation_free(&t[1]);
     }
 }
 
-/* Decoding's word table holds the current parameters' products: made at
- * the first decode, made again after a training step and after an upload
- * (a stale table would decode with the old embeddings' products). */
-static void test_word_table_follows_parameters(th_env *env)
+/* Decoding's tables hold the current parameters': made at the first
+ * decode, made again after a training step and after an upload (a stale
+ * table would decode with the old embeddings' products, stale panels with
+ * the old out.W). */
+static void test_tables_follow_parameters(th_env *env)
 {
     char err[512];
     fixture fx;
@@ -296,10 +298,12 @@ static void test_word_table_follows_parameters(th_env *env)
     vknmt_model *model = NULL;
     CHECK_OK(env, vknmt_model_create(env->ctx, &fx.cfg, &model));
     CHECK_OK(env, vknmt_model_params_upload(model, fx.flat));
-    bool serves = vknmt_model_tables_serve(model, 1);
+    bool serves = vknmt_model_tables_serve(model, 1), panels = vknmt_model_out_panels_serve(model, 1);
     decodes_agree(env, model, &fx.batch, "loaded");
-    CHECK(model->word_table_fresh == serves, "the word table %s made where it %s", serves ? "was not" : "was",
-          serves ? "serves" : "does not serve");
+    CHECK(model->tables_fresh == (serves || panels) && (model->word_table != NULL) == serves &&
+              (model->out_panels != NULL) == panels,
+          "the word table (%s) or out.W's panels (%s) made where they do not serve, or not where they do",
+          serves ? "serves" : "does not serve", panels ? "serve" : "do not serve");
     vknmt_train_options opt = vknmt_train_defaults();
     opt.optimizer = VKNMT_ADAM;
     opt.lr = 0.05f;
@@ -319,6 +323,6 @@ void th_register_model(void)
     th_add("model", "fixture_maxout_none", test_maxout_none);
     th_add("model", "random_tiny_all_variants", test_random_tiny);
     th_add("model", "train_step_update", test_train_step_update);
-    th_add("model", "word_table_follows_parameters", test_word_table_follows_parameters);
+    th_add("model", "tables_follow_parameters", test_tables_follow_parameters);
     th_add("model", "random_small_shapes_all_variants", test_random_small_shapes);
 }
