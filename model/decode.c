@@ -65,13 +65,17 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
              .c = w->tt, .bias = vknmt_model_param(m, "out.b")},
             {.k = c->m, .trans_b = true, .a = w->ey, .b = vknmt_model_param(m, "out.V")},
             {.k = 2 * n, .trans_b = true, .a = w->ctx, .b = vknmt_model_param(m, "out.C")}};
+        vknmt_out_panels panels = vknmt_model_out_panels(m, b); /* out.U and out.W in panels */
+        if (panels.u.buf) {
+            g[0].b = panels.u;
+            g[0].b_panels = true;
+        }
         if (pe.buf) /* out.V E y given: the word table's rows */
             g[1] = (vknmt_gemm_args){.a = vknmt_at(pe.buf, pe.off + vknmt_word_table_out_col(m)),
                                      .lda = vknmt_word_table_width(m)};
-        vknmt_ref panels = vknmt_model_out_panels(m, b);
         vknmt_gemm_args o = {.m = b, .n = v, .k = c->l, .trans_b = true, .alpha = 1, .a = w->t,
-                             .b = panels.buf ? panels : W, .c = w->logits, .ldc = ld,
-                             .bias = vknmt_model_param(m, "out.bW"), .b_panels = panels.buf != NULL};
+                             .b = panels.w.buf ? panels.w : W, .c = w->logits, .ldc = ld,
+                             .bias = vknmt_model_param(m, "out.bW"), .b_panels = panels.w.buf != NULL};
         uint32_t count = 3;
         if (pctx.buf) { /* out.C c_i weighed from the context products */
             g[0].beta = 1;
@@ -81,8 +85,9 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
         }
         bool ran; /* the maxout and the query too, for a few rows: one dispatch */
         if ((s = vknmt_gemm_sum_pairmax(seq, count, g, w->t, c->l, query.buf ? &q : NULL, &ran)) ||
-            (!ran && pe.buf && (s = vknmt_seq_fail(seq, VKNMT_ERR_UNSUPPORTED, "deep output: the word table's rows "
-                                                   "without the few-rows sum"))) ||
+            (!ran && (pe.buf || panels.u.buf) &&
+             (s = vknmt_seq_fail(seq, VKNMT_ERR_UNSUPPORTED, "deep output: the word table's rows or out.U's panels "
+                                 "without the few-rows sum"))) ||
             (!ran && ((s = vknmt_gemm_sum(seq, count, g)) || (s = vknmt_maxout_forward(seq, b, c->l, w->tt, w->t)) ||
                       (query.buf && (s = vknmt_gemm(seq, &q))))))
             return s;

@@ -10,9 +10,10 @@
  * entry is the sum over k in k order that the step's few-rows product would
  * make, so the bits do not change.
  *
- * out.W in panels (vknmt_panel_rows): the output layer's few-rows GEMM
- * reads each fetch from adjacent memory instead of 8 rows apart; the same
- * values in the same order, so again the same bits. */
+ * out.W and out.U in panels (vknmt_panel_rows): the output layer's and the
+ * deep output's few-rows GEMMs read each fetch from adjacent memory instead
+ * of 8 rows apart; the same values in the same order, so again the same
+ * bits. */
 #include "model_internal.h"
 #include "vknmt_kernel.h"
 
@@ -50,22 +51,33 @@ vknmt_step_words vknmt_model_step_words(const vknmt_model *m, uint32_t rows, vkn
     return sw;
 }
 
-/* out.W's panels: only where the output layer's product is a few-rows
- * dispatch (the maxout readout's A, t [rows, l], on quads) and they fit one
- * storage binding (the paper preset's are 60 MB). */
+/* The weights in panels, out.W's then out.U's: only where the output
+ * layer's and the deep output's products are few-rows dispatches (the
+ * maxout readout; their A, t [rows, l] and s [rows, n], on quads) and they
+ * fit one storage binding (the paper preset's are 61 MB). */
+static uint64_t out_w_floats(const vknmt_model *m)
+{
+    return vknmt_panel_floats(vknmt_seq_context(m->seq), m->cfg.vt, m->cfg.l);
+}
+
+static uint64_t panel_floats(const vknmt_model *m)
+{
+    return out_w_floats(m) + vknmt_panel_floats(vknmt_seq_context(m->seq), 2 * m->cfg.l, m->cfg.n);
+}
+
 bool vknmt_model_out_panels_serve(const vknmt_model *m, uint32_t rows)
 {
     const vknmt_model_config *c = &m->cfg;
-    const vknmt_context *ctx = vknmt_seq_context(m->seq);
-    uint64_t bytes = 4 * vknmt_panel_floats(ctx, c->vt, c->l);
-    return !m->no_tables && vknmt_model_query_folds(m, rows) && c->l % 4 == 0 && bytes != 0 &&
-           bytes <= vknmt_context_caps(ctx)->max_storage_buffer_range;
+    uint64_t bytes = 4 * panel_floats(m);
+    return !m->no_tables && vknmt_model_query_folds(m, rows) && c->l % 4 == 0 && c->n % 4 == 0 && bytes != 0 &&
+           bytes <= vknmt_context_caps(vknmt_seq_context(m->seq))->max_storage_buffer_range;
 }
 
-vknmt_ref vknmt_model_out_panels(const vknmt_model *m, uint32_t rows)
+vknmt_out_panels vknmt_model_out_panels(const vknmt_model *m, uint32_t rows)
 {
-    return m->tables_fresh && m->out_panels && vknmt_model_out_panels_serve(m, rows) ? vknmt_at(m->out_panels, 0)
-                                                                                     : (vknmt_ref){0};
+    if (!m->tables_fresh || !m->out_panels || !vknmt_model_out_panels_serve(m, rows))
+        return (vknmt_out_panels){{0}, {0}};
+    return (vknmt_out_panels){vknmt_at(m->out_panels, 0), vknmt_at(m->out_panels, out_w_floats(m))};
 }
 
 vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref *table)
@@ -77,25 +89,32 @@ vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref 
     *table = (vknmt_ref){0};
     if (words && !m->word_table && (s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
         return s;
-    if (panels && !m->out_panels &&
-        (s = vknmt_buffer_create(m->ctx, 4 * vknmt_panel_floats(m->ctx, c->vt, c->l), &m->out_panels)))
+    if (panels && !m->out_panels && (s = vknmt_buffer_create(m->ctx, 4 * panel_floats(m), &m->out_panels)))
         return s;
     if (words)
         *table = vknmt_at(m->word_table, 0);
     if (m->tables_fresh || (!words && !panels))
         return VKNMT_OK;
-    vknmt_ref emb = vknmt_model_param(m, "dec.emb");
-    vknmt_gemm_args g = {.m = c->vt, .n = 3 * c->n, .k = c->m, .trans_b = true, .alpha = 1, .a = emb,
-                         .b = vknmt_model_param(m, "dec.W"), .c = *table, .ldc = tw};
-    vknmt_gemm_args v = g;
-    v.n = 2 * c->l;
-    v.b = vknmt_model_param(m, "out.V");
-    v.c = vknmt_at(m->word_table, vknmt_word_table_out_col(m));
-    if ((s = vknmt_seq_begin(m->seq)) || (words && ((s = vknmt_gemm(m->seq, &g)) || (s = vknmt_gemm(m->seq, &v)))) ||
-        (panels && (s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.W"), c->l, c->vt, c->l,
-                                         vknmt_at(m->out_panels, 0))))) {
-        if (vknmt_seq_recording(m->seq))
-            vknmt_seq_submit(m->seq);
+    if ((s = vknmt_seq_begin(m->seq)))
+        return s;
+    if (words) {
+        vknmt_gemm_args g = {.m = c->vt, .n = 3 * c->n, .k = c->m, .trans_b = true, .alpha = 1,
+                             .a = vknmt_model_param(m, "dec.emb"), .b = vknmt_model_param(m, "dec.W"), .c = *table,
+                             .ldc = tw};
+        vknmt_gemm_args v = g;
+        v.n = 2 * c->l;
+        v.b = vknmt_model_param(m, "out.V");
+        v.c = vknmt_at(m->word_table, vknmt_word_table_out_col(m));
+        if ((s = vknmt_gemm(m->seq, &g)) == VKNMT_OK)
+            s = vknmt_gemm(m->seq, &v);
+    }
+    if (!s && panels) {
+        vknmt_out_panels p = {vknmt_at(m->out_panels, 0), vknmt_at(m->out_panels, out_w_floats(m))};
+        if ((s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.W"), c->l, c->vt, c->l, p.w)) == VKNMT_OK)
+            s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.U"), c->n, 2 * c->l, c->n, p.u);
+    }
+    if (s) {
+        vknmt_seq_submit(m->seq);
         return s;
     }
     if ((s = vknmt_seq_submit(m->seq)))
