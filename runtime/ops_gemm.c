@@ -161,14 +161,12 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         uint32_t scratch, *oa = i < count ? off_a[i] : &scratch, *ob = i < count ? off_b[i] : &scratch;
         vknmt_binding *ba = i == 0 ? &b[0] : &b[2 + 2 * i], *bb = i == 0 ? &b[1] : &b[3 + 2 * i];
         bool gv = j > 0 && (given >> (j - 1) & 1); /* its B binds A again: a binding needs a buffer */
+        uint64_t b_count = gv                 ? 1
+                           : args[j].b_panels ? vknmt_panel_floats(ctx, g0->n, k[j])
+                                              : extent(g0->n, k[j], ldb[j]);
         if ((s = vknmt_bind(ctx, args[j].a, extent(g0->m, gv ? g0->n : k[j], lda[j]), VKNMT_READ,
                             VKNMT_BIND_TEXEL_RGBA32F, ba, oa)) ||
-            (s = vknmt_bind(ctx, gv ? args[j].a : args[j].b,
-                            gv                    ? 1
-                            : args[j].b_panels ? vknmt_panel_floats(ctx, g0->n, k[j])
-                                                  : extent(g0->n, k[j], ldb[j]),
-                            VKNMT_READ,
-                            VKNMT_BIND_TEXEL_RGBA32F, bb, ob)))
+            (s = vknmt_bind(ctx, gv ? args[j].a : args[j].b, b_count, VKNMT_READ, VKNMT_BIND_TEXEL_RGBA32F, bb, ob)))
             return s;
         if (i < count && (*oa % 4 || *ob % 4))
             return VKNMT_OK; /* a windowed view left a misaligned remainder */
