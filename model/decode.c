@@ -65,7 +65,7 @@ vknmt_status vknmt_model_step_logits(vknmt_model *m, vknmt_ref s_new, uint32_t l
              .c = w->tt, .bias = vknmt_model_param(m, "out.b")},
             {.k = c->m, .trans_b = true, .a = w->ey, .b = vknmt_model_param(m, "out.V")},
             {.k = 2 * n, .trans_b = true, .a = w->ctx, .b = vknmt_model_param(m, "out.C")}};
-        vknmt_out_panels panels = vknmt_model_out_panels(m, b); /* out.U and out.W in panels */
+        vknmt_weight_panels panels = vknmt_model_panels(m, b); /* out.U and out.W in panels */
         if (panels.u.buf) {
             g[0].b = panels.u;
             g[0].b_panels = true;

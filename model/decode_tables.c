@@ -10,10 +10,11 @@
  * entry is the sum over k in k order that the step's few-rows product would
  * make, so the bits do not change.
  *
- * out.W and out.U in panels (vknmt_panel_rows): the output layer's and the
- * deep output's few-rows GEMMs read each fetch from adjacent memory instead
- * of 8 rows apart; the same values in the same order, so again the same
- * bits. */
+ * The weights in panels (vknmt_panel_rows): out.W, out.U and dec.U, which
+ * the output layer's, the deep output's and the GRU's few-rows kernels then
+ * read a fetch from adjacent memory instead of from 8 rows apart; the same
+ * values in the same order, so again the same bits. */
+#include "gru_cell.h"
 #include "model_internal.h"
 #include "vknmt_kernel.h"
 
@@ -51,45 +52,50 @@ vknmt_step_words vknmt_model_step_words(const vknmt_model *m, uint32_t rows, vkn
     return sw;
 }
 
-/* The weights in panels, out.W's then out.U's: only where the output
- * layer's and the deep output's products are few-rows dispatches (the
- * maxout readout; their A, t [rows, l] and s [rows, n], on quads) and they
- * fit one storage binding (the paper preset's are 61 MB). */
-static uint64_t out_w_floats(const vknmt_model *m)
+/* The weights in panels, one after another in one buffer: out.W's, out.U's,
+ * dec.U's. Only where their products are few-rows dispatches (the maxout
+ * readout and attention; A, t [rows, l] and s [rows, n], on quads) and
+ * they fit one storage binding (the paper preset's are 73 MB). */
+static vknmt_weight_panels panels_at(const vknmt_model *m, vknmt_buffer *buf)
 {
-    return vknmt_panel_floats(vknmt_seq_context(m->seq), m->cfg.vt, m->cfg.l);
+    const vknmt_context *ctx = vknmt_seq_context(m->seq);
+    uint64_t w = vknmt_panel_floats(ctx, m->cfg.vt, m->cfg.l), u = vknmt_panel_floats(ctx, 2 * m->cfg.l, m->cfg.n);
+    return (vknmt_weight_panels){vknmt_at(buf, 0), vknmt_at(buf, w), vknmt_at(buf, w + u)};
 }
 
 static uint64_t panel_floats(const vknmt_model *m)
 {
-    return out_w_floats(m) + vknmt_panel_floats(vknmt_seq_context(m->seq), 2 * m->cfg.l, m->cfg.n);
+    const vknmt_context *ctx = vknmt_seq_context(m->seq);
+    return vknmt_panel_floats(ctx, m->cfg.vt, m->cfg.l) + vknmt_panel_floats(ctx, 2 * m->cfg.l, m->cfg.n) +
+           vknmt_gru_u_panel_floats(ctx, m->cfg.n);
 }
 
-bool vknmt_model_out_panels_serve(const vknmt_model *m, uint32_t rows)
+bool vknmt_model_panels_serve(const vknmt_model *m, uint32_t rows)
 {
     const vknmt_model_config *c = &m->cfg;
     uint64_t bytes = 4 * panel_floats(m);
-    return !m->no_tables && vknmt_model_query_folds(m, rows) && c->l % 4 == 0 && c->n % 4 == 0 && bytes != 0 &&
+    return !m->no_tables && vknmt_model_query_folds(m, rows) && c->l % 4 == 0 && c->n % 4 == 0 &&
+           vknmt_panel_height(vknmt_seq_context(m->seq)) != 0 &&
            bytes <= vknmt_context_caps(vknmt_seq_context(m->seq))->max_storage_buffer_range;
 }
 
-vknmt_out_panels vknmt_model_out_panels(const vknmt_model *m, uint32_t rows)
+vknmt_weight_panels vknmt_model_panels(const vknmt_model *m, uint32_t rows)
 {
-    if (!m->tables_fresh || !m->out_panels || !vknmt_model_out_panels_serve(m, rows))
-        return (vknmt_out_panels){{0}, {0}};
-    return (vknmt_out_panels){vknmt_at(m->out_panels, 0), vknmt_at(m->out_panels, out_w_floats(m))};
+    if (!m->tables_fresh || !m->panels || !vknmt_model_panels_serve(m, rows))
+        return (vknmt_weight_panels){{0}, {0}, {0}};
+    return panels_at(m, m->panels);
 }
 
 vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref *table)
 {
     const vknmt_model_config *c = &m->cfg;
     uint32_t tw = vknmt_word_table_width(m);
-    bool words = vknmt_model_tables_serve(m, rows), panels = vknmt_model_out_panels_serve(m, rows);
+    bool words = vknmt_model_tables_serve(m, rows), panels = vknmt_model_panels_serve(m, rows);
     vknmt_status s;
     *table = (vknmt_ref){0};
     if (words && !m->word_table && (s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
         return s;
-    if (panels && !m->out_panels && (s = vknmt_buffer_create(m->ctx, 4 * panel_floats(m), &m->out_panels)))
+    if (panels && !m->panels && (s = vknmt_buffer_create(m->ctx, 4 * panel_floats(m), &m->panels)))
         return s;
     if (words)
         *table = vknmt_at(m->word_table, 0);
@@ -109,9 +115,10 @@ vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref 
             s = vknmt_gemm(m->seq, &v);
     }
     if (!s && panels) {
-        vknmt_out_panels p = {vknmt_at(m->out_panels, 0), vknmt_at(m->out_panels, out_w_floats(m))};
-        if ((s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.W"), c->l, c->vt, c->l, p.w)) == VKNMT_OK)
-            s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.U"), c->n, 2 * c->l, c->n, p.u);
+        vknmt_weight_panels p = panels_at(m, m->panels);
+        if ((s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.W"), c->l, c->vt, c->l, p.w)) == VKNMT_OK &&
+            (s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.U"), c->n, 2 * c->l, c->n, p.u)) == VKNMT_OK)
+            s = vknmt_gru_u_panels(m->seq, vknmt_model_param(m, "dec.U"), c->n, p.dec_u);
     }
     if (s) {
         vknmt_seq_submit(m->seq);

@@ -25,7 +25,7 @@ static vknmt_status gru_step_gemms(vknmt_model *m, const vknmt_gru_rows_step *r)
 vknmt_status vknmt_gru_forward_step(vknmt_model *m, const vknmt_gru_args *g, vknmt_ref a, vknmt_ref gates,
                                     vknmt_ref rh, vknmt_ref h, vknmt_ref h_new)
 {
-    vknmt_gru_rows_step rs = {{g->batch, g->n, g->t, g->lengths}, g->U, a, h, gates, rh, h_new};
+    vknmt_gru_rows_step rs = {{g->batch, g->n, g->t, g->lengths}, g->U, a, h, gates, rh, h_new, false};
     bool ran;
     vknmt_status s = vknmt_gru_rows_forward(m->seq, 1, &rs, &ran);
     return s || ran ? s : gru_step_gemms(m, &rs);
@@ -76,7 +76,8 @@ vknmt_status vknmt_model_record_encoder(vknmt_model *m)
                                           vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t : t + 1) * b, n),
                                           vknmt_rows(w->gates[d], (uint64_t)t * b, 3 * n),
                                           vknmt_rows(w->rh[d], (uint64_t)t * b, n),
-                                          vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t + 1 : t) * b, n)};
+                                          vknmt_rows(w->hs[d], (uint64_t)(d == 0 ? t + 1 : t) * b, n),
+                                          false};
         }
         bool ran;
         if ((s = vknmt_gru_rows_forward(seq, 2, rs, &ran)) || ran)
@@ -148,7 +149,13 @@ vknmt_status vknmt_decoder_step(vknmt_model *m, const vknmt_dec_step *d)
     if (pw) { /* a = dec.W E y + (dec.C c, weighed) + dec.b: in the GRU's dispatches for a few rows */
         vknmt_gemm_args g = *d->proj;
         vknmt_gru_proj gp = {g.a, g.b, g.bias, d->ctx, g.k, g.lda, g.ldb, pw};
-        vknmt_gru_rows_step rs = {{b, n, d->t, w->tgt_len}, dec_u, d->a, d->s_prev, d->gates, d->rh, d->s_new};
+        vknmt_gru_rows_step rs = {{b, n, d->t, w->tgt_len}, dec_u, d->a, d->s_prev, d->gates, d->rh, d->s_new,
+                                  false};
+        vknmt_weight_panels wp = vknmt_model_panels(m, b); /* dec.U in panels, where they serve */
+        if (wp.dec_u.buf) {
+            rs.U = wp.dec_u;
+            rs.u_panels = true;
+        }
         bool ran;
         if ((s = vknmt_gru_rows_forward_proj(seq, &rs, &gp, &ran)) || ran)
             return s;

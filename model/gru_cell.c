@@ -146,15 +146,15 @@ typedef struct rows_push {
 } rows_push;
 enum { ROWS_PUSH_PLAIN = offsetof(rows_push, kp) };
 static const vknmt_kernel_desc K_ROWS_A = {
-    "gru_rows", VKNMT_SPIRV(gru_rows), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, ROWS_PUSH_PLAIN, 6};
+    "gru_rows", VKNMT_SPIRV(gru_rows), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, ROWS_PUSH_PLAIN, 8};
 static const vknmt_kernel_desc K_ROWS_B = {
-    "gru_rows_b", VKNMT_SPIRV(gru_rows_b), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, ROWS_PUSH_PLAIN, 6};
+    "gru_rows_b", VKNMT_SPIRV(gru_rows_b), 7, {TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO}, ROWS_PUSH_PLAIN, 8};
 /* with the input projection (GRU_PROJ): x, W, bias, add */
 #define PROJ_BINDINGS TEXEL, TEXEL, SSBO, SSBO, SSBO, SSBO, SSBO, TEXEL, TEXEL, SSBO, SSBO
 static const vknmt_kernel_desc K_ROWS_A_PROJ = {
-    "gru_rows_proj", VKNMT_SPIRV(gru_rows_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 7};
+    "gru_rows_proj", VKNMT_SPIRV(gru_rows_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 8};
 static const vknmt_kernel_desc K_ROWS_B_PROJ = {
-    "gru_rows_b_proj", VKNMT_SPIRV(gru_rows_b_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 7};
+    "gru_rows_b_proj", VKNMT_SPIRV(gru_rows_b_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 8};
 
 /* Binds one tensor of every step (refs x[i], `count` floats each, all in
  * one buffer) as one binding spanning them; off[i * stride] gets step i's
@@ -185,8 +185,9 @@ static bool rows_usable(const vknmt_caps *caps, uint32_t count, const vknmt_gru_
         const vknmt_gru_rows_step *x = &steps[i];
         if (x->st.batch != st->batch || x->st.n != st->n || x->st.lengths.buf != st->lengths.buf ||
             x->st.lengths.off != st->lengths.off || x->h.off % 4 || x->rh.off % 4 || x->U.off % 4 ||
-            x->U.buf != steps[0].U.buf || x->a.buf != steps[0].a.buf || x->h.buf != steps[0].h.buf ||
-            x->gates.buf != steps[0].gates.buf || x->rh.buf != steps[0].rh.buf || x->h_new.buf != steps[0].h_new.buf)
+            x->U.buf != steps[0].U.buf || x->u_panels != steps[0].u_panels || x->a.buf != steps[0].a.buf ||
+            x->h.buf != steps[0].h.buf || x->gates.buf != steps[0].gates.buf || x->rh.buf != steps[0].rh.buf ||
+            x->h_new.buf != steps[0].h_new.buf)
             return false;
     }
     return true;
@@ -201,10 +202,13 @@ static vknmt_status rows_bind(vknmt_context *ctx, uint32_t count, const vknmt_gr
 {
     const vknmt_gru_step *st = &steps[0].st;
     uint64_t bn = (uint64_t)st->batch * st->n, n = st->n;
+    bool panels = steps[0].u_panels; /* this half's rows: in rows, or its own panels */
+    uint64_t u_at = !second ? 0 : panels ? vknmt_panel_floats(ctx, 2 * st->n, st->n) : 2 * n * n,
+             u_count = panels ? vknmt_panel_floats(ctx, (second ? 1 : 2) * st->n, st->n) : (second ? 1 : 2) * n * n;
     vknmt_ref x[2] = {0}, u[2] = {0}, a[2] = {0}, h[2] = {0}, g[2] = {0}, out[2] = {0};
     for (uint32_t i = 0; i < count; i++) {
         x[i] = second ? steps[i].rh : steps[i].h;
-        u[i] = vknmt_at(steps[i].U.buf, steps[i].U.off + (second ? 2 * n * n : 0));
+        u[i] = vknmt_at(steps[i].U.buf, steps[i].U.off + u_at);
         a[i] = steps[i].a;
         h[i] = steps[i].h;
         g[i] = steps[i].gates;
@@ -213,7 +217,7 @@ static vknmt_status rows_bind(vknmt_context *ctx, uint32_t count, const vknmt_gr
     size_t stride = sizeof(rows_step_push) / sizeof(uint32_t);
     vknmt_status s;
     if ((s = bind_span(ctx, count, x, bn, VKNMT_READ, TEXEL, &b[0], &p->at[0].off_a, stride)) ||
-        (s = bind_span(ctx, count, u, (second ? 1 : 2) * n * n, VKNMT_READ, TEXEL, &b[1], &p->at[0].off_b, stride)) ||
+        (s = bind_span(ctx, count, u, u_count, VKNMT_READ, TEXEL, &b[1], &p->at[0].off_b, stride)) ||
         (s = bind_span(ctx, count, a, 3 * bn, VKNMT_READ, SSBO, &b[2], &p->at[0].off_in, stride)) ||
         (s = bind_span(ctx, count, h, bn, VKNMT_READ, SSBO, &b[3], &p->at[0].off_h, stride)) ||
         (s = bind_span(ctx, count, g, 3 * bn, second ? VKNMT_READ | VKNMT_WRITE : VKNMT_WRITE, SSBO, &b[4],
@@ -279,8 +283,8 @@ static vknmt_status rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru
         (s = rows_bind(ctx, count, steps, true, bb, &pb, &ok_b)) || !ok_a || !ok_b)
         return s;
     memcpy(&bb[7], &ba[7], 4 * sizeof(ba[7]));
-    uint32_t spec[7] = {VKNMT_FEW_ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, VKNMT_FEW_ROWS_COLS,
-                        pj && !pj->w.buf};
+    uint32_t spec[8] = {VKNMT_FEW_ROWS_LOCAL, 0, 0, st->batch, caps->subgroup_size, VKNMT_FEW_ROWS_COLS,
+                        pj && !pj->w.buf, steps[0].u_panels};
     uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
     vknmt_dispatch d = {.kernel = pj ? &K_ROWS_A_PROJ : &K_ROWS_A, .spec = spec, .push = &pa, .bindings = ba,
                         .groups = {(2 * n + per_group - 1) / per_group, count, 1}};
@@ -294,15 +298,39 @@ static vknmt_status rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru
     return VKNMT_OK;
 }
 
+/* U in panels has no other path: where the kernels do not serve, refused. */
+static vknmt_status rows_forward_or_refuse(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps,
+                                           const vknmt_gru_proj *pj, bool *ran)
+{
+    vknmt_status s = rows_forward(seq, count, steps, pj, ran);
+    if (!s && !*ran && steps[0].u_panels)
+        return vknmt_seq_fail(seq, VKNMT_ERR_UNSUPPORTED, "gru: U in panels where the few-rows kernels do not serve");
+    return s;
+}
+
 vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps, bool *ran)
 {
-    return rows_forward(seq, count, steps, NULL, ran);
+    return rows_forward_or_refuse(seq, count, steps, NULL, ran);
 }
 
 vknmt_status vknmt_gru_rows_forward_proj(vknmt_seq *seq, const vknmt_gru_rows_step *step, const vknmt_gru_proj *proj,
                                          bool *ran)
 {
-    return rows_forward(seq, 1, step, proj, ran);
+    return rows_forward_or_refuse(seq, 1, step, proj, ran);
+}
+
+uint64_t vknmt_gru_u_panel_floats(const vknmt_context *ctx, uint32_t n)
+{
+    return vknmt_panel_floats(ctx, 2 * n, n) + vknmt_panel_floats(ctx, n, n);
+}
+
+vknmt_status vknmt_gru_u_panels(vknmt_seq *seq, vknmt_ref U, uint32_t n, vknmt_ref panels)
+{
+    vknmt_context *ctx = vknmt_seq_context(seq);
+    vknmt_status s = vknmt_panel_rows(seq, U, n, 2 * n, n, panels);
+    return s ? s
+             : vknmt_panel_rows(seq, vknmt_at(U.buf, U.off + 2 * (uint64_t)n * n), n, n, n,
+                                vknmt_at(panels.buf, panels.off + vknmt_panel_floats(ctx, 2 * n, n)));
 }
 
 /* The whole sequence in one dispatch (shaders/gru_seq.comp). */

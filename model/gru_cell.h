@@ -42,8 +42,19 @@ vknmt_status vknmt_gru_fwd_b(vknmt_seq *seq, const vknmt_gru_step *st, vknmt_ref
 typedef struct vknmt_gru_rows_step {
     vknmt_gru_step st;
     vknmt_ref U, a, h, gates, rh, h_new;
+    /* U is in the few-rows GEMM's panels as vknmt_gru_u_panels lays it out
+     * (a fetch reads adjacent memory): then refused, VKNMT_ERR_UNSUPPORTED,
+     * where the few-rows kernels do not serve. The same bits. */
+    bool u_panels;
 } vknmt_gru_rows_step;
 vknmt_status vknmt_gru_rows_forward(vknmt_seq *seq, uint32_t count, const vknmt_gru_rows_step *steps, bool *ran);
+
+/* U [3n, n] in two sets of the few-rows GEMM's panels (vknmt_panel_rows):
+ * rows 0..2n-1 (r and z), then rows 2n..3n-1 (the candidate), as each of
+ * the step's two dispatches reads its rows. vknmt_gru_u_panel_floats: the
+ * floats they take (0 where there are no panels). */
+uint64_t vknmt_gru_u_panel_floats(const vknmt_context *ctx, uint32_t n);
+vknmt_status vknmt_gru_u_panels(vknmt_seq *seq, vknmt_ref U, uint32_t n, vknmt_ref panels);
 
 /* One such step (decoding) that also makes its input projection in the
  * same two dispatches: a = x W^T + add + bias, x [batch, k] (rows ldx

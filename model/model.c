@@ -55,7 +55,7 @@ void vknmt_model_destroy(vknmt_model *m)
     vknmt_seq_destroy(m->seq);
     vknmt_buffer_destroy(m->dec_work);
     vknmt_buffer_destroy(m->word_table);
-    vknmt_buffer_destroy(m->out_panels);
+    vknmt_buffer_destroy(m->panels);
     vknmt_buffer_destroy(m->train_stats);
     vknmt_buffer_destroy(m->state1);
     vknmt_buffer_destroy(m->state2);

@@ -73,7 +73,7 @@ struct vknmt_model {
     vknmt_dropout_key drop;       /* its readout mask */
     /* owned: decoding's tables (decode_tables.c), made when first used */
     vknmt_buffer *word_table;     /* the word table */
-    vknmt_buffer *out_panels;     /* out.W and out.U in the few-rows GEMM's panels */
+    vknmt_buffer *panels;         /* out.W, out.U and dec.U in the few-rows GEMM's panels */
     bool tables_fresh;            /* they hold the current parameters' (those that serve) */
     bool no_tables;               /* tests: decode with the products and out.W instead */
 };
@@ -183,17 +183,18 @@ bool vknmt_model_tables_serve(const vknmt_model *m, uint32_t rows);
 /* Decoding's tables made from the current parameters where they serve a
  * step of `rows` rows and are not (records and submits a sequence of its
  * own: call outside one): the word table (into *table; buf NULL where it
- * does not serve) and out.W's panels. */
+ * does not serve) and the weights' panels. */
 vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref *table);
-/* Whether a step of `rows` rows can read out.W (the output layer) and out.U
- * (the deep output's first product) in the few-rows GEMM's panels
- * (vknmt_panel_rows), and the panels it reads: bufs NULL where they do not
- * serve or are not fresh (then the parameters themselves). */
-typedef struct vknmt_out_panels {
-    vknmt_ref w, u;
-} vknmt_out_panels;
-bool vknmt_model_out_panels_serve(const vknmt_model *m, uint32_t rows);
-vknmt_out_panels vknmt_model_out_panels(const vknmt_model *m, uint32_t rows);
+/* Whether a step of `rows` rows can read its weights in the few-rows
+ * GEMM's panels (vknmt_panel_rows) instead of in rows, and the panels it
+ * reads: out.W (the output layer), out.U (the deep output's first product)
+ * and dec.U (the GRU's, as vknmt_gru_u_panels lays it out); bufs NULL where
+ * they do not serve or are not fresh (then the parameters themselves). */
+typedef struct vknmt_weight_panels {
+    vknmt_ref w, u, dec_u;
+} vknmt_weight_panels;
+bool vknmt_model_panels_serve(const vknmt_model *m, uint32_t rows);
+vknmt_weight_panels vknmt_model_panels(const vknmt_model *m, uint32_t rows);
 /* A decoding step's words: the rows each word brings (source [Vt, dim]:
  * dec.emb, or the word table where it serves the step's rows, when `table`
  * is that table) go to xin, the gather's, argmax's or top-k carry's

@@ -24,7 +24,10 @@
 // 9 bias [3n], 10 add (rows ld_add apart), all [M, 3n]-wide in the cell's column order.
 // With GIVEN (decoding from a table of every word's projection) binding 7 holds x W^T itself
 // ([M, 3n], rows ldx apart, on quads): read, not computed; W is unused.
-// Spec constants: 0 local_size_x (a multiple of SG), 3 MR, 4 SG (the subgroup size), 5 CN, 6 GIVEN.
+// PANEL: binding 1 holds this half's rows of U in the few-rows GEMM's panel layout (gemm_skinny.glsl;
+// off_b its start, ldb n), and every invocation owns columns CN * j + c, as the panels lay them out.
+// Spec constants: 0 local_size_x (a multiple of SG), 3 MR, 4 SG (the subgroup size), 5 CN, 6 GIVEN,
+// 7 PANEL.
 // Dispatch: groups_x = ceil(N / (local_size_x * CN)), N = 2n (base) or n; groups_y = the steps.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -64,6 +67,7 @@ layout(std430, set = 0, binding = 10) readonly buffer PAdd { float padd[]; };
 #ifdef GRU_PROJ
 layout(constant_id = 6) const int GIVEN = 0;
 #endif
+layout(constant_id = 7) const int PANEL = 0;
 
 #ifdef GRU_ROWS_B
 const uint HALF = 2u;  // this half's columns start at 2n of the cell's 3n
@@ -72,35 +76,39 @@ const uint HALF = 0u;
 #endif
 
 void main() {
-  uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x;
+  uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x, cs = local;
+  if (PANEL != 0) {
+    n0 = uint(CN) * (gl_WorkGroupID.x * local + gl_LocalInvocationID.x);
+    cs = 1u;
+  }
   Step st = pc.at[min(gl_WorkGroupID.y, 1u)];
   uint n = pc.n;
   float av[CN][MR];  // the input projection of this invocation's columns
 #ifdef GRU_PROJ
   if (GIVEN != 0) {
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
-      uint at = pc.off_x + uint(min(m, int(pc.M) - 1)) * pc.ldx + HALF * n + min(n0 + uint(c) * local, pc.N - 1u);
+      uint at = pc.off_x + uint(min(m, int(pc.M) - 1)) * pc.ldx + HALF * n + min(n0 + uint(c) * cs, pc.N - 1u);
       acc[c][m] = texelFetch(tX, int(at >> 2))[int(at & 3u)];
     }
   } else {
-    skinny_accumulate(tX, tW, n0, local, pc.N, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw, false);
+    skinny_accumulate(tX, tW, n0, cs, pc.N, pc.off_x, pc.off_w + HALF * n * pc.ldw, int(pc.kp), pc.ldx, pc.ldw, false);
   }
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
-    uint j = HALF * n + n0 + uint(c) * local;
+    uint j = HALF * n + n0 + uint(c) * cs;
     av[c][m] = 1.0 * acc[c][m];
-    if (m < int(pc.M) && n0 + uint(c) * local < pc.N) {
+    if (m < int(pc.M) && n0 + uint(c) * cs < pc.N) {
       av[c][m] += 1.0 * padd[pc.off_add + uint(m) * pc.ld_add + j];
       av[c][m] += pbias[pc.off_bias + j];
     }
   }
 #else
   UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) {
-    uint j = n0 + uint(c) * local;
+    uint j = n0 + uint(c) * cs;
     av[c][m] = 0.0;
     if (m < int(pc.M) && j < pc.N) av[c][m] = a_in[st.off_in + uint(m) * 3u * n + HALF * n + j];
   }
 #endif
-  skinny_accumulate(tA, tB, n0, local, pc.N, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb, false);
+  skinny_accumulate(tA, tB, n0, cs, pc.N, st.off_a, st.off_b, int(pc.K), pc.lda, pc.ldb, PANEL != 0);
   UNR for (int m = 0; m < MR; m++) {
     if (m < int(pc.M)) {
       uint row3 = uint(m) * 3u * n, row = uint(m) * n;
@@ -108,7 +116,7 @@ void main() {
       bool live = pc.has_len == 0u || st.t < lengths[pc.off_len + uint(m)];
 #endif
       UNR for (int c = 0; c < CN; c++) {
-        uint j = n0 + uint(c) * local;
+        uint j = n0 + uint(c) * cs;
         if (j < pc.N) {
 #ifdef GRU_ROWS_B
           float hh = vk_tanh(av[c][m] + acc[c][m]);

@@ -610,7 +610,8 @@ static void check_rows_step(th_env *env, uint32_t B, uint32_t n, bool with_len, 
         CHECK_OK(env, vknmt_gru_fwd_a(env->seq, &st, AT(R_A, i), r[R_HURZ], AT(R_H, i), AT(R_G1, i), AT(R_RH1, i)));
         CHECK_OK(env, vknmt_gemm(env->seq, &hh));
         CHECK_OK(env, vknmt_gru_fwd_b(env->seq, &st, AT(R_A, i), r[R_HUH], AT(R_G1, i), AT(R_H, i), AT(R_HN1, i)));
-        rs[i] = (vknmt_gru_rows_step){st, AT(R_U, i), AT(R_A, i), AT(R_H, i), AT(R_G2, i), AT(R_RH2, i), AT(R_HN2, i)};
+        rs[i] = (vknmt_gru_rows_step){st, AT(R_U, i), AT(R_A, i), AT(R_H, i), AT(R_G2, i), AT(R_RH2, i), AT(R_HN2, i),
+                                      false};
     }
 #undef AT
     bool ran = false;
@@ -645,10 +646,11 @@ static void test_rows_step(th_env *env)
  * c_in) then the four-dispatch step, bit for bit: gates, rh, h_new, rows
  * masked, outputs poisoned and guarded; add's rows 3n + 4 apart. Where the
  * device's caps allow it, it must run for 1-12 rows; never for 13. Where it
- * runs, again with x W^T given (made by the GEMM) instead of x and W. */
+ * runs, again with x W^T given (made by the GEMM) instead of x and W, and
+ * (1, 5 and 12 rows) then with U in panels too (refused at 13 rows). */
 enum { P_X, P_W, P_BIAS, P_ADD, P_U, P_H, P_LEN, P_A, P_HURZ, P_HUH, P_G1, P_RH1, P_HN1, P_G2, P_RH2, P_HN2, P_COUNT };
 
-static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
+static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k, bool panels)
 {
     uint64_t bn = (uint64_t)B * n, lda = 3 * (uint64_t)n + 4;
     const uint64_t sizes[P_COUNT] = {(uint64_t)B * k, 3 * (uint64_t)n * k, 3 * (uint64_t)n, B * lda,
@@ -687,7 +689,7 @@ static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
     CHECK_OK(env, vknmt_gemm(env->seq, &hh));
     CHECK_OK(env, vknmt_gru_fwd_b(env->seq, &st, r[P_A], r[P_HUH], r[P_G1], r[P_H], r[P_HN1]));
     uint32_t d0 = vknmt_seq_stats_get(env->seq).dispatches;
-    vknmt_gru_rows_step rs = {st, r[P_U], r[P_A], r[P_H], r[P_G2], r[P_RH2], r[P_HN2]};
+    vknmt_gru_rows_step rs = {st, r[P_U], r[P_A], r[P_H], r[P_G2], r[P_RH2], r[P_HN2], false};
     vknmt_gru_proj gp = {r[P_X], r[P_W], r[P_BIAS], r[P_ADD], k, 0, 0, (uint32_t)lda};
     bool ran = false;
     CHECK_OK(env, vknmt_gru_rows_forward_proj(env->seq, &rs, &gp, &ran));
@@ -718,6 +720,31 @@ static void check_rows_proj(th_env *env, uint32_t B, uint32_t n, uint32_t k)
         CHECK(!why, "B=%u n=%u k=%u: output %d (gates, rh, h_new) from the given projection against the four-dispatch "
               "step: %s", B, n, k, i - P_G2, why);
     }
+    if (panels) {
+        /* and with U in panels (vknmt_gru_u_panels), as decoding reads dec.U: the same bits; 13 rows refused */
+        th_gbuf gu;
+        CHECK(th_gbuf_create(env, vknmt_gru_u_panel_floats(env->ctx, n) + 3, &gu), "panels");
+        rs.U = quad_ref(&gu);
+        rs.u_panels = true;
+        for (int i = P_G2; i <= P_HN2; i++)
+            CHECK(th_gbuf_poison(&g[i]), "poison");
+        CHECK_OK(env, vknmt_seq_begin(env->seq));
+        CHECK_OK(env, vknmt_gru_u_panels(env->seq, r[P_U], n, rs.U));
+        CHECK_OK(env, vknmt_gemm(env->seq, &xw));
+        CHECK_OK(env, vknmt_gru_rows_forward_proj(env->seq, &rs, &gp, &ran));
+        rs.st.batch = VKNMT_FEW_ROWS + 1;
+        bool ran13 = true;
+        vknmt_status s13 = vknmt_gru_rows_forward_proj(env->seq, &rs, &gp, &ran13);
+        CHECK_OK(env, vknmt_seq_submit(env->seq));
+        CHECK(ran && !ran13 && s13 == VKNMT_ERR_UNSUPPORTED, "B=%u n=%u k=%u: U in panels ran %d, at 13 rows %s", B, n,
+              k, ran, vknmt_status_name(s13));
+        for (int i = P_G2; i <= P_HN2 && !th_failed(); i++) {
+            const char *why = outputs_differ(&g[i], r[i], r[i - 3], sizes[i], h2, host);
+            CHECK(!why, "B=%u n=%u k=%u: output %d (gates, rh, h_new) with U in panels against the four-dispatch "
+                  "step: %s", B, n, k, i - P_G2, why);
+        }
+        th_gbuf_destroy(&gu);
+    }
 done:
     for (int i = 0; i < P_COUNT; i++)
         th_gbuf_destroy(&g[i]);
@@ -731,7 +758,7 @@ static void test_rows_proj(th_env *env)
     for (size_t bi = 0; bi < 5; bi++)
         for (size_t ni = 0; ni < 3 && !th_failed(); ni++)
             for (size_t ki = 0; ki < 2 && !th_failed(); ki++)
-                check_rows_proj(env, Bs[bi], ns[ni], ks[ki]);
+                check_rows_proj(env, Bs[bi], ns[ni], ks[ki], bi % 2 == 0); /* 1, 5, 12 rows: a pipeline each */
 }
 
 /* The whole sequence in one dispatch against the four-dispatch step at

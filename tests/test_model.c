@@ -298,10 +298,10 @@ static void test_tables_follow_parameters(th_env *env)
     vknmt_model *model = NULL;
     CHECK_OK(env, vknmt_model_create(env->ctx, &fx.cfg, &model));
     CHECK_OK(env, vknmt_model_params_upload(model, fx.flat));
-    bool serves = vknmt_model_tables_serve(model, 1), panels = vknmt_model_out_panels_serve(model, 1);
+    bool serves = vknmt_model_tables_serve(model, 1), panels = vknmt_model_panels_serve(model, 1);
     decodes_agree(env, model, &fx.batch, "loaded");
     CHECK(model->tables_fresh == (serves || panels) && (model->word_table != NULL) == serves &&
-              (model->out_panels != NULL) == panels,
+              (model->panels != NULL) == panels,
           "the word table (%s) or out.W's panels (%s) made where they do not serve, or not where they do",
           serves ? "serves" : "does not serve", panels ? "serve" : "do not serve");
     vknmt_train_options opt = vknmt_train_defaults();

@@ -51,7 +51,8 @@ static bool operands_make(th_env *env, operands *o)
         th_fill_uniform(o->wb, nb, -1, 1);
         th_fill_uniform(hb, NMAX, -1, 1);
         ok = vknmt_buffer_upload(o->ga.buf, o->a[0].off * 4, ha, na * 4) == VKNMT_OK &&
-             vknmt_buffer_upload(o->gb.buf, o->b[0].off * 4, o->wb, nb * 4) == VKNMT_OK && th_gbuf_upload(&o->gbias, hb);
+             vknmt_buffer_upload(o->gb.buf, o->b[0].off * 4, o->wb, nb * 4) == VKNMT_OK &&
+             th_gbuf_upload(&o->gbias, hb);
     }
     free(ha);
     return ok;
