@@ -261,7 +261,7 @@ static vknmt_status beam_search(vknmt_model *m, uint32_t batch, uint32_t tx, con
         ints[r] = (int32_t)steps; /* the decoder's GRU never masks a step */
     enc_out enc;
     /* steps on a few rows read their words' products from the word table (the top-k copies its rows)
-     * and out.W in panels */
+     * and their weights in panels */
     vknmt_ref table = {0};
     if ((s = vknmt_buffer_upload(m->w.tgt_len.buf, m->w.tgt_len.off * 4, ints, bk * 4)) ||
         (s = vknmt_model_decode_tables(m, 1, &table)) ||

@@ -200,7 +200,7 @@ vknmt_status vknmt_model_greedy(vknmt_model *m, uint32_t batch, uint32_t tx, con
     bool att = c->attention == VKNMT_ATTENTION_ADDITIVE;
     bool fold = vknmt_model_query_folds(m, b); /* each step computes the next one's query: see step_logits */
     /* a word's row for the next step, which the argmax copies: its embedding, or for a few rows its row
-     * of the word table (its products, read instead of multiplied); a few rows also read out.W in panels */
+     * of the word table (its products, read instead of multiplied); a few rows also read their weights in panels */
     vknmt_ref table = {0};
     if (!s)
         s = vknmt_model_decode_tables(m, b, &table);
