@@ -79,11 +79,13 @@ bool vknmt_model_panels_serve(const vknmt_model *m, uint32_t rows)
            bytes <= vknmt_context_caps(vknmt_seq_context(m->seq))->max_storage_buffer_range;
 }
 
+/* Made only where they serve a step of at most VKNMT_FEW_ROWS rows: what
+ * a step checks is that they are made, fresh, and not switched off. */
 vknmt_weight_panels vknmt_model_panels(const vknmt_model *m, uint32_t rows)
 {
-    if (!m->tables_fresh || !m->panels || !vknmt_model_panels_serve(m, rows))
+    if (!m->tables_fresh || !m->panels || m->no_tables || rows > VKNMT_FEW_ROWS)
         return (vknmt_weight_panels){{0}, {0}, {0}};
-    return panels_at(m, m->panels);
+    return m->panel_at;
 }
 
 vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref *table)
@@ -95,8 +97,11 @@ vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref 
     *table = (vknmt_ref){0};
     if (words && !m->word_table && (s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
         return s;
-    if (panels && !m->panels && (s = vknmt_buffer_create(m->ctx, 4 * panel_floats(m), &m->panels)))
-        return s;
+    if (panels && !m->panels) {
+        if ((s = vknmt_buffer_create(m->ctx, 4 * panel_floats(m), &m->panels)))
+            return s;
+        m->panel_at = panels_at(m, m->panels);
+    }
     if (words)
         *table = vknmt_at(m->word_table, 0);
     if (m->tables_fresh || (!words && !panels))
@@ -115,7 +120,7 @@ vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref 
             s = vknmt_gemm(m->seq, &v);
     }
     if (!s && panels) {
-        vknmt_weight_panels p = panels_at(m, m->panels);
+        vknmt_weight_panels p = m->panel_at;
         if ((s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.W"), c->l, c->vt, c->l, p.w)) == VKNMT_OK &&
             (s = vknmt_panel_rows(m->seq, vknmt_model_param(m, "out.U"), c->n, 2 * c->l, c->n, p.u)) == VKNMT_OK)
             s = vknmt_gru_u_panels(m->seq, vknmt_model_param(m, "dec.U"), c->n, p.dec_u);

@@ -49,6 +49,12 @@ typedef struct vknmt_ws {
     vknmt_ref tmp, drh, da0;               /* step scratch [B, n] each */
 } vknmt_ws;
 
+/* Decoding's weights in the few-rows GEMM's panels: out.W, out.U, dec.U
+ * (vknmt_model_panels). */
+typedef struct vknmt_weight_panels {
+    vknmt_ref w, u, dec_u;
+} vknmt_weight_panels;
+
 struct vknmt_model {
     vknmt_context *ctx; /* borrowed */
     vknmt_model_config cfg;
@@ -74,6 +80,7 @@ struct vknmt_model {
     /* owned: decoding's tables (decode_tables.c), made when first used */
     vknmt_buffer *word_table;     /* the word table */
     vknmt_buffer *panels;         /* out.W, out.U and dec.U in the few-rows GEMM's panels */
+    vknmt_weight_panels panel_at; /* each one's place in it */
     bool tables_fresh;            /* they hold the current parameters' (those that serve) */
     bool no_tables;               /* tests: decode with the products and out.W instead */
 };
@@ -190,9 +197,6 @@ vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref 
  * reads: out.W (the output layer), out.U (the deep output's first product)
  * and dec.U (the GRU's, as vknmt_gru_u_panels lays it out); bufs NULL where
  * they do not serve or are not fresh (then the parameters themselves). */
-typedef struct vknmt_weight_panels {
-    vknmt_ref w, u, dec_u;
-} vknmt_weight_panels;
 bool vknmt_model_panels_serve(const vknmt_model *m, uint32_t rows);
 vknmt_weight_panels vknmt_model_panels(const vknmt_model *m, uint32_t rows);
 /* A decoding step's words: the rows each word brings (source [Vt, dim]:

@@ -143,10 +143,11 @@ void given_product(samplerBuffer t, uint off, uint ld, uint n0, uint cs) {
 
 // Side workgroup g: columns n0 + c * local of S, as the plain few-rows kernel lays them out.
 void side_product(uint g) {
-  uint local = gl_WorkGroupSize.x, n0 = g * local * uint(CN) + gl_LocalInvocationID.x;
-  skinny_accumulate(tA, tS, n0, local, SIDE_N, pc.off_a, SIDE_OFF_B, int(pc.K), pc.lda, SIDE_LDB, false);
+  uint n0, cs;
+  skinny_columns(g, false, n0, cs);
+  skinny_accumulate(tA, tS, n0, cs, SIDE_N, pc.off_a, SIDE_OFF_B, int(pc.K), pc.lda, SIDE_LDB, false);
   UNR for (int c = 0; c < CN; c++) {
-    uint n = n0 + uint(c) * local;
+    uint n = n0 + uint(c) * cs;
     UNR for (int m = 0; m < MR; m++)
       if (m < int(pc.M) && n < SIDE_N) Cm[pc.off_c + uint(m) * pc.ldc + n] = acc[c][m];
   }
@@ -154,12 +155,7 @@ void side_product(uint g) {
 #endif
 
 void main() {
-  uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x, cs = local;
-  uint j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: this invocation's pair
-  if (PANEL != 0) {  // lane l owns the panel's rows CN * l + c (PAIRMAX and ROWSTATS: the same, CN 2)
-    n0 = uint(CN) * j;
-    cs = 1u;
-  }
+  uint local = gl_WorkGroupSize.x, j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: its pair
 #ifdef GEMM_SUM
   if (SIDE != 0 && PAIRMAX != 0) {  // the whole workgroup takes one branch
     uint pair_groups = (pc.N / 2u + local - 1u) / local;
@@ -168,11 +164,12 @@ void main() {
       return;
     }
   }
-  if (PAIRMAX != 0 || ROWSTATS != 0) {
-    n0 = 2u * j;
-    cs = 1u;
-  }
+  const bool adjacent = PANEL != 0 || PAIRMAX != 0 || ROWSTATS != 0;  // (PAIRMAX and ROWSTATS: CN 2)
+#else
+  const bool adjacent = PANEL != 0;
 #endif
+  uint n0, cs;
+  skinny_columns(gl_WorkGroupID.x, adjacent, n0, cs);
   skinny_accumulate(tA, tB, n0, cs, pc.N, pc.off_a, pc.off_b, int(pc.K), pc.lda, pc.ldb, (PANEL & 1) != 0);
   int M = int(pc.M);
   float v[CN][MR];
@@ -194,12 +191,14 @@ void main() {
 #ifdef GEMM_SUM
   if (NSUM >= 1) {
     if ((GIVEN & 1) != 0) given_product(tA1, pc.off_a1, pc.lda1, n0, cs);
-    else skinny_accumulate(tA1, tB1, n0, cs, pc.N, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1, (PANEL & 2) != 0);
+    else skinny_accumulate(tA1, tB1, n0, cs, pc.N, pc.off_a1, pc.off_b1, int(pc.K1), pc.lda1, pc.ldb1,
+                           (PANEL & 2) != 0);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (NSUM >= 2) {
     if ((GIVEN & 2) != 0) given_product(tA2, pc.off_a2, pc.lda2, n0, cs);
-    else skinny_accumulate(tA2, tB2, n0, cs, pc.N, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2, (PANEL & 4) != 0);
+    else skinny_accumulate(tA2, tB2, n0, cs, pc.N, pc.off_a2, pc.off_b2, int(pc.K2), pc.lda2, pc.ldb2,
+                           (PANEL & 4) != 0);
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (ROWSTATS != 0) {

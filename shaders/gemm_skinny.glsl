@@ -48,7 +48,8 @@ void kblock_whole(samplerBuffer tA, samplerBuffer tB, int q0, int qs) {
   UNR for (int m = 0; m < MR; m++) ar[m] = SKINNY_FETCH_A(tA, arow[m] + q0 + lane);
   UNR for (int j0 = 0; j0 < SG; j0 += QB) {
     vec4 b[QB][CN];
-    UNR for (int j = 0; j < QB; j++) UNR for (int c = 0; c < CN; c++) b[j][c] = texelFetch(tB, bq[c] + (q0 + j0 + j) * qs);
+    UNR for (int j = 0; j < QB; j++) UNR for (int c = 0; c < CN; c++)
+      b[j][c] = texelFetch(tB, bq[c] + (q0 + j0 + j) * qs);
     UNR for (int j = 0; j < QB; j++) UNR for (int m = 0; m < MR; m++) {
       vec4 am = subgroupShuffle(ar[m], uint(j0 + j));
       UNR for (int c = 0; c < CN; c++) madd(c, m, am, b[j][c]);
@@ -70,6 +71,16 @@ void kquad(samplerBuffer tA, samplerBuffer tB, int q, int K, bool tail, int qs) 
     vec4 am = MR == 1 ? a[0] : subgroupShuffle(a[m / SG], uint(m % SG));  // one row: every lane has it
     UNR for (int c = 0; c < CN; c++) madd(c, m, am, b[c]);
   }
+}
+
+// The columns invocation j = g * local_size_x + local id of workgroup g owns, as skinny_accumulate's n0
+// and cstride: adjacent, CN * j + c (what B in panels, the pairwise maximum and the block statistics
+// need), or g * local_size_x * CN + local id + c * local_size_x (a subgroup's lanes on consecutive rows of
+// B for each c).
+void skinny_columns(uint g, bool adjacent, out uint n0, out uint cs) {
+  uint local = gl_WorkGroupSize.x, id = gl_LocalInvocationID.x;
+  n0 = adjacent ? uint(CN) * (g * local + id) : g * local * uint(CN) + id;
+  cs = adjacent ? 1u : local;
 }
 
 // Columns n0 + c * cstride (local_size_x: a subgroup's lanes read consecutive rows of B for each c;

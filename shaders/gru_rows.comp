@@ -76,11 +76,8 @@ const uint HALF = 0u;
 #endif
 
 void main() {
-  uint local = gl_WorkGroupSize.x, n0 = gl_WorkGroupID.x * local * uint(CN) + gl_LocalInvocationID.x, cs = local;
-  if (PANEL != 0) {
-    n0 = uint(CN) * (gl_WorkGroupID.x * local + gl_LocalInvocationID.x);
-    cs = 1u;
-  }
+  uint n0, cs;
+  skinny_columns(gl_WorkGroupID.x, PANEL != 0, n0, cs);
   Step st = pc.at[min(gl_WorkGroupID.y, 1u)];
   uint n = pc.n;
   float av[CN][MR];  // the input projection of this invocation's columns
