@@ -31,7 +31,7 @@ static void bench_usage(void)
                     "       vknmt bench train [--json] [--preset small|paper|all] [--steps N] [--reference]\n"
                     "                         [--src FILE --tgt FILE]\n"
                     "       vknmt bench decode [--json] [--preset small|paper|all | --model F] [--sentences N]\n"
-                    "                          [--reference] [--latency-only]\n");
+                    "                          [--test FILE] [--reference] [--latency-only]\n");
 }
 
 /* `vknmt translate` decodes one sentence at a time with every dispatch
@@ -72,7 +72,7 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
     vknmt_bench_train_options to = {0};
     bool json = false, train_args = false, decode_args = false, latency_only = false;
     int sentences = 0;
-    const char *what = NULL, *model = NULL;
+    const char *what = NULL, *model = NULL, *test = NULL;
     enum { MAX_SHAPES = 16 };
     vknmt_bench_shape shapes[MAX_SHAPES];
     size_t n_shapes = 0;
@@ -123,6 +123,9 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
             decode_args = true;
         } else if (strcmp(argv[i], "--latency-only") == 0) {
             latency_only = decode_args = true;
+        } else if (strcmp(argv[i], "--test") == 0) {
+            test = vknmt_cli_value(argc, argv, &i);
+            decode_args = true;
         } else if (strcmp(argv[i], "--model") == 0) {
             model = vknmt_cli_value(argc, argv, &i);
             decode_args = true;
@@ -160,7 +163,8 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
         return 1;
     if (decode) {
         vknmt_bench_decode_options dopt = {.json = json, .reference = to.reference, .preset = to.preset,
-                                           .sentences = sentences, .model = model, .latency_only = latency_only};
+                                           .sentences = sentences, .test = test, .model = model,
+                                           .latency_only = latency_only};
         int rc = vknmt_bench_decode(cli, &dopt, stdout);
         if (rc == 0 && !latency_only && !cli->cpu_inline && !getenv("LP_NUM_THREADS") &&
             vknmt_context_caps(cli->ctx)->quirk_cpu_lanes)

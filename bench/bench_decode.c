@@ -293,6 +293,10 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         snprintf(test, sizeof(test), "%s/data/bible-es-en/test.es", shared);
         snprintf(test_ref, sizeof(test_ref), "%s/data/bible-es-en/test.en", shared);
     }
+    if (o->test && !vknmt_bench_is_file(o->test)) {
+        fprintf(stderr, "vknmt bench decode: %s: not a readable file (--test)\n", o->test);
+        return 1;
+    }
     if ((!o->model && (!vknmt_bench_is_file(src) || !vknmt_bench_is_file(tgt))) || !vknmt_bench_is_file(test)) {
         fprintf(stderr, "vknmt bench decode: corpus not found (%s%s%s%s%s): set VKNMT_SHARED to the shared/ folder\n",
                 o->model ? "" : src, o->model ? "" : ", ", o->model ? "" : tgt, o->model ? "" : ", ", test);
