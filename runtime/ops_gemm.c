@@ -77,9 +77,7 @@ static uint32_t texel_rows_per_lane(const vknmt_gemm_args *g, bool a_quads)
  * kernel then wastes few of its 16 rows); two columns (bench/RESULTS.md)
  * are 1.6-2.5x faster again; with them, 9-12 rows (beam 12 on one
  * sentence) took 15-20 % less decoding kernel time than the tiled kernels
- * and their separate epilogue dispatches (2026-12-05); four columns
- * (VKNMT_FEW_ROWS_COLS) another 2-8 % at 5 rows and up to 25 % at 12
- * (2026-12-06). */
+ * and their separate epilogue dispatches (2026-12-05). */
 
 bool vknmt_cpu_texel_kernels(const vknmt_caps *caps)
 {
@@ -127,7 +125,7 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
     const vknmt_gemm_args *g0 = &args[0];
     *ran = false;
     if (!vknmt_cpu_texel_kernels(caps) || g0->m == 0 || g0->m > VKNMT_FEW_ROWS || g0->n == 0 ||
-        (pm && g0->n % 2))
+        (pm && (g0->n % 2 || VKNMT_FEW_ROWS_COLS != 2)))
         return VKNMT_OK;
     sum_push p = {.g = {.m = g0->m, .n = g0->n, .k = g0->k, .ldc = g0->ldc ? g0->ldc : g0->n, .alpha = g0->alpha,
                         .beta = g0->beta, .has_bias = g0->bias.buf != NULL, .act = (uint32_t)g0->act}};
@@ -215,13 +213,13 @@ static vknmt_status few_rows(vknmt_seq *seq, uint32_t count, const vknmt_gemm_ar
         return s;
     uint32_t spec[12] = {VKNMT_FEW_ROWS_LOCAL, 0, 1, g0->m, caps->subgroup_size, VKNMT_FEW_ROWS_COLS, count - 1,
                          pm, extra == EXTRA_ROWSTATS, side != NULL, given, panels};
-    uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
+    uint32_t per_group = VKNMT_FEW_ROWS_LOCAL * (pm ? 1 : VKNMT_FEW_ROWS_COLS), cols = pm ? g0->n / 2 : g0->n;
     uint32_t side_per_group = VKNMT_FEW_ROWS_LOCAL * VKNMT_FEW_ROWS_COLS;
     /* one product into C: the plain kernel, whose push is the sum's first part */
     vknmt_dispatch d = {.kernel = count == 1 && extra == EXTRA_NONE && !cin ? &K_GEMM_TEXEL_SKINNY
                                                                           : &K_GEMM_TEXEL_SKINNY_SUM,
                         .spec = spec, .push = &p, .bindings = b,
-                        .groups = {(g0->n + per_group - 1) / per_group +
+                        .groups = {(cols + per_group - 1) / per_group +
                                        (side ? (side->n + side_per_group - 1) / side_per_group : 0),
                                    1, 1}};
     if ((s = vknmt_seq_dispatch(seq, &d)))

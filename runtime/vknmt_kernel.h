@@ -18,16 +18,12 @@
 
 /* The CPU-class texel kernels (gemm.comp's GEMM_TEXEL variants and every
  * user of shaders/gemm_skinny.glsl): CPU devices whose texel buffers and
- * subgroup shuffles they need, subgroups of 4-32 lanes. */
+ * subgroup shuffles they need, subgroups of 4-64 lanes. */
 bool vknmt_cpu_texel_kernels(const vknmt_caps *caps);
 /* gemm_skinny.glsl's launch shape, shared by its users: at most
  * VKNMT_FEW_ROWS rows (a pipeline per row count), workgroups of
- * VKNMT_FEW_ROWS_LOCAL invocations, VKNMT_FEW_ROWS_COLS columns each (an even
- * count: the maxout's pairs; 2 or 4: the softmax block statistics). Four
- * columns let each quad of A serve twice the multiply-adds of two; 32
- * invocations keep a workgroup's 128 columns, so a GRU step of 256 columns
- * still spreads over two CPU threads. */
-enum { VKNMT_FEW_ROWS = 12, VKNMT_FEW_ROWS_LOCAL = 32, VKNMT_FEW_ROWS_COLS = 4 };
+ * VKNMT_FEW_ROWS_LOCAL invocations, VKNMT_FEW_ROWS_COLS columns each. */
+enum { VKNMT_FEW_ROWS = 12, VKNMT_FEW_ROWS_LOCAL = 64, VKNMT_FEW_ROWS_COLS = 2 };
 
 typedef enum vknmt_bind_type {
     VKNMT_BIND_SSBO = 0,       /* std430 storage buffer */

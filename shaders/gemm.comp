@@ -97,11 +97,11 @@ layout(constant_id = 11) const int PANEL = 0;
 #ifdef GEMM_SUM
 // GEMM_SUM: NSUM (0-2) more products added to the first's result, each as a GEMM with beta 1 would:
 // v = alpha * (A1 B1^T) + v, then A2 B2^T (act none). Bindings 4, 5 = A1, B1 and 6, 7 = A2, B2.
-// PAIRMAX (CN even): each invocation owns columns CN j .. CN j + CN - 1 and writes, instead of C, the
-// maxout of each pair, T[m, i] = max(v[m, 2i], v[m, 2i + 1]) (maxout.comp's choice: the first when
-// >=) to binding 8 (off_t, ldt); groups_x = ceil(N / CN / local_size_x).
-// ROWSTATS (CN 2 or 4, NSUM 0, act none): each invocation owns columns CN j + c, writes C, and each
-// 2 * SG adjacent columns are a block of softmax_blocks.glsl whose (max, sum) goes to binding 8,
+// PAIRMAX (CN 2): each invocation owns columns 2j, 2j + 1 and writes, instead of C, the maxout
+// T[m, j] = max(v[m, 2j], v[m, 2j + 1]) (maxout.comp's choice: the first when >=) to binding 8
+// (off_t, ldt); groups_x = ceil(N / 2 / local_size_x).
+// ROWSTATS (CN 2, NSUM 0, act none): each invocation owns columns 2j, 2j + 1, writes C, and each
+// subgroup's 2 * SG columns are a block of softmax_blocks.glsl whose (max, sum) goes to binding 8,
 // row m's block k at off_t + m * ldt + 2k: the bits softmax_blocks.comp gives with L = SG.
 layout(constant_id = 6) const int NSUM = 1;
 layout(constant_id = 7) const int PAIRMAX = 0;
@@ -155,16 +155,16 @@ void side_product(uint g) {
 #endif
 
 void main() {
-  uint local = gl_WorkGroupSize.x;
+  uint local = gl_WorkGroupSize.x, j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: its pair
 #ifdef GEMM_SUM
   if (SIDE != 0 && PAIRMAX != 0) {  // the whole workgroup takes one branch
-    uint pair_groups = (pc.N + local * uint(CN) - 1u) / (local * uint(CN));
+    uint pair_groups = (pc.N / 2u + local - 1u) / local;
     if (gl_WorkGroupID.x >= pair_groups) {
       side_product(gl_WorkGroupID.x - pair_groups);
       return;
     }
   }
-  const bool adjacent = PANEL != 0 || PAIRMAX != 0 || ROWSTATS != 0;
+  const bool adjacent = PANEL != 0 || PAIRMAX != 0 || ROWSTATS != 0;  // (PAIRMAX and ROWSTATS: CN 2)
 #else
   const bool adjacent = PANEL != 0;
 #endif
@@ -202,36 +202,24 @@ void main() {
     UNR for (int c = 0; c < CN; c++) UNR for (int m = 0; m < MR; m++) v[c][m] = pc.alpha * acc[c][m] + v[c][m];
   }
   if (ROWSTATS != 0) {
-    // A block's 2 * SG columns are softmax_blocks.glsl's SG lanes of a pair each; here an invocation
-    // holds PL of those pairs, so a block spans BL lanes. The pairs' parts add inside the lane first
-    // (the tree's lowest levels, pairwise, the lower first), then across the BL lanes: the same tree,
-    // the same bits.
-    const int PL = CN / 2;
-    const uint BL = uint(SG / PL);
-    uint blk = n0 / (2u * uint(SG));
+    uint blk = j / uint(SG);
     UNR for (int m = 0; m < MR; m++) {
-      float bm = SB_NONE, part[PL];
-      UNR for (int p = 0; p < PL; p++)
-        bm = max(bm, sb_lane_max(v[2 * p][m], n0 + uint(2 * p) < pc.N, v[2 * p + 1][m], n0 + uint(2 * p + 1) < pc.N));
-      for (uint step = 1u; step < BL; step *= 2u)  // every lane gets the block's maximum
+      bool v0 = n0 < pc.N, v1 = n0 + 1u < pc.N;
+      float bm = sb_lane_max(v[0][m], v0, v[1][m], v1);
+      for (uint step = 1u; step < uint(SG); step *= 2u)  // every lane gets the block's maximum
         bm = max(bm, subgroupShuffleXor(bm, step));
-      UNR for (int p = 0; p < PL; p++)
-        part[p] = sb_lane_sum(v[2 * p][m], n0 + uint(2 * p) < pc.N, v[2 * p + 1][m], n0 + uint(2 * p + 1) < pc.N, bm);
-      UNR for (int w = 1; w < PL; w *= 2) UNR for (int p = 0; p + w < PL; p += 2 * w) part[p] = part[p] + part[p + w];
-      float bs = part[0];
-      for (uint step = 1u; step < BL; step *= 2u)
+      float bs = sb_lane_sum(v[0][m], v0, v[1][m], v1, bm);
+      for (uint step = 1u; step < uint(SG); step *= 2u)
         bs = bs + subgroupShuffleXor(bs, step);
-      if (gl_SubgroupInvocationID % BL == 0u && m < M && blk * 2u * uint(SG) < pc.N) {
+      if (gl_SubgroupInvocationID == 0u && m < M && blk * 2u * uint(SG) < pc.N) {
         Tm[pc.off_t + uint(m) * pc.ldt + 2u * blk] = bm;
         Tm[pc.off_t + uint(m) * pc.ldt + 2u * blk + 1u] = bs;
       }
     }
   }
-  if (PAIRMAX != 0) {  // this invocation's CN / 2 pairs
-    UNR for (int p = 0; p < CN / 2; p++) UNR for (int m = 0; m < MR; m++)
-      if (m < M && n0 + uint(2 * p + 1) < pc.N)
-        Tm[pc.off_t + uint(m) * pc.ldt + n0 / 2u + uint(p)] =
-            v[2 * p][m] >= v[2 * p + 1][m] ? v[2 * p][m] : v[2 * p + 1][m];
+  if (PAIRMAX != 0) {
+    UNR for (int m = 0; m < MR; m++)
+      if (m < M && n0 + 1u < pc.N) Tm[pc.off_t + uint(m) * pc.ldt + j] = v[0][m] >= v[1][m] ? v[0][m] : v[1][m];
     return;
   }
 #endif
