@@ -53,21 +53,22 @@ vknmt_step_words vknmt_model_step_words(const vknmt_model *m, uint32_t rows, vkn
 }
 
 /* The weights in panels, one after another in one buffer: out.W's, out.U's,
- * dec.U's. Only where their products are few-rows dispatches (the maxout
+ * dec.U's (their places in buf, and in *floats the floats they take). Only where their products are few-rows dispatches (the maxout
  * readout and attention; A, t [rows, l] and s [rows, n], on quads) and
  * they fit one storage binding (the paper preset's are 73 MB). */
-static vknmt_weight_panels panels_at(const vknmt_model *m, vknmt_buffer *buf)
+static vknmt_weight_panels panels_at(const vknmt_model *m, vknmt_buffer *buf, uint64_t *floats)
 {
     const vknmt_context *ctx = vknmt_seq_context(m->seq);
     uint64_t w = vknmt_panel_floats(ctx, m->cfg.vt, m->cfg.l), u = vknmt_panel_floats(ctx, 2 * m->cfg.l, m->cfg.n);
+    *floats = w + u + vknmt_gru_u_panel_floats(ctx, m->cfg.n);
     return (vknmt_weight_panels){vknmt_at(buf, 0), vknmt_at(buf, w), vknmt_at(buf, w + u)};
 }
 
 static uint64_t panel_floats(const vknmt_model *m)
 {
-    const vknmt_context *ctx = vknmt_seq_context(m->seq);
-    return vknmt_panel_floats(ctx, m->cfg.vt, m->cfg.l) + vknmt_panel_floats(ctx, 2 * m->cfg.l, m->cfg.n) +
-           vknmt_gru_u_panel_floats(ctx, m->cfg.n);
+    uint64_t floats;
+    panels_at(m, NULL, &floats);
+    return floats;
 }
 
 bool vknmt_model_panels_serve(const vknmt_model *m, uint32_t rows)
@@ -98,9 +99,11 @@ vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref 
     if (words && !m->word_table && (s = vknmt_buffer_create(m->ctx, (uint64_t)c->vt * tw * 4, &m->word_table)))
         return s;
     if (panels && !m->panels) {
-        if ((s = vknmt_buffer_create(m->ctx, 4 * panel_floats(m), &m->panels)))
+        uint64_t floats;
+        m->panel_at = panels_at(m, NULL, &floats);
+        if ((s = vknmt_buffer_create(m->ctx, 4 * floats, &m->panels)))
             return s;
-        m->panel_at = panels_at(m, m->panels);
+        m->panel_at = panels_at(m, m->panels, &floats);
     }
     if (words)
         *table = vknmt_at(m->word_table, 0);

@@ -156,6 +156,17 @@ static const vknmt_kernel_desc K_ROWS_A_PROJ = {
 static const vknmt_kernel_desc K_ROWS_B_PROJ = {
     "gru_rows_b_proj", VKNMT_SPIRV(gru_rows_b_proj), 11, {PROJ_BINDINGS}, sizeof(rows_push), 8};
 
+/* Where a GRU step's half of U starts in U (the first: r and z, rows
+ * 0..2n-1; the second: the candidate's, rows 2n..3n-1) and the floats it
+ * spans, U in rows or in vknmt_gru_u_panels' two panel sets. */
+static void u_half(const vknmt_context *ctx, uint32_t n, bool second, bool panels, uint64_t *at, uint64_t *count)
+{
+    uint32_t rows = second ? n : 2 * n;
+    uint64_t first = panels ? vknmt_panel_floats(ctx, 2 * n, n) : 2 * (uint64_t)n * n;
+    *at = second ? first : 0;
+    *count = panels ? vknmt_panel_floats(ctx, rows, n) : (uint64_t)rows * n;
+}
+
 /* Binds one tensor of every step (refs x[i], `count` floats each, all in
  * one buffer) as one binding spanning them; off[i * stride] gets step i's
  * offset inside it. */
@@ -201,10 +212,9 @@ static vknmt_status rows_bind(vknmt_context *ctx, uint32_t count, const vknmt_gr
                               vknmt_binding b[7], rows_push *p, bool *aligned)
 {
     const vknmt_gru_step *st = &steps[0].st;
-    uint64_t bn = (uint64_t)st->batch * st->n, n = st->n;
-    bool panels = steps[0].u_panels; /* this half's rows: in rows, or its own panels */
-    uint64_t u_at = !second ? 0 : panels ? vknmt_panel_floats(ctx, 2 * st->n, st->n) : 2 * n * n,
-             u_count = panels ? vknmt_panel_floats(ctx, (second ? 1 : 2) * st->n, st->n) : (second ? 1 : 2) * n * n;
+    uint64_t bn = (uint64_t)st->batch * st->n;
+    uint64_t u_at, u_count;
+    u_half(ctx, st->n, second, steps[0].u_panels, &u_at, &u_count);
     vknmt_ref x[2] = {0}, u[2] = {0}, a[2] = {0}, h[2] = {0}, g[2] = {0}, out[2] = {0};
     for (uint32_t i = 0; i < count; i++) {
         x[i] = second ? steps[i].rh : steps[i].h;
@@ -321,16 +331,23 @@ vknmt_status vknmt_gru_rows_forward_proj(vknmt_seq *seq, const vknmt_gru_rows_st
 
 uint64_t vknmt_gru_u_panel_floats(const vknmt_context *ctx, uint32_t n)
 {
-    return vknmt_panel_floats(ctx, 2 * n, n) + vknmt_panel_floats(ctx, n, n);
+    uint64_t at, count;
+    u_half(ctx, n, true, true, &at, &count);
+    return at + count;
 }
 
 vknmt_status vknmt_gru_u_panels(vknmt_seq *seq, vknmt_ref U, uint32_t n, vknmt_ref panels)
 {
     vknmt_context *ctx = vknmt_seq_context(seq);
-    vknmt_status s = vknmt_panel_rows(seq, U, n, 2 * n, n, panels);
-    return s ? s
-             : vknmt_panel_rows(seq, vknmt_at(U.buf, U.off + 2 * (uint64_t)n * n), n, n, n,
-                                vknmt_at(panels.buf, panels.off + vknmt_panel_floats(ctx, 2 * n, n)));
+    vknmt_status s = VKNMT_OK;
+    for (int half = 0; half < 2 && !s; half++) {
+        uint64_t from, to, count;
+        u_half(ctx, n, half, false, &from, &count);
+        u_half(ctx, n, half, true, &to, &count);
+        s = vknmt_panel_rows(seq, vknmt_at(U.buf, U.off + from), n, half ? n : 2 * n, n,
+                             vknmt_at(panels.buf, panels.off + to));
+    }
+    return s;
 }
 
 /* The whole sequence in one dispatch (shaders/gru_seq.comp). */

@@ -155,8 +155,8 @@ void side_product(uint g) {
 #endif
 
 void main() {
-  uint local = gl_WorkGroupSize.x, j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: its pair
 #ifdef GEMM_SUM
+  uint local = gl_WorkGroupSize.x, j = gl_WorkGroupID.x * local + gl_LocalInvocationID.x;  // PAIRMAX: its pair
   if (SIDE != 0 && PAIRMAX != 0) {  // the whole workgroup takes one branch
     uint pair_groups = (pc.N / 2u + local - 1u) / local;
     if (gl_WorkGroupID.x >= pair_groups) {
