@@ -1,7 +1,8 @@
 /* vknmt bench decode: greedy and beam-search decoding speed of RNNsearch
- * on the first N sentences of the test set, beside the PyTorch reference's
- * decoding measurement (shared/ref/bench_cpu.py --no-train), run in the same
- * process tree or as recorded in its README. The model is a preset with the
+ * on the first N sentences of the test set (those the reference's corpus
+ * filter keeps), beside the PyTorch reference's decoding measurement
+ * (shared/ref/bench_cpu.py --no-train, bench/decode_reference.c), run in the
+ * same process tree on the same sentences or as recorded in its README. The model is a preset with the
  * spec's random initialisation (vocabularies from the training corpus) or,
  * with --model, a trained model file.
  *
@@ -12,7 +13,6 @@
  * sentences itself, as a user's does: its sentences/s is the user's figure.
  * The yardstick is the reference's tuned configuration (huge pages, one
  * torch thread), the issue's goal; the plain one is shown beside it. */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@
 #include "bench.h"
 #include "cli.h"
 #include "corpus.h"
+#include "decode_reference.h"
 #include "rnnsearch.h"
 #include "source_line.h"
 #include "train_files.h"
@@ -48,61 +49,12 @@ static const dec_plan plans[] = {
 #define NPLANS (sizeof(plans) / sizeof(plans[0]))
 #define RECORDED_STEPS 24.2
 
-/* The reference's four decoding figures (sent/s and target steps/s):
- * greedy batch 1, greedy batch B, beam 5, beam 12 (batch 1). */
-typedef struct ref_decode {
-    double sent[4], steps[4];
-    bool ok;
-} ref_decode;
-
-static void run_reference(const char *ref_dir, const char *data_dir, const char *preset, int n, int batch,
-                          bool tuned, ref_decode *r)
-{
-    for (int i = 0; i < 4; i++)
-        r->sent[i] = r->steps[i] = NAN;
-    char cmd[PATH_MAX * 2 + 512];
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && /usr/bin/python3 bench_cpu.py --preset %s --no-train %s --decode-n %d "
-             "--decode-batch %d --data '%s' 2>&1",
-             ref_dir, preset, tuned ? "--thp --threads 1" : "--threads 2", n, batch, data_dir);
-    fprintf(stderr, "reference: %s\n", cmd);
-    FILE *pipe = popen(cmd, "r");
-    if (!pipe) {
-        fprintf(stderr, "reference: cannot start: %s\n", strerror(errno));
-        return;
-    }
-    char line[1024], greedy_b[64];
-    snprintf(greedy_b, sizeof(greedy_b), "greedy batch %d", batch);
-    const char *names[4] = {"greedy batch 1", greedy_b, "beam 5 batch 1", "beam 12 batch 1"};
-    while (fgets(line, sizeof(line), pipe)) {
-        fprintf(stderr, "  ref| %s", line);
-        const char *m = strstr(line, "DECODE ");
-        if (!m)
-            continue;
-        m += 7;
-        for (int i = 0; i < 4; i++) {
-            size_t len = strlen(names[i]);
-            if (strncmp(m, names[i], len) == 0 && m[len] == ' ') {
-                double sps, stps;
-                if (sscanf(m + len, " %lf sent/s (%lf", &sps, &stps) == 2) {
-                    r->sent[i] = sps;
-                    r->steps[i] = stps;
-                }
-            }
-        }
-    }
-    int st = pclose(pipe);
-    if (st != 0)
-        fprintf(stderr, "reference: exited with status %d\n", st);
-    r->ok = st == 0 && isfinite(r->sent[0]) && isfinite(r->sent[2]) && isfinite(r->sent[3]);
-}
-
 typedef struct dec_row {
     uint32_t beam, batch;
     bool ok;
     double seconds, sent_per_s, words_per_s, mean_words;
     double dispatches_per_step; /* of the last call, per word of its longest output; NAN if none */
-    int ref_index;              /* into ref_decode / the recorded figures */
+    int ref_index;              /* into vknmt_ref_decode / the recorded figures */
 } dec_row;
 
 /* Sorting helper: indices by source length (qsort has no context). */
@@ -153,31 +105,55 @@ typedef struct dec_setup {
     uint32_t n;
     uint64_t src_words;
     uint32_t ref_limited;      /* lines decoded for their reference's length */
+    char **src_text, **ref_text; /* with reference translations: each line and its reference, for the
+                                  * PyTorch reference to decode the same sentences */
     char what[PATH_MAX + 128]; /* one line saying which model */
 } dec_setup;
 
 /* The first nsent non-empty lines of `test`, read with the model's
  * tokenizer, vocabulary and BPE merges (NULL: words). With `ref` (the
- * test's reference translations, line by line), each line's length limit is
- * its reference's words plus </s>, as the PyTorch reference decodes. */
+ * test's reference translations, line by line), only the lines the PyTorch
+ * reference's corpus filter keeps, each with its length limit its
+ * reference's words plus </s>, as the reference decodes, and both texts
+ * kept for it. */
 static bool read_test_lines(const char *test, const char *ref, int nsent, const vknmt_tokenize_options *to,
                             const vknmt_vocab *vocab, vknmt_bpe *bpe, dec_setup *su)
 {
     vknmt_tokenizer *tok = NULL;
     char err[512];
-    su->lines = calloc((size_t)nsent, sizeof(*su->lines));
-    if (!su->lines || vknmt_tokenizer_create(to, &tok))
-        return false;
     FILE *f = fopen(test, "r"), *rf = ref ? fopen(ref, "r") : NULL;
+    su->lines = calloc((size_t)nsent, sizeof(*su->lines));
+    if (rf) {
+        su->src_text = calloc((size_t)nsent, sizeof(char *));
+        su->ref_text = calloc((size_t)nsent, sizeof(char *));
+    }
+    bool ok = su->lines && (!rf || (su->src_text && su->ref_text)) && !vknmt_tokenizer_create(to, &tok);
     char *buf = NULL, *rbuf = NULL;
     size_t cap = 0, rcap = 0;
     ssize_t len;
-    while (f && su->n < (uint32_t)nsent && (len = getline(&buf, &cap, f)) >= 0) {
+    while (ok && f && su->n < (uint32_t)nsent && (len = getline(&buf, &cap, f)) >= 0) {
         uint32_t limit = rf && getline(&rbuf, &rcap, rf) >= 0 ? (uint32_t)vknmt_count_words(rbuf) + 1 : 0;
+        if (rf && (limit < 2 || limit > VKNMT_REF_MAX_TGT_WORDS + 1 ||
+                   vknmt_count_words(buf) > VKNMT_REF_MAX_SRC_WORDS))
+            continue;
         vknmt_source_line l;
         if (!vknmt_source_line_read(tok, vocab, bpe, buf, (size_t)len, &l, err, sizeof(err)) || !l.ntok) {
             vknmt_source_line_free(&l);
             continue;
+        }
+        if (rf) {
+            buf[strcspn(buf, "\r\n")] = '\0';
+            rbuf[strcspn(rbuf, "\r\n")] = '\0';
+            su->src_text[su->n] = strdup(buf);
+            su->ref_text[su->n] = strdup(rbuf);
+            if (!su->src_text[su->n] || !su->ref_text[su->n]) {
+                free(su->src_text[su->n]);
+                free(su->ref_text[su->n]);
+                su->src_text[su->n] = su->ref_text[su->n] = NULL;
+                vknmt_source_line_free(&l);
+                ok = false;
+                continue;
+            }
         }
         l.max_len = limit > 1 ? limit : 0;
         su->src_words += l.ntok;
@@ -191,16 +167,24 @@ static bool read_test_lines(const char *test, const char *ref, int nsent, const 
     if (rf)
         fclose(rf);
     vknmt_tokenizer_destroy(tok);
-    if (!su->n)
+    if (!ok)
+        fprintf(stderr, "vknmt bench decode: out of memory reading %s\n", test);
+    else if (!su->n)
         fprintf(stderr, "vknmt bench decode: no sentence read from %s\n", test);
-    return su->n > 0;
+    return ok && su->n > 0;
 }
 
 static void setup_free(dec_setup *su)
 {
     for (uint32_t i = 0; su->lines && i < su->n; i++)
         vknmt_source_line_free(&su->lines[i]);
+    for (uint32_t i = 0; su->src_text && su->ref_text && i < su->n; i++) {
+        free(su->src_text[i]);
+        free(su->ref_text[i]);
+    }
     free(su->lines);
+    free(su->src_text);
+    free(su->ref_text);
     vknmt_model_destroy(su->model);
     memset(su, 0, sizeof(*su));
 }
@@ -357,6 +341,21 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
 
         uint32_t maxrows = s ? 0 : vknmt_model_max_decode_rows(model);
         static const uint32_t beams[3] = {1, 5, 12};
+        /* the reference's greedy batch: ours, which the device's rows may cap */
+        uint32_t rb = maxrows && DEC_BATCH > maxrows ? maxrows : DEC_BATCH;
+        /* The yardstick: the reference tuned (the goal), run before and after ours, the faster of the two
+         * kept (this machine's speed drifts by minutes); plain beside it. With the test's references it
+         * decodes our very sentences (a folder of them as its corpus), else random training sentences. */
+        vknmt_ref_decode ref = {0}, plain = {0};
+        char ref_data[PATH_MAX] = "";
+        bool run_ref = o->reference && !o->latency_only && !s, same_sentences = false;
+        if (run_ref) {
+            same_sentences = su.src_text && vknmt_ref_data_create(ref_data, sizeof(ref_data),
+                                                                  (const char *const *)su.src_text,
+                                                                  (const char *const *)su.ref_text, n);
+            vknmt_ref_decode_run(ref_dir, same_sentences ? ref_data : data_dir, p->name,
+                                 same_sentences ? (int)n : nsent, (int)rb, true, &ref);
+        }
         dec_row rows[6];
         int nrows = 0;
         for (int bi = 0; bi < 3 && !s && !o->latency_only; bi++)
@@ -427,26 +426,25 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
             rc = 1;
         }
 
-        /* the yardstick: the reference tuned (the goal); plain beside it */
-        ref_decode ref = {0}, plain = {0};
-        for (int i = 0; i < 4; i++) {
-            ref.sent[i] = p->tuned[i];
-            ref.steps[i] = p->tuned[i] * RECORDED_STEPS;
-            plain.sent[i] = p->plain[i];
-            plain.steps[i] = p->plain[i] * RECORDED_STEPS;
-        }
         bool measured = false;
-        if (o->reference && !o->latency_only) {
-            uint32_t rb = DEC_BATCH;
-            for (int i = 0; i < nrows; i++)
-                if (rows[i].beam == 1 && rows[i].batch > 1)
-                    rb = rows[i].batch;
-            run_reference(ref_dir, data_dir, p->name, nsent, (int)rb, true, &ref);
-            run_reference(ref_dir, data_dir, p->name, nsent, (int)rb, false, &plain);
+        if (run_ref) {
+            const char *dir = same_sentences ? ref_data : data_dir;
+            int rn = same_sentences ? (int)n : nsent;
+            vknmt_ref_decode again;
+            vknmt_ref_decode_run(ref_dir, dir, p->name, rn, (int)rb, true, &again);
+            vknmt_ref_decode_best(&ref, &again);
+            vknmt_ref_decode_run(ref_dir, dir, p->name, rn, (int)rb, false, &plain);
             measured = ref.ok && plain.ok;
             if (!measured)
                 rc = 1;
-        }
+        } else
+            for (int i = 0; i < 4; i++) {
+                ref.sent[i] = p->tuned[i];
+                ref.steps[i] = p->tuned[i] * RECORDED_STEPS;
+                plain.sent[i] = p->plain[i];
+                plain.steps[i] = p->plain[i] * RECORDED_STEPS;
+            }
+        vknmt_ref_data_remove(ref_data);
 
         /* how a CPU device ran the dispatches (vknmt_instance_options.cpu_inline) */
         const char *lp = getenv("LP_NUM_THREADS");
@@ -467,7 +465,8 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                         r->seconds, r->sent_per_s, r->words_per_s, r->mean_words);
                 fprintf(out, ",\"dispatches_per_step\":");
                 vknmt_bench_json_number(out, r->dispatches_per_step, "%.1f");
-                fprintf(out, ",\"reference\":\"%s\",\"reference_sent_per_s\":", measured ? "measured" : "recorded");
+                fprintf(out, ",\"reference\":\"%s\",\"reference_same_sentences\":%s,\"reference_sent_per_s\":",
+                        measured ? "measured" : "recorded", measured && same_sentences ? "true" : "false");
                 vknmt_bench_json_number(out, rs, "%.3f");
                 fprintf(out, ",\"reference_words_per_s\":");
                 vknmt_bench_json_number(out, rw, "%.1f");
@@ -506,7 +505,8 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                         lat_ms[2], lat_best[2], lat_words[0], lat_words[1], lat_words[2]);
         } else {
             fprintf(out, "device: %s (%s %s)\n", caps->info.name, caps->info.driver_name, caps->info.driver_info);
-            fprintf(out, "%s; first %u sentences of %s (mean %.1f source tokens)\n", su.what, n, test,
+            fprintf(out, "%s; first %u sentences of %s%s (mean %.1f source tokens)\n", su.what, n, test,
+                    su.src_text ? " that the reference's filter keeps (<= 50 words, references of 1-49)" : "",
                     (double)su.src_words / n);
             if (!o->model && su.ref_limited)
                 fprintf(out, "the random model never emits </s>: as in the reference, each sentence decodes for exactly\n"
@@ -517,8 +517,11 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                              "reference decodes each for exactly its reference length (~24 words). Compare words/s.\n");
             fprintf(out, "reference: shared/ref/bench_cpu.py --no-train (PyTorch), tuned (--thp, 1 thread; ref s/s, "
                          "ref w/s, x sent, x word) and plain (2 threads; x plain, per word), %s\n",
-                    measured ? "measured in this run on random train sentences"
-                             : "as recorded in shared/ref/README.md (another run; greedy batch row there is b=80)");
+                    !measured        ? "as recorded in shared/ref/README.md (another run; greedy batch row there is b=80)"
+                    : same_sentences ? "measured in this run on the same sentences, tuned before and after ours "
+                                       "(the faster kept)"
+                                     : "measured in this run on random train sentences, tuned before and after ours "
+                                       "(the faster kept)");
             fprintf(out, "%4s %5s %8s %9s %9s %8s %8s %9s %9s %7s %7s %7s\n", "beam", "batch", "sent/s", "words/s",
                     "out w/s.", "ms/sent", "disp/st", "ref s/s", "ref w/s", "x sent", "x word", "x plain");
             for (int i = 0; i < nrows; i++) {
