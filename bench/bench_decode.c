@@ -427,7 +427,7 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         }
 
         bool measured = false;
-        if (run_ref) {
+        if (run_ref && !s) {
             const char *dir = same_sentences ? ref_data : data_dir;
             int rn = same_sentences ? (int)n : nsent;
             vknmt_ref_decode again;
