@@ -57,6 +57,15 @@ typedef struct dec_row {
     int ref_index;              /* into vknmt_ref_decode / the recorded figures */
 } dec_row;
 
+/* The batch of sentences timed beside batch 1: DEC_BATCH, or as many as the
+ * device's decoding rows hold at this beam (at least 1). */
+static uint32_t batch_of(uint32_t beam, uint32_t maxrows)
+{
+    if (DEC_BATCH * beam <= maxrows)
+        return DEC_BATCH;
+    return maxrows / beam ? maxrows / beam : 1;
+}
+
 /* Sorting helper: indices by source length (qsort has no context). */
 static const vknmt_source_line *sort_lines;
 static int cmp_index_len(const void *a, const void *b)
@@ -341,8 +350,8 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
 
         uint32_t maxrows = s ? 0 : vknmt_model_max_decode_rows(model);
         static const uint32_t beams[3] = {1, 5, 12};
-        /* the reference's greedy batch: ours, which the device's rows may cap */
-        uint32_t rb = maxrows && DEC_BATCH > maxrows ? maxrows : DEC_BATCH;
+        /* the reference's greedy batch: ours */
+        uint32_t rb = batch_of(1, maxrows);
         /* The yardstick: the reference tuned (the goal), run before and after ours, the faster of the two
          * kept (this machine's speed drifts by minutes); plain beside it. With the test's references it
          * decodes our very sentences (a folder of them as its corpus), else random training sentences. */
@@ -360,9 +369,7 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
         int nrows = 0;
         for (int bi = 0; bi < 3 && !s && !o->latency_only; bi++)
             for (int wi = 0; wi < 2 && !s; wi++) {
-                uint32_t beam = beams[bi], batch = wi == 0 ? 1 : DEC_BATCH;
-                if (batch * beam > maxrows)
-                    batch = maxrows / beam ? maxrows / beam : 1;
+                uint32_t beam = beams[bi], batch = wi == 0 ? 1 : batch_of(beam, maxrows);
                 if (wi == 1 && batch == 1)
                     continue;
                 dec_row *r = &rows[nrows++];

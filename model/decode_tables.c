@@ -100,8 +100,7 @@ vknmt_status vknmt_model_decode_tables(vknmt_model *m, uint32_t rows, vknmt_ref 
         return s;
     if (panels && !m->panels) {
         uint64_t floats;
-        m->panel_at = panels_at(m, NULL, &floats);
-        if ((s = vknmt_buffer_create(m->ctx, 4 * floats, &m->panels)))
+        if ((s = vknmt_buffer_create(m->ctx, 4 * panel_floats(m), &m->panels)))
             return s;
         m->panel_at = panels_at(m, m->panels, &floats);
     }
