@@ -150,7 +150,8 @@ int vknmt_bench_gemm(vknmt_context *ctx, const vknmt_bench_shape *only, size_t n
         size_t na = (size_t)sh->m * sh->k, nb = (size_t)sh->k * sh->n, nc = (size_t)sh->m * sh->n;
         float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4), *dev = malloc(nc * 4);
         vknmt_buffer *ba = NULL, *bb = NULL, *bc = NULL, *bp = NULL;
-        uint64_t np = sh->m <= VKNMT_FEW_ROWS ? vknmt_panel_floats(ctx, sh->n, sh->k) : 0;
+        /* panels only where the few-rows GEMM serves: it reads A's rows on quads */
+        uint64_t np = sh->m <= VKNMT_FEW_ROWS && sh->k % 4 == 0 ? vknmt_panel_floats(ctx, sh->n, sh->k) : 0;
         if (!a || !b || !c || !dev) {
             s = VKNMT_ERR_OOM_HOST;
             goto next;

@@ -1,9 +1,11 @@
 /* The GEMM bench's yardstick, OpenBLAS loaded at run time (bench/openblas.c):
  * nothing links it, it multiplies as cblas_sgemm does, and a library that
- * cannot be loaded is a clear error. */
+ * cannot be loaded is a clear error. And the bench itself on small shapes. */
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "harness.h"
 #include "openblas.h"
 
@@ -68,8 +70,39 @@ static void test_missing(th_env *env)
     vknmt_openblas_close(blas);
 }
 
+/* vknmt bench gemm --json on tiny shapes: a line for every shape and op,
+ * each product right; NTp (W in panels) only where the few-rows GEMM serves,
+ * so a K off quads is timed NN/NT/TN only instead of failing the run. */
+static void test_bench_gemm(th_env *env)
+{
+    const vknmt_bench_shape shapes[] = {{1, 1, 1, "one"}, {3, 20, 8, "few rows"}, {2, 9, 6, "K off quads"}};
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    CHECK(out, "open_memstream");
+    int rc = vknmt_bench_gemm(env->ctx, shapes, 3, true, out);
+    fclose(out);
+    CHECK(rc == 0, "bench gemm failed: %s", vknmt_context_errmsg(env->ctx));
+    const char *want[] = {"1 NN", "1 NT", "1 TN", "3 NN", "3 NT", "3 TN", "3 NTp", "2 NN", "2 NT", "2 TN"};
+    size_t lines = 0;
+    for (char *line = strtok(text, "\n"); line && !th_failed(); line = strtok(NULL, "\n"), lines++) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *shape = cJSON_GetObjectItem(j, "shape"), *op = cJSON_GetObjectItem(j, "op"),
+                    *err = cJSON_GetObjectItem(j, "rel_err");
+        CHECK(cJSON_IsArray(shape) && cJSON_IsString(op) && cJSON_IsNumber(err), "line %zu: %s", lines + 1, line);
+        char got[32];
+        snprintf(got, sizeof(got), "%d %s", cJSON_GetArrayItem(shape, 0)->valueint, op->valuestring);
+        CHECK(lines < sizeof(want) / sizeof(want[0]) && !strcmp(got, want[lines]), "line %zu is %s", lines + 1, got);
+        CHECK(err->valuedouble < 1e-4, "%s: rel. err. %g", got, err->valuedouble);
+        cJSON_Delete(j);
+    }
+    CHECK(lines == sizeof(want) / sizeof(want[0]), "%zu lines", lines);
+    free(text);
+}
+
 void th_register_yardstick(void)
 {
     th_add("yardstick", "sgemm", test_sgemm);
     th_add("yardstick", "missing", test_missing);
+    th_add("yardstick", "bench_gemm", test_bench_gemm);
 }
