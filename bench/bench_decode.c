@@ -66,6 +66,15 @@ static uint32_t batch_of(uint32_t beam, uint32_t maxrows)
     return maxrows / beam ? maxrows / beam : 1;
 }
 
+/* A table cell of 16 characters: v as fmt, or "-" where there is no figure. */
+static void cell(char out[16], const char *fmt, double v)
+{
+    if (isfinite(v))
+        snprintf(out, 16, fmt, v);
+    else
+        snprintf(out, 16, "-");
+}
+
 /* Sorting helper: indices by source length (qsort has no context). */
 static const vknmt_source_line *sort_lines;
 static int cmp_index_len(const void *a, const void *b)
@@ -311,6 +320,14 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
     for (size_t pi = 0; o->model && pi + 1 < NPLANS; pi++)
         if (same_widths(&file.meta.cfg, plans[pi].name))
             model_plan = pi;
+    if (o->model && o->reference && !o->latency_only && model_plan == NPLANS - 1) {
+        fprintf(stderr,
+                "vknmt bench decode: --reference: %s has neither the small nor the paper preset's sizes, the only "
+                "models the reference builds\n",
+                o->model);
+        vknmt_train_resume_free(&file);
+        return 1;
+    }
     int nsent = o->sentences > 0 ? o->sentences : 200;
     int rc = 0, ran = 0;
     for (size_t pi = 0; pi < NPLANS && !rc; pi++) {
@@ -400,13 +417,17 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                         (unsigned long long)words, dt);
             }
 
-        /* latency of one sentence of 24..26 words */
+        /* latency of one sentence: the first of 24..26 words, else (a short test file) the nearest to 25 */
         int lat_line = -1;
         for (uint32_t i = 0; i < n; i++)
             if (lines[i].ntok >= 24 && lines[i].ntok <= 26) {
                 lat_line = (int)i;
                 break;
             }
+        bool near = lat_line < 0;
+        for (uint32_t i = 0; i < n && near; i++)
+            if (lines[i].ntok > 0 && (lat_line < 0 || abs((int)lines[i].ntok - 25) < abs((int)lines[lat_line].ntok - 25)))
+                lat_line = (int)i;
         /* median and best of LAT_RUNS: the best is what a quiet machine gives */
         double lat_ms[3] = {NAN, NAN, NAN}, lat_best[3] = {NAN, NAN, NAN}, lat_words[3] = {0};
         for (int bi = 0; bi < 3 && !s && lat_line >= 0; bi++) {
@@ -473,7 +494,8 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                 fprintf(out, ",\"dispatches_per_step\":");
                 vknmt_bench_json_number(out, r->dispatches_per_step, "%.1f");
                 fprintf(out, ",\"reference\":\"%s\",\"reference_same_sentences\":%s,\"reference_sent_per_s\":",
-                        measured ? "measured" : "recorded", measured && same_sentences ? "true" : "false");
+                        measured ? "measured" : isfinite(p->tuned[0]) ? "recorded" : "none",
+                        measured && same_sentences ? "true" : "false");
                 vknmt_bench_json_number(out, rs, "%.3f");
                 fprintf(out, ",\"reference_words_per_s\":");
                 vknmt_bench_json_number(out, rw, "%.1f");
@@ -524,7 +546,9 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                              "reference decodes each for exactly its reference length (~24 words). Compare words/s.\n");
             fprintf(out, "reference: shared/ref/bench_cpu.py --no-train (PyTorch), tuned (--thp, 1 thread; ref s/s, "
                          "ref w/s, x sent, x word) and plain (2 threads; x plain, per word), %s\n",
-                    !measured        ? "as recorded in shared/ref/README.md (another run; greedy batch row there is b=80)"
+                    !measured && !isfinite(p->tuned[0])
+                        ? "none recorded for these sizes (--reference runs it for the small and paper presets)"
+                    : !measured      ? "as recorded in shared/ref/README.md (another run; greedy batch row there is b=80)"
                     : same_sentences ? "measured in this run on the same sentences, tuned before and after ours "
                                        "(the faster kept)"
                                      : "measured in this run on random train sentences, tuned before and after ours "
@@ -541,10 +565,16 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                 char disp[16] = "-";
                 if (isfinite(r->dispatches_per_step))
                     snprintf(disp, sizeof(disp), "%.1f", r->dispatches_per_step);
-                fprintf(out, "%4u %5u %8.2f %9.0f %9.1f %8.1f %8s %9.2f %9.0f %6.2fx %6.2fx %6.2fx%s\n", r->beam,
-                        r->batch, r->sent_per_s, r->words_per_s, r->mean_words, 1e3 / r->sent_per_s, disp, rs, rw,
-                        r->sent_per_s / rs, r->words_per_s / rw, r->words_per_s / plain.steps[r->ref_index],
-                        r->batch > 1 && r->beam > 1 ? " (ref: batch 1)" : "");
+                /* no reference figures for a model of other sizes: dashes, not nan */
+                char rcol[5][16];
+                cell(rcol[0], "%.2f", rs);
+                cell(rcol[1], "%.0f", rw);
+                cell(rcol[2], "%.2fx", r->sent_per_s / rs);
+                cell(rcol[3], "%.2fx", r->words_per_s / rw);
+                cell(rcol[4], "%.2fx", r->words_per_s / plain.steps[r->ref_index]);
+                fprintf(out, "%4u %5u %8.2f %9.0f %9.1f %8.1f %8s %9s %9s %7s %7s %7s%s\n", r->beam, r->batch,
+                        r->sent_per_s, r->words_per_s, r->mean_words, 1e3 / r->sent_per_s, disp, rcol[0], rcol[1],
+                        rcol[2], rcol[3], rcol[4], r->batch > 1 && r->beam > 1 && isfinite(rs) ? " (ref: batch 1)" : "");
             }
             if (lat_line >= 0)
                 fprintf(out,

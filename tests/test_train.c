@@ -417,6 +417,49 @@ static void test_valid_bleu(th_env *env)
     cleanup();
 }
 
+/* vknmt bench decode on a trained model of other sizes than the presets': a
+ * line per beam and batch, each decoded, no reference figures ("none", not
+ * the small preset's); the latency measured on the sentence nearest 25
+ * words when none has 24-26; --reference refused up front (it builds only
+ * the presets' models). */
+static void test_bench_decode(th_env *env)
+{
+    (void)env;
+    CHECK(setup(), "temporary corpus");
+    char args[1024], err[4096], path[160];
+    snprintf(args, sizeof(args), COMMON " --steps 2 --out %s/b", dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "train: %s", err);
+    snprintf(args, sizeof(args), "bench decode --model %s/b/model.safetensors --test %s/train.src --sentences 3 --json > %s/b.json",
+             dir, dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 0, "bench decode: %s", err);
+    snprintf(path, sizeof(path), "%s/b.json", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f, "no bench output");
+    char line[4096];
+    int rows = 0, latencies = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (strstr(line, "\"bench\":\"decode\"")) {
+            rows++;
+            const char *wps = strstr(line, "\"words_per_s\":");
+            CHECK(strstr(line, "\"ok\":true") && strstr(line, "\"reference\":\"none\"") &&
+                      strstr(line, "\"reference_words_per_s\":null") && wps && atof(wps + 14) > 0,
+                  "decode line: %s", line);
+        } else if (strstr(line, "\"bench\":\"decode_latency\"")) {
+            latencies++;
+            const char *med = strstr(line, "\"median_ms\":");
+            CHECK(med && atof(med + 12) > 0 && !strstr(line, "\"src_words\":0,"), "latency line: %s", line);
+        }
+    }
+    fclose(f);
+    /* 3 beams x 2 batches; 3 beams x worker threads and inline (a child run) where the device is a CPU */
+    CHECK(rows == 6 && (latencies == 3 || latencies == 6), "%d decode lines, %d latency lines", rows, latencies);
+    snprintf(args, sizeof(args), "bench decode --model %s/b/model.safetensors --test %s/train.src --sentences 3 --reference",
+             dir, dir);
+    CHECK(run(args, err, sizeof(err)) == 1 && (strstr(err, "neither the small nor the paper") || strstr(err, "shared/ref")),
+          "--reference with a model of other sizes: %s", err);
+    cleanup();
+}
+
 void th_register_train(void)
 {
     th_add("train", "resume_exact", test_resume_exact);
@@ -426,4 +469,5 @@ void th_register_train(void)
     th_add("train", "translate_order", test_translate_order);
     th_add("train", "eval", test_eval);
     th_add("train", "valid_bleu", test_valid_bleu);
+    th_add("train", "bench_decode", test_bench_decode);
 }
