@@ -97,24 +97,12 @@ int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv)
             to.preset = vknmt_cli_value(argc, argv, &i);
             train_args = true;
         } else if (strcmp(argv[i], "--steps") == 0) {
-            const char *v = vknmt_cli_value(argc, argv, &i);
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || n < 1 || n > 100000) {
-                fprintf(stderr, "vknmt bench: --steps wants a count >= 1, not '%s'\n", v);
-                return 2;
-            }
-            to.steps = (int)n;
+            const char *o = argv[i];
+            to.steps = (int)vknmt_cli_count("bench", o, vknmt_cli_value(argc, argv, &i), 1, 100000);
             train_args = true;
         } else if (strcmp(argv[i], "--sentences") == 0) {
-            const char *v = vknmt_cli_value(argc, argv, &i);
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || n < 1 || n > 1000000) {
-                fprintf(stderr, "vknmt bench: --sentences wants a count >= 1, not '%s'\n", v);
-                return 2;
-            }
-            sentences = (int)n;
+            const char *o = argv[i];
+            sentences = (int)vknmt_cli_count("bench", o, vknmt_cli_value(argc, argv, &i), 1, 1000000);
             decode_args = true;
         } else if (strcmp(argv[i], "--latency-only") == 0) {
             latency_only = decode_args = true;

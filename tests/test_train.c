@@ -460,6 +460,36 @@ static void test_bench_decode(th_env *env)
     cleanup();
 }
 
+/* Numeric options are parsed strictly: a trailing letter, a sign, an empty
+ * or out-of-range value is a usage error (2) naming the command, the option
+ * and the value, before any file is opened (no silent 0, no wrapped count). */
+static void test_option_values(th_env *env)
+{
+    (void)env;
+    CHECK(th_make_temp_dir(dir, sizeof(dir), "opts"), "temporary folder");
+    static const char *const cases[][2] = {
+        {"translate -m none.safetensors --beam 5x", "translate: --beam expects a whole number 1 .. 16, not '5x'"},
+        {"translate -m none.safetensors --beam 17", "--beam expects a whole number 1 .. 16, not '17'"},
+        {"translate -m none.safetensors --batch -1", "--batch expects a whole number 1 .. 1000000, not '-1'"},
+        {"translate -m none.safetensors --nbest ''", "--nbest expects a whole number 1 .. 16, not ''"},
+        {"translate -m none.safetensors --length-penalty abc", "--length-penalty expects a number 0 .. 10, not 'abc'"},
+        {"translate -m none.safetensors --max-len 1e3", "--max-len expects a whole number 1 .. 100000, not '1e3'"},
+        {"eval -m none.safetensors --src a --ref b --beam 0", "eval: --beam expects a whole number 1 .. 16, not '0'"},
+        {"align -m none.safetensors -i a --line 0", "align: --line expects a whole number 1 .. 4294967295, not '0'"},
+        {"train --src a --tgt b --out c --lr x", "train: --lr expects a number 0 .. 1000, not 'x'"},
+        {"train --src a --tgt b --out c --clip -1", "train: --clip expects a number"},
+        {"train --src a --tgt b --out c --batch 5000000000", "--batch expects a whole number 0 .. 4294967295"},
+        {"train --src a --tgt b --out c --steps +3", "train: --steps expects a whole number, not '+3'"},
+        {"bench decode --sentences 0", "bench: --sentences expects a whole number 1 .. 1000000, not '0'"},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]) && !th_failed(); k++) {
+        char err[4096];
+        int rc = run(cases[k][0], err, sizeof(err));
+        CHECK(rc == 2 && strstr(err, cases[k][1]), "vknmt %s: rc %d, %s", cases[k][0], rc, err);
+    }
+    th_remove_dir(dir);
+}
+
 void th_register_train(void)
 {
     th_add("train", "resume_exact", test_resume_exact);
@@ -470,4 +500,5 @@ void th_register_train(void)
     th_add("train", "eval", test_eval);
     th_add("train", "valid_bleu", test_valid_bleu);
     th_add("train", "bench_decode", test_bench_decode);
+    th_add("train", "option_values", test_option_values);
 }

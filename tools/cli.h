@@ -29,6 +29,11 @@ void vknmt_cli_close(vknmt_cli *cli);
 /* argv[*i] is `name`: takes its value (the next argument) or exits with a
  * usage error. */
 const char *vknmt_cli_value(int argc, char **argv, int *i);
+/* Option `opt` of command `cmd` with value `v`: a whole number lo .. hi,
+ * or a finite real lo .. hi; anything else exits with a usage error (2)
+ * that names both. */
+uint64_t vknmt_cli_count(const char *cmd, const char *opt, const char *v, uint64_t lo, uint64_t hi);
+double vknmt_cli_real(const char *cmd, const char *opt, const char *v, double lo, double hi);
 
 int vknmt_cmd_devices(vknmt_cli *cli, int argc, char **argv);
 int vknmt_cmd_bench(vknmt_cli *cli, int argc, char **argv);

@@ -42,7 +42,7 @@ int vknmt_cmd_align(vknmt_cli *cli, int argc, char **argv)
         else if (!strcmp(o, "-i"))
             in_path = vknmt_cli_value(argc, argv, &i);
         else if (!strcmp(o, "--line"))
-            lineno = strtoull(vknmt_cli_value(argc, argv, &i), NULL, 10);
+            lineno = vknmt_cli_count("align", o, vknmt_cli_value(argc, argv, &i), 1, UINT32_MAX);
         else if (!strcmp(o, "-o"))
             out_path = vknmt_cli_value(argc, argv, &i);
         else if (!strcmp(o, "--ascii"))

@@ -271,7 +271,7 @@ int vknmt_cmd_eval(vknmt_cli *cli, int argc, char **argv)
         else if (!strcmp(o, "--plot"))
             plot_path = vknmt_cli_value(argc, argv, &i);
         else if (!strcmp(o, "--beam"))
-            beam = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
+            beam = (uint32_t)vknmt_cli_count("eval", o, vknmt_cli_value(argc, argv, &i), 1, 16);
         else if (!strcmp(o, "--json"))
             json = true;
         else {
@@ -279,7 +279,7 @@ int vknmt_cmd_eval(vknmt_cli *cli, int argc, char **argv)
             return 2;
         }
     }
-    if (!ns_sys || !src_path || !ref_path || beam < 1 || beam > 16) {
+    if (!ns_sys || !src_path || !ref_path) {
         fputs(usage_line, stderr);
         return 2;
     }

@@ -64,18 +64,6 @@ static bool parse_duration(const char *s, double *out)
     return true;
 }
 
-static uint64_t parse_u64(const char *opt, const char *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || v[0] == '-') {
-        fprintf(stderr, "vknmt train: %s expects a whole number, not '%s'\n", opt, v);
-        exit(2);
-    }
-    return x;
-}
-
 /* --dropout P: a probability 0 <= P < 1. */
 static bool parse_dropout(const char *v, float *out)
 {
@@ -130,6 +118,8 @@ static int parse(int argc, char **argv, train_args *a)
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
 #define VAL vknmt_cli_value(argc, argv, &i)
+#define U64 vknmt_cli_count("train", o, VAL, 0, UINT64_MAX)
+#define U32 (uint32_t)vknmt_cli_count("train", o, VAL, 0, UINT32_MAX)
         if (!strcmp(o, "--src")) a->src = VAL;
         else if (!strcmp(o, "--tgt")) a->tgt = VAL;
         else if (!strcmp(o, "--dev-src")) a->dev_src = VAL;
@@ -143,24 +133,24 @@ static int parse(int argc, char **argv, train_args *a)
         else if (!strcmp(o, "--lowercase")) a->lowercase = true;
         else if (!strcmp(o, "--pretokenized")) a->pretokenized = true;
         else if (!strcmp(o, "--quiet")) a->quiet = true;
-        else if (!strcmp(o, "--steps")) a->steps = parse_u64(o, VAL);
-        else if (!strcmp(o, "--epochs")) a->epochs = parse_u64(o, VAL);
-        else if (!strcmp(o, "--batch")) a->batch = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--batch-tokens")) a->batch_tokens = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--max-len")) a->max_len = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--src-vocab")) a->src_vocab = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--tgt-vocab")) a->tgt_vocab = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--m")) a->m = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--n")) a->n = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--na")) a->na = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--l")) a->l = (uint32_t)parse_u64(o, VAL);
-        else if (!strcmp(o, "--seed")) a->seed = parse_u64(o, VAL);
-        else if (!strcmp(o, "--valid-every")) a->valid_every = parse_u64(o, VAL);
-        else if (!strcmp(o, "--valid-bleu")) a->valid_bleu = parse_u64(o, VAL);
-        else if (!strcmp(o, "--save-every")) a->save_every = parse_u64(o, VAL);
-        else if (!strcmp(o, "--patience")) a->patience = parse_u64(o, VAL);
-        else if (!strcmp(o, "--lr")) a->lr = strtof(VAL, NULL);
-        else if (!strcmp(o, "--clip")) a->clip = strtof(VAL, NULL);
+        else if (!strcmp(o, "--steps")) a->steps = U64;
+        else if (!strcmp(o, "--epochs")) a->epochs = U64;
+        else if (!strcmp(o, "--batch")) a->batch = U32;
+        else if (!strcmp(o, "--batch-tokens")) a->batch_tokens = U32;
+        else if (!strcmp(o, "--max-len")) a->max_len = U32;
+        else if (!strcmp(o, "--src-vocab")) a->src_vocab = U32;
+        else if (!strcmp(o, "--tgt-vocab")) a->tgt_vocab = U32;
+        else if (!strcmp(o, "--m")) a->m = U32;
+        else if (!strcmp(o, "--n")) a->n = U32;
+        else if (!strcmp(o, "--na")) a->na = U32;
+        else if (!strcmp(o, "--l")) a->l = U32;
+        else if (!strcmp(o, "--seed")) a->seed = U64;
+        else if (!strcmp(o, "--valid-every")) a->valid_every = U64;
+        else if (!strcmp(o, "--valid-bleu")) a->valid_bleu = U64;
+        else if (!strcmp(o, "--save-every")) a->save_every = U64;
+        else if (!strcmp(o, "--patience")) a->patience = U64;
+        else if (!strcmp(o, "--lr")) a->lr = (float)vknmt_cli_real("train", o, VAL, 0, 1000); /* 0: the default */
+        else if (!strcmp(o, "--clip")) a->clip = (float)vknmt_cli_real("train", o, VAL, 0, 1e30); /* 0: none */
         else if (!strcmp(o, "--dropout")) {
             const char *v = VAL;
             if (!parse_dropout(v, &a->dropout)) {
@@ -190,6 +180,8 @@ static int parse(int argc, char **argv, train_args *a)
             return 2;
         }
 #undef VAL
+#undef U64
+#undef U32
     }
     if (!a->out || (!a->resume && (!a->src || !a->tgt))) {
         usage();

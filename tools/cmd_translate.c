@@ -163,20 +163,15 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
         else if (!strcmp(o, "-o") || !strcmp(o, "--output"))
             out_path = vknmt_cli_value(argc, argv, &i);
         else if (!strcmp(o, "--batch"))
-            batch = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
-        else if (!strcmp(o, "--beam"))
-            beam = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
+            batch = (uint32_t)vknmt_cli_count("translate", o, vknmt_cli_value(argc, argv, &i), 1, 1000000);
+        else if (!strcmp(o, "--beam")) /* 1 is greedy */
+            beam = (uint32_t)vknmt_cli_count("translate", o, vknmt_cli_value(argc, argv, &i), 1, 16);
         else if (!strcmp(o, "--length-penalty"))
-            length_alpha = strtof(vknmt_cli_value(argc, argv, &i), NULL);
-        else if (!strcmp(o, "--max-len")) {
-            char *end;
-            max_len = strtol(vknmt_cli_value(argc, argv, &i), &end, 10);
-            if (*end || max_len < 1 || max_len > 100000) {
-                fprintf(stderr, "vknmt translate: --max-len: a number of output tokens, 1 .. 100000\n");
-                return 2;
-            }
-        } else if (!strcmp(o, "--nbest"))
-            nbest = (uint32_t)strtoul(vknmt_cli_value(argc, argv, &i), NULL, 10);
+            length_alpha = (float)vknmt_cli_real("translate", o, vknmt_cli_value(argc, argv, &i), 0, 10);
+        else if (!strcmp(o, "--max-len")) /* output tokens */
+            max_len = (long)vknmt_cli_count("translate", o, vknmt_cli_value(argc, argv, &i), 1, 100000);
+        else if (!strcmp(o, "--nbest"))
+            nbest = (uint32_t)vknmt_cli_count("translate", o, vknmt_cli_value(argc, argv, &i), 1, 16);
         else if (!strcmp(o, "--no-unk"))
             no_unk = true;
         else if (!strcmp(o, "--replace-unk"))
@@ -197,17 +192,13 @@ int vknmt_cmd_translate(vknmt_cli *cli, int argc, char **argv)
             return 2;
         }
     }
-    if (!model_path || batch == 0) {
+    if (!model_path) {
         fprintf(stderr, "usage: vknmt translate -m MODEL [--beam K] [--nbest N] [--length-penalty A] [--no-unk] [--replace-unk]\n"
                         "                       [--unk-dict F] [--batch N] [--max-len N] [-i FILE] [-o FILE]\n"
                         "                       [--alignment hard|soft] [--scores]\n");
         return 2;
     }
-    if (beam < 1 || beam > 16) {
-        fprintf(stderr, "vknmt translate: --beam %u: must be 1 .. 16 (1 is greedy)\n", beam);
-        return 2;
-    }
-    if (nbest < 1 || nbest > beam) {
+    if (nbest > beam) {
         fprintf(stderr, "vknmt translate: --nbest %u: must be 1 .. the beam size (%u)\n", nbest, beam);
         return 2;
     }

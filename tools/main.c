@@ -75,15 +75,6 @@ void vknmt_cli_close(vknmt_cli *cli)
     cli->inst = NULL;
 }
 
-const char *vknmt_cli_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "vknmt: %s needs a value\n", argv[*i]);
-        exit(2);
-    }
-    return argv[++*i];
-}
-
 int main(int argc, char **argv)
 {
     vknmt_cli cli = {0};
