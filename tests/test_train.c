@@ -478,7 +478,8 @@ static void test_option_values(th_env *env)
         {"align -m none.safetensors -i a --line 0", "align: --line expects a whole number 1 .. 4294967295, not '0'"},
         {"train --src a --tgt b --out c --lr x", "train: --lr expects a number 0 .. 1000, not 'x'"},
         {"train --src a --tgt b --out c --clip -1", "train: --clip expects a number"},
-        {"train --src a --tgt b --out c --batch 5000000000", "--batch expects a whole number 0 .. 4294967295"},
+        {"train --src a --tgt b --out c --batch 5000000000", "--batch expects a whole number 1 .. 4294967295"},
+        {"train --src a --tgt b --out c --n 0", "train: --n expects a whole number 1 .. 4294967295, not '0'"},
         {"train --src a --tgt b --out c --steps +3", "train: --steps expects a whole number, not '+3'"},
         {"bench decode --sentences 0", "bench: --sentences expects a whole number 1 .. 1000000, not '0'"},
     };

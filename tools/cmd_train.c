@@ -105,7 +105,8 @@ static void usage(void)
             "  --optimizer adadelta|adam --lr X --clip 1   (adadelta: the paper, rho 0.95, eps 1e-6)\n"
             "  --dropout P               inverted dropout on the deep output t_i while training (0 <= P < 1;\n"
             "                            default 0, the paper); with --readout linear on [s_i; c_i; E y_{i-1}]\n"
-            "  --valid-every N (500) --save-every N (500) --patience P (10 validations)\n"
+            "  --valid-every N (500) --save-every N (500) --patience P (10 validations); 0 turns each off,\n"
+            "                            as --steps 0 or --epochs 0 sets no limit\n"
             "  --valid-bleu N            also BLEU of greedy translations of the first N dev sentences\n"
             "  --lowercase --pretokenized --seed S --quiet\n"
             "  --resume                  continue exactly from DIR/train_state.safetensors\n");
@@ -118,8 +119,8 @@ static int parse(int argc, char **argv, train_args *a)
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
 #define VAL vknmt_cli_value(argc, argv, &i)
-#define U64 vknmt_cli_count("train", o, VAL, 0, UINT64_MAX)
-#define U32 (uint32_t)vknmt_cli_count("train", o, VAL, 0, UINT32_MAX)
+#define U64 vknmt_cli_count("train", o, VAL, 0, UINT64_MAX) /* limits and periods: 0 is none */
+#define U32 (uint32_t)vknmt_cli_count("train", o, VAL, 1, UINT32_MAX) /* sizes and counts: 0 is no size */
         if (!strcmp(o, "--src")) a->src = VAL;
         else if (!strcmp(o, "--tgt")) a->tgt = VAL;
         else if (!strcmp(o, "--dev-src")) a->dev_src = VAL;
@@ -144,7 +145,7 @@ static int parse(int argc, char **argv, train_args *a)
         else if (!strcmp(o, "--n")) a->n = U32;
         else if (!strcmp(o, "--na")) a->na = U32;
         else if (!strcmp(o, "--l")) a->l = U32;
-        else if (!strcmp(o, "--seed")) a->seed = U64;
+        else if (!strcmp(o, "--seed")) a->seed = U64; /* any */
         else if (!strcmp(o, "--valid-every")) a->valid_every = U64;
         else if (!strcmp(o, "--valid-bleu")) a->valid_bleu = U64;
         else if (!strcmp(o, "--save-every")) a->save_every = U64;
