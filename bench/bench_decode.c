@@ -417,17 +417,15 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                         (unsigned long long)words, dt);
             }
 
-        /* latency of one sentence: the first of 24..26 words, else (a short test file) the nearest to 25 */
-        int lat_line = -1;
-        for (uint32_t i = 0; i < n; i++)
-            if (lines[i].ntok >= 24 && lines[i].ntok <= 26) {
+        /* latency of one sentence: the first of 24..26 words, else (a short test file) the first nearest to 25 */
+        int lat_line = -1, lat_off = INT_MAX;
+        for (uint32_t i = 0; i < n && lat_off > 0; i++) {
+            int off = abs((int)lines[i].ntok - 25) - 1; /* 24..26: 0 or less */
+            if (lines[i].ntok > 0 && (off < 0 ? 0 : off) < lat_off) {
                 lat_line = (int)i;
-                break;
+                lat_off = off < 0 ? 0 : off;
             }
-        bool near = lat_line < 0;
-        for (uint32_t i = 0; i < n && near; i++)
-            if (lines[i].ntok > 0 && (lat_line < 0 || abs((int)lines[i].ntok - 25) < abs((int)lines[lat_line].ntok - 25)))
-                lat_line = (int)i;
+        }
         /* median and best of LAT_RUNS: the best is what a quiet machine gives */
         double lat_ms[3] = {NAN, NAN, NAN}, lat_best[3] = {NAN, NAN, NAN}, lat_words[3] = {0};
         for (int bi = 0; bi < 3 && !s && lat_line >= 0; bi++) {
@@ -562,11 +560,9 @@ int vknmt_bench_decode(vknmt_cli *cli, const vknmt_bench_decode_options *o, FILE
                     fprintf(out, "%4u %5u FAILED\n", r->beam, r->batch);
                     continue;
                 }
-                char disp[16] = "-";
-                if (isfinite(r->dispatches_per_step))
-                    snprintf(disp, sizeof(disp), "%.1f", r->dispatches_per_step);
                 /* no reference figures for a model of other sizes: dashes, not nan */
-                char rcol[5][16];
+                char disp[16], rcol[5][16];
+                cell(disp, "%.1f", r->dispatches_per_step);
                 cell(rcol[0], "%.2f", rs);
                 cell(rcol[1], "%.0f", rw);
                 cell(rcol[2], "%.2fx", r->sent_per_s / rs);
