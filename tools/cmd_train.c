@@ -76,18 +76,6 @@ static bool parse_dropout(const char *v, float *out)
     return true;
 }
 
-/* --bpe N: a positive count that fits 32 bits. */
-static bool parse_merges(const char *v, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || v[0] == '-' || v[0] == '+' || x == 0 || x > UINT32_MAX)
-        return false;
-    *out = (uint32_t)x;
-    return true;
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -159,14 +147,9 @@ static int parse(int argc, char **argv, train_args *a)
                 return 2;
             }
             a->dropout_given = true;
-        } else if (!strcmp(o, "--bpe")) {
-            const char *v = VAL;
-            if (!parse_merges(v, &a->bpe)) {
-                fprintf(stderr, "vknmt train: --bpe expects a positive number of merge operations (e.g. 8000), "
-                                "not '%s'\n", v);
-                return 2;
-            }
-        } else if (!strcmp(o, "--time-limit")) {
+        } else if (!strcmp(o, "--bpe")) /* merge operations, e.g. 8000 */
+            a->bpe = U32;
+        else if (!strcmp(o, "--time-limit")) {
             const char *v = VAL;
             if (!parse_duration(v, &a->time_limit)) {
                 fprintf(stderr, "vknmt train: --time-limit expects e.g. 20m, 90s, 1.5h, not '%s'\n", v);
